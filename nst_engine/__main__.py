@@ -1,0 +1,3 @@
+from nst_engine.cli import main
+
+raise SystemExit(main())
