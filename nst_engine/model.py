@@ -1,0 +1,99 @@
+"""VGG-19 as a frozen feature extractor, cut after the deepest layer the costs use.
+
+Layer names follow the seed document: `convX_Y` is the activation *after* its ReLU (the seed's
+MatConvNet graph applies the ReLU inside each conv layer), `reluX_Y` is an alias, `poolX` the pooling.
+The model takes RGB in 0..1 and applies the weights file's own preprocessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+_BLOCKS = (2, 2, 4, 4, 4)  # convolutions per block of VGG-19
+
+
+def _layer_index() -> dict[str, int]:
+    """Name -> index in torchvision's `vgg19().features` of the module whose output it is."""
+    names: dict[str, int] = {}
+    index = 0
+    for block, convs in enumerate(_BLOCKS, start=1):
+        for conv in range(1, convs + 1):
+            names[f"conv{block}_{conv}"] = index + 1  # after the ReLU, as in the seed
+            names[f"relu{block}_{conv}"] = index + 1
+            index += 2
+        names[f"pool{block}"] = index
+        index += 1
+    return names
+
+
+LAYER_INDEX = _layer_index()
+LAYER_NAMES = tuple(LAYER_INDEX)
+
+
+def vgg19_features() -> nn.Sequential:
+    """torchvision's VGG-19 convolutional part, without downloading anything."""
+    from torchvision.models import vgg19
+
+    return vgg19(weights=None).features
+
+
+class FeatureModel(nn.Module):
+    """Returns the requested activations of VGG-19 for an RGB 0..1 batch (N, 3, H, W)."""
+
+    def __init__(
+        self,
+        state_dict: dict[str, torch.Tensor],
+        preprocess: Preprocess,
+        layers: Iterable[str],
+        pooling: str = "max",
+    ) -> None:
+        super().__init__()
+        self.layers = tuple(dict.fromkeys(layers))
+        self.preprocess = preprocess
+        self.pooling = pooling
+        deepest = max(LAYER_INDEX[name] for name in self.layers)
+        features = vgg19_features()
+        features.load_state_dict(state_dict)
+        kept = list(features.children())[: deepest + 1]
+        if pooling == "avg":
+            kept = [nn.AvgPool2d(2, 2) if isinstance(m, nn.MaxPool2d) else m for m in kept]
+        self.features = nn.Sequential(*kept)
+        self.features.requires_grad_(False)
+        self.eval()
+        self._wanted = {LAYER_INDEX[name]: name for name in self.layers}
+        self.register_buffer("_mean", torch.tensor(preprocess.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_std", torch.tensor(preprocess.std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = rgb * self.preprocess.scale
+        if self.preprocess.bgr:
+            x = x.flip(1)
+        x = (x - self._mean.to(x.dtype)) / self._std.to(x.dtype)
+        out: dict[str, torch.Tensor] = {}
+        for index, module in enumerate(self.features):
+            x = module(x)
+            if index in self._wanted:
+                out[self._wanted[index]] = x
+        return {name: out[name] for name in self.layers}
+
+
+class Preprocess:
+    """How a weights file expects its input: channel order, range, mean and std."""
+
+    def __init__(
+        self,
+        bgr: bool,
+        scale: float,
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    ) -> None:
+        self.bgr = bgr
+        self.scale = scale
+        self.mean = mean
+        self.std = std
+
+    def __repr__(self) -> str:
+        return f"Preprocess(bgr={self.bgr}, scale={self.scale}, mean={self.mean}, std={self.std})"
