@@ -29,6 +29,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cuda", "mps", "cpu"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
     "on_oom": ("scale-down", "refuse"),
+    "output": ("generated", "content"),
+    "fit": ("keep-aspect", "stretch"),
 }
 
 # What each preset changes from the dataclass defaults ("standard" changes nothing).
@@ -61,7 +63,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 class Settings:
     """Everything a stylisation run needs besides its images.
 
-    Sizes are the long side in pixels; `size=0` means the content image's own size.
+    Sizes are the long side in pixels; `size=0` means the content image's own size. `output`
+    "content" scales the result back to the content's size (what a GIMP layer needs).
     `style_weight=None` means "calibrated for the weights file's format" (see weights.py).
     `learning_rate` is in 8-bit pixel units (as in the seed, whose images are 0..255).
     """
@@ -92,6 +95,7 @@ class Settings:
     on_oom: str = "scale-down"
     max_pixels: int | None = None
     fit: str = "keep-aspect"
+    output: str = "generated"
     notebook_size: tuple[int, int] | None = None
 
     @classmethod
@@ -156,8 +160,6 @@ class Settings:
             _check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
         if self.max_pixels is not None:
             _check_range("max_pixels", self.max_pixels, 1024, 10**10, integer=True)
-        if self.fit not in ("keep-aspect", "stretch"):
-            raise SettingsError("fit must be keep-aspect or stretch.")
         from nst_engine.model import LAYER_NAMES  # local: model imports torch
 
         for layer in [self.content_layer, *self.style_layers]:

@@ -1,0 +1,261 @@
+"""`stylize()`: the one call the CLI and the service share.
+
+It resolves the device and precision, plans a size that fits in memory, keeps the model warm in a
+`ModelCache`, runs the optimisation and hands back a `Picture` with the content's alpha and depth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nst_engine import memory, optimize
+from nst_engine.errors import OutOfMemory, SettingsError
+from nst_engine.images import (
+    Picture,
+    combine_luminance,
+    from_tensor,
+    luminance_only,
+    match_luminance,
+    resize_tensor,
+    scaled_size,
+    to_tensor,
+)
+from nst_engine.model import FeatureModel
+from nst_engine.optimize import Progress
+from nst_engine.settings import Settings
+from nst_engine.weights import LoadedWeights, WeightsFormat, find_weights, load_weights
+
+# J = alpha J_content + beta J_style with the seed's normalisations: beta/alpha must grow with the
+# square of the activations' scale. This is beta for networks whose activations on natural images
+# are of order one (torchvision's convention); each format's `style_weight_scale` adapts it.
+BASE_STYLE_WEIGHT = 1e4
+
+__all__ = ["ModelCache", "Progress", "StylizeResult", "resolve_device", "stylize"]
+
+
+@dataclass
+class StylizeResult:
+    picture: Picture
+    size: tuple[int, int]  # the size the optimisation ran at
+    losses: dict[str, float]
+    device: str
+    seconds: float
+    stopped_early: bool
+    message: str | None = None  # e.g. why the size was reduced
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """`auto` prefers CUDA, then Apple's MPS, then the CPU; an unavailable choice is an error."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if name == "cuda" and not cuda:
+        raise SettingsError("device cuda was asked for, but torch sees no CUDA GPU: use --device auto or cpu.")
+    if name == "mps" and not mps:
+        raise SettingsError("device mps was asked for, but this is not an Apple GPU: use --device auto or cpu.")
+    return torch.device(name)
+
+
+def resolve_precision(settings: Settings, device: torch.device) -> torch.dtype:
+    """Mixed precision only on CUDA, where it pays; costs stay fp32 either way (costs.py)."""
+    if device.type != "cuda" or settings.precision == "fp32":
+        return torch.float32
+    if settings.precision == "fp16":
+        return torch.float16
+    if settings.precision == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+class ModelCache:
+    """Keeps one loaded VGG-19 per process, so the service pays for loading once."""
+
+    def __init__(self, weights_path: str | Path | None = None) -> None:
+        self.weights_path = Path(weights_path) if weights_path else None
+        self._lock = threading.Lock()
+        self._weights: LoadedWeights | None = None
+        self._key: tuple | None = None
+        self._model: FeatureModel | None = None
+
+    def weights(self) -> LoadedWeights:
+        with self._lock:
+            if self._weights is None:
+                path = self.weights_path or find_weights()
+                self._weights = load_weights(path)
+            return self._weights
+
+    def get(self, settings: Settings, device: torch.device, channels_last: bool) -> tuple[FeatureModel, WeightsFormat]:
+        weights = self.weights()
+        layers = (settings.content_layer, *settings.style_layers)
+        key = (layers, settings.pooling, str(device), channels_last)
+        with self._lock:
+            if self._key != key:
+                self._model = None
+                gc.collect()
+                model = FeatureModel(weights.features_state_dict, weights.format.preprocess, layers, settings.pooling)
+                model = model.to(device)
+                if channels_last:
+                    model = model.to(memory_format=torch.channels_last)
+                self._model, self._key = model, key
+            assert self._model is not None
+            return self._model, weights.format
+
+
+def _target_size(content: Picture, settings: Settings) -> tuple[int, int]:
+    if settings.notebook_size is not None:
+        width, height = settings.notebook_size
+        return int(width), int(height)
+    if settings.size == 0:
+        return content.size
+    return scaled_size(content.size, settings.size)
+
+
+def plan_size(
+    content: Picture, settings: Settings, device: torch.device, dtype_bytes: int
+) -> tuple[tuple[int, int], str | None]:
+    """The size to run at and, when it had to shrink, a sentence saying why."""
+    size = _target_size(content, settings)
+    message = None
+    if settings.max_pixels is not None and size[0] * size[1] > settings.max_pixels:
+        side = int(max(size) * (settings.max_pixels / (size[0] * size[1])) ** 0.5)
+        message = f"Scaled down from {max(size)} px to {side} px (long side) to stay within max_pixels."
+        size = scaled_size(size, side)
+    estimate = memory.estimate(size, device, dtype_bytes)
+    if estimate.fits:
+        return size, message
+    fitting = memory.largest_fitting_long_side(size, device, dtype_bytes) or 16
+    if settings.on_oom == "refuse":
+        raise OutOfMemory(
+            f"{max(size)} px would need {estimate.describe()} on {device.type}: "
+            f"choose a size of at most {fitting} px.",
+            suggested_size=fitting,
+        )
+    available = (estimate.bytes_available or 0) / 2**30
+    message = (
+        f"Scaled down from {max(size)} px to {fitting} px (long side) to fit the {available:.1f} GiB "
+        f"available on {device.type}."
+    )
+    return scaled_size(size, fitting), message
+
+
+def stylize(
+    content: Picture,
+    styles: Sequence[Picture],
+    settings: Settings,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+    stop: threading.Event | None = None,
+    preview_every: int = 0,
+    preview_size: int = 256,
+    cache: ModelCache | None = None,
+) -> StylizeResult:
+    """Stylise `content` with `styles` (blended by `settings.style_blend`); see docs/architecture.md."""
+    if not styles:
+        raise SettingsError("At least one style image is needed.")
+    started = time.perf_counter()
+    blend = settings.blend_weights(len(styles))
+    device = resolve_device(settings.device)
+    dtype = resolve_precision(settings, device)
+    channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
+    cache = cache or ModelCache()
+    model, weights_format = cache.get(settings, device, channels_last)
+    style_weight = settings.style_weight
+    if style_weight is None:
+        style_weight = BASE_STYLE_WEIGHT * weights_format.style_weight_scale
+    size, message = plan_size(content, settings, device, 2 if dtype != torch.float32 else 4)
+
+    content_rgb = luminance_only(content.rgb) if settings.preserve_colors else content.rgb
+    style_rgbs = [match_luminance(s.rgb, content.rgb) if settings.preserve_colors else s.rgb for s in styles]
+
+    def report(event: Progress) -> None:
+        if progress is None:
+            return
+        if event.preview is not None:
+            event = dataclasses.replace(event, preview=Picture(from_tensor(event.preview)))
+        progress(event)
+
+    control = optimize.Control(
+        progress=report, cancel=cancel, stop=stop, preview_every=preview_every, preview_size=preview_size
+    )
+    if settings.seed is not None:
+        torch.manual_seed(settings.seed)
+    try:
+        content_t = to_tensor(content_rgb, device)
+        styles_t = [(to_tensor(rgb, device), weight) for rgb, weight in zip(style_rgbs, blend, strict=True)]
+        result = optimize.run(
+            model, content_t, styles_t, settings, style_weight, size, control, dtype, channels_last
+        )
+        final_losses = _final_losses(model, settings, style_weight, content_t, styles_t, result, dtype)
+    except torch.OutOfMemoryError as error:
+        del error
+        _free(device)
+        fitting = max(16, int(max(size) * 0.7) // 16 * 16)
+        raise OutOfMemory(
+            f"The {device.type} device ran out of memory at {max(size)} px: try {fitting} px or less "
+            "(a smaller size or output resolution), or close other programs using the GPU.",
+            suggested_size=fitting,
+        ) from None
+    output_size = content.size if settings.output == "content" else size
+    result = resize_tensor(result, output_size).clamp(0, 1)
+    rgb = from_tensor(result)
+    del result, content_t, styles_t
+    if settings.preserve_colors:
+        base = content.rgb if output_size == content.size else from_tensor(
+            resize_tensor(to_tensor(content.rgb), output_size)
+        )
+        rgb = combine_luminance(rgb, base)
+    alpha = content.alpha
+    if alpha is not None and output_size != content.size:
+        alpha = from_alpha(resize_tensor(torch.from_numpy(alpha)[None, None], output_size))
+    picture = Picture(rgb, alpha, content.bit_depth, content.grayscale)
+    _free(device)
+    return StylizeResult(
+        picture=picture,
+        size=size,
+        losses=final_losses,
+        device=str(device),
+        seconds=time.perf_counter() - started,
+        stopped_early=bool(stop is not None and stop.is_set()),
+        message=message,
+    )
+
+
+def from_alpha(alpha: torch.Tensor) -> np.ndarray:
+    return alpha.squeeze(0).squeeze(0).clamp(0, 1).numpy().astype(np.float32)
+
+
+def _final_losses(
+    model: FeatureModel,
+    settings: Settings,
+    style_weight: float,
+    content: torch.Tensor,
+    styles: list[tuple[torch.Tensor, float]],
+    result: torch.Tensor,
+    dtype: torch.dtype,
+) -> dict[str, float]:
+    """The costs of the returned image at its size (what the benchmark compares)."""
+    autocast = optimize.make_autocast(result.device, dtype)
+    size = (result.shape[-1], result.shape[-2])
+    content_s = resize_tensor(content, size)
+    styles_s = [(resize_tensor(s, optimize.style_size(s, size, settings)), w) for s, w in styles]
+    objective = optimize.Objective(model, content_s, styles_s, settings, style_weight, autocast)
+    with torch.no_grad():
+        _, losses = objective(result)
+    return {name: float(value) for name, value in losses.items()}
+
+
+def _free(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()

@@ -1,0 +1,238 @@
+"""Optimise the pixels of G against the seed's costs, coarse to fine.
+
+Most iterations run at low resolution: each scale starts from the previous result upsampled, so
+the full-size scale only has to add detail. Style Gram matrices and the content target are computed
+once per scale, never per step.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import torch
+
+from nst_engine.costs import compute_content_cost, gram_style_cost, layer_style_gram, total_variation
+from nst_engine.errors import Cancelled
+from nst_engine.images import resize_tensor, scaled_size
+from nst_engine.model import FeatureModel
+from nst_engine.settings import Settings
+
+_SEED_MEAN_RGB = (123.68, 116.779, 103.939)
+
+
+@dataclass
+class Progress:
+    """One iteration's report; `preview` is a small (1, 3, h, w) tensor when asked for."""
+
+    scale: int
+    scales: int
+    iteration: int
+    iterations: int
+    step: int
+    total_steps: int
+    losses: dict[str, float]
+    size: tuple[int, int]
+    elapsed: float
+    preview: torch.Tensor | None = None
+
+
+@dataclass
+class Control:
+    """How the caller steers a running optimisation from another thread."""
+
+    progress: Callable[[Progress], None] | None = None
+    cancel: threading.Event | None = None
+    stop: threading.Event | None = None
+    preview_every: int = 0
+    preview_size: int = 256
+    steps_done: int = field(default=0, init=False)
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+
+def make_autocast(device: torch.device, dtype: torch.dtype) -> Callable[[], object]:
+    """A context factory: mixed precision for the network, nothing for fp32."""
+    if dtype == torch.float32:
+        return nullcontext
+
+    def autocast() -> object:
+        return torch.autocast(device.type, dtype=dtype)
+
+    return autocast
+
+
+def scale_sizes(final_size: tuple[int, int], scales: int, min_long_side: int) -> list[tuple[int, int]]:
+    """Sizes of the coarse-to-fine schedule, halving from the final size, none below `min_long_side`."""
+    long_side = max(final_size)
+    sizes = [final_size]
+    for level in range(1, scales):
+        side = round(long_side / 2**level)
+        if side < min(min_long_side, long_side):
+            break
+        sizes.insert(0, scaled_size(final_size, side))
+    return sizes
+
+
+def initial_image(content: torch.Tensor, settings: Settings, generator: torch.Generator) -> torch.Tensor:
+    if settings.init == "content":
+        return content.clone()
+    noise = torch.rand(content.shape, generator=generator, device="cpu").to(content.device)
+    if settings.init == "noise":
+        return noise
+    # The seed's generate_noise_image: uniform noise in [-20, 20] (of 0..255) around the mean colour
+    # (its images are mean-subtracted), blended with the content.
+    mean = torch.tensor(_SEED_MEAN_RGB, device=content.device).view(1, 3, 1, 1) / 255.0
+    centred = (noise - 0.5) * (40.0 / 255.0) + mean
+    return settings.noise_ratio * centred + (1 - settings.noise_ratio) * content
+
+
+class Objective:
+    """J(G) = alpha J_content + beta J_style + tv TV(G) at one scale, with its targets precomputed."""
+
+    def __init__(
+        self,
+        model: FeatureModel,
+        content: torch.Tensor,
+        styles: list[tuple[torch.Tensor, float]],
+        settings: Settings,
+        style_weight: float,
+        autocast: Callable[[], object],
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.alpha = settings.content_weight
+        self.beta = style_weight * settings.style_strength
+        self.autocast = autocast
+        with torch.no_grad(), autocast():
+            self.content_target = model(content)[settings.content_layer].float()
+            # Gram matrices divided by their pixel count, so styles of any size blend and compare.
+            self.style_targets: dict[str, torch.Tensor] = {}
+            for image, weight in styles:
+                for name, activation in model(image).items():
+                    if name in settings.style_layers:
+                        pixels = activation.shape[-2] * activation.shape[-1]
+                        gram = layer_style_gram(activation) * (weight / pixels)
+                        self.style_targets[name] = self.style_targets.get(name, 0) + gram
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        with self.autocast():
+            activations = self.model(image)
+        J_content = compute_content_cost(self.content_target, activations[self.settings.content_layer])
+        J_style = torch.zeros((), device=image.device)
+        for name, coeff in self.settings.style_layers.items():
+            a_G = activations[name]
+            target = self.style_targets[name] * (a_G.shape[-2] * a_G.shape[-1])
+            J_style = J_style + coeff * gram_style_cost(target, a_G)
+        J_tv = total_variation(image)
+        J = self.alpha * J_content + self.beta * J_style + self.settings.tv_weight * J_tv
+        return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
+
+
+def _make_optimizer(settings: Settings, image: torch.Tensor) -> torch.optim.Optimizer:
+    if settings.optimizer == "adam":
+        # learning_rate is in 8-bit pixel units, as in the seed (its images are 0..255).
+        return torch.optim.Adam([image], lr=settings.learning_rate / 255.0)
+    return torch.optim.LBFGS(
+        [image], lr=1.0, max_iter=1, history_size=10, tolerance_grad=-1.0, tolerance_change=-1.0
+    )
+
+
+def run(
+    model: FeatureModel,
+    content: torch.Tensor,
+    styles: list[tuple[torch.Tensor, float]],
+    settings: Settings,
+    style_weight: float,
+    final_size: tuple[int, int],
+    control: Control,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """Stylise `content` (1, 3, H, W, 0..1) at `final_size`; returns the image tensor at that size."""
+    device = content.device
+    generator = torch.Generator().manual_seed(settings.seed if settings.seed is not None else 0)
+    if settings.seed is None:
+        generator.seed()
+    autocast = make_autocast(device, dtype)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    sizes = scale_sizes(final_size, settings.scales, settings.min_scale_size)
+    total_steps = settings.iterations * len(sizes)
+    started = time.perf_counter()
+    image: torch.Tensor | None = None
+    for scale_index, size in enumerate(sizes, start=1):
+        control.check_cancel()
+        content_s = resize_tensor(content, size).contiguous(memory_format=memory_format)
+        styles_s = [(resize_tensor(s, style_size(s, size, settings)), w) for s, w in styles]
+        objective = Objective(model, content_s, styles_s, settings, style_weight, autocast)
+        start = initial_image(content_s, settings, generator) if image is None else resize_tensor(image, size)
+        image = start.detach().contiguous(memory_format=memory_format).requires_grad_(True)
+        optimizer = _make_optimizer(settings, image)
+        losses: dict[str, torch.Tensor] = {}
+        closure = _closure(optimizer, objective, image, losses)
+
+        for iteration in range(1, settings.iterations + 1):
+            control.check_cancel()
+            if control.stopping:
+                break
+            optimizer.step(closure)
+            control.steps_done += 1
+            if control.progress is not None:
+                preview = None
+                if control.preview_every and (
+                    iteration % control.preview_every == 0 or iteration == settings.iterations
+                ):
+                    preview = resize_tensor(
+                        image.detach().float().clamp(0, 1), scaled_size(size, min(control.preview_size, *size))
+                    )
+                control.progress(
+                    Progress(
+                        scale=scale_index,
+                        scales=len(sizes),
+                        iteration=iteration,
+                        iterations=settings.iterations,
+                        step=control.steps_done,
+                        total_steps=total_steps,
+                        losses={k: float(v.detach()) for k, v in losses.items()},
+                        size=size,
+                        elapsed=time.perf_counter() - started,
+                        preview=preview,
+                    )
+                )
+        if control.stopping:
+            image = resize_tensor(image.detach(), final_size)
+            break
+    assert image is not None
+    return image.detach().float().clamp(0, 1).contiguous()
+
+
+def _closure(
+    optimizer: torch.optim.Optimizer, objective: Objective, image: torch.Tensor, losses: dict[str, torch.Tensor]
+) -> Callable[[], torch.Tensor]:
+    """What L-BFGS re-evaluates: J and its gradient; the last cost terms land in `losses`."""
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        J, parts = objective(image)
+        losses.update(parts)
+        J.backward()
+        return J
+
+    return closure
+
+
+def style_size(style: torch.Tensor, size: tuple[int, int], settings: Settings) -> tuple[int, int]:
+    """The style image is sized relative to the output: `style_scale` times its long side."""
+    if settings.fit == "stretch":
+        return size
+    long_side = max(16, round(max(size) * settings.style_scale))
+    return scaled_size((style.shape[-1], style.shape[-2]), long_side)

@@ -1,0 +1,113 @@
+"""The seed document's costs, checked against an independent numpy computation and its printed numbers."""
+
+import numpy as np
+import pytest
+import torch
+
+from nst_engine.costs import (
+    compute_content_cost,
+    compute_layer_style_cost,
+    compute_style_cost,
+    gram_matrix,
+    total_cost,
+    total_variation,
+)
+from nst_engine.settings import STYLE_LAYERS
+
+
+def _tf_layout(rng: np.random.Generator, n_H: int, n_W: int, n_C: int) -> np.ndarray:
+    """Activations as the seed's TensorFlow code has them: (1, n_H, n_W, n_C), mean 1, stddev 4."""
+    return rng.normal(1.0, 4.0, size=(1, n_H, n_W, n_C))
+
+
+def _to_torch(a_tf: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(a_tf.transpose(0, 3, 1, 2).copy())
+
+
+def test_total_cost_reproduces_the_seed_value():
+    np.random.seed(3)
+    J_content = np.random.randn()
+    J_style = np.random.randn()
+    assert total_cost(J_content, J_style) == 35.34667875478276
+
+
+def test_total_cost_uses_alpha_and_beta():
+    assert total_cost(2.0, 3.0, alpha=1, beta=0) == 2.0
+    assert total_cost(2.0, 3.0, alpha=0, beta=5) == 15.0
+
+
+def test_content_cost_matches_numpy_equation_1():
+    rng = np.random.default_rng(1)
+    a_C, a_G = _tf_layout(rng, 4, 4, 3), _tf_layout(rng, 4, 4, 3)
+    expected = np.sum((a_C - a_G) ** 2) / (4 * 4 * 4 * 3)
+    got = compute_content_cost(_to_torch(a_C), _to_torch(a_G))
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+
+
+def test_content_cost_normalises_by_the_layer_size():
+    a = torch.zeros(1, 2, 3, 5)
+    b = torch.ones(1, 2, 3, 5)
+    assert float(compute_content_cost(a, b)) == pytest.approx(30 / (4 * 30))
+
+
+def test_gram_matrix_is_A_times_A_transposed():
+    rng = np.random.default_rng(2)
+    A = rng.normal(1, 4, size=(3, 2))
+    GA = gram_matrix(torch.from_numpy(A)).numpy()
+    np.testing.assert_allclose(GA, A @ A.T, rtol=1e-12)
+    np.testing.assert_allclose(GA, GA.T)
+
+
+def _numpy_layer_style_cost(a_S: np.ndarray, a_G: np.ndarray) -> float:
+    _, n_H, n_W, n_C = a_G.shape
+    S = a_S.reshape(n_H * n_W, n_C).T
+    G = a_G.reshape(n_H * n_W, n_C).T
+    return float(np.sum((S @ S.T - G @ G.T) ** 2) / (4 * n_C**2 * (n_H * n_W) ** 2))
+
+
+def test_layer_style_cost_matches_numpy_equation_2():
+    rng = np.random.default_rng(3)
+    a_S, a_G = _tf_layout(rng, 4, 4, 3), _tf_layout(rng, 4, 4, 3)
+    got = compute_layer_style_cost(_to_torch(a_S), _to_torch(a_G))
+    assert float(got) == pytest.approx(_numpy_layer_style_cost(a_S, a_G), rel=1e-5)
+
+
+def test_style_cost_is_the_weighted_sum_over_the_seed_layers():
+    rng = np.random.default_rng(4)
+    shapes = {
+        "conv1_1": (8, 8, 4), "conv2_1": (4, 4, 6), "conv3_1": (2, 2, 8), "conv4_1": (2, 2, 8), "conv5_1": (1, 1, 8)
+    }  # fmt: skip
+    style = {name: _tf_layout(rng, *shape) for name, shape in shapes.items()}
+    generated = {name: _tf_layout(rng, *shape) for name, shape in shapes.items()}
+    expected = sum(0.2 * _numpy_layer_style_cost(style[n], generated[n]) for n in shapes)
+    style_t = {n: _to_torch(a) for n, a in style.items()}
+    generated_t = {n: _to_torch(a) for n, a in generated.items()}
+    got = compute_style_cost(style_t, generated_t)
+    assert STYLE_LAYERS == {n: 0.2 for n in shapes}
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+    only_first = compute_style_cost(style_t, generated_t, {"conv1_1": 1.0})
+    expected_first = _numpy_layer_style_cost(style["conv1_1"], generated["conv1_1"])
+    assert float(only_first) == pytest.approx(expected_first, rel=1e-5)
+
+
+def test_costs_are_fp32_even_for_half_precision_activations():
+    a = torch.full((1, 4, 8, 8), 300.0, dtype=torch.float16)  # Gram entries overflow fp16
+    b = torch.zeros((1, 4, 8, 8), dtype=torch.float16)
+    cost = compute_layer_style_cost(a, b)
+    assert cost.dtype == torch.float32 and torch.isfinite(cost)
+
+
+def test_costs_are_zero_for_identical_images_and_differentiable():
+    a = torch.rand(1, 3, 5, 5)
+    g = a.clone().requires_grad_(True)
+    J = compute_content_cost(a, g) + compute_layer_style_cost(a, g)
+    assert float(J.detach()) == 0.0
+    J.backward()
+    assert torch.count_nonzero(g.grad) == 0
+
+
+def test_total_variation_is_zero_for_flat_images_only():
+    assert float(total_variation(torch.ones(1, 3, 8, 8))) == 0.0
+    stripes = torch.zeros(1, 3, 8, 8)
+    stripes[..., ::2] = 1.0
+    assert float(total_variation(stripes)) == pytest.approx(1.0)
