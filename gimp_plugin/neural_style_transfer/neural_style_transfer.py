@@ -1,0 +1,390 @@
+#!/usr/bin/env python3
+"""Neural Style Transfer for GIMP 3: the GIMP glue (registration, dialog, read layer, write layer).
+
+Thin on purpose: pure logic lives in nst_logic.py, the engine protocol in engine_client.py, the
+worker thread in engine_job.py and the interactive progress window in progress_window.py. Every
+Gimp.* call happens on the main thread (the PDB is not thread safe); the new layer is created only
+after the engine's result arrived, so a cancelled or killed run never leaves a half-written layer.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import time
+import traceback
+from typing import Any
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nst_logic  # noqa: E402
+from engine_job import EngineJobRunner  # noqa: E402
+
+PROC = nst_logic.PROC_NAME
+RW = GObject.ParamFlags.READWRITE
+
+
+class PluginFailure(Exception):
+    """A failure with a message for the user; the image is left unchanged."""
+
+    def __init__(self, message: str, status: Gimp.PDBStatusType = Gimp.PDBStatusType.EXECUTION_ERROR):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# --- registration -------------------------------------------------------------------------------
+
+
+class NeuralStyleTransfer(Gimp.PlugIn):
+    """Registers the one image procedure `plug-in-neural-style-transfer`."""
+
+    def do_query_procedures(self) -> list[str]:
+        return [PROC]
+
+    def do_set_i18n(self, name: str) -> bool:
+        return False
+
+    def do_create_procedure(self, name: str) -> Gimp.Procedure:
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        procedure.set_image_types("RGB*, GRAY*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.set_menu_label(nst_logic.MENU_LABEL)
+        procedure.add_menu_path(nst_logic.MENU_PATH)
+        procedure.set_documentation(
+            "Paint the selected layer in the style of another image",
+            "Neural style transfer (Gatys, Ecker and Bethge, 2015): repaints the selected layer with "
+            "the textures, colours and brushwork of one or two style images. The result is a new layer "
+            "directly above the source layer (with a layer mask from the selection, if any); the source "
+            "layer is not changed. The work is done by the separate nst-engine program (PyTorch), "
+            "started on demand or reached over HTTP as configured in engine.json.",
+            name,
+        )
+        procedure.set_attribution("Neural Style Transfer for GIMP contributors",
+                                  "Neural Style Transfer for GIMP contributors, GPL-3.0-or-later", "2025")
+        for arg_name, kind, nick, blurb, extra in nst_logic.ARGUMENTS:
+            if kind == "file":
+                procedure.add_file_argument(arg_name, nick, blurb, Gimp.FileChooserAction.OPEN,
+                                            extra["none_ok"], None, RW)
+            elif kind == "double":
+                procedure.add_double_argument(arg_name, nick, blurb, extra["min"], extra["max"],
+                                              extra["default"], RW)
+            elif kind == "int":
+                procedure.add_int_argument(arg_name, nick, blurb, extra["min"], extra["max"],
+                                           extra["default"], RW)
+            elif kind == "bool":
+                procedure.add_boolean_argument(arg_name, nick, blurb, extra["default"], RW)
+            elif kind == "choice":
+                choice = Gimp.Choice.new()
+                for i, (nick_, label, help_) in enumerate(nst_logic.QUALITY_CHOICES):
+                    choice.add(nick_, i, label, help_)
+                procedure.add_choice_argument(arg_name, nick, blurb, choice, extra["default"], RW)
+        return procedure
+
+
+# --- run --------------------------------------------------------------------------------------
+
+
+def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
+        drawables: list[Gimp.Drawable], config: Gimp.ProcedureConfig, _data: Any) -> Gimp.ValueArray:
+    """The procedure: check, ask (interactive), read, stylise, write. Errors leave the image unchanged."""
+    interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    try:
+        source = _single_layer(drawables)
+        if interactive:
+            if not _show_dialog(procedure, config, source):
+                return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+        args = _read_args(config)
+        styles = [_read_style(path) for path in args.style_paths()]
+        settings = nst_logic.engine_settings(args)
+        content, alpha = _read_layer(image, source)
+        outcome, payload = _stylise(content, styles, settings, interactive)
+        if outcome == "cancelled":
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+        _write_layer(image, source, payload, alpha, args, settings, content.sample_format)
+        return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    except PluginFailure as failure:
+        sys.stderr.write(f"{PROC}: {failure.message}\n")
+        return procedure.new_return_values(failure.status, GLib.Error(failure.message))
+    except Exception as exc:  # noqa: BLE001 - an error status with a message beats a crashed plug-in
+        traceback.print_exc()
+        message = f"Neural Style Transfer failed unexpectedly: {exc!r}. The image was not changed."
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
+    finally:
+        _end_progress()
+
+
+def _single_layer(drawables: list[Gimp.Drawable]) -> Gimp.Layer:
+    if len(drawables) != 1:
+        raise PluginFailure("Select exactly one layer to stylise.", Gimp.PDBStatusType.CALLING_ERROR)
+    drawable = drawables[0]
+    if not isinstance(drawable, Gimp.Layer) or isinstance(drawable, Gimp.LayerMask):
+        raise PluginFailure("Select a layer (not a channel or a layer mask) to stylise.",
+                            Gimp.PDBStatusType.CALLING_ERROR)
+    return drawable
+
+
+def _show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, source: Gimp.Layer) -> bool:
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi
+
+    GimpUi.init(PROC)
+    _offer_stored_settings(config, source)
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
+    dialog.fill(None)
+    ok = dialog.run()
+    dialog.destroy()
+    return bool(ok)
+
+
+def _offer_stored_settings(config: Gimp.ProcedureConfig, source: Gimp.Layer) -> None:
+    """Pre-fill the dialog with the settings stored on the layer (or on its last result above it)."""
+    record = _stored_record(source)
+    if record is None:
+        above = _layer_above(source)
+        if above is not None:
+            candidate = _stored_record(above)
+            if candidate and candidate.get("source_layer") == source.get_name():
+                record = candidate
+    if record is None:
+        return
+    for name, value in nst_logic.args_from_record(record).items():
+        try:
+            if name.startswith("style-file"):
+                if value and os.path.isfile(value):
+                    config.set_property(name, Gio.File.new_for_path(value))
+                elif name == "style-file-2":
+                    config.set_property(name, None)
+            else:
+                config.set_property(name, value)
+        except (TypeError, ValueError):
+            continue
+
+
+def _stored_record(layer: Gimp.Layer) -> dict[str, Any] | None:
+    parasite = layer.get_parasite(nst_logic.PARASITE_NAME)
+    return nst_logic.decode_parasite(list(parasite.get_data())) if parasite is not None else None
+
+
+def _layer_above(layer: Gimp.Layer) -> Gimp.Layer | None:
+    parent = layer.get_parent()
+    siblings = parent.get_children() if parent is not None else layer.get_image().get_layers()
+    pos = layer.get_image().get_item_position(layer)
+    return siblings[pos - 1] if 0 < pos <= len(siblings) else None
+
+
+def _read_args(config: Gimp.ProcedureConfig) -> nst_logic.PluginArgs:
+    values: dict[str, Any] = {}
+    for name, kind, *_rest in nst_logic.ARGUMENTS:
+        value = config.get_property(name)
+        if kind == "file":
+            value = value.get_path() if value is not None else None
+        values[name] = value
+    args = nst_logic.PluginArgs.from_values(values)
+    if not args.style_file:
+        raise PluginFailure("Choose a style image (the style-file argument is empty).",
+                            Gimp.PDBStatusType.CALLING_ERROR)
+    try:
+        args.extra = nst_logic.extra_settings_from_env()
+    except ValueError as exc:
+        raise PluginFailure(str(exc)) from exc
+    return args
+
+
+def _read_style(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise PluginFailure(f"Cannot read the style image {path}: {exc.strerror or exc}. "
+                            "Choose a readable image file.") from exc
+    if not data:
+        raise PluginFailure(f"The style image {path} is empty. Choose an image file.")
+    return data
+
+
+def _read_layer(image: Gimp.Image, layer: Gimp.Layer) -> tuple[Any, bytes]:
+    """The layer's pixels in the image's own depth (u8/u16/f32 RGBA) and its alpha as float32."""
+    from engine_client import RawImage
+
+    w, h = layer.get_width(), layer.get_height()
+    babl_format, sample = nst_logic.pixel_format(image.get_precision().value_name)
+    rect = Gegl.Rectangle.new(0, 0, w, h)
+    buffer = layer.get_buffer()
+    data = bytes(buffer.get(rect, 1.0, babl_format, Gegl.AbyssPolicy.CLAMP))
+    alpha = bytes(buffer.get(rect, 1.0, "A float", Gegl.AbyssPolicy.CLAMP))
+    expected = w * h * 4 * nst_logic.BYTES_PER_SAMPLE[sample]
+    if len(data) != expected or len(alpha) != w * h * 4:
+        raise PluginFailure(f"Reading the layer gave {len(data)} bytes instead of {expected}.")
+    return RawImage(width=w, height=h, channels=4, sample_format=sample, data=data), alpha
+
+
+# --- talking to the engine (worker thread) while the main thread shows progress -----------------
+
+
+def _connect() -> Any:
+    """Runs in the worker thread: find (or start) the engine as engine.json says."""
+    import engine_client
+    import plugin_settings
+
+    config = plugin_settings.load_config()
+    return engine_client.EngineClient.connect(config, start_if_needed=True)
+
+
+def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any],
+             interactive: bool) -> tuple[str, Any]:
+    """Run the job; returns ("done", RawImage) or ("cancelled", None); raises PluginFailure."""
+    Gimp.progress_init("Neural Style Transfer: connecting to the engine\u2026")
+    runner = EngineJobRunner(_connect, content, styles, settings, preview=interactive)
+    runner.start()
+    progress = _GimpProgress()
+    if interactive:
+        from progress_window import ProgressWindow
+
+        outcome, payload = ProgressWindow("Neural Style Transfer", runner, progress.update).run()
+    else:
+        outcome, payload = _wait_headless(runner, progress)
+    if outcome == "error":
+        return _failure_or_cancel(payload)
+    if outcome == "done":
+        _check_result(payload, content)
+    return outcome, payload
+
+
+def _wait_headless(runner: EngineJobRunner, progress: _GimpProgress) -> tuple[str, Any]:
+    """Non-interactive: drain the worker's events on the main thread, iterating GLib's context."""
+    context = GLib.MainContext.default()
+    while True:
+        while context.pending():
+            context.iteration(False)
+        try:
+            kind, payload = runner.events.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if kind == "progress":
+            progress.update(payload)
+        else:
+            return kind, payload
+
+
+def _failure_or_cancel(exc: BaseException) -> tuple[str, Any]:
+    try:
+        import engine_client
+    except ImportError:
+        engine_client = None
+
+    if isinstance(exc, getattr(engine_client, "JobCancelled", ())):
+        return "cancelled", None
+    if isinstance(exc, getattr(engine_client, "EngineNotInstalled", ())):
+        raise PluginFailure(nst_logic.engine_not_installed_message(getattr(exc, "message", str(exc))))
+    if isinstance(exc, getattr(engine_client, "EngineClientError", ())):
+        message = getattr(exc, "message", None) or str(exc)
+        raise PluginFailure(f"{message.rstrip()} The image was not changed.")
+    if isinstance(exc, ImportError):
+        raise PluginFailure(f"The plug-in is incomplete ({exc}). Reinstall it with the installer. "
+                            + nst_logic.installer_hint())
+    traceback.print_exception(type(exc), exc, exc.__traceback__)
+    raise PluginFailure(f"Talking to the style-transfer engine failed: {exc!r}. The image was not changed.")
+
+
+def _check_result(result: Any, content: Any) -> None:
+    expected = result.width * result.height * 16
+    if result.sample_format != "f32" or result.width < 1 or result.height < 1 or len(result.data) != expected:
+        raise PluginFailure(
+            f"The engine returned an unusable {result.width}x{result.height} {result.sample_format} image "
+            f"for a {content.width}x{content.height} layer. Update the engine (run the installer again)."
+        )
+
+
+class _GimpProgress:
+    """GIMP's own progress bar, updated on the main thread, at most ~10 times a second."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+        self._text = ""
+
+    def update(self, event: dict[str, Any]) -> None:
+        now = time.monotonic()
+        text = nst_logic.progress_text(event)
+        if text != self._text and (now - self._last > 0.1 or "iteration" not in text):
+            Gimp.progress_set_text(text)
+            self._text = text
+            self._last = now
+        fraction = nst_logic.progress_fraction(event)
+        if fraction is not None:
+            Gimp.progress_update(fraction)
+        else:
+            Gimp.progress_pulse()
+
+
+def _end_progress() -> None:
+    try:
+        Gimp.progress_end()
+    except Exception:  # noqa: BLE001 - nothing to end
+        pass
+
+
+# --- writing the result -------------------------------------------------------------------------
+
+
+def _write_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha: bytes,
+                 args: nst_logic.PluginArgs, settings: dict[str, Any], content_format: str) -> Gimp.Layer:
+    """One undo step: new layer above the source, same size/offsets/alpha, mask from the selection."""
+    w, h = source.get_width(), source.get_height()
+    layer_type = (Gimp.ImageType.RGBA_IMAGE if image.get_base_type() == Gimp.ImageBaseType.RGB
+                  else Gimp.ImageType.GRAYA_IMAGE)
+    _ok, off_x, off_y = source.get_offsets()
+    name = nst_logic.layer_name(source.get_name(), args.style_paths())
+    record = nst_logic.settings_record(args, settings, source.get_name(), getattr(result, "message", None),
+                                       content_format)
+
+    image.undo_group_start()
+    Gimp.context_push()
+    try:
+        # The engine may answer at its working size: then GIMP scales the result up to the layer's size.
+        rw, rh = result.width, result.height
+        layer = Gimp.Layer.new(image, name, rw, rh, layer_type, 100.0, Gimp.LayerMode.NORMAL)
+        image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
+        pixels = bytearray(result.data)
+        if (rw, rh) == (w, h):
+            nst_logic.put_alpha(pixels, alpha)
+        _set_pixels(layer, bytes(pixels))
+        if (rw, rh) != (w, h):
+            Gimp.context_set_interpolation(Gimp.InterpolationType.CUBIC)
+            layer.scale(w, h, True)
+            pixels = bytearray(_get_pixels(layer))
+            nst_logic.put_alpha(pixels, alpha)
+            _set_pixels(layer, bytes(pixels))
+        layer.set_offsets(off_x, off_y)
+        if not Gimp.Selection.is_empty(image):
+            layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+        flags = int(Gimp.PARASITE_PERSISTENT) | int(Gimp.PARASITE_UNDOABLE)
+        layer.attach_parasite(Gimp.Parasite.new(nst_logic.PARASITE_NAME, flags,
+                                                list(nst_logic.encode_parasite(record))))
+    finally:
+        Gimp.context_pop()
+        image.undo_group_end()
+    Gimp.displays_flush()
+    return layer
+
+
+def _get_pixels(layer: Gimp.Layer) -> bytes:
+    rect = Gegl.Rectangle.new(0, 0, layer.get_width(), layer.get_height())
+    return bytes(layer.get_buffer().get(rect, 1.0, "R'G'B'A float", Gegl.AbyssPolicy.CLAMP))
+
+
+def _set_pixels(layer: Gimp.Layer, data: bytes) -> None:
+    w, h = layer.get_width(), layer.get_height()
+    buffer = layer.get_buffer()
+    buffer.set(Gegl.Rectangle.new(0, 0, w, h), "R'G'B'A float", data)
+    buffer.flush()
+    layer.update(0, 0, w, h)
+
+
+Gimp.main(NeuralStyleTransfer.__gtype__, sys.argv)

@@ -1,0 +1,282 @@
+"""Pure logic of the GIMP plug-in: no GIMP, no GI, standard library only.
+
+Kept apart from the GIMP glue so that it can be unit-tested on any Python (tests/test_plugin_logic.py)
+and so that the glue stays a thin layer of Gimp.* calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PROC_NAME = "plug-in-neural-style-transfer"
+MENU_LABEL = "Neural Style Transfer\u2026"
+MENU_PATH = "<Image>/Filters/Artistic"
+PARASITE_NAME = "neural-style-transfer-settings"
+# Extra engine settings as JSON (e.g. '{"iterations": 2}'), merged last: for tests and power users.
+EXTRA_SETTINGS_ENV = "NST_PLUGIN_EXTRA_SETTINGS"
+
+QUALITY_CHOICES: tuple[tuple[str, str, str], ...] = (
+    ("draft", "Draft (fast preview)", "Small working size, few iterations"),
+    ("standard", "Standard", "Balanced speed and quality"),
+    ("high", "High (slow)", "Large working size, many iterations, more scales"),
+)
+QUALITIES = tuple(nick for nick, _label, _help in QUALITY_CHOICES)
+
+# (name, kind, nick (dialog label), blurb (help), extra): one row per PDB argument, in order.
+# Kinds: file, double, int, bool, choice. The GIMP glue builds the procedure from this table, and the
+# real-GIMP test compares the PDB's argument list with it.
+ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
+    ("style-file", "file", "_Style image", "Image whose style is transferred", {"none_ok": False}),
+    ("style-file-2", "file", "Second st_yle image (optional)",
+     "An optional second style image, blended with the first", {"none_ok": True}),
+    ("style-blend", "double", "Second style _weight",
+     "Share of the second style image, 0 = first only, 1 = second only",
+     {"min": 0.0, "max": 1.0, "default": 0.5}),
+    ("style-strength", "double", "Style s_trength",
+     "How strongly the style is applied (1 = normal)", {"min": 0.0, "max": 10.0, "default": 1.0}),
+    ("quality", "choice", "_Quality", "Quality preset: draft, standard or high",
+     {"default": "standard"}),
+    ("max-size", "int", "Working _resolution (long side, 0 = full size)",
+     "Long side in pixels at which the style is computed; 0 = the layer's full size. "
+     "The result is always the layer's size.", {"min": 0, "max": 16384, "default": 1024}),
+    ("preserve-colors", "bool", "_Preserve original colours",
+     "Keep the layer's colours, take only texture and brushwork from the style", {"default": False}),
+    ("style-scale", "double", "Style sc_ale",
+     "Size of the style's brushwork relative to the content (1 = as is)",
+     {"min": 0.05, "max": 8.0, "default": 1.0}),
+    ("seed", "int", "Rando_m seed", "Seed for the optimisation, the same seed gives the same result",
+     {"min": 0, "max": 2**31 - 1, "default": 0}),
+)
+ARGUMENT_NAMES = tuple(row[0] for row in ARGUMENTS)
+
+
+@dataclass
+class PluginArgs:
+    """The procedure's arguments as plain Python values (file arguments as paths)."""
+
+    style_file: str | None = None
+    style_file_2: str | None = None
+    style_blend: float = 0.5
+    style_strength: float = 1.0
+    quality: str = "standard"
+    max_size: int = 1024
+    preserve_colors: bool = False
+    style_scale: float = 1.0
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> PluginArgs:
+        """From `{argument-name: value}` as read from a GimpProcedureConfig (dashes in names)."""
+        kw = {name.replace("-", "_"): values[name] for name in ARGUMENT_NAMES if name in values}
+        return cls(**kw)
+
+    def style_paths(self) -> list[str]:
+        paths = [p for p in (self.style_file, self.style_file_2) if p]
+        return paths
+
+    def to_config_values(self) -> dict[str, Any]:
+        """The inverse of from_values (without `extra`), e.g. to pre-fill the dialog from a parasite."""
+        return {name: getattr(self, name.replace("-", "_")) for name in ARGUMENT_NAMES}
+
+
+def extra_settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Engine settings given as JSON in $NST_PLUGIN_EXTRA_SETTINGS; {} when unset; ValueError if bad."""
+    text = (environ if environ is not None else os.environ).get(EXTRA_SETTINGS_ENV, "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{EXTRA_SETTINGS_ENV} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"{EXTRA_SETTINGS_ENV} must be a JSON object, e.g. {{\"iterations\": 50}}.")
+    return value
+
+
+def engine_settings(args: PluginArgs) -> dict[str, Any]:
+    """The settings dict sent to the engine (names as in nst_engine.settings.Settings)."""
+    if args.quality not in QUALITIES:
+        raise ValueError(f"Unknown quality {args.quality!r}: choose one of {', '.join(QUALITIES)}.")
+    settings: dict[str, Any] = {
+        "preset": args.quality,
+        "size": int(args.max_size),
+        "style_strength": float(args.style_strength),
+        "style_scale": float(args.style_scale),
+        "preserve_colors": bool(args.preserve_colors),
+        "seed": int(args.seed),
+    }
+    if args.style_file and args.style_file_2:
+        w = min(1.0, max(0.0, float(args.style_blend)))
+        settings["style_blend"] = [1.0 - w, w]
+    settings.update(args.extra)
+    return settings
+
+
+def style_label(path: str) -> str:
+    """'/x/starry-night.jpg' -> 'starry-night'."""
+    base = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    stem, dot, _ext = base.rpartition(".")
+    return stem if dot and stem else base
+
+
+def layer_name(source_name: str, style_paths: list[str]) -> str:
+    """Name of the new layer: 'Background (style: starry-night)' or '... (style: a + b)'."""
+    styles = " + ".join(style_label(p) for p in style_paths) or "?"
+    return f"{source_name} (style: {styles})"
+
+
+def _num(event: Mapping[str, Any], key: str) -> int | None:
+    value = event.get(key)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def progress_fraction(event: Mapping[str, Any]) -> float | None:
+    """0..1 from an engine progress event (step/total_steps), None when it says nothing about it."""
+    if isinstance(event.get("fraction"), (int, float)):
+        return min(1.0, max(0.0, float(event["fraction"])))
+    step, total = _num(event, "step"), _num(event, "total_steps")
+    if step is not None and total:
+        return min(1.0, max(0.0, step / total))
+    it, its = _num(event, "iteration"), _num(event, "iterations")
+    if it is not None and its:
+        return min(1.0, max(0.0, it / its))
+    return None
+
+
+def progress_text(event: Mapping[str, Any]) -> str:
+    """'Stylising — scale 2/3, iteration 120/300' (or a status text for non-iteration events)."""
+    parts = []
+    scale, scales = _num(event, "scale"), _num(event, "scales")
+    if scale is not None and scales:
+        parts.append(f"scale {scale}/{scales}")
+    it, its = _num(event, "iteration"), _num(event, "iterations")
+    if it is not None and its:
+        parts.append(f"iteration {it}/{its}")
+    if parts:
+        return "Stylising \u2014 " + ", ".join(parts)
+    state = event.get("state") or event.get("status") or event.get("message")
+    if isinstance(state, str) and state:
+        return {"queued": "Waiting for the engine\u2026", "running": "Stylising\u2026",
+                "loading": "Loading the model\u2026"}.get(state, state)
+    return "Stylising\u2026"
+
+
+def preview_png(event: Mapping[str, Any]) -> bytes | None:
+    """The PNG bytes of a progress event's preview (base64 in the event), None when there is none."""
+    import base64
+    import binascii
+
+    value = event.get("preview")
+    if isinstance(value, Mapping):
+        value = value.get("png") or value.get("data")
+    if not isinstance(value, str) or not value:
+        return None
+    if value.startswith("data:"):
+        value = value.split(",", 1)[-1]
+    try:
+        return base64.b64decode(value, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+
+
+# GIMP precision (Gimp.Precision value name) -> (babl format used to read, engine sample format).
+# 8-bit is read as u8, 16-bit as u16, everything else (32-bit int, half, float, double) as float:
+# nothing is quantised below the image's own depth (u32 has no engine format; float keeps 24 bits).
+def pixel_format(precision_name: str) -> tuple[str, str]:
+    """'U16_NON_LINEAR' -> ("R'G'B'A u16", "u16"). Always perceptual (sRGB curve) RGBA."""
+    name = precision_name.upper().rsplit(".", 1)[-1].removeprefix("GIMP_PRECISION_")
+    if name.startswith("U8"):
+        return "R'G'B'A u8", "u8"
+    if name.startswith("U16"):
+        return "R'G'B'A u16", "u16"
+    return "R'G'B'A float", "f32"
+
+
+BYTES_PER_SAMPLE = {"u8": 1, "u16": 2, "f32": 4}
+
+
+def put_alpha(rgba_f32: bytearray, alpha_f32: bytes) -> None:
+    """Replace the alpha of float32 RGBA pixels with the given float32 alpha plane (in place).
+
+    Uses strided byte slices so that it runs at C speed on large layers.
+    """
+    n = len(alpha_f32) // 4
+    if len(rgba_f32) != n * 16:
+        raise ValueError(f"result has {len(rgba_f32)} bytes, expected {n * 16} for {n} pixels")
+    for k in range(4):
+        rgba_f32[12 + k :: 16] = alpha_f32[k::4]
+
+
+def settings_record(args: PluginArgs, settings: Mapping[str, Any], source: str,
+                    engine_message: str | None = None, content_format: str | None = None) -> dict[str, Any]:
+    """What is stored on the new layer: the plug-in's arguments and the engine settings used."""
+    record: dict[str, Any] = {
+        "version": 1,
+        "procedure": PROC_NAME,
+        "arguments": {k: v for k, v in asdict(args).items() if k != "extra"},
+        "engine_settings": dict(settings),
+        "source_layer": source,
+    }
+    if engine_message:
+        record["engine_message"] = engine_message
+    if content_format:
+        record["content_format"] = content_format  # sample format the layer was sent in (u8/u16/f32)
+    return record
+
+
+def encode_parasite(record: Mapping[str, Any]) -> bytes:
+    """ASCII JSON (GIMP parasites from Python do not accept bytes >= 128)."""
+    return json.dumps(record, ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def decode_parasite(data: bytes | bytearray | list[int] | None) -> dict[str, Any] | None:
+    """The record back from parasite data; None when absent or not ours."""
+    if data is None:
+        return None
+    try:
+        raw = bytes(b & 0xFF for b in data) if isinstance(data, list) else bytes(data)
+        value = json.loads(raw.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) and value.get("procedure") == PROC_NAME else None
+
+
+def args_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Config values (dash names) from a stored record, only the known ones with plausible types."""
+    stored = record.get("arguments") or {}
+    out: dict[str, Any] = {}
+    defaults = PluginArgs()
+    for name in ARGUMENT_NAMES:
+        key = name.replace("-", "_")
+        if key not in stored:
+            continue
+        value, default = stored[key], getattr(defaults, key)
+        if default is None or isinstance(value, type(default)) or (
+            isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)
+        ):
+            out[name] = value
+    return out
+
+
+def installer_hint(platform: str | None = None) -> str:
+    """Which installer sets up the engine, for messages about a missing engine."""
+    platform = platform or sys.platform
+    if platform.startswith("win"):
+        return "Run install\\install.ps1 from the plug-in's download (PowerShell) to install the engine."
+    return "Run install/install.sh from the plug-in's download to install the engine."
+
+
+def engine_not_installed_message(detail: str | None, platform: str | None = None) -> str:
+    """A missing-engine message that always names the installer."""
+    hint = installer_hint(platform)
+    if detail and ("install.sh" in detail or "install.ps1" in detail or "installer" in detail.lower()):
+        return detail
+    if detail:
+        return f"{detail.rstrip('.')}. {hint}"
+    return f"The style-transfer engine is not installed. {hint}"
