@@ -1,0 +1,174 @@
+"""stylize() end to end on synthetic VGG-19 weights and real photographs (small sizes: 2 CPU cores)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from nst_engine import api, memory, optimize
+from nst_engine.errors import Cancelled, OutOfMemory
+from nst_engine.images import Picture, load_picture, to_tensor
+from nst_engine.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def cache(synthetic_weights_file):
+    return api.ModelCache(synthetic_weights_file)
+
+
+@pytest.fixture(scope="module")
+def cat(photos):
+    return load_picture(photos["chelsea"])
+
+
+@pytest.fixture(scope="module")
+def stain(photos):
+    return load_picture(photos["ihc"])
+
+
+def small(**overrides) -> Settings:
+    values = {"size": 64, "iterations": 8, "scales": 2, "min_scale_size": 32, "device": "cpu", **overrides}
+    return Settings.from_dict(values)
+
+
+def test_stylize_moves_the_image_towards_the_style(cache, cat, stain):
+    settings = small()
+    events: list[optimize.Progress] = []
+    result = api.stylize(cat, [stain], settings, progress=events.append, cache=cache)
+
+    assert result.picture.size == (64, 43)
+    assert result.size == (64, 43)
+    # The style cost of the result is far below that of the unchanged content at the same size.
+    model, fmt = cache.get(settings, torch.device("cpu"), False)
+    content_small = optimize.resize_tensor(to_tensor(cat.rgb), (64, 43))
+    objective = optimize.Objective(
+        model, content_small, [(optimize.resize_tensor(to_tensor(stain.rgb), (64, 64)), 1.0)], settings,
+        api.BASE_STYLE_WEIGHT * fmt.style_weight_scale, optimize.make_autocast(torch.device("cpu"), torch.float32),
+    )
+    with torch.no_grad():
+        _, before = objective(content_small)
+    assert result.losses["style"] < 0.5 * float(before["style"])
+    assert np.abs(result.picture.rgb - optimize.resize_tensor(to_tensor(cat.rgb), (64, 43))[0]
+                  .permute(1, 2, 0).numpy()).mean() > 0.01
+    # Progress covers every iteration of both scales, coarse first.
+    assert [(e.scale, e.iteration) for e in events] == [(s, i) for s in (1, 2) for i in range(1, 9)]
+    assert events[-1].step == events[-1].total_steps == 16
+    assert events[0].size == (32, 22) and events[-1].size == (64, 43)
+
+
+def test_same_seed_same_result_on_cpu(cache, cat, stain):
+    first = api.stylize(cat, [stain], small(iterations=3, init="noise-blend", seed=7), cache=cache)
+    second = api.stylize(cat, [stain], small(iterations=3, init="noise-blend", seed=7), cache=cache)
+    third = api.stylize(cat, [stain], small(iterations=3, init="noise-blend", seed=8), cache=cache)
+    np.testing.assert_array_equal(first.picture.rgb, second.picture.rgb)
+    assert not np.array_equal(first.picture.rgb, third.picture.rgb)
+
+
+def test_alpha_depth_and_gray_are_kept_at_content_size(cache, stain):
+    rgb = np.random.default_rng(0).random((30, 50, 3), dtype=np.float32)
+    alpha = np.zeros((30, 50), np.float32)
+    alpha[5:25, 10:40] = 1.0
+    alpha[:, :5] = 0.5
+    content = Picture(rgb, alpha, bit_depth=16, grayscale=True)
+    result = api.stylize(content, [stain], small(iterations=2, output="content"), cache=cache)
+    assert result.picture.size == (50, 30)
+    np.testing.assert_array_equal(result.picture.alpha, alpha)
+    assert result.picture.bit_depth == 16 and result.picture.grayscale
+
+
+def test_cancel_stops_within_one_iteration(cache, cat, stain):
+    cancel = threading.Event()
+    seen = []
+
+    def on_progress(event):
+        seen.append(event.step)
+        if event.step == 2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        api.stylize(cat, [stain], small(iterations=50), progress=on_progress, cancel=cancel, cache=cache)
+    assert seen == [1, 2]
+
+
+def test_stop_and_keep_returns_the_current_image(cache, cat, stain):
+    stop = threading.Event()
+    seen = []
+
+    def on_progress(event):
+        seen.append(event.step)
+        if event.step == 3:
+            stop.set()
+
+    result = api.stylize(cat, [stain], small(iterations=50), progress=on_progress, stop=stop, cache=cache)
+    assert seen == [1, 2, 3]
+    assert result.stopped_early
+    assert result.picture.size == (64, 43)  # at the requested size although stopped at the coarse scale
+
+
+def test_blend_weights_select_styles(cache, cat, stain, photos):
+    hubble = load_picture(photos["hubble"])
+    alone = api.stylize(cat, [stain], small(iterations=3), cache=cache)
+    blended = api.stylize(cat, [stain, hubble], small(iterations=3, style_blend=[1.0, 0.0]), cache=cache)
+    mixed = api.stylize(cat, [stain, hubble], small(iterations=3, style_blend=[1.0, 1.0]), cache=cache)
+    np.testing.assert_allclose(alone.picture.rgb, blended.picture.rgb, atol=1e-5)
+    assert np.abs(alone.picture.rgb - mixed.picture.rgb).mean() > 1e-3
+
+
+def test_preserve_colors_keeps_the_content_chroma(cache, cat, stain):
+    from nst_engine.images import _yiq_matrices
+
+    result = api.stylize(cat, [stain], small(iterations=4, preserve_colors=True, output="content"), cache=cache)
+    to_yiq, _ = _yiq_matrices()
+    got, want = result.picture.rgb @ to_yiq.T, cat.rgb @ to_yiq.T
+    inside = (result.picture.rgb > 0.02).all(axis=2) & (result.picture.rgb < 0.98).all(axis=2)
+    np.testing.assert_allclose(got[inside][:, 1:], want[inside][:, 1:], atol=2e-3)
+    assert np.abs(got[..., 0] - want[..., 0]).mean() > 0.005  # the luminance did change
+
+
+def test_adam_lowers_the_cost(cache, cat, stain):
+    events = []
+    api.stylize(cat, [stain], small(iterations=15, scales=1, optimizer="adam", learning_rate=4.0),
+                progress=events.append, cache=cache)
+    assert events[-1].losses["total"] < events[0].losses["total"]
+
+
+def test_notebook_preset_is_the_seed_setup(cache, cat, stain):
+    settings = Settings.from_dict({"preset": "notebook"})
+    assert (settings.optimizer, settings.learning_rate, settings.iterations) == ("adam", 2.0, 200)
+    assert (settings.init, settings.noise_ratio, settings.pooling, settings.scales) == ("noise-blend", 0.6, "avg", 1)
+    assert (settings.content_weight, settings.style_weight, settings.content_layer) == (10.0, 40.0, "conv4_2")
+    assert settings.style_layers == {f"conv{i}_1": 0.2 for i in range(1, 6)}
+    quick = settings.replace(iterations=1, device="cpu")
+    result = api.stylize(cat, [stain], quick, cache=cache)
+    assert result.picture.size == (400, 300)
+
+
+def test_scale_schedule_halves_down_to_the_minimum():
+    assert optimize.scale_sizes((512, 384), 3, 128) == [(128, 96), (256, 192), (512, 384)]
+    assert optimize.scale_sizes((256, 192), 3, 128) == [(128, 96), (256, 192)]
+    assert optimize.scale_sizes((100, 80), 3, 128) == [(100, 80)]
+    assert optimize.scale_sizes((512, 384), 1, 128) == [(512, 384)]
+
+
+def test_memory_plan_scales_down_or_refuses(monkeypatch, cat):
+    cpu = torch.device("cpu")
+    need_512 = memory.estimate_bytes(512, 341)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: need_512)
+    size, message = api.plan_size(cat, Settings.from_dict({"size": 1024, "device": "cpu"}), cpu, 4)
+    assert max(size) < 1024 and "Scaled down from 1024 px" in message
+    assert memory.estimate_bytes(*size) <= need_512
+    with pytest.raises(OutOfMemory) as refused:
+        api.plan_size(cat, Settings.from_dict({"size": 1024, "on_oom": "refuse"}), cpu, 4)
+    assert refused.value.suggested_size == max(size)
+    assert "at most" in refused.value.message
+    small_size, no_message = api.plan_size(cat, Settings.from_dict({"size": 256}), cpu, 4)
+    assert small_size == (256, 170) and no_message is None
+
+
+def test_memory_estimate_grows_with_pixels_and_shrinks_with_half_precision():
+    assert memory.estimate_bytes(1024, 768) > 3 * memory.estimate_bytes(512, 384)
+    assert memory.estimate_bytes(1024, 768, dtype_bytes=2) < memory.estimate_bytes(1024, 768)
+    assert memory.activation_elements(64, 64, "conv1_1") == 64 * 64 * 64
