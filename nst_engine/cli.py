@@ -43,6 +43,7 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, help="long side of the result in pixels; 0 = the content's size")
     p.add_argument("--iterations", type=int, help="iterations per scale")
     p.add_argument("--scales", type=int, help="number of coarse-to-fine scales (1 = single scale)")
+    p.add_argument("--min-scale-size", type=int, help="smallest long side of the coarse scales (default 128)")
     p.add_argument("--weights", type=Path, help="VGG-19 weights file (torchvision .pth, Caffe .pth or MatConvNet .mat)")
     p.add_argument("--device", choices=CHOICES["device"])
     p.add_argument("--precision", choices=CHOICES["precision"], help="network precision on CUDA")
@@ -66,7 +67,7 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
 
 
 _SETTING_FLAGS = (
-    "preset", "size", "iterations", "scales", "device", "precision", "seed", "preserve_colors", "style_weight",
+    "preset", "size", "iterations", "scales", "min_scale_size", "device", "precision", "seed", "preserve_colors", "style_weight",
     "content_weight", "style_strength", "tv_weight", "style_scale", "style_blend", "optimizer", "learning_rate",
     "init", "noise_ratio", "pooling", "on_oom",
 )  # fmt: skip
@@ -156,14 +157,20 @@ def _run_info(args: argparse.Namespace) -> int:
 
     from nst_engine import memory, paths
     from nst_engine.api import resolve_device
-    from nst_engine.weights import describe_weights
+    from nst_engine.weights import find_weights, load_weights
 
     device = resolve_device(args.device)
     print(f"nst-engine {__version__}, Python {platform.python_version()}, torch {torch.__version__}")
     print(f"device: {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
     print(f"cache: {paths.cache_dir()}")
-    for line in describe_weights(args.weights):
-        print(line)
+    path = args.weights or find_weights()
+    try:
+        weights = load_weights(path)
+    except EngineError as error:
+        print(f"weights: MISSING or unusable: {error.message}")
+    else:
+        print(f"weights: {weights.path} ({weights.format.name} format, detected by {weights.detected_by})")
+        print(f"weights sha256: {weights.sha256}")
     width, height = (args.size, round(args.size / args.aspect)) if args.aspect >= 1 else (
         round(args.size * args.aspect), args.size)
     for dtype_bytes, label in ((4, "fp32"), (2, "bf16")) if device.type == "cuda" else ((4, "fp32"),):

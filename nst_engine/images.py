@@ -74,6 +74,11 @@ def decode_picture(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS, nam
         with Image.open(io.BytesIO(data)) as probe:
             width, height = probe.size
             fmt, mode = probe.format, probe.mode
+    except Image.DecompressionBombError as error:
+        raise ImageError(
+            f"{name} is more than the limit of {max_pixels or Image.MAX_IMAGE_PIXELS:,} pixels: "
+            "scale it down first (Image > Scale Image in GIMP)."
+        ) from error
     except (UnidentifiedImageError, OSError, ValueError, struct.error) as error:
         raise ImageError(
             f"Cannot read {name}: it is not an image file this engine understands "

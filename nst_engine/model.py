@@ -34,10 +34,10 @@ LAYER_NAMES = tuple(LAYER_INDEX)
 
 
 def vgg19_features() -> nn.Sequential:
-    """torchvision's VGG-19 convolutional part, without downloading anything."""
-    from torchvision.models import vgg19
+    """torchvision's VGG-19 convolutional part (configuration "E"), without its 120M-parameter classifier."""
+    from torchvision.models.vgg import cfgs, make_layers
 
-    return vgg19(weights=None).features
+    return make_layers(cfgs["E"], batch_norm=False)
 
 
 class FeatureModel(nn.Module):

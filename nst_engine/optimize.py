@@ -192,7 +192,7 @@ def run(
                     iteration % control.preview_every == 0 or iteration == settings.iterations
                 ):
                     preview = resize_tensor(
-                        image.detach().float().clamp(0, 1), scaled_size(size, min(control.preview_size, *size))
+                        image.detach().float().clamp(0, 1), scaled_size(size, min(control.preview_size, max(size)))
                     )
                 control.progress(
                     Progress(

@@ -137,6 +137,16 @@ class Settings:
             value = getattr(self, name)
             if value not in allowed:
                 raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {value!r}.")
+        for name in ("preserve_colors",):
+            if not isinstance(getattr(self, name), bool):
+                raise SettingsError(f"{name} must be true or false, not {getattr(self, name)!r}.")
+        if self.channels_last is not None and not isinstance(self.channels_last, bool):
+            raise SettingsError("channels_last must be true, false or left unset.")
+        if self.notebook_size is not None:
+            if len(self.notebook_size) != 2 or not all(isinstance(v, int) and 32 <= v <= 16384
+                                                        for v in self.notebook_size):
+                raise SettingsError("notebook_size must be [width, height] in pixels, each 32..16384.")
+            self.notebook_size = (int(self.notebook_size[0]), int(self.notebook_size[1]))
         _check_range("size", self.size, 0, 16384, integer=True)
         if 0 < self.size < 32:
             raise SettingsError("size must be 0 (the content's own size) or at least 32 pixels.")
