@@ -67,9 +67,9 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
 
 
 _SETTING_FLAGS = (
-    "preset", "size", "iterations", "scales", "min_scale_size", "device", "precision", "seed", "preserve_colors", "style_weight",
-    "content_weight", "style_strength", "tv_weight", "style_scale", "style_blend", "optimizer", "learning_rate",
-    "init", "noise_ratio", "pooling", "on_oom",
+    "preset", "size", "iterations", "scales", "min_scale_size", "device", "precision", "seed",
+    "preserve_colors", "style_weight", "content_weight", "style_strength", "tv_weight", "style_scale",
+    "style_blend", "optimizer", "learning_rate", "init", "noise_ratio", "pooling", "on_oom",
 )  # fmt: skip
 
 
