@@ -247,7 +247,7 @@ def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any],
     if interactive:
         from progress_window import ProgressWindow
 
-        outcome, payload = ProgressWindow("Neural Style Transfer", runner, progress.update).run()
+        outcome, payload = ProgressWindow("Neural Style Transfer \u2014 working", runner, progress.update).run()
     else:
         outcome, payload = _wait_headless(runner, progress)
     if outcome == "error":

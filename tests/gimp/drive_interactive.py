@@ -1,0 +1,38 @@
+# Runs INSIDE the real GIMP 3 GUI (gimp-3.0 under Xvfb, python-fu-eval), started by
+# tests/test_gimp_plugin.py, which clicks the dialogs with xdotool while this waits in proc.run():
+#   scratch      a non-interactive run on the same layer (its result layer carries the settings that
+#                the dialog then offers)
+#   cancel       INTERACTIVE: OK in the procedure dialog, then Cancel in the progress window
+#   stop_keep    INTERACTIVE: OK, then "Stop and keep" in the progress window
+#   undo         after stop_keep: the test presses Ctrl+Z once in the image window
+# ruff: noqa: F821
+import os
+import time
+
+exec(open(os.path.join(os.path.dirname(NST_PARAMS), "driver_common.py")).read())
+
+try:
+    img, layer = new_image(64, 48, Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR, "Background",
+                           Gimp.ImageType.RGB_IMAGE)
+    Gimp.Display.new(img)
+    Gimp.displays_flush()
+    run_case("scratch", img, layer, **{"style-file": P["style"], "max-size": 0, "quality": "draft", "seed": 1})
+    img.set_selected_layers([layer])
+    run_case("cancel", img, layer, Gimp.RunMode.INTERACTIVE)
+    run_case("stop_keep", img, layer, Gimp.RunMode.INTERACTIVE)
+    entry = RESULTS["cases"]["undo"] = {"before": image_state(img)}
+    save()
+    flag("undo-now")
+    deadline = time.monotonic() + 60
+    while not os.path.exists(os.path.join(os.path.dirname(NST_PARAMS), "undo-done")):
+        if time.monotonic() > deadline:
+            entry["driver_error"] = "the test did not press Ctrl+Z within 60 s"
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    entry["after"] = image_state(img)
+except Exception:  # noqa: BLE001
+    RESULTS["driver_error"] = traceback.format_exc()
+RESULTS["finished"] = True
+save()
+flag("finished")
