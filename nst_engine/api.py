@@ -34,9 +34,11 @@ from nst_engine.optimize import Progress
 from nst_engine.settings import Settings
 from nst_engine.weights import LoadedWeights, WeightsFormat, find_weights, load_weights
 
-# J = alpha J_content + beta J_style with the seed's normalisations: beta/alpha must grow with the
-# square of the activations' scale. This is beta for networks whose activations on natural images
-# are of order one (torchvision's convention); each format's `style_weight_scale` adapts it.
+# With the seed's normalisations J_content grows with the square of the activations' scale and
+# J_style with its fourth power, so the balance beta/alpha must shrink with the square of the scale.
+# The formats' input conventions (0..1 normalised, 0..255 BGR, 0..255 RGB) give networks of very
+# different scales, so the default beta is calibrated per loaded weights file: this constant divided
+# by the mean square of its style-layer activations on a reference image.
 BASE_STYLE_WEIGHT = 1e4
 
 __all__ = ["ModelCache", "Progress", "StylizeResult", "resolve_device", "stylize"]
@@ -85,6 +87,7 @@ class ModelCache:
         self._weights: LoadedWeights | None = None
         self._key: tuple | None = None
         self._model: FeatureModel | None = None
+        self.activation_scale = 1.0  # mean square of the style activations on a reference image
 
     def weights(self) -> LoadedWeights:
         with self._lock:
@@ -92,6 +95,10 @@ class ModelCache:
                 path = self.weights_path or find_weights()
                 self._weights = load_weights(path)
             return self._weights
+
+    def default_style_weight(self) -> float:
+        """beta for the loaded network: BASE_STYLE_WEIGHT at unit activation scale."""
+        return BASE_STYLE_WEIGHT / self.activation_scale
 
     def get(self, settings: Settings, device: torch.device, channels_last: bool) -> tuple[FeatureModel, WeightsFormat]:
         weights = self.weights()
@@ -105,9 +112,21 @@ class ModelCache:
                 model = model.to(device)
                 if channels_last:
                     model = model.to(memory_format=torch.channels_last)
+                self.activation_scale = _activation_scale(model, settings, device)
                 self._model, self._key = model, key
             assert self._model is not None
             return self._model, weights.format
+
+
+def _activation_scale(model: FeatureModel, settings: Settings, device: torch.device) -> float:
+    """Mean square of the style layers' activations on a fixed photograph-like image."""
+    from nst_engine.weights import procedural_images
+
+    image = to_tensor(procedural_images(count=1, size=128, seed=0)[0], device)
+    with torch.no_grad():
+        activations = model(image)
+    squares = [float(activations[name].float().pow(2).mean()) for name in settings.style_layers]
+    return max(sum(squares) / len(squares), 1e-12)
 
 
 def _target_size(content: Picture, settings: Settings) -> tuple[int, int]:
@@ -167,10 +186,10 @@ def stylize(
     dtype = resolve_precision(settings, device)
     channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
     cache = cache or ModelCache()
-    model, weights_format = cache.get(settings, device, channels_last)
+    model, _format = cache.get(settings, device, channels_last)
     style_weight = settings.style_weight
     if style_weight is None:
-        style_weight = BASE_STYLE_WEIGHT * weights_format.style_weight_scale
+        style_weight = cache.default_style_weight()
     size, message = plan_size(content, settings, device, 2 if dtype != torch.float32 else 4)
 
     content_rgb = luminance_only(content.rgb) if settings.preserve_colors else content.rgb

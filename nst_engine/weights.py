@@ -56,10 +56,6 @@ class WeightsFormat:
 
     name: str
     preprocess: Preprocess
-    # Multiplied into the style weight by the optimiser, so that one style weight gives a similar
-    # balance of style and content with every format (their activations differ in scale by ~50x).
-    # 1.0 for now: the engine lead calibrates these against real weights.
-    style_weight_scale: float = 1.0
     description: str = ""
 
 
@@ -68,7 +64,6 @@ def _format(name: str, mean_rgb: Sequence[float] | None = None) -> WeightsFormat
         return WeightsFormat(
             "torchvision",
             Preprocess(bgr=False, scale=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
-            style_weight_scale=1.0,
             description="torchvision VGG-19 (RGB 0..1, ImageNet mean and std)",
         )
     if name == "caffe":
@@ -76,7 +71,6 @@ def _format(name: str, mean_rgb: Sequence[float] | None = None) -> WeightsFormat
         return WeightsFormat(
             "caffe",
             Preprocess(bgr=True, scale=255.0, mean=(103.939, 116.779, 123.68)),
-            style_weight_scale=1.0,
             description="Caffe VGG-19 converted to PyTorch (BGR 0..255, mean subtracted)",
         )
     if name == "matconvnet":
@@ -84,7 +78,6 @@ def _format(name: str, mean_rgb: Sequence[float] | None = None) -> WeightsFormat
         return WeightsFormat(
             "matconvnet",
             Preprocess(bgr=False, scale=255.0, mean=(mean[0], mean[1], mean[2])),
-            style_weight_scale=1.0,
             description="MatConvNet imagenet-vgg-verydeep-19.mat (RGB 0..255, mean subtracted)",
         )
     raise ValueError(f"unknown weights format {name!r}; expected one of {', '.join(FORMAT_NAMES)}")
@@ -684,6 +677,9 @@ def _first_layer_filters(generator: torch.Generator) -> torch.Tensor:
             colour = 1.0 + 0.5 * torch.randn(3, generator=g)  # mostly luminance, somewhat coloured
             spatial = sign * pattern / pattern.abs().sum() * 9.0
         filters[i] = colour[:, None, None] * spatial[None] + 0.1 * torch.randn(3, 3, 3, generator=g)
+    # Trained conv1_1 filters also respond to flat colour (their mean is not zero); without that the
+    # style's palette would be invisible to the style cost.
+    filters += 0.3 * torch.randn(64, 3, 1, 1, generator=g)
     return filters
 
 

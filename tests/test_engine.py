@@ -46,7 +46,7 @@ def test_stylize_moves_the_image_towards_the_style(cache, cat, stain):
     content_small = optimize.resize_tensor(to_tensor(cat.rgb), (64, 43))
     objective = optimize.Objective(
         model, content_small, [(optimize.resize_tensor(to_tensor(stain.rgb), (64, 64)), 1.0)], settings,
-        api.BASE_STYLE_WEIGHT * fmt.style_weight_scale, optimize.make_autocast(torch.device("cpu"), torch.float32),
+        cache.default_style_weight(), optimize.make_autocast(torch.device("cpu"), torch.float32),
     )
     with torch.no_grad():
         _, before = objective(content_small)

@@ -68,7 +68,6 @@ def test_formats_have_their_own_preprocessing() -> None:
     assert (tv.bgr, tv.scale, tv.mean, tv.std) == (False, 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     assert (caffe.bgr, caffe.scale, caffe.mean, caffe.std) == (True, 255.0, (103.939, 116.779, 123.68), (1, 1, 1))
     assert (mat.bgr, mat.scale, mat.mean) == (False, 255.0, (123.68, 116.779, 103.939))
-    assert all(W.FORMATS[name].style_weight_scale > 0 for name in W.FORMAT_NAMES)
 
 
 def test_official_checksum_prefix_wins_over_the_heuristic(
