@@ -2,15 +2,16 @@
 # 1. opens a photo in a display and stylises it NON-INTERACTIVELY (this also stores the values that
 #    the dialog then offers), 2. calls the procedure INTERACTIVELY on the photo's layer, so that the
 #    procedure dialog (and after OK, the progress window) appear for screenshots.sh to capture.
-# NST_SHOTS is set by the -b command: the folder (inside the chroot) with photo, style and flags.
+# NST_PARAMS is set by the -b command: params.json in the folder (inside the chroot) with photo, style
+# and the flag files that tell screenshots.sh what is on screen.
 # ruff: noqa: F821
 import json
 import os
 
 from gi.repository import Gimp, Gio
 
-W = NST_SHOTS
-P = json.load(open(os.path.join(W, "params.json")))
+W = os.path.dirname(NST_PARAMS)
+P = json.load(open(NST_PARAMS))
 
 
 def flag(name):

@@ -278,3 +278,63 @@ class XSession:
                 except subprocess.TimeoutExpired:
                     proc.kill()
         self.procs.clear()
+
+
+# --- README screenshots --------------------------------------------------------------------------
+
+
+def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
+    """The procedure dialog, the progress window and a stylised photo in GIMP, as small PNGs."""
+    from PIL import Image
+
+    gimp = provision()
+    work = gimp.workdir("nst-shots-")
+    engine = start_engine(work)
+    session: XSession | None = None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        profile = work / "profile"
+        install_plugin(profile, engine_json_ok(engine))
+        make_style_images(work, size=256)
+        with Image.open(REPO / "tests" / "data" / "chelsea.jpg") as im:
+            im.convert("RGB").save(work / "photo.jpg", quality=92)
+        shutil.copy2(REPO / "tests" / "gimp" / "drive_screens.py", work / "drive_screens.py")
+        params = {"photo": gimp.inside(work / "photo.jpg"), "style": gimp.inside(work / "style.jpg"),
+                  "args": {"quality": "draft", "max-size": 256, "style-strength": 3.0, "seed": 1}}
+        (work / "params.json").write_text(json.dumps(params))
+        session = XSession(gimp, profile, work, display=":96",
+                           env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps({"iterations": iterations, "scales": 1})})
+        session.start(work / "drive_screens.py", work / "params.json")
+        session.wait_file(work / "result-ready", 600)
+        dialog = session.wait_window("^Neural Style Transfer$")
+        time.sleep(1.5)
+        session.shot(work / "dialog.png", dialog)
+        x, y, w, h = session.geometry(dialog)
+        session.click(x + w - 68, y + h - 42)  # OK
+        progress = session.wait_window("working")
+        time.sleep(6)
+        session.shot(work / "progress.png", progress)
+        session.wait_file(work / "interactive-done", 600)
+        time.sleep(1.5)
+        main = session.wait_window("GIMP$")
+        session.shot(work / "result.png", main)
+        shots = []
+        for name in ("dialog", "progress", "result"):
+            target = out_dir / f"plugin-{name}.png"
+            with Image.open(work / f"{name}.png") as im:
+                im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+            shots.append(target)
+        return shots
+    finally:
+        if session is not None:
+            session.close()
+        engine.close()
+        if not os.environ.get("NST_KEEP_GIMP_TEST_DIR"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "screenshots":
+        sys.exit("usage: gimp_harness.py screenshots OUT_DIR")
+    for path in screenshots(Path(sys.argv[2])):
+        print(f"{path} ({path.stat().st_size // 1024} KB)")
