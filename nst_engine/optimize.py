@@ -107,8 +107,10 @@ class Objective:
         settings: Settings,
         style_weight: float,
         autocast: Callable[[], object],
+        memory_format: torch.memory_format = torch.contiguous_format,
     ) -> None:
         self.model = model
+        self.memory_format = memory_format
         self.settings = settings
         self.alpha = settings.content_weight
         self.beta = style_weight * settings.style_strength
@@ -126,7 +128,8 @@ class Objective:
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with self.autocast():
-            activations = self.model(image)
+            # The optimised tensor stays contiguous (L-BFGS flattens its gradient with view()).
+            activations = self.model(image.contiguous(memory_format=self.memory_format))
         J_content = compute_content_cost(self.content_target, activations[self.settings.content_layer])
         J_style = torch.zeros((), device=image.device)
         for name, coeff in self.settings.style_layers.items():
@@ -172,10 +175,13 @@ def run(
     for scale_index, size in enumerate(sizes, start=1):
         control.check_cancel()
         content_s = resize_tensor(content, size).contiguous(memory_format=memory_format)
-        styles_s = [(resize_tensor(s, style_size(s, size, settings)), w) for s, w in styles]
-        objective = Objective(model, content_s, styles_s, settings, style_weight, autocast)
+        styles_s = [
+            (resize_tensor(s, style_size(s, size, settings)).contiguous(memory_format=memory_format), w)
+            for s, w in styles
+        ]
+        objective = Objective(model, content_s, styles_s, settings, style_weight, autocast, memory_format)
         start = initial_image(content_s, settings, generator) if image is None else resize_tensor(image, size)
-        image = start.detach().contiguous(memory_format=memory_format).requires_grad_(True)
+        image = start.detach().contiguous().requires_grad_(True)
         optimizer = _make_optimizer(settings, image)
         losses: dict[str, torch.Tensor] = {}
         closure = _closure(optimizer, objective, image, losses)

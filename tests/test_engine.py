@@ -172,3 +172,10 @@ def test_memory_estimate_grows_with_pixels_and_shrinks_with_half_precision():
     assert memory.estimate_bytes(1024, 768) > 3 * memory.estimate_bytes(512, 384)
     assert memory.estimate_bytes(1024, 768, dtype_bytes=2) < memory.estimate_bytes(1024, 768)
     assert memory.activation_elements(64, 64, "conv1_1") == 64 * 64 * 64
+
+
+def test_channels_last_layout_gives_the_same_result(cache, cat, stain):
+    """CUDA's default layout; L-BFGS must still see a contiguous image (it flattens with view())."""
+    plain = api.stylize(cat, [stain], small(iterations=3), cache=cache)
+    cl = api.stylize(cat, [stain], small(iterations=3, channels_last=True), cache=cache)
+    np.testing.assert_allclose(plain.picture.rgb, cl.picture.rgb, atol=2e-3)
