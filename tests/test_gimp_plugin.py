@@ -322,7 +322,7 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
         session.key(image_window, "ctrl+z")
         steps.append("undo")
         (work / "undo-done").touch()
-        session.wait_file(work / "finished", 60)
+        session.wait_file(work / "finished", 180)
     except Exception as exc:  # noqa: BLE001 - reported by the tests, with the GIMP log
         steps.append(f"harness error: {exc!r}")
     finally:
@@ -357,3 +357,12 @@ def test_one_undo_step_removes_the_whole_result(gui_results):
     stop_keep = case(gui_results, "stop_keep")
     assert len(undo["before"]["layers"]) == len(stop_keep["before"]["layers"]) + 1
     assert undo["after"]["layers"] == stop_keep["before"]["layers"], "one Ctrl+Z must undo the whole run"
+
+
+def test_repeat_last_filter_uses_the_last_interactive_values(gui_results):
+    entry = case(gui_results, "repeat")
+    new = assert_new_layer(entry, "style")
+    args = new["parasite"]["arguments"]
+    stop_keep_args = case(gui_results, "stop_keep")["after"]["layers"][1]["parasite"]["arguments"]
+    assert args == stop_keep_args
+    assert args["seed"] == 1 and args["quality"] == "draft" and args["style_file"].endswith("/style.jpg")

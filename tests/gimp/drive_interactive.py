@@ -5,6 +5,8 @@
 #   cancel       INTERACTIVE: OK in the procedure dialog, then Cancel in the progress window
 #   stop_keep    INTERACTIVE: OK, then "Stop and keep" in the progress window
 #   undo         after stop_keep: the test presses Ctrl+Z once in the image window
+#   repeat       RUN_WITH_LAST_VALS ("Repeat last filter"): GIMP supplies the values of the last
+#                interactive run (it stores them only for interactive runs)
 # ruff: noqa: F821
 import os
 import time
@@ -31,6 +33,8 @@ try:
         time.sleep(0.2)
     time.sleep(1.0)
     entry["after"] = image_state(img)
+    save()
+    run_case("repeat", img, layer, Gimp.RunMode.WITH_LAST_VALS)
 except Exception:  # noqa: BLE001
     RESULTS["driver_error"] = traceback.format_exc()
 RESULTS["finished"] = True
