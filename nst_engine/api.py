@@ -67,15 +67,26 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def cpu_has_fast_bf16() -> bool:
+    """AVX-512 BF16 or AMX: oneDNN then runs bf16 convolutions about twice as fast as fp32."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
 def resolve_precision(settings: Settings, device: torch.device) -> torch.dtype:
-    """Mixed precision only on CUDA, where it pays; costs stay fp32 either way (costs.py)."""
-    if device.type != "cuda" or settings.precision == "fp32":
-        return torch.float32
-    if settings.precision == "fp16":
-        return torch.float16
-    if settings.precision == "bf16" or torch.cuda.is_bf16_supported():
+    """The network's precision; the costs stay fp32 either way (costs.py).
+
+    `auto` picks bf16 where the hardware runs it fast (CUDA, and CPUs with AVX-512 BF16 or AMX),
+    fp16 on CUDA without bf16, and fp32 elsewhere.
+    """
+    explicit = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if settings.precision in explicit:
+        return explicit[settings.precision]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_fast_bf16():
         return torch.bfloat16
-    return torch.float16
+    return torch.float32
 
 
 class ModelCache:

@@ -176,6 +176,23 @@ def test_memory_estimate_grows_with_pixels_and_shrinks_with_half_precision():
 
 def test_channels_last_layout_gives_the_same_result(cache, cat, stain):
     """CUDA's default layout; L-BFGS must still see a contiguous image (it flattens with view())."""
-    plain = api.stylize(cat, [stain], small(iterations=3), cache=cache)
-    cl = api.stylize(cat, [stain], small(iterations=3, channels_last=True), cache=cache)
+    plain = api.stylize(cat, [stain], small(iterations=3, precision="fp32"), cache=cache)
+    cl = api.stylize(cat, [stain], small(iterations=3, precision="fp32", channels_last=True), cache=cache)
     np.testing.assert_allclose(plain.picture.rgb, cl.picture.rgb, atol=2e-3)
+
+
+def test_bf16_network_with_fp32_costs_tracks_fp32(cache, cat, stain):
+    fp32 = api.stylize(cat, [stain], small(iterations=4, precision="fp32"), cache=cache)
+    bf16 = api.stylize(cat, [stain], small(iterations=4, precision="bf16"), cache=cache)
+    assert np.abs(fp32.picture.rgb - bf16.picture.rgb).mean() < 0.02
+    assert bf16.losses["style"] == pytest.approx(fp32.losses["style"], rel=0.25)
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(api, "cpu_has_fast_bf16", lambda: True)
+    assert api.resolve_precision(Settings(), cpu) == torch.bfloat16
+    assert api.resolve_precision(Settings(precision="fp32"), cpu) == torch.float32
+    monkeypatch.setattr(api, "cpu_has_fast_bf16", lambda: False)
+    assert api.resolve_precision(Settings(), cpu) == torch.float32
+    assert api.resolve_precision(Settings(precision="fp16"), cpu) == torch.float16
