@@ -1,8 +1,9 @@
 """Speed of the engine on this machine's device (a benchmark, not a test).
 
 1. Time per L-BFGS iteration at several sizes (and achieved TFLOP/s and peak memory on CUDA).
-2. The default pipeline (coarse-to-fine; bf16 where the hardware runs it fast; channels-last on CUDA) against a plain single-scale
-   fp32 L-BFGS run at the same size: the time each needs to reach the plain run's final loss.
+2. The default pipeline (coarse-to-fine; bf16 where the hardware runs it fast; channels-last on CUDA)
+   against a plain single-scale fp32 L-BFGS run at the same size: the time each needs to reach the
+   plain run's final loss.
 
 Run: `.venv/bin/python benchmarks/bench.py [--size 512] [--iterations 100] [--weights FILE]`.
 Without --weights it generates synthetic VGG-19 weights from the test photographs.
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 
 from nst_engine import api, optimize
-from nst_engine.images import load_picture, scaled_size, to_tensor
+from nst_engine.images import load_picture, scaled_size
 from nst_engine.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,8 @@ _CONV_SCALE = [1, 1, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8, 16]  # downsampling before ea
 
 def vgg_flops(width: int, height: int) -> float:
     """Multiply-adds x2 of conv1_1..conv5_1, forward plus the input-gradient backward (about the same)."""
-    forward = sum(2 * 9 * cin * cout * (width // s) * (height // s) for (cin, cout), s in zip(_CONVS, _CONV_SCALE))
+    layers = zip(_CONVS, _CONV_SCALE, strict=True)
+    forward = sum(2 * 9 * cin * cout * (width // s) * (height // s) for (cin, cout), s in layers)
     return 2.0 * forward
 
 

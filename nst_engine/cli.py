@@ -46,7 +46,10 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-scale-size", type=int, help="smallest long side of the coarse scales (default 128)")
     p.add_argument("--weights", type=Path, help="VGG-19 weights file (torchvision .pth, Caffe .pth or MatConvNet .mat)")
     p.add_argument("--device", choices=CHOICES["device"])
-    p.add_argument("--precision", choices=CHOICES["precision"], help="network precision (auto: bf16 on CUDA and on CPUs with AVX-512 BF16 or AMX)")
+    p.add_argument(
+        "--precision", choices=CHOICES["precision"],
+        help="network precision (auto: bf16 on CUDA and on CPUs with AVX-512 BF16 or AMX)",
+    )
     p.add_argument("--seed", type=int, help="random seed (CPU runs are reproducible)")
     p.add_argument("--preserve-colors", action="store_true", default=None, help="keep the content's colours")
     p.add_argument("--style-weight", type=float, help="beta (default: calibrated for the weights format)")
