@@ -107,6 +107,10 @@ class ModelCache:
                 self._weights = load_weights(path)
             return self._weights
 
+    @property
+    def loaded_weights(self) -> LoadedWeights | None:
+        return self._weights
+
     def default_style_weight(self) -> float:
         """beta for the loaded network: BASE_STYLE_WEIGHT at unit activation scale."""
         return BASE_STYLE_WEIGHT / self.activation_scale

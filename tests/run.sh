@@ -30,7 +30,7 @@ if ! "$PY" -c 'import torch, torchvision' 2>/dev/null; then
   # shellcheck disable=SC2086
   "$PY" -m pip install -q ${NST_TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
 fi
-"$PY" -m pip install -q -e '.[test,service,matconvnet]'
+"$PY" -m pip install -q -e '.[test,matconvnet]'
 
 "$PY" -m ruff check .
 exec "$PY" -m pytest -q "$@"

@@ -1,0 +1,328 @@
+"""The plug-in's client of `nst-engine serve`: find or start the engine, submit, follow, fetch.
+
+Standard library only: it runs inside GIMP's Python, which has neither requests nor numpy. The same
+code talks to a local engine it started itself and to one on another machine.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from plugin_settings import EngineConfig
+
+INSTALL_HINT = (
+    "run the installer from the plug-in's download: install/install.sh (Linux), install/install.command "
+    "(macOS) or install\\install.bat (Windows)"
+)
+TERMINAL = ("done", "error", "cancelled")
+
+
+class EngineClientError(Exception):
+    """Base class: `message` says what happened and what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EngineNotInstalled(EngineClientError):
+    pass
+
+
+class EngineUnavailable(EngineClientError):
+    pass
+
+
+class EngineJobFailed(EngineClientError):
+    def __init__(self, message: str, kind: str = "", suggested_size: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.suggested_size = suggested_size
+
+
+class JobCancelled(EngineClientError):
+    def __init__(self, message: str = "The job was cancelled; the image was not changed.") -> None:
+        super().__init__(message)
+
+
+@dataclass
+class RawImage:
+    """Interleaved pixels, little-endian: what GEGL buffers give and take."""
+
+    width: int
+    height: int
+    channels: int
+    sample_format: str  # u8, u16 or f32
+    data: bytes
+
+
+class EngineClient:
+    """One engine at `url`, authorised by `token`."""
+
+    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+        parsed = urllib.parse.urlsplit(url.rstrip("/"))
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise EngineUnavailable(f"The engine address {url!r} is not an http:// or https:// URL.")
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self._parsed = parsed
+
+    # ---------------------------------------------------------- finding the engine
+
+    @classmethod
+    def connect(cls, config: EngineConfig, start_if_needed: bool = True, timeout: float = 90.0) -> EngineClient:
+        """A configured URL, else the engine in the state file, else a freshly started one."""
+        if config.url:
+            client = cls(config.url, config.token or "")
+            client._check_health(f"The engine at {config.url} does not answer")
+            return client
+        client = cls.from_state_file(config.state_file)
+        if client is not None:
+            return client
+        if not start_if_needed:
+            raise EngineUnavailable("No engine is running: start one with `nst-engine serve`.")
+        process = start_engine(config)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            client = cls.from_state_file(config.state_file)
+            if client is not None:
+                return client
+            if process.poll() is not None and cls.from_state_file(config.state_file) is None:
+                raise EngineUnavailable(
+                    f"The engine stopped while starting (exit status {process.returncode}). "
+                    f"Its log ({config.log_file}) ends with:\n{_tail(config.log_file)}"
+                )
+            time.sleep(0.25)
+        raise EngineUnavailable(
+            f"The engine did not become ready within {timeout:.0f} s. Its log ({config.log_file}) ends with:\n"
+            f"{_tail(config.log_file)}"
+        )
+
+    @classmethod
+    def from_state_file(cls, state_file: Path) -> EngineClient | None:
+        """The engine announced in the state file, if it answers."""
+        try:
+            state = json.loads(Path(state_file).read_text(encoding="utf-8"))
+            token = Path(state["token_file"]).read_text(encoding="utf-8").strip()
+            client = cls(state["url"], token)
+        except (OSError, ValueError, KeyError, TypeError, EngineClientError):
+            return None
+        try:
+            client.health()
+        except EngineClientError:
+            return None
+        return client
+
+    def _check_health(self, what: str) -> dict[str, Any]:
+        try:
+            return self.health()
+        except EngineUnavailable as error:
+            raise EngineUnavailable(f"{what}: {error.message}") from None
+
+    # ---------------------------------------------------------- HTTP
+
+    def _connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
+        kind = http.client.HTTPSConnection if self._parsed.scheme == "https" else http.client.HTTPConnection
+        return kind(self._parsed.hostname, self._parsed.port, timeout=timeout or self.timeout)
+
+    def _request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        connection = self._connection(timeout)
+        all_headers = {"Authorization": f"Bearer {self.token}", **(headers or {})}
+        try:
+            connection.request(method, self._parsed.path + path, body=body, headers=all_headers)
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            raise EngineUnavailable(
+                f"Cannot reach the engine at {self.url} ({error}). If it runs on this computer it may have "
+                "stopped: run the filter again to restart it."
+            ) from None
+        return connection, response
+
+    def _call(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+              timeout: float | None = None) -> tuple[bytes, http.client.HTTPResponse]:
+        connection, response = self._request(method, path, body, headers, timeout)
+        try:
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            raise EngineUnavailable(f"The engine at {self.url} stopped answering ({error}).") from None
+        finally:
+            connection.close()
+        if response.status >= 400:
+            try:
+                message = json.loads(data)["error"]
+            except (ValueError, KeyError, TypeError):
+                message = data.decode("utf-8", "replace")[:500] or response.reason
+            if response.status == 401:
+                raise EngineUnavailable(f"The engine refused the token: {message}")
+            raise EngineJobFailed(str(message), kind=f"http_{response.status}")
+        return data, response
+
+    def health(self) -> dict[str, Any]:
+        data, _ = self._call("GET", "/health", timeout=5)
+        return json.loads(data)
+
+    # ---------------------------------------------------------- jobs
+
+    def submit(self, content: RawImage | bytes, styles: list[bytes], settings: dict[str, Any],
+               preview: bool = False) -> Job:
+        """Send the images (as bytes) and settings; returns the queued job."""
+        fields: list[tuple[str, str | bytes, str | None]] = [
+            ("settings", json.dumps(settings), None),
+            ("preview", "true" if preview else "false", None),
+        ]
+        if isinstance(content, RawImage):
+            fields += [("content_format", "raw", None), ("width", str(content.width), None),
+                       ("height", str(content.height), None), ("channels", str(content.channels), None),
+                       ("sample_format", content.sample_format, None), ("content", content.data, "content.raw")]
+        else:
+            fields.append(("content", content, "content"))
+        fields += [("style", data, f"style{index}") for index, data in enumerate(styles, start=1)]
+        body, content_type = _multipart(fields)
+        data, _ = self._call("POST", "/jobs", body, {"Content-Type": content_type}, timeout=120)
+        return Job(self, json.loads(data)["id"])
+
+
+class Job:
+    """A submitted job: follow its events, cancel it, stop it early, fetch its result."""
+
+    def __init__(self, client: EngineClient, job_id: str) -> None:
+        self.client = client
+        self.id = job_id
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The job's events until done, error or cancelled. Keep the stream open while you care: the
+        engine cancels a job whose stream closes early."""
+        connection, response = self.client._request("GET", f"/jobs/{self.id}/events", timeout=60)
+        try:
+            if response.status >= 400:
+                raise EngineJobFailed(f"The engine does not know job {self.id} ({response.status}).")
+            while True:
+                try:
+                    line = response.readline()
+                except (OSError, http.client.HTTPException) as error:
+                    raise EngineUnavailable(
+                        f"The engine stopped answering during the job ({error}); the image was not changed. "
+                        "Run the filter again."
+                    ) from None
+                if not line:
+                    raise EngineUnavailable(
+                        "The engine closed the connection before the job ended (it may have crashed or been "
+                        "stopped); the image was not changed. Run the filter again."
+                    )
+                event = json.loads(line)
+                if event.get("type") == "heartbeat":
+                    continue
+                yield event
+                if event.get("type") in TERMINAL:
+                    return
+        finally:
+            connection.close()
+
+    def wait(self, on_progress: Callable[[dict[str, Any]], None] | None = None) -> RawImage:
+        """Follow the job to its end; returns the result as float RGBA, or raises."""
+        for event in self.events():
+            kind = event.get("type")
+            if kind == "done":
+                return self.result()
+            if kind == "error":
+                raise EngineJobFailed(event.get("message", "The engine failed."), event.get("kind", ""),
+                                      event.get("suggested_size"))
+            if kind == "cancelled":
+                raise JobCancelled()
+            if on_progress is not None:
+                on_progress(event)
+        raise EngineUnavailable("The engine's event stream ended without a result.")
+
+    def result(self) -> RawImage:
+        data, response = self.client._call("GET", f"/jobs/{self.id}/result?format=raw-f32", timeout=120)
+        width, height = int(response.getheader("X-Width")), int(response.getheader("X-Height"))
+        return RawImage(width, height, 4, "f32", data)
+
+    def cancel(self) -> None:
+        self.client._call("DELETE", f"/jobs/{self.id}")
+
+    def stop(self) -> None:
+        self.client._call("POST", f"/jobs/{self.id}/stop")
+
+    def status(self) -> dict[str, Any]:
+        data, _ = self.client._call("GET", f"/jobs/{self.id}")
+        return json.loads(data)
+
+
+# ---------------------------------------------------------------- starting the engine
+
+
+def engine_command(config: EngineConfig) -> list[str]:
+    """The managed engine's command line, or EngineNotInstalled saying which installer to run."""
+    where = f" ({config.source})" if config.source else ""
+    if not config.command:
+        raise EngineNotInstalled(f"The style-transfer engine is not installed{where}: {INSTALL_HINT}.")
+    executable = config.python or config.command[0]
+    if not config.spawn_prefix and not Path(executable).is_file():
+        raise EngineNotInstalled(
+            f"The style-transfer engine's Python ({executable}) is missing{where}: {INSTALL_HINT} again."
+        )
+    command = [*config.spawn_prefix, *config.command]
+    if "--state-file" not in command:
+        command += ["--state-file", str(config.state_file)]
+    return command
+
+
+def start_engine(config: EngineConfig) -> subprocess.Popen:
+    """Start the engine detached from GIMP, so that GIMP ending the plug-in does not end the engine."""
+    command = engine_command(config)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH", "GI_TYPELIB_PATH")}
+    config.log_file.parent.mkdir(parents=True, exist_ok=True)
+    log = open(config.log_file, "ab")  # noqa: SIM115 - handed to the child
+    options: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": log, "env": env,
+                               "close_fds": True}
+    if sys.platform == "win32":
+        options["creationflags"] = (
+            subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
+        )
+    else:
+        options["start_new_session"] = True
+    try:
+        return subprocess.Popen(command, **options)
+    except OSError as error:
+        raise EngineNotInstalled(f"Cannot start the engine ({error}): {INSTALL_HINT} again.") from None
+    finally:
+        log.close()
+
+
+def _tail(path: Path, lines: int = 12) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _multipart(fields: list[tuple[str, str | bytes, str | None]]) -> tuple[bytes, str]:
+    """multipart/form-data by hand: (name, value, filename or None for a plain field)."""
+    boundary = "nst-" + secrets.token_hex(16)
+    parts: list[bytes] = []
+    for name, value, filename in fields:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        header = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+        if filename:
+            header += "Content-Type: application/octet-stream\r\n"
+        payload = value.encode("utf-8") if isinstance(value, str) else value
+        parts.append(header.encode("ascii") + b"\r\n" + payload + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode("ascii"))
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
