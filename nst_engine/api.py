@@ -247,6 +247,8 @@ def stylize(
             resize_tensor(to_tensor(content.rgb), output_size)
         )
         rgb = combine_luminance(rgb, base)
+    if content.grayscale:
+        rgb = luminance_only(rgb)  # a gray image gets a gray result, in every encoding
     alpha = content.alpha
     if alpha is not None and output_size != content.size:
         alpha = from_alpha(resize_tensor(torch.from_numpy(alpha)[None, None], output_size))

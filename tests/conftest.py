@@ -46,3 +46,69 @@ def engine_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty per-user engine directory, so tests never touch the real cache."""
     monkeypatch.setenv("NST_ENGINE_HOME", str(tmp_path / "engine-home"))
     return tmp_path / "engine-home"
+
+
+class EngineProcess:
+    """A real `nst-engine serve` subprocess on loopback, as the plug-in meets it."""
+
+    def __init__(self, home: Path, weights: Path, *extra: str) -> None:
+        import json
+        import subprocess
+        import sys
+        import time
+
+        self.home = home
+        self.state_file = home / "cache" / "server.json"
+        self.log = home / "engine.log"
+        home.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "NST_ENGINE_HOME": str(home), "OMP_NUM_THREADS": "2"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "nst_engine", "serve", "--port", "0", "--weights", str(weights), *extra],
+            stdout=subprocess.PIPE, stderr=self.log.open("ab"), env=env, text=True,
+        )
+        line = self.process.stdout.readline()  # the state, printed once it listens
+        if not line:
+            self.process.wait(timeout=30)
+            raise RuntimeError(f"the engine did not start: {self.log.read_text()[-2000:]}")
+        state = json.loads(line)
+        self.url: str = state["url"]
+        self.token: str = Path(state["token_file"]).read_text().strip()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not self.healthy():
+            time.sleep(0.1)
+
+    def healthy(self) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.url + "/health", timeout=2) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> int:
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture
+def start_engine(tmp_path: Path, synthetic_weights_file: Path):
+    """`start_engine(*extra_args)`: a fresh engine in its own home; all are stopped after the test."""
+    started: list[EngineProcess] = []
+
+    def start(*extra: str, home: Path | None = None) -> EngineProcess:
+        engine = EngineProcess(home or tmp_path / f"home{len(started)}", synthetic_weights_file, *extra)
+        started.append(engine)
+        return engine
+
+    yield start
+    for engine in started:
+        engine.stop()
