@@ -313,7 +313,6 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
             _click_from_corner(session, dialog, OK_FROM_CORNER)
             progress = session.wait_window("working")
             time.sleep(2.5)  # a few iterations and a preview
-            session.shot(work / f"{name}-progress.png", progress)
             _click_from_corner(session, progress, button)
             session.wait_gone(progress, 60)
             steps.append(name)

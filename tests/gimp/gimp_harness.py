@@ -104,7 +104,8 @@ def start_engine(work: Path, threads: int = 2) -> Engine:
     """`python -m nst_engine serve --port 0 --weights FILE` on loopback; waits for its URL and token."""
     weights = test_weights()
     log = work / "engine.log"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(threads)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(threads),
+           "NST_ENGINE_HOME": str(work / "engine-home")}  # never the user's own engine or cache
     for name in ("NST_ENGINE_URL", "NST_ENGINE_TOKEN"):
         env.pop(name, None)
     out = open(log, "wb")  # noqa: SIM115 - stays open for the engine's lifetime
@@ -133,6 +134,8 @@ def _url_and_token(text: str) -> tuple[str | None, str | None]:
                 info = json.loads(line)
             except ValueError:
                 continue
+            if isinstance(info, dict) and info.get("url") and info.get("token_file"):
+                return str(info["url"]), Path(info["token_file"]).read_text().strip()
             if isinstance(info, dict) and info.get("url") and info.get("token"):
                 return str(info["url"]), str(info["token"])
     url = re.search(r"https?://127\.0\.0\.1:\d+", text)
