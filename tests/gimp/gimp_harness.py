@@ -301,6 +301,8 @@ def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
         make_style_images(work, size=256)
         with Image.open(REPO / "tests" / "data" / "chelsea.jpg") as im:
             im.convert("RGB").save(work / "photo.jpg", quality=92)
+        with Image.open(REPO / "tests" / "data" / "ihc.jpg") as im:  # a real picture as the style
+            im.convert("RGB").resize((256, 256)).save(work / "style.jpg", quality=92)
         shutil.copy2(REPO / "tests" / "gimp" / "drive_screens.py", work / "drive_screens.py")
         params = {"photo": gimp.inside(work / "photo.jpg"), "style": gimp.inside(work / "style.jpg"),
                   "args": {"quality": "draft", "max-size": 256, "style-strength": 3.0, "seed": 1}}
