@@ -285,6 +285,11 @@ def torch_pip_args(plan: TorchPlan, spec: str, use_index: bool) -> list[str]:
 # ---------------------------------------------------------------- running things
 
 
+def neutral_cwd() -> str:
+    """Where the engine's Python runs: never inside this checkout, whose nst_engine/ would shadow the installed one."""
+    return tempfile.gettempdir()
+
+
 def clean_env() -> dict[str, str]:
     """The environment for the engine's Python: no PYTHONPATH/PYTHONHOME from elsewhere."""
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PIP_USER")}
@@ -293,9 +298,8 @@ def clean_env() -> dict[str, str]:
 def run_shown(command: Sequence[str], tail_lines: int = 40) -> tuple[int, str]:
     """Run `command`, showing its output as it comes; return (exit status, last lines) to explain failures."""
     try:
-        proc = subprocess.Popen(
-            list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=clean_env()
-        )
+        proc = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=clean_env(), cwd=neutral_cwd())  # fmt: skip
     except OSError as error:
         return 127, str(error)
     assert proc.stdout is not None
@@ -381,7 +385,7 @@ def ensure_venv(venv: Path, platform: str) -> Path:
     python = venv_python(venv, platform)
     if python.exists():
         check = "import sys; sys.exit(sys.version_info < (3, 10))"
-        probe = subprocess.run([str(python), "-c", check], capture_output=True, env=clean_env())
+        probe = subprocess.run([str(python), "-c", check], capture_output=True, env=clean_env(), cwd=neutral_cwd())
         if probe.returncode == 0:
             say(f"  Reusing the engine's Python environment in {venv}")
             return python
@@ -391,7 +395,8 @@ def ensure_venv(venv: Path, platform: str) -> Path:
         shutil.rmtree(venv)
     say(f"  Making a Python environment for the engine in {venv}")
     venv.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, env=clean_env())
+    proc = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True,
+                          env=clean_env(), cwd=neutral_cwd())  # fmt: skip
     if proc.returncode != 0 or not python.exists():
         shutil.rmtree(venv, ignore_errors=True)
         text = proc.stdout + proc.stderr
@@ -408,7 +413,7 @@ def ensure_venv(venv: Path, platform: str) -> Path:
 def site_packages(python: Path | str) -> tuple[tuple[int, int], list[str]]:
     code = "import json, sys, sysconfig; p = sysconfig.get_paths(); " \
            "print(json.dumps([sys.version_info[:2], sorted({p['purelib'], p['platlib']})]))"
-    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=clean_env())
+    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=clean_env(), cwd=neutral_cwd())
     if proc.returncode != 0:
         raise InstallError(f"Could not run {python}: {proc.stderr.strip()[-300:]}. Give a working Python.")
     version, folders = json.loads(proc.stdout)
@@ -451,7 +456,7 @@ def run_pip(python: Path, pip_args: Sequence[str], what: str, tmp: Path) -> None
     log.unlink(missing_ok=True)
     command = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", "--log", str(log), *pip_args]
     try:
-        code = subprocess.call(command, stdin=subprocess.DEVNULL, env=clean_env())
+        code = subprocess.call(command, stdin=subprocess.DEVNULL, env=clean_env(), cwd=neutral_cwd())
     except OSError as error:
         raise InstallError(f"Could not run pip ({error}): {RUN_AGAIN}.") from None
     if code != 0:
@@ -473,7 +478,7 @@ def install_engine(python: Path, plan: TorchPlan, args: argparse.Namespace) -> N
         say("  Installing the engine and its other packages")
         run_pip(python, ["install", "--upgrade", f"{engine_source(tmp)}{extras}"], "installing the engine", tmp)
     proc = subprocess.run([str(python), "-c", "import torch, nst_engine; print(torch.__version__)"],
-                          capture_output=True, text=True, env=clean_env())  # fmt: skip
+                          capture_output=True, text=True, env=clean_env(), cwd=neutral_cwd())  # fmt: skip
     if proc.returncode != 0:
         raise InstallError(f"The engine was installed but does not start: {proc.stderr.strip()[-500:]}. "
                            f"{RETRY}; if it fails again, report this message.")
@@ -486,7 +491,7 @@ def install_engine(python: Path, plan: TorchPlan, args: argparse.Namespace) -> N
 def weights_format(python: Path, path: Path) -> str:
     """The format the engine detects in `path` (`nst_engine info --weights`), or InstallError with its reason."""
     proc = subprocess.run([str(python), "-m", "nst_engine", "info", "--weights", str(path)],
-                          capture_output=True, text=True, env=clean_env())  # fmt: skip
+                          capture_output=True, text=True, env=clean_env(), cwd=neutral_cwd())  # fmt: skip
     match = re.search(r"\((\w+) format", proc.stdout)
     if proc.returncode == 0 and match and match.group(1) in OFFICIAL_WEIGHTS:
         return match.group(1)
@@ -737,14 +742,16 @@ def uninstall(args: argparse.Namespace, platform: str, env: Mapping[str, str], h
     for name in ("server.json", "token", "engine.log"):  # the engine's own runtime files
         (cache_dir / name).unlink(missing_ok=True)
     weights = [Path(p) for p in manifest.get("weights", [])]
+    weights += [cache_dir / "weights" / name for name in OFFICIAL_WEIGHTS.values() if cache_dir / "weights" / name
+                not in weights]  # fmt: skip
     if args.remove_weights:
         for path in weights:
             for file in (path, path.with_name(path.name + ".sha256"), path.with_name(path.name + ".part")):
                 if file.is_file():
                     file.unlink()
                     say(f"  Removed {file}")
-    elif any(path.is_file() for path in weights):
-        say(f"  Kept the VGG-19 weights in {weights[0].parent} (add --remove-weights to delete them too).")
+    elif kept := [path for path in weights if path.is_file()]:
+        say(f"  Kept the VGG-19 weights {', '.join(str(p) for p in kept)} (add --remove-weights to delete them too).")
     if manifest.get("flatpak_override"):
         say("  The Flatpak permission was left in place; to remove it run: "
             f"flatpak override --user --no-talk-name=org.freedesktop.Flatpak {FLATPAK_APP}")  # fmt: skip
@@ -819,6 +826,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return subprocess.call([*other, str(Path(__file__).resolve()), *argv])
     args = build_parser().parse_args(argv)
+    for name in ("weights", "reuse_packages_from"):  # the engine's Python runs elsewhere (neutral_cwd)
+        value = getattr(args, name)
+        if value and (os.sep in value or "/" in value):
+            setattr(args, name, str(Path(value).expanduser().absolute()))
     if args.remove_weights and not args.uninstall:
         build_parser().error("--remove-weights goes with --uninstall")
     env = dict(os.environ)

@@ -1,0 +1,454 @@
+"""The installer (install/install.py): profile discovery, torch build choice, and a real install.
+
+Discovery and the torch choice run on fake home trees and fake nvidia-smi / flatpak / gimp programs.
+The real install (marked slow) makes a real venv in a temporary NST_ENGINE_HOME, but does not download
+PyTorch again: `--reuse-packages-from` points the new venv at this test run's own site-packages with a
+.pth file (seconds and a few MB, instead of ~1-2 minutes and 5.5 GB per install). The weights come from
+a local HTTP server, checked by SHA-256 like the official download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+INSTALL = REPO / "install" / "install.py"
+PLUGIN_SRC = REPO / "gimp_plugin" / "neural_style_transfer"
+
+
+def _load_installer() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("nst_install", INSTALL)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["nst_install"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+inst = _load_installer()
+
+
+def no_programs(name: str) -> str | None:
+    return None
+
+
+def fake_program(folder: Path, name: str, script: str) -> Path:
+    """An executable shell script standing in for nvidia-smi, gimp or flatpak."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+    return path
+
+
+def make_profiles(*folders: Path) -> None:
+    for folder in folders:
+        folder.mkdir(parents=True)
+
+
+# ---------------------------------------------------------------- where things go
+
+
+def test_engine_dirs_match_the_engine_paths_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nst_engine import paths
+
+    monkeypatch.delenv("NST_ENGINE_HOME", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xc"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xd"))
+    assert inst.engine_dirs(sys.platform, dict(os.environ), Path.home()) == (paths.cache_dir(), paths.data_dir())
+    monkeypatch.setenv("NST_ENGINE_HOME", str(tmp_path / "h"))
+    assert inst.engine_dirs(sys.platform, dict(os.environ), Path.home()) == (paths.cache_dir(), paths.data_dir())
+
+
+def test_engine_dirs_per_platform(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert inst.engine_dirs("linux", {}, home) == (home / ".cache/nst-engine", home / ".local/share/nst-engine")
+    win = inst.engine_dirs("win32", {"LOCALAPPDATA": str(tmp_path / "Local")}, home)
+    assert win == (tmp_path / "Local/nst-engine/cache", tmp_path / "Local/nst-engine")
+    mac = inst.engine_dirs("darwin", {}, home)
+    assert mac == (home / "Library/Caches/nst-engine", home / "Library/Application Support/nst-engine")
+    assert inst.engine_dirs("darwin", {"NST_ENGINE_HOME": str(tmp_path / "x")}, home) == (
+        tmp_path / "x/cache", tmp_path / "x/data")
+    assert inst.venv_python(tmp_path, "win32") == tmp_path / "Scripts/python.exe"
+
+
+# ---------------------------------------------------------------- GIMP profiles
+
+
+def test_linux_profiles_native_flatpak_snap_with_xdg_config_home(tmp_path: Path) -> None:
+    home, xdg = tmp_path / "home", tmp_path / "xdg"
+    make_profiles(
+        xdg / "GIMP/3.0", xdg / "GIMP/3.2", xdg / "GIMP/2.10", home / ".config/GIMP/3.0",  # ~/.config is not used
+        home / ".var/app/org.gimp.GIMP/config/GIMP/3.0", home / "snap/gimp/current/.config/GIMP/3.2",
+    )
+    found = inst.find_profiles("linux", {"XDG_CONFIG_HOME": str(xdg)}, home)
+    assert [(p.path, p.kind) for p in found] == [
+        (xdg / "GIMP/3.0", "native"), (xdg / "GIMP/3.2", "native"),
+        (home / ".var/app/org.gimp.GIMP/config/GIMP/3.0", "flatpak"),
+        (home / "snap/gimp/current/.config/GIMP/3.2", "snap"),
+    ]
+    assert found[0].plugin_dir == xdg / "GIMP/3.0/plug-ins/neural_style_transfer"
+
+
+def test_linux_profile_without_xdg_config_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    make_profiles(home / ".config/GIMP/3.0")
+    assert [p.path for p in inst.find_profiles("linux", {}, home)] == [home / ".config/GIMP/3.0"]
+
+
+def test_windows_profiles_in_appdata(tmp_path: Path) -> None:
+    home, appdata = tmp_path / "home", tmp_path / "Roaming"
+    make_profiles(appdata / "GIMP/3.0", appdata / "GIMP/2.10", home / ".config/GIMP/3.2")
+    found = inst.find_profiles("win32", {"APPDATA": str(appdata)}, home)
+    assert [(p.path, p.kind) for p in found] == [(appdata / "GIMP/3.0", "native")]
+
+
+def test_macos_profiles_in_application_support(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    make_profiles(home / "Library/Application Support/GIMP/3.2", home / ".config/GIMP/3.0")
+    found = inst.find_profiles("darwin", {}, home)
+    assert [p.path for p in found] == [home / "Library/Application Support/GIMP/3.2"]
+
+
+def test_no_gimp_at_all_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(inst.InstallError) as error:
+        inst.choose_profiles([], "linux", {}, tmp_path / "home", no_programs, root=tmp_path / "root")
+    assert error.value.message == inst.NO_GIMP
+    assert "gimp.org" in error.value.message and "run this installer again" in error.value.message
+
+
+def test_gimp3_never_started_gets_a_new_30_profile(tmp_path: Path) -> None:
+    home, root = tmp_path / "home", tmp_path / "root"
+    which = {"gimp-3.0": "/usr/bin/gimp-3.0"}.get
+    profiles = inst.choose_profiles([], "linux", {}, home, which, root=root)
+    assert profiles == [inst.Profile(home / ".config/GIMP/3.0", "native", created=True)]
+    (root / "var/lib/flatpak/app/org.gimp.GIMP").mkdir(parents=True)
+    make_profiles(home / ".config/GIMP/3.2")
+    profiles = inst.choose_profiles([], "linux", {}, home, which, root=root)
+    assert [(p.path, p.kind, p.created) for p in profiles] == [
+        (home / ".config/GIMP/3.2", "native", False),
+        (home / ".var/app/org.gimp.GIMP/config/GIMP/3.0", "flatpak", True),
+    ]
+
+
+def test_a_gimp_binary_counts_only_when_it_is_gimp3(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    old = fake_program(bin_dir / "old", "gimp", "echo 'GNU Image Manipulation Program version 2.10.34'")
+    new = fake_program(bin_dir / "new", "gimp", "echo 'GNU Image Manipulation Program version 3.0.4'")
+    root = tmp_path / "root"
+    assert inst.detect_gimp3("linux", {}, tmp_path, {"gimp": str(old)}.get, root) == []
+    assert inst.detect_gimp3("linux", {}, tmp_path, {"gimp": str(new)}.get, root) == ["native"]
+
+
+def test_gimp3_apps_on_macos_and_windows(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "Applications/GIMP-2.10.app").mkdir(parents=True)
+    assert inst.detect_gimp3("darwin", {}, tmp_path, no_programs, root) == []
+    (root / "Applications/GIMP.app").mkdir()
+    assert inst.detect_gimp3("darwin", {}, tmp_path, no_programs, root) == ["native"]
+    program_files = tmp_path / "Program Files"
+    (program_files / "GIMP 2").mkdir(parents=True)
+    env = {"ProgramFiles": str(program_files), "APPDATA": str(tmp_path / "Roaming")}
+    assert inst.detect_gimp3("win32", env, tmp_path, no_programs, root) == []
+    (program_files / "GIMP 3").mkdir()
+    profiles = inst.choose_profiles([], "win32", env, tmp_path, no_programs, root)
+    assert profiles == [inst.Profile(tmp_path / "Roaming/GIMP/3.0", "native", created=True)]
+
+
+def test_given_profiles_replace_discovery_and_flatpak_is_recognised(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    make_profiles(home / ".config/GIMP/3.0")
+    flatpak = home / ".var/app/org.gimp.GIMP/config/GIMP/3.2"
+    profiles = inst.choose_profiles([str(tmp_path / "p"), str(flatpak)], "linux", {}, home, no_programs)
+    assert [(p.path, p.kind) for p in profiles] == [(tmp_path / "p", "native"), (flatpak, "flatpak")]
+
+
+# ---------------------------------------------------------------- which torch
+
+
+@pytest.mark.parametrize(
+    ("smi", "kind", "index"),
+    [
+        ("570.86.15\n", "cuda", "https://download.pytorch.org/whl/cu128"),
+        ("580.65.06\n550.54.14\n", "cuda", "https://download.pytorch.org/whl/cu128"),  # first GPU decides
+        ("565.57.01\n", "cuda", "https://download.pytorch.org/whl/cu126"),
+        ("535.104.05\n", "cuda", "https://download.pytorch.org/whl/cu118"),
+        ("470.256.02\n", "cpu", "https://download.pytorch.org/whl/cpu"),
+        (None, "cpu", "https://download.pytorch.org/whl/cpu"),
+        ("", "cpu", "https://download.pytorch.org/whl/cpu"),
+    ],
+)
+def test_torch_build_from_the_nvidia_driver(smi: str | None, kind: str, index: str) -> None:
+    plan = inst.choose_torch("auto", "linux", "x86_64", smi)
+    assert (plan.kind, plan.index_url) == (kind, index)
+    assert plan.need_bytes == (6 if kind == "cuda" else 1.5) * inst.GB
+    if smi and kind == "cpu":
+        assert "too old" in plan.reason and "update the driver" in plan.reason
+
+
+def test_torch_build_from_a_fake_nvidia_smi_program(tmp_path: Path) -> None:
+    smi = fake_program(
+        tmp_path, "nvidia-smi",
+        'test "$*" = "--query-gpu=driver_version --format=csv,noheader" && echo 560.35.03 || exit 9',
+    )  # fmt: skip
+    output = inst.nvidia_driver({"nvidia-smi": str(smi)}.get)
+    assert inst.choose_torch("auto", "win32", "AMD64", output).index_url == "https://download.pytorch.org/whl/cu126"
+    assert inst.nvidia_driver(no_programs) is None
+
+
+def test_torch_overrides_and_macs() -> None:
+    assert inst.choose_torch("cpu", "linux", "x86_64", "570.1").index_url == "https://download.pytorch.org/whl/cpu"
+    forced = inst.choose_torch("cuda", "linux", "x86_64", None)
+    assert (forced.kind, forced.index_url) == ("cuda", "https://download.pytorch.org/whl/cu128")
+    assert inst.choose_torch("auto", "darwin", "arm64", None) == inst.TorchPlan(
+        "mps", None, 1.5 * inst.GB, inst.choose_torch("auto", "darwin", "arm64", None).reason)
+    assert inst.choose_torch("auto", "darwin", "x86_64", None).index_url is None
+    with pytest.raises(inst.InstallError):
+        inst.choose_torch("cuda", "darwin", "arm64", None)
+
+
+def test_torch_pip_arguments() -> None:
+    plan = inst.choose_torch("auto", "linux", "x86_64", "570.1")
+    assert inst.torch_pip_args(plan, "torch torchvision", True) == [
+        "install", "--upgrade", "torch", "torchvision", "--index-url", "https://download.pytorch.org/whl/cu128"]
+    assert inst.torch_pip_args(plan, "torch==2.14.1 torchvision==0.29.1", False) == [
+        "install", "--upgrade", "torch==2.14.1", "torchvision==0.29.1"]
+
+
+# ---------------------------------------------------------------- failures say what to do
+
+
+def test_not_enough_disk_space_says_how_much(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inst.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**10, 10**10 - 10**9, 10**9))
+    with pytest.raises(inst.InstallError) as error:
+        inst.check_free_space(tmp_path / "not" / "yet", 6 * inst.GB, "the engine")
+    assert "6.0 GB" in error.value.message and "1.0 GB is free" in error.value.message
+    assert str(tmp_path) in error.value.message and "run this installer again" in error.value.message
+    inst.check_free_space(tmp_path, 0.5 * inst.GB, "the engine")
+
+
+def test_pip_failures_are_explained() -> None:
+    assert "disk" in inst.pip_failure("installing PyTorch", "OSError: [Errno 28] No space left on device").message
+    net = inst.pip_failure("installing PyTorch", "NewConnectionError: Failed to establish a new connection").message
+    assert "internet connection" in net and "run this installer again" in net
+    assert "report" in inst.pip_failure("installing the engine", "something else").message
+
+
+def test_png_writer_makes_real_pngs(tmp_path: Path) -> None:
+    from PIL import Image
+
+    inst.write_png(tmp_path / "a.png", 5, 3, lambda x, y: (x * 50, y * 100, 7))
+    with Image.open(tmp_path / "a.png") as image:
+        assert image.size == (5, 3) and image.mode == "RGB"
+        assert image.getpixel((4, 2)) == (200, 200, 7)
+
+
+def test_flatpak_profile_gets_spawn_prefix_and_permission(tmp_path: Path) -> None:
+    calls = tmp_path / "flatpak-calls"
+    flatpak = fake_program(tmp_path / "bin", "flatpak", f'echo "$*" >> "{calls}"')
+    profile = inst.Profile(tmp_path / "home/.var/app/org.gimp.GIMP/config/GIMP/3.0", "flatpak")
+    which = {"flatpak": str(flatpak)}.get
+    folder = inst.install_plugin(profile, Path("/venv/bin/python"), tmp_path / "cache", None, which)
+    config = json.loads((folder / "engine.json").read_text())
+    assert config["spawn_prefix"] == ["flatpak-spawn", "--host"]
+    assert calls.read_text().split() == ["override", "--user", "--talk-name=org.freedesktop.Flatpak", "org.gimp.GIMP"]
+    assert sorted(p.name for p in folder.glob("*.py")) == sorted(p.name for p in PLUGIN_SRC.glob("*.py"))
+    assert os.access(folder / "neural_style_transfer.py", os.X_OK)
+
+
+def test_engine_json_contract_and_kept_remote_engine(tmp_path: Path) -> None:
+    profile = inst.Profile(tmp_path / "GIMP/3.0")
+    python = tmp_path / "venv/bin/python"
+    folder = inst.install_plugin(profile, python, tmp_path / "cache", None, no_programs)
+    config = json.loads((folder / "engine.json").read_text())
+    assert config == {
+        "python": str(python),
+        "command": [str(python), "-m", "nst_engine", "serve", "--port", "0", "--idle-timeout", "1800"],
+        "state_file": str(tmp_path / "cache/server.json"), "url": None, "token": None, "spawn_prefix": [],
+    }
+    (folder / "engine.json").write_text(json.dumps({**config, "url": "http://gpu-box:8765", "token": "s3cret"}))
+    inst.install_plugin(profile, python, tmp_path / "cache", None, no_programs)
+    config = json.loads((folder / "engine.json").read_text())
+    assert (config["url"], config["token"]) == ("http://gpu-box:8765", "s3cret")
+
+
+def test_no_gimp_from_the_command_line(tmp_path: Path) -> None:
+    """End to end through main(): nothing installed, a non-zero status and the sentence."""
+    env = {"HOME": str(tmp_path / "home"), "PATH": str(Path(sys.executable).parent), "NST_ENGINE_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, str(INSTALL)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode != 0
+    assert inst.NO_GIMP in proc.stdout
+    assert not (tmp_path / "data").exists()
+
+
+# ---------------------------------------------------------------- a real install (slow)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@pytest.fixture(scope="module")
+def weights_server(tmp_path_factory: pytest.TempPathFactory, synthetic_weights_file: Path) -> Iterator[dict]:
+    """The synthetic weights over HTTP on 127.0.0.1, under their official name."""
+    folder = tmp_path_factory.mktemp("served")
+    shutil.copyfile(synthetic_weights_file, folder / "vgg19-dcbb9e9d.pth")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    digest = hashlib.sha256((folder / "vgg19-dcbb9e9d.pth").read_bytes()).hexdigest()
+    yield {"url": f"http://127.0.0.1:{server.server_address[1]}/vgg19-dcbb9e9d.pth", "sha256": digest}
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("install")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("NST_", "XDG_", "PYTHON", "GIMP")) and k != "VIRTUAL_ENV"}  # fmt: skip
+    env.update({"HOME": str(root / "home"), "NST_ENGINE_HOME": str(root / "engine"), "OMP_NUM_THREADS": "2"})
+    return {"root": root, "env": env, "home": root / "engine",
+            "profiles": [root / "gimp/GIMP/3.0", root / "gimp/GIMP/3.2"]}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_installer(sandbox: dict, weights_server: dict) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(*extra: str, sha256: str | None = None, weights: bool = True) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, str(INSTALL), "--reuse-packages-from", sys.executable]
+        for profile in sandbox["profiles"]:
+            command += ["--gimp-profile", str(profile)]
+        if weights:
+            command += ["--weights-url", weights_server["url"], "--weights-sha256", sha256 or weights_server["sha256"]]
+        proc = subprocess.run([*command, *extra], capture_output=True, text=True, env=sandbox["env"], timeout=600)
+        print(proc.stdout[-5000:], proc.stderr[-3000:])
+        return proc
+
+    return run
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@pytest.mark.slow
+def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callable, weights_server: dict) -> None:
+    home: Path = sandbox["home"]
+    weights = home / "cache/weights/vgg19-dcbb9e9d.pth"
+    plugin_dirs = [p / "plug-ins/neural_style_transfer" for p in sandbox["profiles"]]
+
+    # 1. A download with the wrong checksum is refused, and nothing of it is kept.
+    bad = run_installer(sha256="0" * 64)
+    assert bad.returncode != 0
+    assert "checksum" in bad.stdout and "SHA-256" in bad.stdout
+    assert "Installation stopped" in bad.stdout and "run this installer again" in bad.stdout
+    assert not any(p.name.startswith("vgg19") for p in (home / "cache/weights").glob("*"))
+    assert not any(d.exists() for d in plugin_dirs)
+
+    # 2. The real install: same venv (made in 1.), weights over HTTP, plug-in in both profiles, self test.
+    good = run_installer()
+    assert good.returncode == 0
+    for n in range(1, 6):
+        assert f"Step {n} of 5:" in good.stdout
+    assert "Reusing the engine's Python environment" in good.stdout
+    assert "Self test passed." in good.stdout
+    assert good.stdout.rstrip().splitlines()[-2] == inst.READY
+    assert weights.is_file()
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == weights_server["sha256"]
+    python = home / "data/venv/bin/python"
+    for folder in plugin_dirs:
+        assert sorted(p.name for p in folder.glob("*.py")) == sorted(p.name for p in PLUGIN_SRC.glob("*.py"))
+        assert (folder / "neural_style_transfer.py").stat().st_mode & 0o777 == 0o755
+        config = json.loads((folder / "engine.json").read_text())
+        assert config["python"] == str(python)
+        assert config["command"][:8] == [str(python), "-m", "nst_engine", "serve", "--port", "0", "--idle-timeout",
+                                         "1800"]  # fmt: skip
+        assert config["state_file"] == str(home / "cache/server.json")
+        assert (config["url"], config["token"], config["spawn_prefix"]) == (None, None, [])
+    manifest = json.loads((home / "data/install-manifest.json").read_text())
+    assert manifest["plugin_dirs"] == [str(d) for d in plugin_dirs]
+    assert manifest["weights"] == [str(weights)] and manifest["venv"] == str(home / "data/venv")
+    # The engine's own copy is installed (not this checkout's), and torch comes through the .pth file.
+    probe = subprocess.run([str(python), "-c", "import nst_engine, torch; print(nst_engine.__file__)"],
+                           capture_output=True, text=True, env=sandbox["env"], cwd=sandbox["root"])  # fmt: skip
+    assert probe.returncode == 0 and probe.stdout.startswith(str(home / "data/venv")), probe.stderr
+
+    # 3. The plug-in's own client starts the engine from the installed engine.json, as GIMP would.
+    _engine_starts_from_engine_json(plugin_dirs[0], sandbox["env"], home)
+
+    # 4. Repair: a lost plug-in file comes back; a configured remote engine survives.
+    (plugin_dirs[1] / "nst_logic.py").unlink()
+    config = json.loads((plugin_dirs[1] / "engine.json").read_text())
+    (plugin_dirs[1] / "engine.json").write_text(json.dumps({**config, "url": "http://gpu-box:8765", "token": "tk"}))
+    again = run_installer("--skip-self-test")
+    assert again.returncode == 0
+    assert "Reusing the engine's Python environment" in again.stdout
+    assert (plugin_dirs[1] / "nst_logic.py").is_file()
+    config = json.loads((plugin_dirs[1] / "engine.json").read_text())
+    assert (config["url"], config["token"]) == ("http://gpu-box:8765", "tk")
+    assert json.loads((home / "data/install-manifest.json").read_text())["plugin_dirs"] == [str(d) for d in plugin_dirs]
+
+    # 5. Uninstall: only the weights remain; the GIMP profiles themselves stay.
+    gone = run_installer("--uninstall", weights=False)
+    assert gone.returncode == 0
+    assert "--remove-weights" in gone.stdout
+    assert _files(home) == ["cache/weights/vgg19-dcbb9e9d.pth", "cache/weights/vgg19-dcbb9e9d.pth.sha256"]
+    assert not any(d.exists() for d in plugin_dirs)
+    assert all(p.is_dir() for p in sandbox["profiles"])
+
+    # 6. ...and with --remove-weights, nothing at all.
+    assert run_installer("--uninstall", "--remove-weights", weights=False).returncode == 0
+    assert _files(home) == []
+
+
+def _engine_starts_from_engine_json(plugin_dir: Path, env: dict[str, str], home: Path) -> None:
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]);"
+        "from plugin_settings import load_config; from engine_client import EngineClient;"
+        "client = EngineClient.connect(load_config(), timeout=120); print(json.dumps(client.health()))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(plugin_dir)], capture_output=True, text=True, env=env,
+                          timeout=180)  # fmt: skip
+    state_file = home / "cache/server.json"
+    try:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert json.loads(proc.stdout.splitlines()[-1])
+    finally:
+        _stop_engine(state_file)
+
+
+def _stop_engine(state_file: Path) -> None:
+    """End the engine the client started (it announced its pid) and wait until it has gone."""
+    import signal
+    import time
+
+    try:
+        pid = int(json.loads(state_file.read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    for _ in range(200):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
