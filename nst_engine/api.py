@@ -148,9 +148,12 @@ def _target_size(content: Picture, settings: Settings) -> tuple[int, int]:
     if settings.notebook_size is not None:
         width, height = settings.notebook_size
         return int(width), int(height)
-    if settings.size == 0:
-        return content.size
-    return scaled_size(content.size, settings.size)
+    size = content.size if settings.size == 0 else scaled_size(content.size, settings.size)
+    if settings.max_long_side is not None and max(size) > settings.max_long_side:
+        size = scaled_size(size, settings.max_long_side)
+    if settings.output == "content" and max(size) > max(content.size):
+        size = content.size  # the result is scaled back to the content: detail above it is wasted
+    return size
 
 
 def plan_size(

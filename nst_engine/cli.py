@@ -41,7 +41,8 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="result file (.png keeps 16 bits, .tif, .jpg)")
     p.add_argument("--preset", choices=list(PRESETS), help="quality preset (default standard)")
     p.add_argument("--size", type=int, help="long side of the result in pixels; 0 = the content's size")
-    p.add_argument("--iterations", type=int, help="iterations per scale")
+    p.add_argument("--iterations", type=int, help="iterations at the final scale")
+    p.add_argument("--coarse-iterations", type=int, help="iterations at each coarser scale (default: half)")
     p.add_argument("--scales", type=int, help="number of coarse-to-fine scales (1 = single scale)")
     p.add_argument("--min-scale-size", type=int, help="smallest long side of the coarse scales (default 128)")
     p.add_argument("--weights", type=Path, help="VGG-19 weights file (torchvision .pth, Caffe .pth or MatConvNet .mat)")
@@ -70,8 +71,8 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
 
 
 _SETTING_FLAGS = (
-    "preset", "size", "iterations", "scales", "min_scale_size", "device", "precision", "seed",
-    "preserve_colors", "style_weight", "content_weight", "style_strength", "tv_weight", "style_scale",
+    "preset", "size", "iterations", "coarse_iterations", "scales", "min_scale_size", "device", "precision",
+    "seed", "preserve_colors", "style_weight", "content_weight", "style_strength", "tv_weight", "style_scale",
     "style_blend", "optimizer", "learning_rate", "init", "noise_ratio", "pooling", "on_oom",
 )  # fmt: skip
 

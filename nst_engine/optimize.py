@@ -169,10 +169,11 @@ def run(
     autocast = make_autocast(device, dtype)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     sizes = scale_sizes(final_size, settings.scales, settings.min_scale_size)
-    total_steps = settings.iterations * len(sizes)
+    budgets = [settings.coarse_iterations_or_default()] * (len(sizes) - 1) + [settings.iterations]
+    total_steps = sum(budgets)
     started = time.perf_counter()
     image: torch.Tensor | None = None
-    for scale_index, size in enumerate(sizes, start=1):
+    for scale_index, (size, iterations) in enumerate(zip(sizes, budgets, strict=True), start=1):
         control.check_cancel()
         content_s = resize_tensor(content, size).contiguous(memory_format=memory_format)
         styles_s = [
@@ -186,7 +187,7 @@ def run(
         losses: dict[str, torch.Tensor] = {}
         closure = _closure(optimizer, objective, image, losses)
 
-        for iteration in range(1, settings.iterations + 1):
+        for iteration in range(1, iterations + 1):
             control.check_cancel()
             if control.stopping:
                 break
@@ -195,7 +196,7 @@ def run(
             if control.progress is not None:
                 preview = None
                 if control.preview_every and (
-                    iteration % control.preview_every == 0 or iteration == settings.iterations
+                    iteration % control.preview_every == 0 or iteration == iterations
                 ):
                     preview = resize_tensor(
                         image.detach().float().clamp(0, 1), scaled_size(size, min(control.preview_size, max(size)))
@@ -205,7 +206,7 @@ def run(
                         scale=scale_index,
                         scales=len(sizes),
                         iteration=iteration,
-                        iterations=settings.iterations,
+                        iterations=iterations,
                         step=control.steps_done,
                         total_steps=total_steps,
                         losses={k: float(v.detach()) for k, v in losses.items()},

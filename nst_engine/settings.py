@@ -63,15 +63,20 @@ PRESETS: dict[str, dict[str, Any]] = {
 class Settings:
     """Everything a stylisation run needs besides its images.
 
-    Sizes are the long side in pixels; `size=0` means the content image's own size. `output`
-    "content" scales the result back to the content's size (what a GIMP layer needs).
-    `style_weight=None` means "calibrated for the weights file's format" (see weights.py).
+    `iterations` run at the final size, `coarse_iterations` (default: half as many) at each coarser
+    scale of the coarse-to-fine schedule. Sizes are the long side in pixels; `size=0` means the
+    content image's own size. `output` "content" scales the result back to the content's size (what
+    a GIMP layer needs), and then never works above the content's size. `max_long_side` caps the
+    working size whatever the preset says. `style_weight=None` means calibrated for the loaded
+    weights (api.py).
     `learning_rate` is in 8-bit pixel units (as in the seed, whose images are 0..255).
     """
 
     preset: str = "standard"
     size: int = 512
+    max_long_side: int | None = None
     iterations: int = 100
+    coarse_iterations: int | None = None
     scales: int = 3
     min_scale_size: int = 128
     optimizer: str = "lbfgs"
@@ -150,8 +155,12 @@ class Settings:
         _check_range("size", self.size, 0, 16384, integer=True)
         if 0 < self.size < 32:
             raise SettingsError("size must be 0 (the content's own size) or at least 32 pixels.")
+        if self.max_long_side is not None:
+            _check_range("max_long_side", self.max_long_side, 32, 16384, integer=True)
         _check_range("iterations", self.iterations, 1, 100_000, integer=True)
         _check_range("scales", self.scales, 1, 8, integer=True)
+        if self.coarse_iterations is not None:
+            _check_range("coarse_iterations", self.coarse_iterations, 1, 100_000, integer=True)
         _check_range("min_scale_size", self.min_scale_size, 32, 4096, integer=True)
         _check_range("learning_rate", self.learning_rate, 1e-6, 1000.0)
         _check_range("noise_ratio", self.noise_ratio, 0.0, 1.0)
@@ -177,6 +186,10 @@ class Settings:
                 raise SettingsError(f"Unknown VGG-19 layer {layer!r}: use names like conv4_2 or relu3_1.")
         if not self.style_layers or any(w < 0 for w in self.style_layers.values()):
             raise SettingsError("style_layers needs at least one layer with a non-negative weight.")
+
+    def coarse_iterations_or_default(self) -> int:
+        """Iterations at each coarse scale: half the final scale's unless set; they only settle the layout."""
+        return self.coarse_iterations if self.coarse_iterations is not None else max(1, self.iterations // 2)
 
     def blend_weights(self, n_styles: int) -> list[float]:
         """Normalised weights of the style images (equal when not given)."""

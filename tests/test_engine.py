@@ -54,8 +54,9 @@ def test_stylize_moves_the_image_towards_the_style(cache, cat, stain):
     assert np.abs(result.picture.rgb - optimize.resize_tensor(to_tensor(cat.rgb), (64, 43))[0]
                   .permute(1, 2, 0).numpy()).mean() > 0.01
     # Progress covers every iteration of both scales, coarse first.
-    assert [(e.scale, e.iteration) for e in events] == [(s, i) for s in (1, 2) for i in range(1, 9)]
-    assert events[-1].step == events[-1].total_steps == 16
+    # The coarse scale runs half as many iterations as the final one (coarse_iterations' default).
+    assert [(e.scale, e.iteration) for e in events] == [(1, i) for i in range(1, 5)] + [(2, i) for i in range(1, 9)]
+    assert events[-1].step == events[-1].total_steps == 12
     assert events[0].size == (32, 22) and events[-1].size == (64, 43)
 
 
@@ -144,6 +145,22 @@ def test_notebook_preset_is_the_seed_setup(cache, cat, stain):
     quick = settings.replace(iterations=1, device="cpu")
     result = api.stylize(cat, [stain], quick, cache=cache)
     assert result.picture.size == (400, 300)
+
+
+def test_working_size_caps(cat):
+    cpu = torch.device("cpu")
+    assert api.plan_size(cat, Settings.from_dict({"size": 400, "max_long_side": 100}), cpu, 4)[0] == (100, 67)
+    assert api.plan_size(cat, Settings.from_dict({"size": 0}), cpu, 4)[0] == (451, 300)
+    # A GIMP layer smaller than the preset's size is not worked on above its own size.
+    assert api.plan_size(cat, Settings.from_dict({"size": 1024, "output": "content"}), cpu, 4)[0] == (451, 300)
+
+
+def test_coarse_iterations_can_be_set(cache, cat, stain):
+    events = []
+    api.stylize(cat, [stain], small(iterations=2, coarse_iterations=3), progress=events.append, cache=cache)
+    assert [(e.scale, e.iteration, e.iterations) for e in events] == [
+        (1, 1, 3), (1, 2, 3), (1, 3, 3), (2, 1, 2), (2, 2, 2)
+    ]
 
 
 def test_scale_schedule_halves_down_to_the_minimum():

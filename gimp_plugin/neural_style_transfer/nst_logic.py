@@ -41,9 +41,10 @@ ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
      "How strongly the style is applied (1 = normal)", {"min": 0.0, "max": 10.0, "default": 1.0}),
     ("quality", "choice", "_Quality", "Quality preset: draft, standard or high",
      {"default": "standard"}),
-    ("max-size", "int", "Working _resolution (long side, 0 = full size)",
-     "Long side in pixels at which the style is computed; 0 = the layer's full size. "
-     "The result is always the layer's size.", {"min": 0, "max": 16384, "default": 1024}),
+    ("max-size", "int", "Maximum working _resolution (long side, 0 = full size)",
+     "Caps the long side at which the style is computed (the quality preset's size otherwise); "
+     "0 = the layer's full size. The result always has the layer's size.",
+     {"min": 0, "max": 16384, "default": 1024}),
     ("preserve-colors", "bool", "_Preserve original colours",
      "Keep the layer's colours, take only texture and brushwork from the style", {"default": False}),
     ("style-scale", "double", "Style sc_ale",
@@ -105,7 +106,9 @@ def engine_settings(args: PluginArgs) -> dict[str, Any]:
         raise ValueError(f"Unknown quality {args.quality!r}: choose one of {', '.join(QUALITIES)}.")
     settings: dict[str, Any] = {
         "preset": args.quality,
-        "size": int(args.max_size),
+        "output": "content",  # the layer's size, and no work above it
+        # 0: the layer's full size; otherwise a cap on the preset's working size.
+        **({"size": 0} if int(args.max_size) == 0 else {"max_long_side": int(args.max_size)}),
         "style_strength": float(args.style_strength),
         "style_scale": float(args.style_scale),
         "preserve_colors": bool(args.preserve_colors),
