@@ -395,10 +395,17 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     (plugin_dirs[1] / "nst_logic.py").unlink()
     config = json.loads((plugin_dirs[1] / "engine.json").read_text())
     (plugin_dirs[1] / "engine.json").write_text(json.dumps({**config, "url": "http://gpu-box:8765", "token": "tk"}))
-    again = run_installer("--skip-self-test")
+    junk = sandbox["root"] / "junk.pth"
+    junk.write_bytes(b"not a network")
+    refused = run_installer("--skip-self-test", "--weights", str(junk), weights=False)
+    assert refused.returncode != 0 and f"The engine cannot use {junk}" in refused.stdout
+    mine = sandbox["root"] / "my-vgg19.pth"  # weights a person already has, under another name
+    shutil.copyfile(weights, mine)
+    again = run_installer("--skip-self-test", "--weights", str(mine), weights=False)
     assert again.returncode == 0
     assert "Reusing the engine's Python environment" in again.stdout
     assert (plugin_dirs[1] / "nst_logic.py").is_file()
+    assert f"Copying {mine} to {weights}" in again.stdout and "Using your torchvision weights" in again.stdout
     config = json.loads((plugin_dirs[1] / "engine.json").read_text())
     assert (config["url"], config["token"]) == ("http://gpu-box:8765", "tk")
     assert json.loads((home / "data/install-manifest.json").read_text())["plugin_dirs"] == [str(d) for d in plugin_dirs]
@@ -452,3 +459,41 @@ def _stop_engine(state_file: Path) -> None:
             return
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------- the real GIMP 3 finds it
+
+REGISTERED_DRIVER = """
+import json
+from gi.repository import Gimp
+params = json.load(open(NST_PARAMS))
+proc = Gimp.get_pdb().lookup_procedure("plug-in-neural-style-transfer")
+found = {"found": proc is not None, "menu_paths": list(proc.get_menu_paths()) if proc else []}
+open(params["out"], "w").write(json.dumps(found))
+"""
+
+
+@pytest.mark.gimp
+def test_real_gimp3_registers_the_installed_plugin(tmp_path: Path) -> None:
+    """The folder install_plugin() writes, in a GIMP3_DIRECTORY profile, is registered by GIMP 3.0.4."""
+    sys.path.insert(0, str(REPO / "tests" / "gimp"))
+    import gimp_harness as H
+
+    try:
+        gimp = H.provision()
+    except H.NotProvisionable as exc:
+        pytest.skip(str(exc))
+    work = gimp.workdir("nst-install-")
+    try:
+        profile = work / "profile"
+        folder = inst.install_plugin(inst.Profile(profile), tmp_path / "venv/bin/python", tmp_path / "cache", None,
+                                     no_programs)  # fmt: skip
+        assert folder == profile / "plug-ins" / "neural_style_transfer"
+        (work / "driver.py").write_text(REGISTERED_DRIVER)
+        (work / "params.json").write_text(json.dumps({"out": gimp.inside(work / "out.json")}))
+        proc = H.run_batch(gimp, profile, work / "driver.py", work / "params.json", work / "gimp.log", timeout=300)
+        assert (work / "out.json").is_file(), proc.stderr[-3000:]
+        result = json.loads((work / "out.json").read_text())
+        assert result == {"found": True, "menu_paths": ["<Image>/Filters/Artistic"]}, proc.stderr[-3000:]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
