@@ -69,6 +69,13 @@ class Job:
     result: StylizeResult | None = None
     error: str | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
+    announced_position: int | None = None
+
+    def announce_position(self, position: int) -> None:
+        """A `queued` event only when the position changed (the worker and submit both announce)."""
+        if position != self.announced_position:
+            self.announced_position = position
+            self.post({"type": "queued", "position": position})
 
     def post(self, event: dict[str, Any]) -> None:
         with self.changed:
@@ -107,7 +114,7 @@ class JobQueue:
             self.jobs[job.id] = job
             self.waiting.append(job)
             position = len(self.waiting) - (0 if self.running else 1)
-            job.post({"type": "queued", "position": position})
+            job.announce_position(position)
             self._prune()
             self.lock.notify_all()
             return position
@@ -211,7 +218,7 @@ class JobQueue:
 
     def _announce_positions(self) -> None:
         for index, waiting in enumerate(self.waiting):
-            waiting.post({"type": "queued", "position": index + (1 if self.running else 0)})
+            waiting.announce_position(index + (1 if self.running else 0))
 
     def _prune(self) -> None:
         finished = [j for j in self.jobs.values() if j.state in TERMINAL]
