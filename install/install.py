@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import struct
 import subprocess
@@ -450,13 +451,33 @@ def engine_source(tmp: Path) -> Path:
     return target
 
 
-def run_pip(python: Path, pip_args: Sequence[str], what: str, tmp: Path) -> None:
+PIP_ARGS_ENV = "NST_INSTALL_PIP_ARGS"
+
+
+def extra_pip_args(given: str | None, env: Mapping[str, str]) -> list[str]:
+    """--pip-args (else $NST_INSTALL_PIP_ARGS): a mirror, proxy or local wheel folder for every `pip install`."""
+    text = given if given is not None else env.get(PIP_ARGS_ENV, "")
+    return shlex.split(text, posix=os.name != "nt")
+
+
+def pip_cache(cache_dir: Path) -> Path:
+    """pip's download cache, inside the engine's cache (a re-run after a failure does not download torch again;
+    uninstall can find it); emptied once the engine is installed."""
+    return cache_dir / "pip-cache"
+
+
+def run_pip(python: Path, pip_args: Sequence[str], what: str, tmp: Path, extra: Sequence[str] = (),
+            cache: Path | None = None) -> None:
     """pip with the terminal to itself (its progress bars need one); its --log file explains a failure."""
     log = tmp / "pip.log"
     log.unlink(missing_ok=True)
-    command = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", "--log", str(log), *pip_args]
+    command = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", "--log", str(log), *pip_args,
+               *extra]  # fmt: skip
+    env = clean_env()
+    if cache is not None and "PIP_CACHE_DIR" not in env:
+        env["PIP_CACHE_DIR"] = str(cache)
     try:
-        code = subprocess.call(command, stdin=subprocess.DEVNULL, env=clean_env(), cwd=neutral_cwd())
+        code = subprocess.call(command, stdin=subprocess.DEVNULL, env=env, cwd=neutral_cwd())
     except OSError as error:
         raise InstallError(f"Could not run pip ({error}): {RUN_AGAIN}.") from None
     if code != 0:
@@ -467,16 +488,24 @@ def run_pip(python: Path, pip_args: Sequence[str], what: str, tmp: Path) -> None
         raise pip_failure(what, tail)
 
 
-def install_engine(python: Path, plan: TorchPlan, args: argparse.Namespace) -> None:
+def install_engine(python: Path, plan: TorchPlan, args: argparse.Namespace, cache_dir: Path,
+                   env: Mapping[str, str]) -> None:
     extras = "[matconvnet]" if args.weights and Path(args.weights).suffix.lower() == ".mat" else ""
+    extra = extra_pip_args(args.pip_args, env)
+    cache = pip_cache(cache_dir)
+    if extra:
+        say(f"  Extra pip options: {' '.join(extra)}")
     with tempfile.TemporaryDirectory(prefix="nst-install-") as name:
         tmp = Path(name)
         if args.reuse_packages_from is None:
             where = "pip's configured sources" if args.no_torch_index or not plan.index_url else plan.index_url
             say(f"  Installing PyTorch ({args.torch_spec}) from {where}")
-            run_pip(python, torch_pip_args(plan, args.torch_spec, not args.no_torch_index), "installing PyTorch", tmp)
+            run_pip(python, torch_pip_args(plan, args.torch_spec, not args.no_torch_index), "installing PyTorch", tmp,
+                    extra, cache)  # fmt: skip
         say("  Installing the engine and its other packages")
-        run_pip(python, ["install", "--upgrade", f"{engine_source(tmp)}{extras}"], "installing the engine", tmp)
+        run_pip(python, ["install", "--upgrade", f"{engine_source(tmp)}{extras}"], "installing the engine", tmp,
+                extra, cache)  # fmt: skip
+    shutil.rmtree(cache, ignore_errors=True)  # GBs of wheels nobody needs once installed
     proc = subprocess.run([str(python), "-c", "import torch, nst_engine; print(torch.__version__)"],
                           capture_output=True, text=True, env=clean_env(), cwd=neutral_cwd())  # fmt: skip
     if proc.returncode != 0:
@@ -495,13 +524,18 @@ def weights_format(python: Path, path: Path) -> str:
     match = re.search(r"\((\w+) format", proc.stdout)
     if proc.returncode == 0 and match and match.group(1) in OFFICIAL_WEIGHTS:
         return match.group(1)
-    reason = next((line.split(":", 1)[1].strip() for line in proc.stdout.splitlines() if line.startswith("weights:")),
+    reason = next((line.split(":", 1)[1].replace("MISSING or unusable:", "").strip()
+                   for line in proc.stdout.splitlines() if line.startswith("weights:")),
                   (proc.stderr.strip().splitlines() or ["the engine could not read it"])[-1])
     raise InstallError(f"The engine cannot use {path}: {reason}")
 
 
-def install_weights(python: Path, weights_dir: Path, args: argparse.Namespace) -> Path:
-    """--weights FILE copied in under its official name, else `fetch-weights` (resumes, checks SHA-256)."""
+def install_weights(python: Path, weights_dir: Path, args: argparse.Namespace, given: Sequence[str] = ()) -> Path:
+    """--weights FILE copied in under its official name, else `fetch-weights` (resumes, checks SHA-256).
+
+    `given`: files an earlier run copied in from --weights. A repair keeps them: fetch-weights would
+    delete a torchvision-format file whose SHA-256 is not the official one and download it again.
+    """
     if args.weights:
         source = Path(args.weights).expanduser()
         if not source.is_file():
@@ -519,12 +553,15 @@ def install_weights(python: Path, weights_dir: Path, args: argparse.Namespace) -
         say(f"  Using your {fmt} weights: {target}")
         return target
     if not args.weights_url:
-        for fmt in ("caffe", "matconvnet"):
+        for fmt in ("torchvision", "caffe", "matconvnet"):  # the order the engine looks for them in
             present = weights_dir / OFFICIAL_WEIGHTS[fmt]
-            if present.is_file() and (weights_dir / OFFICIAL_WEIGHTS["torchvision"]).is_file() is False:
-                weights_format(python, present)
-                say(f"  Using the {fmt} weights already there: {present}")
-                return present
+            if not present.is_file():
+                continue
+            if fmt == "torchvision" and str(present) not in given:
+                break  # downloaded: fetch-weights checks it (and repairs it) below
+            weights_format(python, present)
+            say(f"  Using the {fmt} weights already there: {present}")
+            return present
     target = weights_dir / OFFICIAL_WEIGHTS["torchvision"]
     command = [str(python), "-m", "nst_engine", "fetch-weights", "--dest", str(target)]
     if args.weights_url:
@@ -535,13 +572,14 @@ def install_weights(python: Path, weights_dir: Path, args: argparse.Namespace) -
     if code != 0:
         line = next((ln for ln in reversed(tail.splitlines()) if "error" in ln.lower()), tail.strip()[-300:])
         line = line.split("error:", 1)[-1].strip()
-        if "SHA-256" in line:
+        first = line.split(". ", 1)[0].rstrip(".")  # the engine's own advice names nst-engine commands
+        if checksum := re.search(r"SHA-256 ([0-9a-f]+), not ([0-9a-f.]+)", line):
             raise InstallError(
-                f"The downloaded weights failed their checksum check and were deleted: {line} This is usually a "
-                f"broken download: {RUN_AGAIN}."
+                f"The downloaded weights failed their checksum check (SHA-256 {checksum.group(1)}, expected "
+                f"{checksum.group(2)}) and were deleted. This is usually a broken download: {RUN_AGAIN}."
             )
         raise InstallError(
-            f"The VGG-19 weights could not be downloaded: {line} Check the internet connection and {RUN_AGAIN}, "
+            f"The VGG-19 weights could not be downloaded: {first}. Check the internet connection and {RUN_AGAIN}, "
             "or download the file yourself and run the installer with --weights FILE."
         )
     return target
@@ -672,22 +710,27 @@ def install(args: argparse.Namespace, platform: str, env: Mapping[str, str], hom
     else:
         say(f"  PyTorch: {plan.reason}")
         need = plan.need_bytes if not venv_python(venv, platform).exists() else 1 * GB
+        if args.no_torch_index and platform == "linux":
+            need = max(need, 6 * GB)  # PyPI's Linux torch brings the CUDA libraries
     need += 0 if any((weights_dir / name).is_file() for name in OFFICIAL_WEIGHTS.values()) else WEIGHTS_BYTES
     check_free_space(data_dir, need, "the engine")
     say(f"  Free disk space: enough (about {need / GB:.1f} GB needed)")
 
-    size = "a few MB" if args.reuse_packages_from else ("about 2 GB" if plan.kind == "cuda" else "about 200 MB")
+    big = plan.kind == "cuda" or (args.no_torch_index and platform == "linux")
+    size = "a few MB" if args.reuse_packages_from else ("about 2.5 GB" if big else "about 300 MB")
     step(2, f"installing the engine (this downloads {size} the first time)...")
     python = ensure_venv(venv, platform)
     manifest = load_manifest(manifest_path)
     manifest.update({"format": 1, "venv": str(venv), "source": str(REPO)})
     save_manifest(manifest_path, manifest)
     link_packages(python, args.reuse_packages_from)
-    install_engine(python, plan, args)
+    install_engine(python, plan, args, cache_dir, env)
 
     step(3, "getting the VGG-19 weights the engine needs (548 MB the first time)...")
-    weights = install_weights(python, weights_dir, args)
+    weights = install_weights(python, weights_dir, args, manifest.get("weights_given", []))
     _add_unique(manifest, "weights", str(weights))
+    if args.weights:
+        _add_unique(manifest, "weights_given", str(weights))
     save_manifest(manifest_path, manifest)
     say(f"  Weights ready: {weights}")
 
@@ -741,6 +784,8 @@ def uninstall(args: argparse.Namespace, platform: str, env: Mapping[str, str], h
         _remove_tree(venv, "the engine")
     for name in ("server.json", "token", "engine.log"):  # the engine's own runtime files
         (cache_dir / name).unlink(missing_ok=True)
+    if pip_cache(cache_dir).is_dir():  # left by an installation that stopped half-way
+        _remove_tree(pip_cache(cache_dir), "downloaded packages")
     weights = [Path(p) for p in manifest.get("weights", [])]
     weights += [cache_dir / "weights" / name for name in OFFICIAL_WEIGHTS.values() if cache_dir / "weights" / name
                 not in weights]  # fmt: skip
@@ -781,6 +826,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-torch-index", action="store_true",
                    help="install PyTorch from pip's configured sources (PyPI or a local mirror), "
                    "not download.pytorch.org")
+    p.add_argument("--pip-args", metavar="ARGS",
+                   help=f"extra options for every `pip install`, e.g. --pip-args='--proxy http://proxy:3128' or a "
+                   f"mirror's --index-url (default: ${PIP_ARGS_ENV})")
     p.add_argument("--reuse-packages-from", metavar="PYTHON",
                    help="testing/offline: let the engine use the packages (torch...) of PYTHON, same Python version, "
                    "instead of installing PyTorch (a .pth file in the engine's environment points at them)")

@@ -248,6 +248,26 @@ def test_pip_failures_are_explained() -> None:
     assert "report" in inst.pip_failure("installing the engine", "something else").message
 
 
+def test_extra_pip_args_from_option_or_environment() -> None:
+    env = {"NST_INSTALL_PIP_ARGS": "--proxy http://proxy:3128 --trusted-host mirror"}
+    assert inst.extra_pip_args(None, env) == ["--proxy", "http://proxy:3128", "--trusted-host", "mirror"]
+    assert inst.extra_pip_args("--index-url 'http://a b/simple'", env) == ["--index-url", "http://a b/simple"]
+    assert inst.extra_pip_args(None, {}) == []
+    assert inst.build_parser().parse_args(["--pip-args", "--find-links /wheels"]).pip_args == "--find-links /wheels"
+
+
+def test_repair_keeps_weights_given_earlier(tmp_path: Path, synthetic_weights_file: Path) -> None:
+    """A re-run without --weights keeps a file copied in from --weights: fetch-weights would replace a
+    torchvision-format file that is not the official download (here: synthetic weights) by downloading."""
+    weights_dir = tmp_path / "weights"
+    weights_dir.mkdir()
+    kept = weights_dir / "vgg19-dcbb9e9d.pth"
+    shutil.copyfile(synthetic_weights_file, kept)
+    args = inst.build_parser().parse_args([])
+    assert inst.install_weights(Path(sys.executable), weights_dir, args, [str(kept)]) == kept
+    assert kept.read_bytes() == synthetic_weights_file.read_bytes()
+
+
 def test_png_writer_makes_real_pngs(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -355,7 +375,7 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     # 1. A download with the wrong checksum is refused, and nothing of it is kept.
     bad = run_installer(sha256="0" * 64)
     assert bad.returncode != 0
-    assert "checksum" in bad.stdout and "SHA-256" in bad.stdout
+    assert "failed their checksum check" in bad.stdout and "SHA-256" in bad.stdout
     assert "Installation stopped" in bad.stdout and "run this installer again" in bad.stdout
     assert not any(p.name.startswith("vgg19") for p in (home / "cache/weights").glob("*"))
     assert not any(d.exists() for d in plugin_dirs)
@@ -414,7 +434,9 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     gone = run_installer("--uninstall", weights=False)
     assert gone.returncode == 0
     assert "--remove-weights" in gone.stdout
-    assert _files(home) == ["cache/weights/vgg19-dcbb9e9d.pth", "cache/weights/vgg19-dcbb9e9d.pth.sha256"]
+    left = _files(home)  # the .sha256 sidecar is there once the engine has checked the copied file
+    assert "cache/weights/vgg19-dcbb9e9d.pth" in left
+    assert set(left) <= {"cache/weights/vgg19-dcbb9e9d.pth", "cache/weights/vgg19-dcbb9e9d.pth.sha256"}
     assert not any(d.exists() for d in plugin_dirs)
     assert all(p.is_dir() for p in sandbox["profiles"])
 
