@@ -48,6 +48,8 @@ from nst_engine.settings import Settings
 MAX_STYLES = 8
 PREVIEW_EVERY = 5
 KEPT_FINISHED_JOBS = 16
+KEPT_RESULTS = 4  # full-size float results are large: keep only the last few in memory
+START_WAIT = 60.0  # seconds a second engine waits for one that is starting before it gives up
 TERMINAL = ("done", "error", "cancelled")
 
 
@@ -70,6 +72,9 @@ class Job:
     error: str | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
     announced_position: int | None = None
+    result_dropped: bool = False
+    working_size: tuple[int, int] | None = None  # of the last progress event, for out-of-memory advice
+    _preview_index: int | None = None
 
     def announce_position(self, position: int) -> None:
         """A `queued` event only when the position changed (the worker and submit both announce)."""
@@ -79,6 +84,13 @@ class Job:
 
     def post(self, event: dict[str, Any]) -> None:
         with self.changed:
+            if "preview" in event:
+                # Only the newest preview is worth replaying; older ones would pile up megabytes per job.
+                # The old event is replaced, not changed, as a stream may be serialising it right now.
+                if self._preview_index is not None:
+                    old = self.events[self._preview_index]
+                    self.events[self._preview_index] = {k: v for k, v in old.items() if k != "preview"}
+                self._preview_index = len(self.events)
             self.events.append(event)
             self.changed.notify_all()
 
@@ -175,6 +187,7 @@ class JobQueue:
         job.post({"type": "started"})
 
         def on_progress(event) -> None:
+            job.working_size = tuple(event.size)
             data: dict[str, Any] = {
                 "type": "progress", "scale": event.scale, "scales": event.scales,
                 "iteration": event.iteration, "iterations": event.iterations, "step": event.step,
@@ -191,17 +204,25 @@ class JobQueue:
                 preview_every=PREVIEW_EVERY if job.preview else 0, cache=self.cache,
             )
         except Cancelled:
+            _free_device_memory()
             self._finish(job, "cancelled", {"type": "cancelled"})
         except OutOfMemory as error:
+            _free_device_memory()
             self._finish(job, "error", {"type": "error", "kind": "out_of_memory", "message": error.message,
                                         "suggested_size": error.suggested_size})
         except EngineError as error:
             self._finish(job, "error", {"type": "error", "kind": type(error).__name__, "message": error.message})
         except Exception as error:  # noqa: BLE001 - one job's failure must not stop the service
-            message = f"The engine failed on this job ({type(error).__name__}: {error}); other jobs are unaffected."
-            self._finish(job, "error", {"type": "error", "kind": "internal", "message": message})
+            _free_device_memory()
+            if "out of memory" in str(error).lower():  # e.g. cuDNN or a driver reporting it as RuntimeError
+                self._finish(job, "error", _out_of_memory_event(job.working_size))
+            else:
+                message = (f"The engine failed on this job ({type(error).__name__}: {error}); "
+                           "other jobs are unaffected.")
+                self._finish(job, "error", {"type": "error", "kind": "internal", "message": message})
         else:
             job.result = result
+            self._drop_old_results(job)
             self._finish(job, "done", {
                 "type": "done", "width": result.picture.width, "height": result.picture.height,
                 "message": result.message, "stopped_early": result.stopped_early,
@@ -215,6 +236,12 @@ class JobQueue:
         if state == "error":
             job.error = event["message"]
         job.post(event)
+
+    def _drop_old_results(self, newest: Job) -> None:
+        with self.lock:
+            kept = [j for j in self.jobs.values() if j.result is not None and j is not newest]
+            for job in kept[: max(0, len(kept) - (KEPT_RESULTS - 1))]:
+                job.result, job.result_dropped = None, True
 
     def _announce_positions(self) -> None:
         for index, waiting in enumerate(self.waiting):
@@ -256,6 +283,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         return JSONResponse({"error": error.detail}, status_code=error.status_code, headers=error.headers)
 
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"The engine failed on this request ({type(error).__name__}: {error}); "
+                                      "it keeps running: try again, and report the error if it persists."},
+                            status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": f"The request is malformed: {error.errors()}"}, status_code=422)
@@ -291,7 +324,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         """multipart/form-data: `content` (image file, or raw RGBA with `content_format=raw`, `width`,
         `height`, `sample_format` u8|u16|f32), one or more `style` files, `settings` (JSON), `preview`."""
         length = request.headers.get("content-length")
-        if length is None:
+        if length is None or not length.strip().isdigit():
             raise ServiceError(411, "Send the request with a Content-Length header.")
         if int(length) > config.max_body_bytes:
             raise ServiceError(413, f"The request is {int(length) / 2**20:.0f} MB, more than the engine's limit of "
@@ -325,6 +358,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
     def job_result(job_id: str, format: str = "png16") -> Response:
         """`png16`: a 16-bit PNG (gray stays gray, alpha kept); `raw-f32`: float32 RGBA, little-endian."""
         job = queue.get(job_id)
+        if job.result_dropped:
+            raise ServiceError(410, f"The result of job {job_id} was dropped to save memory (the engine keeps the "
+                                    f"last {KEPT_RESULTS}): fetch results as soon as a job is done, or run it again.")
         if job.result is None:
             raise ServiceError(409, f"Job {job_id} has no result ({job.state}): wait for its done event.")
         picture = job.result.picture
@@ -356,6 +392,30 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
 
 _job_ids = itertools.count(1)
+
+
+def _free_device_memory() -> None:
+    """After a failed job: give the device memory back, so the next job starts with all of it."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        torch.mps.empty_cache()
+
+
+def _out_of_memory_event(size: tuple[int, int] | None) -> dict[str, Any]:
+    """The error event for an out-of-memory failure that torch did not raise as OutOfMemoryError."""
+    if size is None:
+        return {"type": "error", "kind": "out_of_memory", "suggested_size": None,
+                "message": "The device ran out of memory: try a smaller size, or close other programs using the GPU."}
+    fitting = max(32, int(max(size) * 0.7) // 16 * 16)
+    return {"type": "error", "kind": "out_of_memory", "suggested_size": fitting,
+            "message": f"The device ran out of memory at {max(size)} px: try {fitting} px or less, or close "
+                       "other programs using the GPU."}
 
 
 def _parse_job(form: Any, config: ServiceConfig) -> Job:
@@ -488,51 +548,106 @@ def _write_state(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+def _try_lock(path: Path) -> Any | None:
+    """An exclusive lock on `path`, held while the returned handle stays open, or None if another process
+    holds it. The OS releases it when the holder dies, so it never goes stale (unlike a pid file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+b")  # noqa: SIM115 - kept open for the engine's lifetime
+    try:
+        if sys.platform == "win32":
+            import msvcrt
 
-    state_file = args.state_file or paths.state_file()
-    if (other := running_instance(state_file)) is not None:
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def _claim_instance(state_file: Path) -> Any:
+    """The single-instance lock beside the state file; refuses while another engine serves or starts.
+
+    Two engines started at once (two plug-in runs) both pass a plain state-file check, so the lock
+    decides; the loser waits for the winner to answer, so that its starter finds the winner.
+    """
+    lock_path = state_file.with_name(state_file.name + ".lock")
+    deadline = time.monotonic() + START_WAIT
+    waiting_said = False
+    while (lock := _try_lock(lock_path)) is None:
+        if not waiting_said:
+            print(f"Another engine holds {lock_path}: waiting up to {START_WAIT:.0f} s for it to answer.",
+                  file=sys.stderr, flush=True)
+            waiting_said = True
+        if (other := running_instance(state_file)) is not None:
+            raise EngineError(
+                f"An engine is already serving at {other['url']} (pid {other['pid']}): use it, or stop it first."
+            )
+        if time.monotonic() > deadline:
+            raise EngineError(
+                f"Another engine holds {lock_path} but does not answer: wait for it to finish starting, or stop it."
+            )
+        time.sleep(0.25)
+    if (other := running_instance(state_file)) is not None:  # an engine that predates the lock
+        lock.close()
         raise EngineError(
             f"An engine is already serving at {other['url']} (pid {other['pid']}): use it, or stop it first."
         )
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"WARNING: listening on {args.host}, not only on this computer: anyone who can reach it and has "
-              "the token can use the engine. Keep the token file secret.", file=sys.stderr)
-    token_file = args.token_file or paths.cache_dir() / "token"
-    config = ServiceConfig(
-        token=_read_or_make_token(token_file), weights=args.weights, max_pixels=args.max_pixels,
-        max_body_bytes=int(args.max_body_mb * 2**20), max_queue=args.max_queue, device=args.device,
-    )  # fmt: skip
-    app = create_app(config)
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return lock
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """`nst-engine serve`: claim the single instance, listen, announce, serve until stopped or idle."""
+    import uvicorn
+
+    state_file = args.state_file or paths.state_file()
+    lock = _claim_instance(state_file)
     try:
-        sock.bind((args.host, args.port))
-    except OSError as error:
-        raise EngineError(
-            f"Cannot listen on {args.host}:{args.port} ({error.strerror}): choose another --port."
-        ) from None
-    port = sock.getsockname()[1]
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    url = f"http://{host}:{port}"
-    server = _make_server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3))
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: setattr(server, "should_exit", True))
-    state = {"url": url, "token_file": str(token_file), "pid": os.getpid(), "version": __version__}
-    _write_state(state_file, state)
-    print(json.dumps(state), flush=True)
-    if args.idle_timeout:
-        threading.Thread(target=_exit_when_idle, args=(server, app.state.queue, args.idle_timeout),
-                         daemon=True).start()
-    try:
-        server.run(sockets=[sock])
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"WARNING: listening on {args.host}, not only on this computer: anyone who can reach it and "
+                  "has the token can use the engine. Keep the token file secret.", file=sys.stderr)
+        token_file = args.token_file or paths.cache_dir() / "token"
+        config = ServiceConfig(
+            token=_read_or_make_token(token_file), weights=args.weights, max_pixels=args.max_pixels,
+            max_body_bytes=int(args.max_body_mb * 2**20), max_queue=args.max_queue, device=args.device,
+        )  # fmt: skip
+        app = create_app(config)
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((args.host, args.port))
+        except OSError as error:
+            sock.close()
+            app.state.queue.close()
+            raise EngineError(
+                f"Cannot listen on {args.host}:{args.port} ({error.strerror}): choose another --port."
+            ) from None
+        port = sock.getsockname()[1]
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        url = f"http://{host}:{port}"
+        server = _make_server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3))
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: setattr(server, "should_exit", True))
+        state = {"url": url, "token_file": str(token_file), "pid": os.getpid(), "version": __version__}
+        _write_state(state_file, state)
+        print(json.dumps(state), flush=True)
+        if args.idle_timeout:
+            threading.Thread(target=_exit_when_idle, args=(server, app.state.queue, args.idle_timeout),
+                             daemon=True).start()
+        try:
+            server.run(sockets=[sock])
+        finally:
+            app.state.queue.close()
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(state_file.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                    state_file.unlink()
     finally:
-        app.state.queue.close()
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(state_file.read_text(encoding="utf-8")).get("pid") == os.getpid():
-                state_file.unlink()
+        lock.close()
     return 0
 
 

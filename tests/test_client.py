@@ -118,6 +118,8 @@ def test_spawns_the_managed_engine_detached_and_reuses_it(tmp_path, synthetic_we
     pid = json.loads(state_file.read_text())["pid"]
     try:
         assert os.getsid(pid) != os.getsid(0)  # its own session: GIMP killing the plug-in leaves it running
+        assert Path(f"/proc/{pid}/cwd").resolve() == state_file.parent.resolve()  # not GIMP's folder
+        assert os.readlink(f"/proc/{pid}/fd/1") == os.devnull
         assert client.submit(gradient(), [photos["ihc"].read_bytes()], FAST).wait().height == 30
         again = EngineClient.connect(config, start_if_needed=False)
         assert again.url == client.url
@@ -131,7 +133,8 @@ def test_spawns_the_managed_engine_detached_and_reuses_it(tmp_path, synthetic_we
 
 def test_an_engine_that_fails_to_start_shows_its_log(tmp_path):
     config = EngineConfig(
-        python=sys.executable, command=[sys.executable, "-c", "import sys; print('no torch here'); sys.exit(3)"],
+        python=sys.executable,
+        command=[sys.executable, "-c", "import sys; print('no torch here', file=sys.stderr); sys.exit(3)"],
         state_file=tmp_path / "cache" / "server.json",
     )
     with pytest.raises(EngineUnavailable, match="no torch here") as failed:

@@ -242,3 +242,61 @@ def test_jobs_from_two_clients_at_once(start_engine, photos):
     for thread in threads:
         thread.join(timeout=120)
     assert results == {0: [202, "done"], 1: [202, "done"]}
+
+
+def _line_containing(stream, text: str, timeout: float) -> str | None:
+    """The first line of `stream` containing `text`, or None at its end or after `timeout` seconds."""
+    found: list[str] = []
+
+    def read() -> None:
+        for line in stream:
+            if text in line:
+                found.append(line)
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return found[0] if found else None
+
+
+def test_an_engine_waits_while_another_holds_the_instance_lock(tmp_path, synthetic_weights_file):
+    """Two engines started at the same moment both pass the state-file check; the lock makes one wait."""
+    import fcntl
+
+    home = tmp_path / "home"
+    state_file = home / "cache" / "server.json"
+    state_file.parent.mkdir(parents=True)
+    env = {**os.environ, "NST_ENGINE_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    with open(state_file.with_name("server.json.lock"), "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # as an engine that is still starting holds it
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nst_engine", "serve", "--port", "0", "--weights", str(synthetic_weights_file)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        try:
+            assert _line_containing(process.stderr, "waiting up to", timeout=120), "it did not wait for the lock"
+            assert not state_file.exists() and process.poll() is None
+        except BaseException:
+            process.kill()
+            raise
+    try:  # the lock is free: it serves
+        state = json.loads(process.stdout.readline())
+        assert state["pid"] == process.pid and json.loads(state_file.read_text()) == state
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert not state_file.exists()
+
+
+def test_only_the_last_few_results_are_kept(start_engine, photos):
+    from nst_engine.service import KEPT_RESULTS
+
+    engine = start_engine()
+    tiny = {"size": 32, "iterations": 1, "scales": 1}
+    jobs = [submit(engine, photos, tiny)[1] for _ in range(KEPT_RESULTS + 1)]
+    for job in jobs:
+        assert events(engine, job["id"])[-1]["type"] == "done"
+    status, _, data = call(engine, "GET", f"/jobs/{jobs[0]['id']}/result")
+    assert status == 410 and "dropped" in json.loads(data)["error"]
+    assert call(engine, "GET", f"/jobs/{jobs[-1]['id']}/result")[0] == 200

@@ -290,8 +290,10 @@ def start_engine(config: EngineConfig) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH", "GI_TYPELIB_PATH")}
     config.log_file.parent.mkdir(parents=True, exist_ok=True)
     log = open(config.log_file, "ab")  # noqa: SIM115 - handed to the child
-    options: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": log, "env": env,
-                               "close_fds": True}
+    # cwd: the cache folder, never GIMP's current folder, where a stray `nst_engine` folder would
+    # shadow the installed engine for `python -m nst_engine`.
+    options: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": log,
+                               "env": env, "close_fds": True, "cwd": str(config.log_file.parent)}
     if sys.platform == "win32":
         options["creationflags"] = (
             subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
