@@ -296,7 +296,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
     def authorised(request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip(), config.token):
+        if scheme.lower() != "bearer" or not secrets.compare_digest(
+            given.strip().encode("utf-8", "replace"), config.token.encode("utf-8")
+        ):
             raise ServiceError(
                 401, "Missing or wrong token: send `Authorization: Bearer TOKEN` with the token from the "
                      "engine's token file.", headers={"WWW-Authenticate": "Bearer"},
@@ -515,6 +517,8 @@ def _read_or_make_token(path: Path) -> str:
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
+    if sys.platform == "win32":
+        return _windows_pid_alive(pid)  # os.kill(pid, 0) would *terminate* the process on Windows
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -522,6 +526,20 @@ def _pid_alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True
     return True
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    import ctypes
+
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return kernel32.GetLastError() == 5  # access denied: it exists
+    try:
+        code = ctypes.c_ulong()
+        return not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) or code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 def running_instance(state_file: Path) -> dict[str, Any] | None:
@@ -618,7 +636,8 @@ def run_serve(args: argparse.Namespace) -> int:
         app = create_app(config)
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if sys.platform != "win32":  # on Windows it would let another program bind the same port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((args.host, args.port))
         except OSError as error:

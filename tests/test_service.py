@@ -79,6 +79,7 @@ def test_health_needs_no_token_and_the_rest_does(start_engine, photos):
     status, body = submit(engine, photos, token="wrong")
     assert status == 401 and "token" in body["error"]
     assert call(engine, "GET", "/jobs/nope", token="wrong")[0] == 401
+    assert call(engine, "GET", "/jobs/nope", token="wr\u00f6ng")[0] == 401  # not ASCII: still a plain refusal
     assert call(engine, "GET", "/jobs/nope")[0] == 404
     assert json.loads(call(engine, "GET", "/openapi.json")[2])["info"]["title"] == "nst-engine"
 
