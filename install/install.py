@@ -517,8 +517,9 @@ def install_engine(python: Path, plan: TorchPlan, args: argparse.Namespace, cach
 # ---------------------------------------------------------------- step 3: weights
 
 
-def weights_format(python: Path, path: Path) -> str:
-    """The format the engine detects in `path` (`nst_engine info --weights`), or InstallError with its reason."""
+def weights_format(python: Path, path: Path, shown: Path | None = None) -> str:
+    """The format the engine detects in `path` (`nst_engine info --weights`), or InstallError with its reason
+    (naming `shown`, the person's own file, when `path` is the installer's copy of it)."""
     proc = subprocess.run([str(python), "-m", "nst_engine", "info", "--weights", str(path)],
                           capture_output=True, text=True, env=clean_env(), cwd=neutral_cwd())  # fmt: skip
     match = re.search(r"\((\w+) format", proc.stdout)
@@ -527,7 +528,7 @@ def weights_format(python: Path, path: Path) -> str:
     reason = next((line.split(":", 1)[1].replace("MISSING or unusable:", "").strip()
                    for line in proc.stdout.splitlines() if line.startswith("weights:")),
                   (proc.stderr.strip().splitlines() or ["the engine could not read it"])[-1])
-    raise InstallError(f"The engine cannot use {path}: {reason}")
+    raise InstallError(f"The engine cannot use {shown or path}: {reason}")
 
 
 def install_weights(python: Path, weights_dir: Path, args: argparse.Namespace, given: Sequence[str] = ()) -> Path:
@@ -540,15 +541,29 @@ def install_weights(python: Path, weights_dir: Path, args: argparse.Namespace, g
         source = Path(args.weights).expanduser()
         if not source.is_file():
             raise InstallError(f"There is no file {source}: check the name given to --weights and run again.")
-        fmt = weights_format(python, source)
+        weights_dir.mkdir(parents=True, exist_ok=True)
+        # The engine checks a copy: checking the file where it is would leave its checksum file beside it.
+        inside = source.resolve().parent == weights_dir.resolve()
+        checked = source if inside else weights_dir / f"{source.name}.copying"
+        if not inside:
+            say(f"  Copying {source} into {weights_dir}")
+            shutil.copyfile(source, checked)
+        try:
+            fmt = weights_format(python, checked, shown=source)
+        except InstallError:
+            if not inside:
+                checked.unlink(missing_ok=True)
+            raise
+        finally:
+            if not inside:
+                checked.with_name(checked.name + ".sha256").unlink(missing_ok=True)
         name = source.name if source.name in OFFICIAL_WEIGHTS.values() else OFFICIAL_WEIGHTS[fmt]
         target = weights_dir / name
-        weights_dir.mkdir(parents=True, exist_ok=True)
-        if not (target.exists() and os.path.samefile(source, target)):
-            say(f"  Copying {source} to {target}")
-            tmp = target.with_name(target.name + ".copying")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
+        if checked != target:
+            if inside:
+                shutil.copyfile(checked, target)
+            else:
+                os.replace(checked, target)
             target.with_name(target.name + ".sha256").unlink(missing_ok=True)  # the engine recomputes it
         say(f"  Using your {fmt} weights: {target}")
         return target
@@ -782,8 +797,9 @@ def uninstall(args: argparse.Namespace, platform: str, env: Mapping[str, str], h
     venv = Path(manifest.get("venv") or data_dir / "venv")
     if (venv / "pyvenv.cfg").is_file():
         _remove_tree(venv, "the engine")
-    for name in ("server.json", "token", "engine.log"):  # the engine's own runtime files
-        (cache_dir / name).unlink(missing_ok=True)
+    runtime = ["server.json", "server.json.lock", "token", "engine.log"]  # the engine's own runtime files
+    for path in [*(cache_dir / name for name in runtime), *cache_dir.glob("server.json.*.tmp")]:
+        path.unlink(missing_ok=True)
     if pip_cache(cache_dir).is_dir():  # left by an installation that stopped half-way
         _remove_tree(pip_cache(cache_dir), "downloaded packages")
     weights = [Path(p) for p in manifest.get("weights", [])]

@@ -339,12 +339,21 @@ def weights_server(tmp_path_factory: pytest.TempPathFactory, synthetic_weights_f
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A home, an engine home, a temp folder and two GIMP profiles as GIMP leaves them (plug-ins/, gimprc)."""
     root = tmp_path_factory.mktemp("install")
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("NST_", "XDG_", "PYTHON", "GIMP")) and k != "VIRTUAL_ENV"}  # fmt: skip
-    env.update({"HOME": str(root / "home"), "NST_ENGINE_HOME": str(root / "engine"), "OMP_NUM_THREADS": "2"})
-    return {"root": root, "env": env, "home": root / "engine",
-            "profiles": [root / "gimp/GIMP/3.0", root / "gimp/GIMP/3.2"]}  # fmt: skip
+           if not k.startswith(("NST_", "XDG_", "PYTHON", "GIMP", "PIP_CACHE")) and k != "VIRTUAL_ENV"}  # fmt: skip
+    env.update({"HOME": str(root / "home"), "NST_ENGINE_HOME": str(root / "engine"), "OMP_NUM_THREADS": "2",
+                "TMPDIR": str(root / "tmp")})  # fmt: skip
+    # This machine's rustup shims write ~/.rustup when anything probes for cargo: not the installer's doing.
+    env["PATH"] = os.pathsep.join(d for d in env.get("PATH", "").split(os.pathsep) if ".cargo" not in d)
+    profiles = [root / "gimp/GIMP/3.0", root / "gimp/GIMP/3.2"]
+    for profile in profiles:
+        (profile / "plug-ins").mkdir(parents=True)
+        (profile / "gimprc").write_text("# GIMP's own settings\n")
+    for name in ("home", "engine", "tmp"):
+        (root / name).mkdir()
+    return {"root": root, "env": env, "home": root / "engine", "profiles": profiles}
 
 
 @pytest.fixture(scope="module")
@@ -366,11 +375,17 @@ def _files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every file (with its bytes) and folder under `root`: what "uninstall leaves nothing behind" compares."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
 @pytest.mark.slow
 def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callable, weights_server: dict) -> None:
     home: Path = sandbox["home"]
     weights = home / "cache/weights/vgg19-dcbb9e9d.pth"
     plugin_dirs = [p / "plug-ins/neural_style_transfer" for p in sandbox["profiles"]]
+    before = _tree(sandbox["root"])
 
     # 1. A download with the wrong checksum is refused, and nothing of it is kept.
     bad = run_installer(sha256="0" * 64)
@@ -378,6 +393,14 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     assert "failed their checksum check" in bad.stdout and "SHA-256" in bad.stdout
     assert "Installation stopped" in bad.stdout and "run this installer again" in bad.stdout
     assert not any(p.name.startswith("vgg19") for p in (home / "cache/weights").glob("*"))
+    assert not any(d.exists() for d in plugin_dirs)
+
+    # 1b. No network for the download: the last line says what to do, including --weights FILE.
+    offline = run_installer("--weights-url", "http://127.0.0.1:9/vgg19-dcbb9e9d.pth", weights=False)
+    assert offline.returncode != 0
+    last = offline.stdout.strip().splitlines()[-1]
+    assert last.startswith("Installation stopped: The VGG-19 weights could not be downloaded"), last
+    assert "internet connection" in last and "--weights FILE" in last
     assert not any(d.exists() for d in plugin_dirs)
 
     # 2. The real install: same venv (made in 1.), weights over HTTP, plug-in in both profiles, self test.
@@ -425,10 +448,17 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     assert again.returncode == 0
     assert "Reusing the engine's Python environment" in again.stdout
     assert (plugin_dirs[1] / "nst_logic.py").is_file()
-    assert f"Copying {mine} to {weights}" in again.stdout and "Using your torchvision weights" in again.stdout
+    assert f"Copying {mine} into {weights.parent}" in again.stdout and "Using your torchvision weights" in again.stdout
     config = json.loads((plugin_dirs[1] / "engine.json").read_text())
     assert (config["url"], config["token"]) == ("http://gpu-box:8765", "tk")
     assert json.loads((home / "data/install-manifest.json").read_text())["plugin_dirs"] == [str(d) for d in plugin_dirs]
+    # A plain re-run keeps the file given with --weights: its SHA-256 is not the official one, and
+    # fetch-weights would have deleted it and gone to download.pytorch.org.
+    plain = run_installer("--skip-self-test", weights=False)
+    assert plain.returncode == 0, plain.stdout[-2000:]
+    assert f"Using the torchvision weights already there: {weights}" in plain.stdout
+    assert weights.read_bytes() == mine.read_bytes()
+    assert not (home / "cache/pip-cache").exists()  # pip's downloads are not left behind
 
     # 5. Uninstall: only the weights remain; the GIMP profiles themselves stay.
     gone = run_installer("--uninstall", weights=False)
@@ -440,9 +470,15 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     assert not any(d.exists() for d in plugin_dirs)
     assert all(p.is_dir() for p in sandbox["profiles"])
 
-    # 6. ...and with --remove-weights, nothing at all.
+    # 6. ...and with --remove-weights, every tree is back to what it was before the first run.
     assert run_installer("--uninstall", "--remove-weights", weights=False).returncode == 0
     assert _files(home) == []
+    junk.unlink()
+    mine.unlink()
+    after = _tree(sandbox["root"])
+    assert not [name for name in after if name.startswith("tmp/nst-")]  # the installer's temporary folders
+    # (torch itself may leave an empty torchinductor_<user> folder in the system's temp folder)
+    assert {k: v for k, v in after.items() if not k.startswith("tmp/torchinductor_")} == before
 
 
 def _engine_starts_from_engine_json(plugin_dir: Path, env: dict[str, str], home: Path) -> None:
