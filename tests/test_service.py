@@ -235,14 +235,15 @@ def test_jobs_from_two_clients_at_once(start_engine, photos):
 
     def client(index: int) -> None:
         status, job = submit(engine, photos)
-        results[index] = [status, events(engine, job["id"])[-1]["type"]]
+        results[index] = [status, events(engine, job["id"])[-1]["type"], job["position"]]
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert results == {0: [202, "done"], 1: [202, "done"]}
+    assert [r[:2] for r in results.values()] == [[202, "done"], [202, "done"]]
+    assert sorted(r[2] for r in results.values()) == [0, 1]  # whichever came second waited behind the first
 
 
 def _line_containing(stream, text: str, timeout: float) -> str | None:
