@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Installer for Neural Style Transfer for GIMP 3: engine, VGG-19 weights, plug-in, self test.
 
+Written so that Python 3.7 can still read it (no `:=`): an old Python then finds a newer one and hands over.
+
 Standard library only: it runs before the engine's virtual environment exists. Run it again to
 repair or upgrade; `--uninstall` removes what it recorded in its manifest. `--help` lists the options.
 """
@@ -158,7 +160,8 @@ def detect_gimp3(
         if any("2." not in app.name for app in apps):
             kinds.append("native")
         return kinds
-    if which("gimp-3.0") or which("gimp-3") or ((gimp := which("gimp")) and _is_gimp3(gimp)):
+    gimp = which("gimp")
+    if which("gimp-3.0") or which("gimp-3") or (gimp and _is_gimp3(gimp)):
         kinds.append("native")
     flatpak_dirs = [home / ".local/share/flatpak/app" / FLATPAK_APP, root / "var/lib/flatpak/app" / FLATPAK_APP]
     if any(path.is_dir() for path in flatpak_dirs):
@@ -306,7 +309,10 @@ def run_shown(command: Sequence[str], tail_lines: int = 40) -> tuple[int, str]:
     assert proc.stdout is not None
     kept = b""
     out = getattr(sys.stdout, "buffer", None)
-    while chunk := proc.stdout.read1(4096):
+    while True:
+        chunk = proc.stdout.read1(4096)
+        if not chunk:
+            break
         if out is not None:
             out.write(chunk)
             out.flush()
@@ -588,7 +594,8 @@ def install_weights(python: Path, weights_dir: Path, args: argparse.Namespace, g
         line = next((ln for ln in reversed(tail.splitlines()) if "error" in ln.lower()), tail.strip()[-300:])
         line = line.split("error:", 1)[-1].strip()
         first = line.split(". ", 1)[0].rstrip(".")  # the engine's own advice names nst-engine commands
-        if checksum := re.search(r"SHA-256 ([0-9a-f]+), not ([0-9a-f.]+)", line):
+        checksum = re.search(r"SHA-256 ([0-9a-f]+), not ([0-9a-f.]+)", line)
+        if checksum:
             raise InstallError(
                 f"The downloaded weights failed their checksum check (SHA-256 {checksum.group(1)}, expected "
                 f"{checksum.group(2)}) and were deleted. This is usually a broken download: {RUN_AGAIN}."
@@ -811,7 +818,8 @@ def uninstall(args: argparse.Namespace, platform: str, env: Mapping[str, str], h
                 if file.is_file():
                     file.unlink()
                     say(f"  Removed {file}")
-    elif kept := [path for path in weights if path.is_file()]:
+    elif any(path.is_file() for path in weights):
+        kept = [path for path in weights if path.is_file()]
         say(f"  Kept the VGG-19 weights {', '.join(str(p) for p in kept)} (add --remove-weights to delete them too).")
     if manifest.get("flatpak_override"):
         say("  The Flatpak permission was left in place; to remove it run: "

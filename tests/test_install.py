@@ -268,6 +268,21 @@ def test_repair_keeps_weights_given_earlier(tmp_path: Path, synthetic_weights_fi
     assert kept.read_bytes() == synthetic_weights_file.read_bytes()
 
 
+def test_old_python_can_read_the_installer_and_hands_over(monkeypatch: pytest.MonkeyPatch,
+                                                         capfd: pytest.CaptureFixture[str]) -> None:
+    """Python 3.7-3.9 must get as far as main() to find a newer Python (or say what to install)."""
+    import ast
+
+    ast.parse(INSTALL.read_text(encoding="utf-8"), feature_version=(3, 7))
+    monkeypatch.setattr(inst, "MIN_PYTHON", (99, 0))  # pretend this Python is too old
+    monkeypatch.setattr(inst, "find_other_python", lambda: None)
+    assert inst.main([]) == 1
+    assert "Python 3.10 or newer was not found" in capfd.readouterr().out
+    monkeypatch.setattr(inst, "find_other_python", lambda: [sys.executable])
+    assert inst.main(["--help"]) == 0  # the newer Python ran the installer with the same options
+    assert "--uninstall" in capfd.readouterr().out
+
+
 def test_png_writer_makes_real_pngs(tmp_path: Path) -> None:
     from PIL import Image
 
