@@ -229,12 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stylize(sub)
     _add_info(sub)
     _add_fetch(sub)
+    serve = sub.add_parser("serve", help="run the engine as a local HTTP service")
     try:
         from nst_engine.service import add_serve_arguments
-    except ImportError:  # the service's optional dependencies are missing
-        pass
+    except ImportError as error:  # a damaged install: say so instead of "invalid choice"
+        missing = error.name or "a dependency"
+        serve.set_defaults(run=lambda _args: _fail(
+            f"the service needs {missing}, which is not installed: run the installer again "
+            "(or `pip install --upgrade nst-engine`)."))
     else:
-        add_serve_arguments(sub.add_parser("serve", help="run the engine as a local HTTP service"))
+        add_serve_arguments(serve)
     return parser
 
 
