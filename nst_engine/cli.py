@@ -234,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         from nst_engine.service import add_serve_arguments
     except ImportError as error:  # a damaged install: say so instead of "invalid choice"
         missing = error.name or "a dependency"
+        serve.add_argument("ignored", nargs=argparse.REMAINDER)
         serve.set_defaults(run=lambda _args: _fail(
             f"the service needs {missing}, which is not installed: run the installer again "
             "(or `pip install --upgrade nst-engine`)."))
