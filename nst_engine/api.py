@@ -232,7 +232,11 @@ def stylize(
             model, content_t, styles_t, settings, style_weight, size, control, dtype, channels_last
         )
         final_losses = _final_losses(model, settings, style_weight, content_t, styles_t, result, dtype)
-    except torch.OutOfMemoryError as error:
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        # cuDNN and some drivers report running out of memory as a plain RuntimeError.
+        if not isinstance(error, torch.OutOfMemoryError) and "out of memory" not in str(error).lower():
+            _free(device)
+            raise
         del error
         _free(device)
         fitting = max(16, int(max(size) * 0.7) // 16 * 16)
@@ -241,6 +245,9 @@ def stylize(
             "(a smaller size or output resolution), or close other programs using the GPU.",
             suggested_size=fitting,
         ) from None
+    except BaseException:  # cancelled or failed: the next job gets the whole device
+        _free(device)
+        raise
     output_size = content.size if settings.output == "content" else size
     result = resize_tensor(result, output_size).clamp(0, 1)
     rgb = from_tensor(result)

@@ -73,7 +73,6 @@ class Job:
     changed: threading.Condition = field(default_factory=threading.Condition)
     announced_position: int | None = None
     result_dropped: bool = False
-    working_size: tuple[int, int] | None = None  # of the last progress event, for out-of-memory advice
     _preview_index: int | None = None
 
     def announce_position(self, position: int) -> None:
@@ -187,7 +186,6 @@ class JobQueue:
         job.post({"type": "started"})
 
         def on_progress(event) -> None:
-            job.working_size = tuple(event.size)
             data: dict[str, Any] = {
                 "type": "progress", "scale": event.scale, "scales": event.scales,
                 "iteration": event.iteration, "iterations": event.iterations, "step": event.step,
@@ -204,22 +202,15 @@ class JobQueue:
                 preview_every=PREVIEW_EVERY if job.preview else 0, cache=self.cache,
             )
         except Cancelled:
-            _free_device_memory()
             self._finish(job, "cancelled", {"type": "cancelled"})
-        except OutOfMemory as error:
-            _free_device_memory()
+        except OutOfMemory as error:  # stylize() freed the device's memory already
             self._finish(job, "error", {"type": "error", "kind": "out_of_memory", "message": error.message,
                                         "suggested_size": error.suggested_size})
         except EngineError as error:
             self._finish(job, "error", {"type": "error", "kind": type(error).__name__, "message": error.message})
         except Exception as error:  # noqa: BLE001 - one job's failure must not stop the service
-            _free_device_memory()
-            if "out of memory" in str(error).lower():  # e.g. cuDNN or a driver reporting it as RuntimeError
-                self._finish(job, "error", _out_of_memory_event(job.working_size))
-            else:
-                message = (f"The engine failed on this job ({type(error).__name__}: {error}); "
-                           "other jobs are unaffected.")
-                self._finish(job, "error", {"type": "error", "kind": "internal", "message": message})
+            message = f"The engine failed on this job ({type(error).__name__}: {error}); other jobs are unaffected."
+            self._finish(job, "error", {"type": "error", "kind": "internal", "message": message})
         else:
             job.result = result
             self._drop_old_results(job)
@@ -394,30 +385,6 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
 
 _job_ids = itertools.count(1)
-
-
-def _free_device_memory() -> None:
-    """After a failed job: give the device memory back, so the next job starts with all of it."""
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.empty_cache()
-    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        torch.mps.empty_cache()
-
-
-def _out_of_memory_event(size: tuple[int, int] | None) -> dict[str, Any]:
-    """The error event for an out-of-memory failure that torch did not raise as OutOfMemoryError."""
-    if size is None:
-        return {"type": "error", "kind": "out_of_memory", "suggested_size": None,
-                "message": "The device ran out of memory: try a smaller size, or close other programs using the GPU."}
-    fitting = max(32, int(max(size) * 0.7) // 16 * 16)
-    return {"type": "error", "kind": "out_of_memory", "suggested_size": fitting,
-            "message": f"The device ran out of memory at {max(size)} px: try {fitting} px or less, or close "
-                       "other programs using the GPU."}
 
 
 def _parse_job(form: Any, config: ServiceConfig) -> Job:

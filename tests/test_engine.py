@@ -35,7 +35,7 @@ def small(**overrides) -> Settings:
 
 
 def test_stylize_moves_the_image_towards_the_style(cache, cat, stain):
-    settings = small()
+    settings = small(iterations=10)
     events: list[optimize.Progress] = []
     result = api.stylize(cat, [stain], settings, progress=events.append, cache=cache)
 
@@ -55,8 +55,8 @@ def test_stylize_moves_the_image_towards_the_style(cache, cat, stain):
                   .permute(1, 2, 0).numpy()).mean() > 0.01
     # Progress covers every iteration of both scales, coarse first.
     # The coarse scale runs half as many iterations as the final one (coarse_iterations' default).
-    assert [(e.scale, e.iteration) for e in events] == [(1, i) for i in range(1, 5)] + [(2, i) for i in range(1, 9)]
-    assert events[-1].step == events[-1].total_steps == 12
+    assert [(e.scale, e.iteration) for e in events] == [(1, i) for i in range(1, 6)] + [(2, i) for i in range(1, 11)]
+    assert events[-1].step == events[-1].total_steps == 15
     assert events[0].size == (32, 22) and events[-1].size == (64, 43)
 
 
@@ -149,7 +149,7 @@ def test_notebook_preset_is_the_seed_setup(cache, cat, stain):
 
 def test_working_size_caps(cat):
     cpu = torch.device("cpu")
-    assert api.plan_size(cat, Settings.from_dict({"size": 400, "max_long_side": 100}), cpu, 4)[0] == (100, 67)
+    assert api.plan_size(cat, Settings.from_dict({"size": 400, "max_long_side": 100}), cpu, 4)[0] == (100, 66)
     assert api.plan_size(cat, Settings.from_dict({"size": 0}), cpu, 4)[0] == (451, 300)
     # A GIMP layer smaller than the preset's size is not worked on above its own size.
     assert api.plan_size(cat, Settings.from_dict({"size": 1024, "output": "content"}), cpu, 4)[0] == (451, 300)
@@ -213,3 +213,21 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     monkeypatch.setattr(api, "cpu_has_fast_bf16", lambda: False)
     assert api.resolve_precision(Settings(), cpu) == torch.float32
     assert api.resolve_precision(Settings(precision="fp16"), cpu) == torch.float16
+
+
+@pytest.mark.parametrize("error", [torch.OutOfMemoryError("CUDA out of memory"),
+                                   RuntimeError("cuDNN error: out of memory while allocating workspace")])
+def test_running_out_of_memory_names_a_smaller_size(monkeypatch, cache, cat, stain, error):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(optimize, "run", fail)
+    with pytest.raises(OutOfMemory) as raised:
+        api.stylize(cat, [stain], small(size=640), cache=cache)
+    assert raised.value.suggested_size == 448 and "try 448 px or less" in raised.value.message
+
+
+def test_other_runtime_errors_are_not_called_out_of_memory(monkeypatch, cache, cat, stain):
+    monkeypatch.setattr(optimize, "run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        api.stylize(cat, [stain], small(), cache=cache)
