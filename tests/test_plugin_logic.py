@@ -123,7 +123,8 @@ def test_parasite_round_trip_is_ascii():
 
 def test_engine_not_installed_message_names_installer():
     assert "install/install.sh" in L.engine_not_installed_message(None, "linux")
-    assert "install.ps1" in L.engine_not_installed_message("No engine found.", "win32")
+    assert "install\\install.bat" in L.engine_not_installed_message("No engine found.", "win32")
+    assert "install/install.command" in L.engine_not_installed_message(None, "darwin")
     msg = L.engine_not_installed_message("Run the installer install/install.sh.", "linux")
     assert msg == "Run the installer install/install.sh."
 

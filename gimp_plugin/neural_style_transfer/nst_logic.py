@@ -271,14 +271,16 @@ def installer_hint(platform: str | None = None) -> str:
     """Which installer sets up the engine, for messages about a missing engine."""
     platform = platform or sys.platform
     if platform.startswith("win"):
-        return "Run install\\install.ps1 from the plug-in's download (PowerShell) to install the engine."
+        return "Double-click install\\install.bat from the plug-in's download to install the engine."
+    if platform == "darwin":
+        return "Double-click install/install.command from the plug-in's download to install the engine."
     return "Run install/install.sh from the plug-in's download to install the engine."
 
 
 def engine_not_installed_message(detail: str | None, platform: str | None = None) -> str:
     """A missing-engine message that always names the installer."""
     hint = installer_hint(platform)
-    if detail and ("install.sh" in detail or "install.ps1" in detail or "installer" in detail.lower()):
+    if detail and ("install." in detail or "installer" in detail.lower()):
         return detail
     if detail:
         return f"{detail.rstrip('.')}. {hint}"
