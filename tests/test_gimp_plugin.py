@@ -32,7 +32,8 @@ REPO = H.REPO
 DRIVERS = REPO / "tests" / "gimp"
 EXTRA_SETTINGS = {"iterations": 2, "scales": 1}
 # Interactive runs need time to click Cancel / "Stop and keep" while the engine works.
-GUI_EXTRA_SETTINGS = {"iterations": 60, "scales": 1}
+# Long enough that Cancel and "Stop and keep" land mid-run (a 64 px job is quick on a bf16 CPU).
+GUI_EXTRA_SETTINGS = {"iterations": 600, "scales": 1}
 
 EXPECTED_ARGUMENTS = [
     ["run-mode", "GimpRunMode"],
@@ -286,9 +287,21 @@ CANCEL_FROM_CORNER = (92, 42)
 STOP_FROM_CORNER = (233, 42)
 
 
-def _click_from_corner(session: H.XSession, window: str, offset: tuple[int, int]) -> None:
-    x, y, w, h = session.geometry(window)
-    session.click(x + w - offset[0], y + h - offset[1])
+def _click_window(session: H.XSession, pattern: str, offset: tuple[int, int], settle: float) -> str:
+    """Find the window, wait for it to settle, click a button measured from its bottom-right corner.
+
+    Without a window manager a window found by name can still be replaced while GTK maps it (seen as
+    an X BadWindow error from xdotool on a busy machine): then look it up again."""
+    for _attempt in range(5):
+        window = session.wait_window(pattern)
+        time.sleep(settle)
+        try:
+            x, y, w, h = session.geometry(window)
+        except RuntimeError:
+            continue
+        session.click(x + w - offset[0], y + h - offset[1])
+        return window
+    raise RuntimeError(f"the window {pattern!r} kept disappearing")
 
 
 @pytest.fixture(scope="module")
@@ -308,12 +321,8 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
         session.start(work / "drive_interactive.py", work / "params.json")
         for name, button in (("cancel", CANCEL_FROM_CORNER), ("stop_keep", STOP_FROM_CORNER)):
             session.wait_file(work / f"calling-{name}", 180)
-            dialog = session.wait_window("^Neural Style Transfer$")
-            time.sleep(1.0)
-            _click_from_corner(session, dialog, OK_FROM_CORNER)
-            progress = session.wait_window("working")
-            time.sleep(2.5)  # a few iterations and a preview
-            _click_from_corner(session, progress, button)
+            _click_window(session, "^Neural Style Transfer$", OK_FROM_CORNER, settle=1.0)
+            progress = _click_window(session, "working", button, settle=2.5)  # a few iterations first
             session.wait_gone(progress, 60)
             steps.append(name)
         session.wait_file(work / "undo-now", 60)

@@ -41,7 +41,7 @@ ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
      "How strongly the style is applied (1 = normal)", {"min": 0.0, "max": 10.0, "default": 1.0}),
     ("quality", "choice", "_Quality", "Quality preset: draft, standard or high",
      {"default": "standard"}),
-    ("max-size", "int", "Maximum working _resolution (long side, 0 = full size)",
+    ("max-size", "int", "Working _resolution (long side, 0 = full size)",
      "Caps the long side at which the style is computed (the quality preset's size otherwise); "
      "0 = the layer's full size. The result always has the layer's size.",
      {"min": 0, "max": 16384, "default": 1024}),
