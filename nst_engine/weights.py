@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from nst_engine import paths
 from nst_engine.errors import WeightsInvalid, WeightsMissing
-from nst_engine.model import Preprocess
+from nst_engine.model import FeatureModel, Preprocess
 
 # --------------------------------------------------------------------------------------------------
 # Formats
@@ -268,26 +268,17 @@ def _activation_gain(state: Mapping[str, torch.Tensor]) -> float:
     less: the gain is ~1 for torchvision-like and ~1/57 for Caffe-like weights. At the 0..255 scale
     the biases are negligible for both, so the measure does not depend on guessing the format first.
     """
+    # Either channel order serves: the measure is about scale.
+    at_255 = Preprocess(bgr=True, scale=255.0, mean=tuple(reversed(MATCONVNET_MEAN_RGB)))
     image = torch.from_numpy(procedural_images(count=1, size=64, seed=12345)[0]).permute(2, 0, 1)[None]
-    x = image * 255.0 - torch.tensor(MATCONVNET_MEAN_RGB).view(1, 3, 1, 1)
-    x = x.flip(1)  # either channel order serves: the measure is about scale
-    input_rms = float(x.pow(2).mean().sqrt())
-    index = 0
+    model = FeatureModel(dict(state), at_255, ["conv5_1"])  # conv5_1 after its ReLU, as the seed names it
+    x_in = image.flip(1) * 255.0 - torch.tensor(at_255.mean).view(1, 3, 1, 1)
+    input_rms = float(x_in.pow(2).mean().sqrt())
     with torch.no_grad():
-        for item in _CFG:
-            if item == "M":
-                x = F.max_pool2d(x, 2, 2)
-                index += 1
-                continue
-            weight, bias = state[f"{index}.weight"].float(), state[f"{index}.bias"].float()
-            x = F.relu(F.conv2d(x, weight, bias, padding=1))
-            if index == LAYER_RELU5_1_CONV:
-                break
-            index += 2
+        x = model(image)["conv5_1"]
     return float(x.pow(2).mean().sqrt()) / max(input_rms, 1e-30)
 
 
-LAYER_RELU5_1_CONV = 28  # features index of conv5_1
 # Geometric midpoint of ~1 (torchvision) and ~1/57 (Caffe).
 _GAIN_THRESHOLD = 1.0 / math.sqrt(57.0)
 
