@@ -228,10 +228,9 @@ def stylize(
     try:
         content_t = to_tensor(content_rgb, device)
         styles_t = [(to_tensor(rgb, device), weight) for rgb, weight in zip(style_rgbs, blend, strict=True)]
-        result = optimize.run(
+        result, final_losses = optimize.run(
             model, content_t, styles_t, settings, style_weight, size, control, dtype, channels_last
         )
-        final_losses = _final_losses(model, settings, style_weight, content_t, styles_t, result, dtype)
     except (torch.OutOfMemoryError, RuntimeError) as error:
         # cuDNN and some drivers report running out of memory as a plain RuntimeError.
         if not isinstance(error, torch.OutOfMemoryError) and "out of memory" not in str(error).lower():
@@ -277,26 +276,6 @@ def stylize(
 
 def from_alpha(alpha: torch.Tensor) -> np.ndarray:
     return alpha.squeeze(0).squeeze(0).clamp(0, 1).numpy().astype(np.float32)
-
-
-def _final_losses(
-    model: FeatureModel,
-    settings: Settings,
-    style_weight: float,
-    content: torch.Tensor,
-    styles: list[tuple[torch.Tensor, float]],
-    result: torch.Tensor,
-    dtype: torch.dtype,
-) -> dict[str, float]:
-    """The costs of the returned image at its size (what the benchmark compares)."""
-    autocast = optimize.make_autocast(result.device, dtype)
-    size = (result.shape[-1], result.shape[-2])
-    content_s = resize_tensor(content, size)
-    styles_s = [(resize_tensor(s, optimize.style_size(s, size, settings)), w) for s, w in styles]
-    objective = optimize.Objective(model, content_s, styles_s, settings, style_weight, autocast)
-    with torch.no_grad():
-        _, losses = objective(result)
-    return {name: float(value) for name, value in losses.items()}
 
 
 def _free(device: torch.device) -> None:

@@ -160,8 +160,12 @@ def run(
     control: Control,
     dtype: torch.dtype = torch.float32,
     channels_last: bool = False,
-) -> torch.Tensor:
-    """Stylise `content` (1, 3, H, W, 0..1) at `final_size`; returns the image tensor at that size."""
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Stylise `content` (1, 3, H, W, 0..1) at `final_size`.
+
+    Returns the image at that size and its costs there, with the targets the last scale computed
+    (rebuilt only when "stop and keep" ended the run at a coarser scale).
+    """
     device = content.device
     generator = torch.Generator().manual_seed(settings.seed if settings.seed is not None else 0)
     if settings.seed is None:
@@ -173,14 +177,18 @@ def run(
     total_steps = sum(budgets)
     started = time.perf_counter()
     image: torch.Tensor | None = None
-    for scale_index, (size, iterations) in enumerate(zip(sizes, budgets, strict=True), start=1):
-        control.check_cancel()
+
+    def objective_at(size: tuple[int, int]) -> tuple[Objective, torch.Tensor]:
         content_s = resize_tensor(content, size).contiguous(memory_format=memory_format)
         styles_s = [
             (resize_tensor(s, style_size(s, size, settings)).contiguous(memory_format=memory_format), w)
             for s, w in styles
         ]
-        objective = Objective(model, content_s, styles_s, settings, style_weight, autocast, memory_format)
+        return Objective(model, content_s, styles_s, settings, style_weight, autocast, memory_format), content_s
+
+    for scale_index, (size, iterations) in enumerate(zip(sizes, budgets, strict=True), start=1):
+        control.check_cancel()
+        objective, content_s = objective_at(size)
         start = initial_image(content_s, settings, generator) if image is None else resize_tensor(image, size)
         image = start.detach().contiguous().requires_grad_(True)
         optimizer = _make_optimizer(settings, image)
@@ -216,10 +224,14 @@ def run(
                     )
                 )
         if control.stopping:
-            image = resize_tensor(image.detach(), final_size)
             break
     assert image is not None
-    return image.detach().float().clamp(0, 1).contiguous()
+    result = resize_tensor(image.detach().float(), final_size).clamp(0, 1).contiguous()
+    if result.shape[-2:] != content_s.shape[-2:]:
+        objective, content_s = objective_at(final_size)
+    with torch.no_grad():
+        _, final = objective(result)
+    return result, {name: float(value) for name, value in final.items()}
 
 
 def _closure(
