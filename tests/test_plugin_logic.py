@@ -66,12 +66,15 @@ def test_layer_name():
 
 
 def test_progress_text_and_fraction():
-    ev = {"scale": 2, "scales": 3, "iteration": 120, "iterations": 300, "step": 220, "total_steps": 600}
+    ev = {"type": "progress", "scale": 2, "scales": 3, "iteration": 120, "iterations": 300, "step": 220,
+          "total_steps": 600}
     assert L.progress_text(ev) == "Stylising \u2014 scale 2/3, iteration 120/300"
     assert L.progress_fraction(ev) == pytest.approx(220 / 600)
-    assert L.progress_fraction({"iteration": 5, "iterations": 10}) == 0.5
-    assert L.progress_fraction({"state": "queued"}) is None
-    assert L.progress_text({"state": "queued"}) == "Waiting for the engine\u2026"
+    assert L.progress_fraction({"type": "queued", "position": 1}) is None
+    assert L.progress_text({"type": "queued", "position": 2}) == "Waiting for the engine \u2014 2 jobs ahead"
+    assert L.progress_text({"type": "queued", "position": 1}) == "Waiting for the engine \u2014 1 job ahead"
+    assert L.progress_text({"type": "queued", "position": 0}) == "Waiting for the engine\u2026"
+    assert L.progress_text({"type": "started"}) == "Stylising: preparing\u2026"
     assert L.progress_text({}) == "Stylising\u2026"
 
 
@@ -79,8 +82,7 @@ def test_preview_png():
     png = b"\x89PNG\r\n\x1a\nxyz"
     b64 = base64.b64encode(png).decode()
     assert L.preview_png({"preview": b64}) == png
-    assert L.preview_png({"preview": "data:image/png;base64," + b64}) == png
-    assert L.preview_png({"preview": {"png": b64}}) == png
+    assert L.preview_png({"preview": "not base64 at all!"}) is None
     assert L.preview_png({}) is None
 
 

@@ -233,21 +233,7 @@ def _connect() -> Any:
     import engine_client
     import plugin_settings
 
-    return engine_client.EngineClient.connect(_engine_config(plugin_settings), start_if_needed=True)
-
-
-def _engine_config(plugin_settings: Any) -> Any:
-    """The EngineConfig from engine.json beside the plug-in (plus NST_ENGINE_URL/TOKEN overrides)."""
-    for name in ("load_config", "load_engine_config", "load"):
-        loader = getattr(plugin_settings, name, None)
-        if callable(loader):
-            return loader()
-    config_class = getattr(plugin_settings, "EngineConfig", None)
-    for name in ("load", "from_file", "default"):
-        loader = getattr(config_class, name, None)
-        if callable(loader):
-            return loader()
-    raise ImportError("plugin_settings has no loader for engine.json")
+    return engine_client.EngineClient.connect(plugin_settings.load_config(), start_if_needed=True)
 
 
 def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any],

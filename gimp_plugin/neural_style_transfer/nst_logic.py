@@ -140,33 +140,29 @@ def _num(event: Mapping[str, Any], key: str) -> int | None:
 
 
 def progress_fraction(event: Mapping[str, Any]) -> float | None:
-    """0..1 from an engine progress event (step/total_steps), None when it says nothing about it."""
-    if isinstance(event.get("fraction"), (int, float)):
-        return min(1.0, max(0.0, float(event["fraction"])))
+    """0..1 from an engine progress event (step/total_steps over all scales), None for other events."""
     step, total = _num(event, "step"), _num(event, "total_steps")
     if step is not None and total:
         return min(1.0, max(0.0, step / total))
-    it, its = _num(event, "iteration"), _num(event, "iterations")
-    if it is not None and its:
-        return min(1.0, max(0.0, it / its))
     return None
 
 
 def progress_text(event: Mapping[str, Any]) -> str:
-    """'Stylising — scale 2/3, iteration 120/300' (or a status text for non-iteration events)."""
-    parts = []
+    """'Stylising — scale 2/3, iteration 120/300', or what the engine is doing before that.
+
+    Events are the engine's (docs/service.md): queued (with the position), started, progress.
+    """
+    kind = event.get("type")
+    if kind == "queued":
+        ahead = _num(event, "position") or 0
+        return "Waiting for the engine\u2026" if ahead == 0 else (
+            f"Waiting for the engine \u2014 {ahead} job{'s' if ahead > 1 else ''} ahead")
+    if kind == "started":
+        return "Stylising: preparing\u2026"
     scale, scales = _num(event, "scale"), _num(event, "scales")
-    if scale is not None and scales:
-        parts.append(f"scale {scale}/{scales}")
     it, its = _num(event, "iteration"), _num(event, "iterations")
-    if it is not None and its:
-        parts.append(f"iteration {it}/{its}")
-    if parts:
-        return "Stylising \u2014 " + ", ".join(parts)
-    state = event.get("state") or event.get("status") or event.get("message")
-    if isinstance(state, str) and state:
-        return {"queued": "Waiting for the engine\u2026", "running": "Stylising\u2026",
-                "loading": "Loading the model\u2026"}.get(state, state)
+    if scale is not None and scales and it is not None and its:
+        return f"Stylising \u2014 scale {scale}/{scales}, iteration {it}/{its}"
     return "Stylising\u2026"
 
 
@@ -176,14 +172,10 @@ def preview_png(event: Mapping[str, Any]) -> bytes | None:
     import binascii
 
     value = event.get("preview")
-    if isinstance(value, Mapping):
-        value = value.get("png") or value.get("data")
     if not isinstance(value, str) or not value:
         return None
-    if value.startswith("data:"):
-        value = value.split(",", 1)[-1]
     try:
-        return base64.b64decode(value, validate=False)
+        return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         return None
 
