@@ -563,15 +563,18 @@ def _claim_instance(state_file: Path) -> Any:
     lock_path = state_file.with_name(state_file.name + ".lock")
     deadline = time.monotonic() + START_WAIT
     waiting_said = False
+    def already_serving(other: dict[str, Any]) -> EngineError:
+        return EngineError(
+            f"An engine is already serving at {other['url']} (pid {other['pid']}): use it, or stop it first."
+        )
+
     while (lock := _try_lock(lock_path)) is None:
         if not waiting_said:
             print(f"Another engine holds {lock_path}: waiting up to {START_WAIT:.0f} s for it to answer.",
                   file=sys.stderr, flush=True)
             waiting_said = True
         if (other := running_instance(state_file)) is not None:
-            raise EngineError(
-                f"An engine is already serving at {other['url']} (pid {other['pid']}): use it, or stop it first."
-            )
+            raise already_serving(other)
         if time.monotonic() > deadline:
             raise EngineError(
                 f"Another engine holds {lock_path} but does not answer: wait for it to finish starting, or stop it."
@@ -579,9 +582,7 @@ def _claim_instance(state_file: Path) -> Any:
         time.sleep(0.25)
     if (other := running_instance(state_file)) is not None:  # an engine that predates the lock
         lock.close()
-        raise EngineError(
-            f"An engine is already serving at {other['url']} (pid {other['pid']}): use it, or stop it first."
-        )
+        raise already_serving(other)
     return lock
 
 
