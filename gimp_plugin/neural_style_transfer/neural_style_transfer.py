@@ -339,27 +339,20 @@ def _write_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha: byte
     layer_type = (Gimp.ImageType.RGBA_IMAGE if image.get_base_type() == Gimp.ImageBaseType.RGB
                   else Gimp.ImageType.GRAYA_IMAGE)
     _ok, off_x, off_y = source.get_offsets()
+    if (result.width, result.height) != (w, h):  # the plug-in asks for output "content"
+        raise PluginFailure(f"The engine answered with a {result.width}x{result.height} image for a {w}x{h} layer: "
+                            "it is older than this plug-in; run the installer again to update it.")
     name = nst_logic.layer_name(source.get_name(), args.style_paths())
     record = nst_logic.settings_record(args, settings, source.get_name(), getattr(result, "message", None),
                                        content_format)
 
     image.undo_group_start()
-    Gimp.context_push()
     try:
-        # The engine may answer at its working size: then GIMP scales the result up to the layer's size.
-        rw, rh = result.width, result.height
-        layer = Gimp.Layer.new(image, name, rw, rh, layer_type, 100.0, Gimp.LayerMode.NORMAL)
+        layer = Gimp.Layer.new(image, name, w, h, layer_type, 100.0, Gimp.LayerMode.NORMAL)
         image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
         pixels = bytearray(result.data)
-        if (rw, rh) == (w, h):
-            nst_logic.put_alpha(pixels, alpha)
+        nst_logic.put_alpha(pixels, alpha)
         _set_pixels(layer, bytes(pixels))
-        if (rw, rh) != (w, h):
-            Gimp.context_set_interpolation(Gimp.InterpolationType.CUBIC)
-            layer.scale(w, h, True)
-            pixels = bytearray(_get_pixels(layer))
-            nst_logic.put_alpha(pixels, alpha)
-            _set_pixels(layer, bytes(pixels))
         layer.set_offsets(off_x, off_y)
         if not Gimp.Selection.is_empty(image):
             layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
@@ -367,15 +360,9 @@ def _write_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha: byte
         layer.attach_parasite(Gimp.Parasite.new(nst_logic.PARASITE_NAME, flags,
                                                 list(nst_logic.encode_parasite(record))))
     finally:
-        Gimp.context_pop()
         image.undo_group_end()
     Gimp.displays_flush()
     return layer
-
-
-def _get_pixels(layer: Gimp.Layer) -> bytes:
-    rect = Gegl.Rectangle.new(0, 0, layer.get_width(), layer.get_height())
-    return bytes(layer.get_buffer().get(rect, 1.0, "R'G'B'A float", Gegl.AbyssPolicy.CLAMP))
 
 
 def _set_pixels(layer: Gimp.Layer, data: bytes) -> None:
