@@ -63,12 +63,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+
 @dataclass
 class Settings:
     """Everything a stylisation run needs besides its images (see each field's help).
 
     Sizes are long sides in pixels. `iterations` run at the final size, `coarse_iterations` at each
-    coarser scale of the coarse-to-fine schedule.
+    coarser scale of the coarse-to-fine schedule. Made in any way, an instance is validated.
     """
 
     preset: str = setting("standard", "quality preset; its values are defaults that explicit settings override",
@@ -129,9 +130,7 @@ class Settings:
         `None` keeps the default). `scope="job"` refuses server-only settings. Raises SettingsError only."""
         given = _given(values, scope)
         preset = check(SPECS["preset"], given.get("preset", "standard"))
-        settings = cls(**{**PRESETS[preset], **given, "preset": preset})
-        settings.validate()
-        return settings
+        return cls(**{**PRESETS[preset], **given, "preset": preset})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -140,9 +139,10 @@ class Settings:
         unknown = sorted(set(changes) - set(SPECS))
         if unknown:
             raise SettingsError(_unknown_message(unknown, SPECS))
-        new = dataclasses.replace(self, **changes)
-        new.validate()
-        return new
+        return dataclasses.replace(self, **changes)
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
         """Check every setting (type before range) and store its normalised value (floats, tuples)."""

@@ -94,7 +94,9 @@ def test_server_only_settings_are_refused_per_job_and_named():
     assert "device" not in error.value.message  # a job is not told about settings it may not send
 
 
-def test_replace_validates_and_refuses_unknown_names():
+def test_replace_and_the_constructor_validate_and_refuse_unknown_names():
+    with pytest.raises(SettingsError, match="size must be 0 or an integer from 32"):
+        Settings(size=5)
     settings = Settings()
     assert settings.replace(iterations=3).iterations == 3
     with pytest.raises(SettingsError, match="iterations must be"):
