@@ -120,12 +120,13 @@ def _run_stylize(args: argparse.Namespace) -> int:
 
 INFO_JSON_KEYS = """keys of `info --json` (one flat object; null where unknown):
   version, python, torch: versions; device: the device jobs run on (cpu, cuda, mps);
-  device_name: the GPU's name, or the CPU's; precision: the network precision `auto` picks there;
+  device_name: the GPU's name, or the CPU's; precision: fp32, bf16 or fp16, what --precision (default
+  auto) resolves to there;
   cache_dir: the engine's cache folder;
   weights_path: the file checked; weights_present: it exists; weights_usable: it loads as VGG-19;
   weights_format: torchvision, caffe or matconvnet; weights_detected_by: how the format was told;
-  weights_sha256: its SHA-256; weights_verified: the SHA-256 is an official file's published one;
-  weights_error: why it is missing or unusable;
+  weights_sha256: its SHA-256; weights_verified: the SHA-256 starts as the official file's name says
+  (torchvision, caffe; false for MatConvNet); weights_error: why it is missing or unusable;
   with --size: memory_width, memory_height, memory_bytes_needed, memory_bytes_available,
   memory_fits, memory_largest_long_side (at the precision above; null when it fits)."""
 
@@ -166,8 +167,7 @@ def info(weights_path: Path | None, device_name: str | None, precision: str | No
     out: dict[str, object] = {
         "version": __version__, "python": platform.python_version(), "torch": torch.__version__,
         "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else (
-            platform.processor() or platform.machine() or None),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
         "precision": {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype],
         "cache_dir": str(paths.cache_dir()), "weights_path": str(path), "weights_present": path.is_file(),
         "weights_usable": False, "weights_format": None, "weights_detected_by": None, "weights_sha256": None,
@@ -190,6 +190,18 @@ def info(weights_path: Path | None, device_name: str | None, precision: str | No
                 estimate.size, device, dtype.itemsize),
         )  # fmt: skip
     return out
+
+
+def _cpu_name() -> str | None:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or None
 
 
 def _run_info(args: argparse.Namespace) -> int:
