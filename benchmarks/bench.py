@@ -23,18 +23,18 @@ import torch
 
 from nst_engine import api, optimize
 from nst_engine.images import load_picture, scaled_size
+from nst_engine.model import CONVS
 from nst_engine.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = sorted((ROOT / "tests" / "data").glob("*.jpg"))
-_CONVS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), *[(256, 256)] * 3, (256, 512), *[(512, 512)] * 4]
-_CONV_SCALE = [1, 1, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8, 16]  # downsampling before each conv up to conv5_1
+# (in, out, downsampling) of each convolution up to conv5_1, the deepest the costs use.
+_CONVS = [(cin, cout, 2 ** (int(name[4]) - 1)) for _index, name, cin, cout in CONVS if name < "conv5_2"]
 
 
 def vgg_flops(width: int, height: int) -> float:
     """Multiply-adds x2 of conv1_1..conv5_1, forward plus the input-gradient backward (about the same)."""
-    layers = zip(_CONVS, _CONV_SCALE, strict=True)
-    forward = sum(2 * 9 * cin * cout * (width // s) * (height // s) for (cin, cout), s in layers)
+    forward = sum(2 * 9 * cin * cout * (width // s) * (height // s) for cin, cout, s in _CONVS)
     return 2.0 * forward
 
 
@@ -98,7 +98,7 @@ def main() -> int:
 
     weights = args.weights
     if weights is None:
-        from nst_engine.weights import make_test_weights
+        from nst_engine.synthetic_weights import make_test_weights
 
         weights = make_test_weights(Path(tempfile.mkdtemp()), "torchvision", PHOTOS, seed=0)
     cache = api.ModelCache(weights)

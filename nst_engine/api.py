@@ -31,6 +31,7 @@ from nst_engine.images import (
 )
 from nst_engine.model import FeatureModel
 from nst_engine.optimize import Progress
+from nst_engine.reference import procedural_images
 from nst_engine.settings import Settings
 from nst_engine.weights import LoadedWeights, WeightsFormat, find_weights, load_weights
 
@@ -135,8 +136,6 @@ class ModelCache:
 
 def _activation_scale(model: FeatureModel, settings: Settings, device: torch.device) -> float:
     """Mean square of the style layers' activations on a fixed photograph-like image."""
-    from nst_engine.weights import procedural_images
-
     image = to_tensor(procedural_images(count=1, size=128, seed=0)[0], device)
     with torch.no_grad():
         activations = model(image)

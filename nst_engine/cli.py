@@ -6,6 +6,7 @@ Every failure a user can cause ends in one line naming the fix and exit status 2
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
@@ -14,7 +15,7 @@ from typing import NoReturn
 
 from nst_engine import __version__
 from nst_engine.errors import EngineError
-from nst_engine.settings import CHOICES, PRESETS
+from nst_engine.settings import add_arguments, from_args
 
 EXIT_USAGE = 2
 
@@ -35,46 +36,18 @@ def _fail(message: str) -> int:
 
 
 def _add_stylize(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("stylize", help="stylise CONTENT with one or more STYLE images")
+    p = sub.add_parser(
+        "stylize", help="stylise CONTENT with one or more STYLE images",
+        description="Stylise CONTENT with one or more STYLE images. Unset settings take the preset's value.",
+    )  # fmt: skip
     p.add_argument("content", type=Path)
     p.add_argument("styles", type=Path, nargs="+", metavar="STYLE")
     p.add_argument("-o", "--output", type=Path, required=True, help="result file (.png keeps 16 bits, .tif, .jpg)")
-    p.add_argument("--preset", choices=list(PRESETS), help="quality preset (default standard)")
-    p.add_argument("--size", type=int, help="long side of the result in pixels; 0 = the content's size")
-    p.add_argument("--iterations", type=int, help="iterations at the final scale")
-    p.add_argument("--coarse-iterations", type=int, help="iterations at each coarser scale (default: half)")
-    p.add_argument("--scales", type=int, help="number of coarse-to-fine scales (1 = single scale)")
-    p.add_argument("--min-scale-size", type=int, help="smallest long side of the coarse scales (default 128)")
     p.add_argument("--weights", type=Path, help="VGG-19 weights file (torchvision .pth, Caffe .pth or MatConvNet .mat)")
-    p.add_argument("--device", choices=CHOICES["device"])
-    p.add_argument(
-        "--precision", choices=CHOICES["precision"],
-        help="network precision (auto: bf16 on CUDA and on CPUs with AVX-512 BF16 or AMX)",
-    )
-    p.add_argument("--seed", type=int, help="random seed (CPU runs are reproducible)")
-    p.add_argument("--preserve-colors", action="store_true", default=None, help="keep the content's colours")
-    p.add_argument("--style-weight", type=float, help="beta (default: calibrated for the weights format)")
-    p.add_argument("--content-weight", type=float, help="alpha (default 10, as in the seed)")
-    p.add_argument("--style-strength", type=float, help="multiplies the style weight (default 1)")
-    p.add_argument("--tv-weight", type=float, help="total-variation weight (smoothness)")
-    p.add_argument("--style-scale", type=float, help="size of the style image relative to the output")
-    p.add_argument("--style-blend", type=float, nargs="+", metavar="W", help="blend weight of each style image")
-    p.add_argument("--optimizer", choices=CHOICES["optimizer"])
-    p.add_argument("--learning-rate", type=float, help="Adam's step in 8-bit pixel units (seed: 2.0)")
-    p.add_argument("--init", choices=CHOICES["init"], help="start from the content, noise blended with it, or noise")
-    p.add_argument("--noise-ratio", type=float)
-    p.add_argument("--pooling", choices=CHOICES["pooling"])
-    p.add_argument("--on-oom", choices=CHOICES["on_oom"], help="when the size would not fit in memory")
     p.add_argument("--save-every", type=int, default=0, metavar="N", help="also save the image every N iterations")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=_run_stylize)
-
-
-_SETTING_FLAGS = (
-    "preset", "size", "iterations", "coarse_iterations", "scales", "min_scale_size", "device", "precision",
-    "seed", "preserve_colors", "style_weight", "content_weight", "style_strength", "tv_weight", "style_scale",
-    "style_blend", "optimizer", "learning_rate", "init", "noise_ratio", "pooling", "on_oom",
-)  # fmt: skip
+    settings = p.add_argument_group("settings", "each one is a setting of the engine (nst_engine/settings.py)")
+    p.set_defaults(run=_run_stylize, setting_names=add_arguments(settings))
 
 
 class ProgressBar:
@@ -104,9 +77,7 @@ class ProgressBar:
 def _run_stylize(args: argparse.Namespace) -> int:
     from nst_engine.api import ModelCache, stylize
     from nst_engine.images import Picture, load_picture, save_picture
-    from nst_engine.settings import Settings
-
-    settings = Settings.from_dict({name: getattr(args, name) for name in _SETTING_FLAGS})
+    settings = from_args(args, args.setting_names)
     if args.output.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp"):
         return _fail(f"cannot write {args.output.name}: use a .png, .tif, .jpg or .webp output name.")
     content = load_picture(args.content)
@@ -147,42 +118,118 @@ def _run_stylize(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- info
 
 
+INFO_JSON_KEYS = """keys of `info --json` (one flat object; null where unknown):
+  version, python, torch: versions; device: the device jobs run on (cpu, cuda, mps);
+  device_name: the GPU's name, or the CPU's; precision: fp32, bf16 or fp16, what --precision (default
+  auto) resolves to there;
+  cache_dir: the engine's cache folder;
+  weights_path: the file checked; weights_present: it exists; weights_usable: it loads as VGG-19;
+  weights_format: torchvision, caffe or matconvnet; weights_detected_by: how the format was told;
+  weights_sha256: its SHA-256; weights_verified: the SHA-256 starts as the official file's name says
+  (torchvision, caffe; false for MatConvNet); weights_error: why it is missing or unusable;
+  with --size: memory_width, memory_height, memory_bytes_needed, memory_bytes_available,
+  memory_fits, memory_largest_long_side (at the precision above; null when it fits)."""
+
+
 def _add_info(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="device, versions, weights, and the memory a size needs")
+    p = sub.add_parser(
+        "info", help="device, versions, weights, and the memory a size needs", epilog=INFO_JSON_KEYS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     p.add_argument("--weights", type=Path, help="a weights file to check instead of the default")
-    p.add_argument("--size", type=int, default=1024, help="long side to estimate memory for (default 1024)")
+    p.add_argument("--size", type=int, help="long side to estimate memory for (default 1024; with --json: none)")
     p.add_argument("--aspect", type=float, default=4 / 3, help="width/height for the estimate (default 4/3)")
-    p.add_argument("--device", choices=CHOICES["device"], default="auto")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout, for programs (keys below)")
+    add_arguments(p, only=("device", "precision"))
     p.set_defaults(run=_run_info)
 
 
-def _run_info(args: argparse.Namespace) -> int:
+def _estimate_size(long_side: int, aspect: float) -> tuple[int, int]:
+    if aspect >= 1:
+        return long_side, max(1, round(long_side / aspect))
+    return max(1, round(long_side * aspect)), long_side
+
+
+def info(weights_path: Path | None, device_name: str | None, precision: str | None,
+         size: int | None, aspect: float) -> dict[str, object]:
+    """What `info --json` prints (INFO_JSON_KEYS), as a dict."""
     import torch
 
     from nst_engine import memory, paths
-    from nst_engine.api import resolve_device
-    from nst_engine.weights import find_weights, load_weights
+    from nst_engine.api import resolve_device, resolve_precision
+    from nst_engine.settings import Settings
+    from nst_engine.weights import KNOWN_SHA256_PREFIXES, find_weights, load_weights
 
-    device = resolve_device(args.device)
-    print(f"nst-engine {__version__}, Python {platform.python_version()}, torch {torch.__version__}")
-    print(f"device: {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
-    print(f"cache: {paths.cache_dir()}")
-    path = args.weights or find_weights()
+    settings = Settings.from_dict({"device": device_name, "precision": precision})
+    device = resolve_device(settings.device)
+    dtype = resolve_precision(settings, device)
+    path = weights_path or find_weights()
+    out: dict[str, object] = {
+        "version": __version__, "python": platform.python_version(), "torch": torch.__version__,
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
+        "precision": {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype],
+        "cache_dir": str(paths.cache_dir()), "weights_path": str(path), "weights_present": path.is_file(),
+        "weights_usable": False, "weights_format": None, "weights_detected_by": None, "weights_sha256": None,
+        "weights_verified": False, "weights_error": None,
+    }  # fmt: skip
     try:
         weights = load_weights(path)
     except EngineError as error:
-        print(f"weights: MISSING or unusable: {error.message}")
+        out["weights_error"] = error.message
     else:
-        print(f"weights: {weights.path} ({weights.format.name} format, detected by {weights.detected_by})")
-        print(f"weights sha256: {weights.sha256}")
-    width, height = (args.size, round(args.size / args.aspect)) if args.aspect >= 1 else (
-        round(args.size * args.aspect), args.size)
+        out.update(weights_usable=True, weights_format=weights.format.name, weights_detected_by=weights.detected_by,
+                   weights_sha256=weights.sha256,
+                   weights_verified=KNOWN_SHA256_PREFIXES.get(weights.sha256[:8]) == weights.format.name)
+    if size is not None:
+        estimate = memory.estimate(_estimate_size(size, aspect), device, dtype.itemsize)
+        out.update(
+            memory_width=estimate.size[0], memory_height=estimate.size[1], memory_bytes_needed=estimate.bytes_needed,
+            memory_bytes_available=estimate.bytes_available, memory_fits=estimate.fits,
+            memory_largest_long_side=None if estimate.fits else memory.largest_fitting_long_side(
+                estimate.size, device, dtype.itemsize),
+        )  # fmt: skip
+    return out
+
+
+def _cpu_name() -> str | None:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or None
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps(info(args.weights, args.device, args.precision, args.size, args.aspect)))
+        return 0
+    import torch
+
+    from nst_engine import memory
+
+    facts = info(args.weights, args.device, args.precision, None, args.aspect)
+    print(f"nst-engine {facts['version']}, Python {facts['python']}, torch {facts['torch']}")
+    print(f"device: {facts['device']}" + (f" ({facts['device_name']})" if facts["device"] == "cuda" else ""))
+    print(f"cache: {facts['cache_dir']}")
+    if facts["weights_usable"]:
+        print(f"weights: {facts['weights_path']} ({facts['weights_format']} format, "
+              f"detected by {facts['weights_detected_by']})")
+        print(f"weights sha256: {facts['weights_sha256']}")
+    else:
+        print(f"weights: MISSING or unusable: {facts['weights_error']}")
+    device = torch.device(str(facts["device"]))
+    size = _estimate_size(args.size or 1024, args.aspect)
     for dtype_bytes, label in ((4, "fp32"), (2, "bf16")) if device.type == "cuda" else ((4, "fp32"),):
-        estimate = memory.estimate((width, height), device, dtype_bytes)
+        estimate = memory.estimate(size, device, dtype_bytes)
         fits = "fits" if estimate.fits else "does NOT fit"
         print(f"memory at {estimate.describe()} ({label}): {fits}")
         if not estimate.fits:
-            side = memory.largest_fitting_long_side((width, height), device, dtype_bytes)
+            side = memory.largest_fitting_long_side(size, device, dtype_bytes)
             print(f"  largest long side that fits: {side} px")
     return 0
 

@@ -7,7 +7,7 @@ when the network runs in bf16/fp16, since Gram entries overflow fp16 and lose di
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 
@@ -37,40 +37,58 @@ def layer_style_gram(a: torch.Tensor) -> torch.Tensor:
     return gram_matrix(unroll(a))
 
 
-def gram_style_cost(G_S: torch.Tensor, a_G: torch.Tensor) -> torch.Tensor:
-    """Equation 2 with the style Gram precomputed (the optimiser computes it once, not per step).
+def compute_layer_style_cost(G_S: torch.Tensor, a_G: torch.Tensor) -> torch.Tensor:
+    """Equation 2 for one layer: 1/(4 n_C^2 (n_H n_W)^2) * sum((G_S - G_G)^2).
 
-    G_S may come from a style image of a different size than G: the Gram matrix is (n_C, n_C)
-    whatever the size, but its entries grow with n_H*n_W, so it is rescaled to G's pixel count.
+    Unlike the seed's, it takes the style's Gram matrix G_S (`layer_style_gram(a_S)`), which the
+    optimiser computes once per scale rather than once per step.
     """
     _, n_C, n_H, n_W = a_G.shape
     G_G = layer_style_gram(a_G)
     return (G_S - G_G).pow(2).sum() / (4 * n_C**2 * (n_H * n_W) ** 2)
 
 
-def compute_layer_style_cost(a_S: torch.Tensor, a_G: torch.Tensor) -> torch.Tensor:
-    """Equation 2: 1/(4 n_C^2 (n_H n_W)^2) * sum((G_S - G_G)^2), for one layer."""
-    return gram_style_cost(layer_style_gram(a_S), a_G)
+def style_targets(
+    styles: Iterable[tuple[Mapping[str, torch.Tensor], float]], style_layers: Iterable[str]
+) -> dict[str, torch.Tensor]:
+    """Per style layer, the blend of the style images' Gram matrices, each divided by its pixel count.
+
+    `styles` holds each style image's activations with its blend weight. Divided by n_H*n_W, Gram
+    matrices of images of any size blend and compare; `compute_style_cost` scales them back to G's size.
+    """
+    targets: dict[str, torch.Tensor] = {}
+    for activations, weight in styles:
+        for name in style_layers:
+            a_S = activations[name]
+            gram = layer_style_gram(a_S) * (weight / (a_S.shape[-2] * a_S.shape[-1]))
+            targets[name] = targets[name] + gram if name in targets else gram
+    return targets
 
 
 def compute_style_cost(
-    style_activations: Mapping[str, torch.Tensor],
+    targets: Mapping[str, torch.Tensor],
     generated_activations: Mapping[str, torch.Tensor],
     style_layers: Mapping[str, float] | None = None,
 ) -> torch.Tensor:
-    """Sum over layers of coeff * J_style^[l]; the seed's STYLE_LAYERS (conv1_1..conv5_1, 0.2 each) by default."""
+    """Sum over layers of coeff * J_style^[l] (the seed's STYLE_LAYERS, conv1_1..conv5_1 at 0.2, by default).
+
+    `targets` come from `style_targets`: per-pixel Gram matrices, scaled here to G's pixel count.
+    """
     layers = STYLE_LAYERS if style_layers is None else style_layers
     J_style = torch.zeros((), device=next(iter(generated_activations.values())).device)
     for layer_name, coeff in layers.items():
-        J_style = J_style + coeff * compute_layer_style_cost(
-            style_activations[layer_name], generated_activations[layer_name]
-        )
+        a_G = generated_activations[layer_name]
+        G_S = targets[layer_name] * (a_G.shape[-2] * a_G.shape[-1])
+        J_style = J_style + coeff * compute_layer_style_cost(G_S, a_G)
     return J_style
 
 
-def total_cost(J_content, J_style, alpha: float = 10, beta: float = 40):
-    """J = alpha * J_content + beta * J_style (works on floats, numpy scalars and tensors alike)."""
-    return alpha * J_content + beta * J_style
+def total_cost(J_content, J_style, alpha: float = 10, beta: float = 40, J_tv=0.0, tv_weight: float = 0.0):
+    """J = alpha * J_content + beta * J_style + tv_weight * J_tv (the seed's, which has no TV term, by default).
+
+    Works on floats, numpy scalars and tensors alike.
+    """
+    return alpha * J_content + beta * J_style + tv_weight * J_tv
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:

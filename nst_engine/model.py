@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 _BLOCKS = (2, 2, 4, 4, 4)  # convolutions per block of VGG-19
+_BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 
 
 def _layer_index() -> dict[str, int]:
@@ -31,6 +32,27 @@ def _layer_index() -> dict[str, int]:
 
 LAYER_INDEX = _layer_index()
 LAYER_NAMES = tuple(LAYER_INDEX)
+
+
+def _conv_layout() -> list[tuple[int, str, int, int]]:
+    """(index in `features`, name, in channels, out channels) of the 16 convolutions."""
+    out: list[tuple[int, str, int, int]] = []
+    channels = 3
+    for block, (convs, width) in enumerate(zip(_BLOCKS, _BLOCK_CHANNELS, strict=True), start=1):
+        for conv in range(1, convs + 1):
+            name = f"conv{block}_{conv}"
+            out.append((LAYER_INDEX[name] - 1, name, channels, width))
+            channels = width
+    return out
+
+
+CONVS = _conv_layout()
+# The tensors of a `features` state dict: what a weights file must hold.
+EXPECTED_SHAPES: dict[str, tuple[int, ...]] = {
+    key: shape
+    for index, _name, cin, cout in CONVS
+    for key, shape in ((f"{index}.weight", (cout, cin, 3, 3)), (f"{index}.bias", (cout,)))
+}
 
 
 def vgg19_features() -> nn.Sequential:

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nst_engine.costs import compute_content_cost, gram_style_cost, layer_style_gram, total_variation
+from nst_engine.costs import (
+    compute_content_cost,
+    compute_style_cost,
+    style_targets,
+    total_cost,
+    total_variation,
+)
 from nst_engine.errors import Cancelled
 from nst_engine.images import resize_tensor, scaled_size
 from nst_engine.model import FeatureModel
@@ -117,27 +123,18 @@ class Objective:
         self.autocast = autocast
         with torch.no_grad(), autocast():
             self.content_target = model(content)[settings.content_layer].float()
-            # Gram matrices divided by their pixel count, so styles of any size blend and compare.
-            self.style_targets: dict[str, torch.Tensor] = {}
-            for image, weight in styles:
-                for name, activation in model(image).items():
-                    if name in settings.style_layers:
-                        pixels = activation.shape[-2] * activation.shape[-1]
-                        gram = layer_style_gram(activation) * (weight / pixels)
-                        self.style_targets[name] = self.style_targets.get(name, 0) + gram
+            self.style_targets = style_targets(
+                ((model(image), weight) for image, weight in styles), settings.style_layers
+            )
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with self.autocast():
             # The optimised tensor stays contiguous (L-BFGS flattens its gradient with view()).
             activations = self.model(image.contiguous(memory_format=self.memory_format))
         J_content = compute_content_cost(self.content_target, activations[self.settings.content_layer])
-        J_style = torch.zeros((), device=image.device)
-        for name, coeff in self.settings.style_layers.items():
-            a_G = activations[name]
-            target = self.style_targets[name] * (a_G.shape[-2] * a_G.shape[-1])
-            J_style = J_style + coeff * gram_style_cost(target, a_G)
+        J_style = compute_style_cost(self.style_targets, activations, self.settings.style_layers)
         J_tv = total_variation(image)
-        J = self.alpha * J_content + self.beta * J_style + self.settings.tv_weight * J_tv
+        J = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.settings.tv_weight)
         return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
 
 

@@ -401,7 +401,7 @@ def _parse_job(form: Any, config: ServiceConfig) -> Job:
         values = json.loads(form.get("settings") or "{}")
         if not isinstance(values, dict):
             raise ValueError("not an object")
-        settings = Settings.from_dict(values)
+        settings = Settings.from_dict(values, scope="job")
         content_bytes = content_part.file.read()
         if form.get("content_format", "encoded") == "raw":
             content = raw_rgba_to_picture(

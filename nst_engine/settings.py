@@ -1,16 +1,32 @@
-"""One validated settings object shared by the API, the CLI and the service.
+"""The engine's settings, declared once: type, default, range, choices, help and scope per setting.
 
-Presets fill in defaults; explicit values win. `Settings.from_dict` is what the service and the CLI
-use, so that an unknown or out-of-range setting gets one clear message, never a traceback.
+Each field of `Settings` is the whole declaration of one setting: its annotation is the type (nested
+types included), its `setting(...)` the default, range, choices, help and scope. Validation, the
+CLI's flags (`add_arguments`) and the service's JSON Schema (`json_schema`) are derived from it (by
+schema.py), so that they cannot disagree. Presets fill in defaults; explicit values win.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-from dataclasses import dataclass, field
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from nst_engine.errors import SettingsError
+from nst_engine.schema import (
+    Layer,
+    Spec,
+    argparse_options,
+    check,
+    expected,
+    json_property,
+    read_specs,
+    setting,
+    show,
+)
 
 STYLE_LAYERS: dict[str, float] = {
     "conv1_1": 0.2,
@@ -20,20 +36,9 @@ STYLE_LAYERS: dict[str, float] = {
     "conv5_1": 0.2,
 }
 CONTENT_LAYER = "conv4_2"
+MAX_SIDE = 16384
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "preset": ("draft", "standard", "high", "notebook"),
-    "optimizer": ("lbfgs", "adam"),
-    "init": ("content", "noise-blend", "noise"),
-    "pooling": ("max", "avg"),
-    "device": ("auto", "cuda", "mps", "cpu"),
-    "precision": ("auto", "fp32", "bf16", "fp16"),
-    "on_oom": ("scale-down", "refuse"),
-    "output": ("generated", "content"),
-    "fit": ("keep-aspect", "stretch"),
-}
-
-# What each preset changes from the dataclass defaults ("standard" changes nothing).
+# What each preset changes from the defaults ("standard" changes nothing).
 PRESETS: dict[str, dict[str, Any]] = {
     "draft": {"size": 384, "iterations": 60, "scales": 2},
     "standard": {},
@@ -61,131 +66,88 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 @dataclass
 class Settings:
-    """Everything a stylisation run needs besides its images.
+    """Everything a stylisation run needs besides its images (see each field's help).
 
-    `iterations` run at the final size, `coarse_iterations` (default: half as many) at each coarser
-    scale of the coarse-to-fine schedule. Sizes are the long side in pixels; `size=0` means the
-    content image's own size. `output` "content" scales the result back to the content's size (what
-    a GIMP layer needs), and then never works above the content's size. `max_long_side` caps the
-    working size whatever the preset says. `style_weight=None` means calibrated for the loaded
-    weights (api.py).
-    `learning_rate` is in 8-bit pixel units (as in the seed, whose images are 0..255).
+    Sizes are long sides in pixels. `iterations` run at the final size, `coarse_iterations` at each
+    coarser scale of the coarse-to-fine schedule. Made in any way, an instance is validated.
     """
 
-    preset: str = "standard"
-    size: int = 512
-    max_long_side: int | None = None
-    iterations: int = 100
-    coarse_iterations: int | None = None
-    scales: int = 3
-    min_scale_size: int = 128
-    optimizer: str = "lbfgs"
-    learning_rate: float = 2.0
-    init: str = "content"
-    noise_ratio: float = 0.6
-    content_weight: float = 10.0
-    style_weight: float | None = None
-    style_strength: float = 1.0
-    tv_weight: float = 1.0
-    style_scale: float = 1.0
-    style_blend: list[float] | None = None
-    preserve_colors: bool = False
-    pooling: str = "max"
-    content_layer: str = CONTENT_LAYER
-    style_layers: dict[str, float] = field(default_factory=lambda: dict(STYLE_LAYERS))
-    seed: int | None = 0
-    device: str = "auto"
-    precision: str = "auto"
-    channels_last: bool | None = None
-    on_oom: str = "scale-down"
-    max_pixels: int | None = None
-    fit: str = "keep-aspect"
-    output: str = "generated"
-    notebook_size: tuple[int, int] | None = None
+    preset: str = setting("standard", "quality preset; its values are defaults that explicit settings override",
+                          choices=tuple(PRESETS))
+    size: int = setting(512, "long side of the result in pixels; 0 = the content's own size",
+                        low=32, high=MAX_SIDE, zero_ok=True)
+    max_long_side: int | None = setting(None, "caps the working size whatever the preset says",
+                                        low=32, high=MAX_SIDE)
+    iterations: int = setting(100, "iterations at the final scale", low=1, high=100_000)
+    coarse_iterations: int | None = setting(None, "iterations at each coarser scale (default: half)",
+                                            low=1, high=100_000)
+    scales: int = setting(3, "number of coarse-to-fine scales (1 = single scale)", low=1, high=8)
+    min_scale_size: int = setting(128, "smallest long side of the coarse scales", low=32, high=4096)
+    optimizer: str = setting("lbfgs", "optimiser of the pixels", choices=("lbfgs", "adam"))
+    learning_rate: float = setting(2.0, "Adam's step in 8-bit pixel units (seed: 2.0)", low=1e-6, high=1000.0)
+    init: str = setting("content", "start from the content, noise blended with it, or noise",
+                        choices=("content", "noise-blend", "noise"))
+    noise_ratio: float = setting(0.6, "share of noise in the noise-blend start", low=0.0, high=1.0)
+    content_weight: float = setting(10.0, "alpha, the content cost's weight (seed: 10)", low=0.0, high=1e12)
+    style_weight: float | None = setting(None, "beta, the style cost's weight (default: calibrated for the "
+                                         "weights file)", low=0.0, high=1e15)
+    style_strength: float = setting(1.0, "multiplies the style weight", low=0.0, high=100.0)
+    tv_weight: float = setting(1.0, "total-variation weight (smoothness)", low=0.0, high=1e6)
+    style_scale: float = setting(1.0, "size of the style image relative to the output", low=0.05, high=8.0)
+    style_blend: list[float] | None = setting(None, "blend weight of each style image, in order (default: equal)",
+                                              low=0.0, nonzero=True)
+    preserve_colors: bool = setting(False, "keep the content's colours, take only texture from the style")
+    pooling: str = setting("max", "VGG-19's pooling (the seed's MatConvNet model averages)",
+                           choices=("max", "avg"))
+    content_layer: Layer = setting(CONTENT_LAYER, "VGG-19 layer of the content cost")
+    style_layers: dict[Layer, float] = setting(STYLE_LAYERS, "VGG-19 layers of the style cost and their weights",
+                                               low=0.0)
+    seed: int | None = setting(0, "random seed (CPU runs are reproducible)", low=0, high=2**63 - 1)
+    device: str = setting("auto", "where to run (auto: CUDA, then Apple MPS, then the CPU)",
+                          choices=("auto", "cuda", "mps", "cpu"), scope="server")
+    precision: str = setting("auto", "network precision (auto: bf16 on CUDA and on CPUs with AVX-512 BF16 or "
+                             "AMX)", choices=("auto", "fp32", "bf16", "fp16"), scope="server")
+    channels_last: bool | None = setting(None, "channels-last memory layout (default: on CUDA only)",
+                                         scope="server")
+    on_oom: str = setting("scale-down", "when the size would not fit in memory",
+                          choices=("scale-down", "refuse"))
+    max_pixels: int | None = setting(None, "largest working size in pixels (width x height)",
+                                     low=1024, high=10**10, scope="server")
+    fit: str = setting("keep-aspect", "style image sizing: keep its aspect, or stretch it to the output",
+                       choices=("keep-aspect", "stretch"))
+    output: str = setting("generated", "result size: the working size, or scaled back to the content's",
+                          choices=("generated", "content"), flag=False)
+    notebook_size: tuple[int, int] | None = setting(None, "exact working size [width, height] (notebook preset)",
+                                                    low=32, high=MAX_SIDE)
 
     @classmethod
     def preset_defaults(cls, preset: str) -> dict[str, Any]:
-        if preset not in PRESETS:
-            raise SettingsError(f"Unknown preset {preset!r}: choose one of {', '.join(PRESETS)}.")
-        return dict(PRESETS[preset])
+        return dict(PRESETS[check(SPECS["preset"], preset)])
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any] | None = None, **overrides: Any) -> Settings:
-        """Build validated settings: preset defaults first, then the given values.
-
-        Keys may use dashes or underscores; `None` values are ignored (so CLI flags left unset
-        keep the preset's choice).
-        """
-        given = {k.replace("-", "_"): v for k, v in {**(values or {}), **overrides}.items() if v is not None}
-        known = {f.name for f in dataclasses.fields(cls) if f.init}
-        unknown = sorted(set(given) - known)
-        if unknown:
-            raise SettingsError(
-                f"Unknown setting(s) {', '.join(unknown)}: known settings are {', '.join(sorted(known))}."
-            )
-        preset = given.get("preset", "standard")
-        merged = {**cls.preset_defaults(preset), **given, "preset": preset}
-        settings = cls(**merged)
-        settings.validate()
-        return settings
+    def from_dict(cls, values: Mapping[str, Any] | None = None, *, scope: str = "any") -> Settings:
+        """Validated settings: the preset's defaults, then `values` (keys with dashes or underscores;
+        `None` keeps the default). `scope="job"` refuses server-only settings. Raises SettingsError only."""
+        given = _given(values, scope)
+        preset = check(SPECS["preset"], given.get("preset", "standard"))
+        return cls(**{**PRESETS[preset], **given, "preset": preset})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def replace(self, **changes: Any) -> Settings:
-        new = dataclasses.replace(self, **changes)
-        new.validate()
-        return new
+        unknown = sorted(set(changes) - set(SPECS))
+        if unknown:
+            raise SettingsError(_unknown_message(unknown, SPECS))
+        return dataclasses.replace(self, **changes)
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
-        for name, allowed in CHOICES.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {value!r}.")
-        for name in ("preserve_colors",):
-            if not isinstance(getattr(self, name), bool):
-                raise SettingsError(f"{name} must be true or false, not {getattr(self, name)!r}.")
-        if self.channels_last is not None and not isinstance(self.channels_last, bool):
-            raise SettingsError("channels_last must be true, false or left unset.")
-        if self.notebook_size is not None:
-            if len(self.notebook_size) != 2 or not all(isinstance(v, int) and 32 <= v <= 16384
-                                                        for v in self.notebook_size):
-                raise SettingsError("notebook_size must be [width, height] in pixels, each 32..16384.")
-            self.notebook_size = (int(self.notebook_size[0]), int(self.notebook_size[1]))
-        _check_range("size", self.size, 0, 16384, integer=True)
-        if 0 < self.size < 32:
-            raise SettingsError("size must be 0 (the content's own size) or at least 32 pixels.")
-        if self.max_long_side is not None:
-            _check_range("max_long_side", self.max_long_side, 32, 16384, integer=True)
-        _check_range("iterations", self.iterations, 1, 100_000, integer=True)
-        _check_range("scales", self.scales, 1, 8, integer=True)
-        if self.coarse_iterations is not None:
-            _check_range("coarse_iterations", self.coarse_iterations, 1, 100_000, integer=True)
-        _check_range("min_scale_size", self.min_scale_size, 32, 4096, integer=True)
-        _check_range("learning_rate", self.learning_rate, 1e-6, 1000.0)
-        _check_range("noise_ratio", self.noise_ratio, 0.0, 1.0)
-        _check_range("content_weight", self.content_weight, 0.0, 1e12)
-        if self.style_weight is not None:
-            _check_range("style_weight", self.style_weight, 0.0, 1e15)
-        _check_range("style_strength", self.style_strength, 0.0, 100.0)
-        _check_range("tv_weight", self.tv_weight, 0.0, 1e6)
-        _check_range("style_scale", self.style_scale, 0.05, 8.0)
-        if self.style_blend is not None:
-            if not self.style_blend or any(
-                not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0 for w in self.style_blend
-            ) or sum(self.style_blend) <= 0:
-                raise SettingsError("style_blend must be a list of non-negative numbers, not all zero.")
-        if self.seed is not None:
-            _check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
-        if self.max_pixels is not None:
-            _check_range("max_pixels", self.max_pixels, 1024, 10**10, integer=True)
-        from nst_engine.model import LAYER_NAMES  # local: model imports torch
-
-        for layer in [self.content_layer, *self.style_layers]:
-            if layer not in LAYER_NAMES:
-                raise SettingsError(f"Unknown VGG-19 layer {layer!r}: use names like conv4_2 or relu3_1.")
-        if not self.style_layers or any(w < 0 for w in self.style_layers.values()):
-            raise SettingsError("style_layers needs at least one layer with a non-negative weight.")
+        """Check every setting (type before range) and store its normalised value (floats, tuples)."""
+        for name, spec in SPECS.items():
+            setattr(self, name, check(spec, getattr(self, name)))
 
     def coarse_iterations_or_default(self) -> int:
         """Iterations at each coarse scale: half the final scale's unless set; they only settle the layout."""
@@ -195,14 +157,107 @@ class Settings:
         """Normalised weights of the style images (equal when not given)."""
         weights = list(self.style_blend) if self.style_blend is not None else [1.0] * n_styles
         if len(weights) != n_styles:
-            raise SettingsError(f"style_blend has {len(weights)} weights for {n_styles} style image(s).")
+            raise SettingsError(
+                f"style_blend has {len(weights)} weights for {n_styles} style image(s): give one per style image."
+            )
         total = sum(weights)
         return [w / total for w in weights]
 
 
-def _check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise SettingsError(f"{name} must be {'an integer' if integer else 'a number'}, not {value!r}.")
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {value!r}.")
+SPECS: dict[str, Spec] = read_specs(Settings)
+SERVER_ONLY: frozenset[str] = frozenset(name for name, spec in SPECS.items() if spec.scope == "server")
+CHOICES: dict[str, tuple[str, ...]] = {name: spec.choices for name, spec in SPECS.items() if spec.kind == "choice"}
+
+
+def _given(values: Any, scope: str) -> dict[str, Any]:
+    """The non-None values under their underscore names; unknown and out-of-scope names refused."""
+    if scope not in ("any", "job"):
+        raise ValueError(f"scope must be 'any' or 'job', not {scope!r}")
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise SettingsError(
+            f'The settings must be an object of name: value pairs (e.g. {{"size": 512}}), not {show(values)}.'
+        )
+    given: dict[str, Any] = {}
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise SettingsError(f"Setting names must be strings, not {show(key)}.")
+        if value is not None:
+            given[key.replace("-", "_")] = value
+    known = SPECS if scope == "any" else {n: s for n, s in SPECS.items() if n not in SERVER_ONLY}
+    unknown = sorted(set(given) - set(SPECS))
+    if unknown:
+        raise SettingsError(_unknown_message(unknown, known))
+    server = sorted(set(given) & SERVER_ONLY) if scope == "job" else []
+    if server:
+        flags = " ".join(f"--{name.replace('_', '-')} …" for name in server)
+        raise SettingsError(
+            f"{', '.join(server)} {'is' if len(server) == 1 else 'are'} set by the engine's server "
+            f"(nst-engine serve {flags}), not per job: remove {'it' if len(server) == 1 else 'them'} "
+            "from the job's settings."
+        )
+    return given
+
+
+def _unknown_message(unknown: list[str], known: Mapping[str, Spec]) -> str:
+    hints = [f"{name} (did you mean {match[0]}?)" if (match := difflib.get_close_matches(name, known, 1)) else name
+             for name in unknown]
+    return f"Unknown setting(s) {', '.join(hints)}: known settings are {', '.join(sorted(known))}."
+
+
+# ---------------------------------------------------------------- derived: JSON Schema and CLI flags
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of a job's settings, for the service's OpenAPI description."""
+    properties = {name: json_property(spec) for name, spec in SPECS.items() if spec.scope == "job"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Job settings",
+        "description": "Omitted settings take the preset's value. Server-only settings "
+                       f"({', '.join(sorted(SERVER_ONLY))}) are refused.",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser, scope: str = "any", only: tuple[str, ...] = ()) -> list[str]:
+    """Add a `--flag` per setting of `scope` ("any", "job" or "server"), or of `only`; returns their names.
+
+    Every flag defaults to None, so that an unset flag keeps the preset's value (`from_args`).
+    """
+    added = []
+    for name, spec in SPECS.items():
+        wanted = name in only if only else spec.flag and scope in ("any", spec.scope)
+        if not wanted:
+            continue
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, help=_flag_help(spec),
+                            **argparse_options(spec))
+        added.append(name)
+    return added
+
+
+def from_args(args: argparse.Namespace, names: list[str], scope: str = "any") -> Settings:
+    """The Settings the parsed flags `names` (from `add_arguments`) describe."""
+    values = {name: getattr(args, name) for name in names}
+    for name, value in values.items():
+        if value is not None and SPECS[name].kind == "layer_weights":
+            values[name] = dict(value)
+    return Settings.from_dict(values, scope=scope)
+
+
+def _flag_help(spec: Spec) -> str:
+    def plain(value: Any) -> str:
+        return value if isinstance(value, str) else show(value)
+
+    if spec.name == "preset":
+        changes = "; ".join(f"{p}: " + (", ".join(f"{k} {plain(v)}" for k, v in c.items() if k != "notebook_size")
+                                        or "the defaults") for p, c in PRESETS.items())
+        return f"{spec.help} ({changes}; default standard)"
+    accepts = "" if spec.kind in ("choice", "bool") else f"; {expected(spec)}"
+    default = "" if spec.default is None or spec.kind == "layer_weights" else f"; default {plain(spec.default)}"
+    return f"{spec.help}{accepts}{default}".replace("%", "%%")
+
+

@@ -23,7 +23,7 @@ def photos() -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def synthetic_weights(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """`synthetic_weights(fmt)`: a VGG-19 file in that format, from a fixed seed, calibrated on the test photos."""
-    from nst_engine.weights import make_test_weights
+    from nst_engine.synthetic_weights import make_test_weights
 
     made: dict[str, Path] = {}
 

@@ -75,3 +75,91 @@ def test_info_reports_each_weights_format(tmp_path, synthetic_weights, fmt):
     assert f"({fmt} format" in result.stdout
     assert "weights sha256: " in result.stdout
     assert "memory at 512x384" in result.stdout and "device: cpu" in result.stdout
+
+
+README_FLAGS = ("--preset", "--size", "--iterations", "--scales", "--weights", "--device", "--precision", "--seed",
+                "--preserve-colors", "--style-weight", "--content-weight", "--style-strength", "--tv-weight",
+                "--style-scale", "--style-blend", "--optimizer", "--learning-rate", "--init", "--noise-ratio",
+                "--pooling", "--on-oom", "--save-every", "--coarse-iterations", "--min-scale-size")
+
+
+def _stylize_help(capsys) -> str:
+    from nst_engine.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["stylize", "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_stylize_help_lists_the_flags_derived_from_the_schema(capsys):
+    from nst_engine.settings import SPECS
+
+    text = _stylize_help(capsys)
+    for flag in README_FLAGS:
+        assert f"{flag} " in text, flag
+    for name, spec in SPECS.items():
+        if spec.flag:
+            assert f"--{name.replace('_', '-')} " in text, name
+            assert spec.help.split(";")[0] in text, name  # the schema's help text, not a second one
+    assert "an integer from 1 to 100000; default 100" in text  # --iterations: range and default from the schema
+    assert "draft: size 384, iterations 60, scales 2" in text
+
+
+def _argv(values: dict) -> list[str]:
+    """Flags for `values` as a person would type them."""
+    argv = []
+    for name, value in values.items():
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            argv.append(flag if value else f"--no-{name.replace('_', '-')}")
+        elif isinstance(value, dict):
+            argv += [flag, *(f"{k}={v}" for k, v in value.items())]
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def test_parsed_flags_give_the_same_settings_as_the_same_values(tmp_path):
+    from nst_engine.cli import build_parser
+    from nst_engine.settings import Settings, from_args
+
+    values = {
+        "preset": "draft", "iterations": 7, "coarse_iterations": 3, "min_scale_size": 48, "max_long_side": 300,
+        "optimizer": "adam", "learning_rate": 1.5, "init": "noise", "noise_ratio": 0.25, "content_weight": 3.0,
+        "style_weight": 0.5, "style_strength": 2.0, "tv_weight": 0.0, "style_scale": 0.5, "style_blend": [1.0, 3.0],
+        "preserve_colors": True, "pooling": "avg", "content_layer": "relu3_1",
+        "style_layers": {"conv1_1": 0.5, "conv4_1": 0.25}, "seed": 9, "device": "cpu", "precision": "fp32",
+        "channels_last": False, "on_oom": "refuse", "max_pixels": 4096, "fit": "stretch",
+        "notebook_size": [64, 48],
+    }  # fmt: skip
+    args = build_parser().parse_args(["stylize", "c.png", "s.png", "-o", "o.png", *_argv(values)])
+    parsed = from_args(args, args.setting_names)
+    assert parsed == Settings.from_dict(values)
+    assert parsed.size == 384  # unset: the preset's
+    assert set(args.setting_names) == {name for name in Settings().to_dict() if name != "output"}
+
+
+def test_non_finite_flag_values_are_one_line_errors(tmp_path, photos):
+    line = _one_line_error(run_cli("stylize", str(photos["chelsea"]), str(photos["ihc"]), "-o", "o.png",
+                                   "--style-blend", "nan", home=tmp_path))
+    assert "style_blend must be a list of finite non-negative numbers" in line and "NaN" in line
+
+
+def test_info_json_is_one_flat_object(tmp_path, synthetic_weights_file):
+    import json
+
+    result = run_cli("info", "--json", "--weights", str(synthetic_weights_file), "--size", "512", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert not any(isinstance(value, (dict, list)) for value in facts.values())
+    assert facts["device"] == "cpu" and facts["precision"] in ("fp32", "bf16") and facts["torch"]
+    assert facts["weights_path"] == str(synthetic_weights_file) and facts["weights_present"] is True
+    assert facts["weights_usable"] is True and facts["weights_format"] == "torchvision"
+    assert facts["weights_verified"] is False  # synthetic: not the official file's checksum
+    assert len(facts["weights_sha256"]) == 64 and facts["weights_error"] is None
+    assert (facts["memory_width"], facts["memory_height"]) == (512, 384) and facts["memory_bytes_needed"] > 0
+    missing = json.loads(run_cli("info", "--json", "--weights", str(tmp_path / "none.pth"), home=tmp_path).stdout)
+    assert missing["weights_present"] is False and missing["weights_usable"] is False
+    assert "fetch-weights" in missing["weights_error"] and "memory_width" not in missing

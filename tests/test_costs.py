@@ -9,6 +9,8 @@ from nst_engine.costs import (
     compute_layer_style_cost,
     compute_style_cost,
     gram_matrix,
+    layer_style_gram,
+    style_targets,
     total_cost,
     total_variation,
 )
@@ -68,7 +70,7 @@ def _numpy_layer_style_cost(a_S: np.ndarray, a_G: np.ndarray) -> float:
 def test_layer_style_cost_matches_numpy_equation_2():
     rng = np.random.default_rng(3)
     a_S, a_G = _tf_layout(rng, 4, 4, 3), _tf_layout(rng, 4, 4, 3)
-    got = compute_layer_style_cost(_to_torch(a_S), _to_torch(a_G))
+    got = compute_layer_style_cost(layer_style_gram(_to_torch(a_S)), _to_torch(a_G))
     assert float(got) == pytest.approx(_numpy_layer_style_cost(a_S, a_G), rel=1e-5)
 
 
@@ -82,25 +84,44 @@ def test_style_cost_is_the_weighted_sum_over_the_seed_layers():
     expected = sum(0.2 * _numpy_layer_style_cost(style[n], generated[n]) for n in shapes)
     style_t = {n: _to_torch(a) for n, a in style.items()}
     generated_t = {n: _to_torch(a) for n, a in generated.items()}
-    got = compute_style_cost(style_t, generated_t)
+    targets = style_targets([(style_t, 1.0)], shapes)
+    got = compute_style_cost(targets, generated_t)
     assert STYLE_LAYERS == {n: 0.2 for n in shapes}
     assert float(got) == pytest.approx(expected, rel=1e-5)
-    only_first = compute_style_cost(style_t, generated_t, {"conv1_1": 1.0})
+    only_first = compute_style_cost(targets, generated_t, {"conv1_1": 1.0})
     expected_first = _numpy_layer_style_cost(style["conv1_1"], generated["conv1_1"])
     assert float(only_first) == pytest.approx(expected_first, rel=1e-5)
+
+
+def test_style_targets_blend_per_pixel_grams_of_styles_of_any_size():
+    rng = np.random.default_rng(5)
+    small, large = _to_torch(_tf_layout(rng, 4, 4, 3)), _to_torch(_tf_layout(rng, 8, 6, 3))
+    blended = style_targets([({"conv1_1": small}, 0.25), ({"conv1_1": large}, 0.75)], ["conv1_1"])
+    expected = 0.25 * layer_style_gram(small) / 16 + 0.75 * layer_style_gram(large) / 48
+    torch.testing.assert_close(blended["conv1_1"], expected)
+    # Against a G of 4x4 pixels the single-style target is exactly the seed's G_S.
+    a_G = _to_torch(_tf_layout(rng, 4, 4, 3))
+    alone = style_targets([({"conv1_1": small}, 1.0)], ["conv1_1"])
+    assert float(compute_style_cost(alone, {"conv1_1": a_G}, {"conv1_1": 1.0})) == pytest.approx(
+        _numpy_layer_style_cost(small.permute(0, 2, 3, 1).numpy(), a_G.permute(0, 2, 3, 1).numpy()), rel=1e-5)
+
+
+def test_total_cost_adds_the_weighted_tv_term():
+    assert total_cost(2.0, 3.0, alpha=1, beta=1, J_tv=5.0, tv_weight=0.5) == 7.5
+    assert total_cost(2.0, 3.0, alpha=1, beta=1, J_tv=5.0) == 5.0  # the seed's J: no TV term
 
 
 def test_costs_are_fp32_even_for_half_precision_activations():
     a = torch.full((1, 4, 8, 8), 300.0, dtype=torch.float16)  # Gram entries overflow fp16
     b = torch.zeros((1, 4, 8, 8), dtype=torch.float16)
-    cost = compute_layer_style_cost(a, b)
+    cost = compute_layer_style_cost(layer_style_gram(a), b)
     assert cost.dtype == torch.float32 and torch.isfinite(cost)
 
 
 def test_costs_are_zero_for_identical_images_and_differentiable():
     a = torch.rand(1, 3, 5, 5)
     g = a.clone().requires_grad_(True)
-    J = compute_content_cost(a, g) + compute_layer_style_cost(a, g)
+    J = compute_content_cost(a, g) + compute_layer_style_cost(layer_style_gram(a), g)
     assert float(J.detach()) == 0.0
     J.backward()
     assert torch.count_nonzero(g.grad) == 0
@@ -111,3 +132,37 @@ def test_total_variation_is_zero_for_flat_images_only():
     stripes = torch.zeros(1, 3, 8, 8)
     stripes[..., ::2] = 1.0
     assert float(total_variation(stripes)) == pytest.approx(1.0)
+
+
+def test_objective_is_the_costs_sum_with_tv_and_blended_styles():
+    """optimize.Objective adds nothing of its own: its J is costs.total_cost of costs.py's terms."""
+    from contextlib import nullcontext
+
+    from nst_engine.model import EXPECTED_SHAPES, FeatureModel, Preprocess
+    from nst_engine.optimize import Objective
+    from nst_engine.settings import Settings
+
+    gen = torch.Generator().manual_seed(0)
+    state = {k: torch.randn(*shape, generator=gen) * 0.2 for k, shape in EXPECTED_SHAPES.items()}
+    model = FeatureModel(state, Preprocess(False, 1.0, (0.5, 0.5, 0.5)), ["conv1_1", "conv2_1"])
+    settings = Settings.from_dict({"content_layer": "conv2_1", "style_layers": {"conv1_1": 0.3, "conv2_1": 0.7},
+                                   "tv_weight": 3.0, "content_weight": 2.0, "style_strength": 1.5})
+    content, G = torch.rand(1, 3, 16, 16, generator=gen), torch.rand(1, 3, 16, 16, generator=gen)
+    s1, s2 = torch.rand(1, 3, 12, 12, generator=gen), torch.rand(1, 3, 20, 16, generator=gen)
+    J, parts = Objective(model, content, [(s1, 0.25), (s2, 0.75)], settings, 5.0, nullcontext)(G)
+
+    with torch.no_grad():
+        a_G, a_S1, a_S2 = model(G), model(s1), model(s2)
+
+    def per_pixel_gram(a):
+        return layer_style_gram(a) / (a.shape[-2] * a.shape[-1])
+
+    grams = {name: 0.25 * per_pixel_gram(a_S1[name]) + 0.75 * per_pixel_gram(a_S2[name]) for name in a_G}
+    pixels = {name: a.shape[-2] * a.shape[-1] for name, a in a_G.items()}
+    J_style = sum(coeff * compute_layer_style_cost(grams[name] * pixels[name], a_G[name])
+                  for name, coeff in {"conv1_1": 0.3, "conv2_1": 0.7}.items())
+    J_content = compute_content_cost(model(content)["conv2_1"], a_G["conv2_1"])
+    expected = 2.0 * J_content + 5.0 * 1.5 * J_style + 3.0 * total_variation(G)
+    assert float(parts["tv"]) > 0
+    assert float(J) == pytest.approx(float(expected), rel=1e-5)
+    assert float(parts["style"]) == pytest.approx(float(J_style), rel=1e-5)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from nst_engine import synthetic_weights as S
 from nst_engine import weights as W
 from nst_engine.errors import WeightsInvalid, WeightsMissing
 from nst_engine.model import FeatureModel
@@ -24,7 +25,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One synthetic file per format, calibrated on four photographs (the fifth is kept for testing)."""
     folder = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
-    return {fmt: W.make_test_weights(folder, fmt, CALIBRATION) for fmt in W.FORMAT_NAMES}
+    return {fmt: S.make_test_weights(folder, fmt, CALIBRATION) for fmt in W.FORMAT_NAMES}
 
 
 def _link(src: Path, dst: Path) -> Path:
@@ -54,7 +55,7 @@ def test_synthetic_weights_give_order_one_activations(synthetic: dict[str, Path]
     assert set(loaded.features_state_dict) == set(W.EXPECTED_SHAPES)
     assert all(t.dtype == torch.float32 for t in loaded.features_state_dict.values())
     model = FeatureModel(loaded.features_state_dict, loaded.format.preprocess, LAYERS)
-    photo = W._to_rgb01(DATA / "astronaut.jpg", 128)[None]  # not among the calibration images
+    photo = S.to_rgb01(DATA / "astronaut.jpg", 128)[None]  # not among the calibration images
     with torch.no_grad():
         out = model(photo)
     for name in LAYERS:
@@ -84,7 +85,7 @@ def test_official_checksum_prefix_wins_over_the_heuristic(
 
 def test_heuristic_reads_overall_gain_not_conv1_1() -> None:
     """Both real files' conv1_1 have RMS ~0.25; what differs is the gain of the whole stack (~57x)."""
-    state = W.synthetic_features("torchvision", W.procedural_images(count=2, size=64), size=64)
+    state = S.synthetic_features("torchvision", S.procedural_images(count=2, size=64), size=64)
     assert W._pth_format_from_scales(state) == "torchvision"
     # conv1_2 .. conv5_1 (12 convolutions) together amplify 57x less; conv1_1 is unchanged.
     shrink = 57.0 ** (-1 / 12)
@@ -96,7 +97,7 @@ def test_heuristic_reads_overall_gain_not_conv1_1() -> None:
 def test_matconvnet_layout_and_transposition(tmp_path: Path) -> None:
     gen = torch.Generator().manual_seed(3)
     state = {k: torch.randn(*shape, generator=gen) for k, shape in W.EXPECTED_SHAPES.items()}
-    path = W.save_matconvnet(tmp_path / "vgg.mat", state, mean_rgb=(120.0, 110.0, 100.0))
+    path = S.save_matconvnet(tmp_path / "vgg.mat", state, mean_rgb=(120.0, 110.0, 100.0))
     # Read it the way the Coursera notebook (nst_utils.py) and neural-style TF do, not with our loader.
     from scipy.io import loadmat
 
@@ -123,7 +124,7 @@ def test_pth_with_or_without_classifier_loads_features_only(tmp_path: Path) -> N
     state = {k: torch.randn(*shape, generator=gen) * 0.01 for k, shape in W.EXPECTED_SHAPES.items()}
     classifier = {"0.weight": torch.zeros(2, 2), "0.bias": torch.zeros(2)}  # names only; never loaded
     for extra in (None, classifier):
-        path = W.save_pth(tmp_path / "v.pth", state, extra)
+        path = S.save_pth(tmp_path / "v.pth", state, extra)
         raw = torch.load(path, weights_only=True)
         assert "features.0.weight" in raw and ("classifier.0.weight" in raw) == (extra is not None)
         loaded = W.load_weights(path, fmt="torchvision")

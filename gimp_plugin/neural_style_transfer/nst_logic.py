@@ -27,6 +27,8 @@ QUALITY_CHOICES: tuple[tuple[str, str, str], ...] = (
 )
 QUALITIES = tuple(nick for nick, _label, _help in QUALITY_CHOICES)
 
+MIN_WORKING_SIZE = 32  # the engine's smallest working long side (tests/test_settings_contract.py)
+
 # (name, kind, nick (dialog label), blurb (help), extra): one row per PDB argument, in order.
 # Kinds: file, double, int, bool, choice. The GIMP glue builds the procedure from this table, and the
 # real-GIMP test compares the PDB's argument list with it.
@@ -43,7 +45,8 @@ ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
      {"default": "standard"}),
     ("max-size", "int", "Working _resolution (long side, 0 = full size)",
      "Caps the long side at which the style is computed (the quality preset's size otherwise); "
-     "0 = the layer's full size. The result always has the layer's size.",
+     f"0 = the layer's full size; 1 to {MIN_WORKING_SIZE - 1} count as {MIN_WORKING_SIZE}, the smallest "
+     "the engine works at. The result always has the layer's size.",
      {"min": 0, "max": 16384, "default": 1024}),
     ("preserve-colors", "bool", "_Preserve original colours",
      "Keep the layer's colours, take only texture and brushwork from the style", {"default": False}),
@@ -108,7 +111,7 @@ def engine_settings(args: PluginArgs) -> dict[str, Any]:
         "preset": args.quality,
         "output": "content",  # the layer's size, and no work above it
         # 0: the layer's full size; otherwise a cap on the preset's working size.
-        **({"size": 0} if int(args.max_size) == 0 else {"max_long_side": int(args.max_size)}),
+        **({"size": 0} if int(args.max_size) == 0 else {"max_long_side": max(MIN_WORKING_SIZE, int(args.max_size))}),
         "style_strength": float(args.style_strength),
         "style_scale": float(args.style_scale),
         "preserve_colors": bool(args.preserve_colors),
