@@ -276,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stylize(sub)
     _add_info(sub)
     _add_fetch(sub)
+    from nst_engine.learned.cli import add_parsers as add_learned_parsers  # learn-style, apply, styles
+    add_learned_parsers(sub)
     serve = sub.add_parser("serve", help="run the engine as a local HTTP service")
     try:
         from nst_engine.service import add_serve_arguments

@@ -1,0 +1,130 @@
+"""Learned styles on this machine: apply at 1024², 2048², 4096² with ONNX Runtime and with torch eager,
+and learning steps per second at 256 px.
+
+The networks are freshly initialised (the speed of a trained one is the same) and the costs use
+synthetic VGG-19 weights unless --weights is given (the speed is the same too).
+
+    python benchmarks/bench_learned.py [--sizes 1024 2048 4096] [--width small] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nst_engine.learned.export import export  # noqa: E402
+from nst_engine.learned.network import build, exportable  # noqa: E402
+from nst_engine.learned.options import DEFAULT_OVERLAP, DEFAULT_TILE, LearnOptions  # noqa: E402
+from nst_engine.learned.runtime import open_session, provider_label, run_tiled  # noqa: E402
+
+
+def _best(run, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def _torch_tiled(module: torch.nn.Module, rgb: np.ndarray, tile: int) -> None:
+    """torch eager through the same tiling as ONNX Runtime, so only the executor differs."""
+
+    class Eager:
+        def run(self, _names, feeds):
+            with torch.inference_mode():
+                return [module(torch.from_numpy(feeds["rgb"])).numpy()]
+
+    run_tiled(Eager(), rgb, tile, DEFAULT_OVERLAP)
+
+
+def bench_apply(width: str, sizes: list[int], repeats: int, tile: int) -> list[tuple[int, float, float]]:
+    torch.manual_seed(0)
+    net = build(width).eval()
+    with tempfile.TemporaryDirectory() as folder:
+        path = export(net, Path(folder) / "model.onnx").path
+        session = open_session(path)
+        print(f"ONNX Runtime provider: {provider_label(session)}; torch threads: {torch.get_num_threads()}")
+        module = exportable(net)
+        rows = []
+        for size in sizes:
+            rgb = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
+            ort_s = _best(lambda: run_tiled(session, rgb, tile, DEFAULT_OVERLAP), repeats)  # noqa: B023
+            torch_s = _best(lambda: _torch_tiled(module, rgb, tile), repeats)  # noqa: B023
+            rows.append((size, ort_s, torch_s))
+            print(f"  {size}²: ONNX Runtime {ort_s:.2f} s, torch eager {torch_s:.2f} s", flush=True)
+    return rows
+
+
+def bench_learning(width: str, steps: int, weights: Path | None) -> float:
+    from nst_engine.learned.train import Costs, PhotoSet
+
+    with tempfile.TemporaryDirectory() as folder:
+        from PIL import Image
+
+        from nst_engine.weights import procedural_images
+
+        for index, image in enumerate(procedural_images(count=8, size=320, seed=1)):
+            Image.fromarray(np.uint8(image * 255)).save(Path(folder) / f"{index}.png")
+        if weights is None:
+            from nst_engine.weights import make_test_weights
+
+            weights = make_test_weights(Path(folder), "torchvision", seed=0)
+        options = LearnOptions(size=256, width=width, device="cpu")
+        style = procedural_images(count=1, size=256, seed=7)[0]
+        from nst_engine.images import Picture
+
+        costs = Costs(Picture(style), options, weights)
+        photos = PhotoSet(folder, 256, random.Random(0))
+        net = build(width)
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+        def step() -> None:  # as train.learn does it: `options.batch` crops per step
+            optimizer.zero_grad()
+            for _ in range(options.batch):
+                total, _ = costs(net, photos.draw())
+                (total / options.batch).backward()
+            optimizer.step()
+
+        step()  # warm-up
+        started = time.perf_counter()
+        for _ in range(steps):
+            step()
+        return steps / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
+    parser.add_argument("--width", choices=("small", "standard"), default="small")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tile", type=int, default=DEFAULT_TILE)
+    parser.add_argument("--learn-steps", type=int, default=10)
+    parser.add_argument("--weights", type=Path)
+    parser.add_argument("--threads", type=int, help="torch threads (ONNX Runtime uses its default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"{os.cpu_count()} logical CPUs, torch {torch.__version__}, width {args.width}, tile {args.tile}")
+    rows = bench_apply(args.width, args.sizes, args.repeats, args.tile)
+    rate = bench_learning(args.width, args.learn_steps, args.weights) if args.learn_steps else float("nan")
+    print()
+    print("| size | ONNX Runtime (s) | torch eager (s) | torch / ORT |")
+    print("|---|---|---|---|")
+    for size, ort_s, torch_s in rows:
+        print(f"| {size}x{size} | {ort_s:.2f} | {torch_s:.2f} | {torch_s / ort_s:.2f} |")
+    print(f"\nlearning at 256 px ({args.width}, {LearnOptions().batch} crops a step): {rate:.3f} steps/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The calls the CLI and the service share: learn a style into the library, apply one, list them.
+
+Long work takes `progress` (a callable) and `cancel` (a threading.Event), as `nst_engine.api.stylize`
+does; a cancelled learning run keeps its last checkpoint, so asking again resumes it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from nst_engine.images import Picture, load_picture
+from nst_engine.learned import library
+from nst_engine.learned.export import ExportReport, export
+from nst_engine.learned.library import ONNX_MARKER, StyleError, StyleInfo, list_styles
+from nst_engine.learned.options import DEFAULT_OVERLAP, DEFAULT_TILE, LearnOptions
+from nst_engine.learned.runtime import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    TileProgress,
+    open_session,
+    provider_label,
+    stylize_picture,
+)
+from nst_engine.learned.train import LearnProgress, LearnResult, learn
+
+__all__ = ["AppliedStyle", "LearnedStyle", "LearnOptions", "apply_style", "learn_style", "list_styles"]
+
+
+@dataclass
+class LearnedStyle:
+    style: StyleInfo
+    learning: LearnResult
+    export: ExportReport
+
+
+@dataclass
+class AppliedStyle:
+    picture: Picture
+    provider: str  # "CPU" or "CUDA": what ONNX Runtime ran it on
+    seconds: float
+
+
+def learn_style(
+    style: str | os.PathLike[str] | Picture,
+    images: str | os.PathLike[str],
+    name: str,
+    options: LearnOptions | None = None,
+    weights_path: str | os.PathLike[str] | None = None,
+    progress: Callable[[LearnProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    replace: bool = False,
+    restart: bool = False,
+) -> LearnedStyle:
+    """Learn `style` from the photographs in `images` and store it in the library as `name`."""
+    options = options or LearnOptions()
+    options.validate()
+    library.check_name(name)
+    if library.exists(name) and not replace:
+        raise StyleError(f"A style called {name!r} exists already: choose another name (or --replace it).")
+    style_name = Path(style).name if not isinstance(style, Picture) else None
+    picture = style if isinstance(style, Picture) else load_picture(style)
+    checkpoint = library.checkpoint_path(name)
+    if restart and checkpoint.exists():
+        checkpoint.unlink()
+    result = learn(picture, images, options, checkpoint, weights_path, progress, cancel)
+    work = checkpoint.parent
+    report = export(result.net, work / library.MODEL_FILE)
+    metadata = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "style_image": style_name,
+        "training": options.to_dict(),
+        "learning": {
+            "steps_done": result.steps,
+            "resumed_from": result.resumed_from,
+            "seconds_last_run": round(result.seconds, 1),
+            "device": result.device,
+            "photos": result.images,
+            "skipped_files": result.skipped,
+            "first_loss": result.first_loss,
+            "last_loss": result.last_loss,
+            "vgg19_weights_sha256": result.weights_sha256,
+            "style_weight": result.style_weight,
+        },
+        "export": {"opset": report.opset, "max_difference": report.max_difference},
+    }
+    info = library.store(name, report.path, library.make_thumbnail(picture), metadata, replace=replace)
+    shutil.rmtree(work, ignore_errors=True)  # the checkpoint has served its purpose
+    return LearnedStyle(info, result, report)
+
+
+class SessionCache:
+    """Keeps the last used style's ONNX Runtime session, so the service's next apply starts at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[str, str] | None = None
+        self._session = None
+
+    def get(self, info: StyleInfo):
+        key = (info.name, info.metadata["model_sha256"])
+        with self._lock:
+            if self._key != key:
+                self._session, self._key = None, None
+                self._session, self._key = open_style_session(info), key
+            return self._session
+
+
+def open_style_session(info: StyleInfo):
+    """A session for a stored style, refusing files that ONNX Runtime cannot load or that are not ours."""
+    from nst_engine.learned.runtime import RuntimeMissing
+
+    try:
+        session = open_session(info.model_path)
+    except RuntimeMissing:
+        raise
+    except Exception as error:  # onnxruntime raises its own classes, unrelated to Python's
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StyleError(f"The style {info.name!r} has a model ONNX Runtime cannot load ({first[:160]}): "
+                         "learn it again.") from None
+    marker = session.get_modelmeta().custom_metadata_map.get(ONNX_MARKER)
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if (marker is None or [i.name for i in inputs] != [INPUT_NAME] or [o.name for o in outputs] != [OUTPUT_NAME]
+            or len(inputs[0].shape) != 4):
+        raise StyleError(f"The model of style {info.name!r} is not a style network made by nst-engine: learn it again.")
+    return session
+
+
+_SESSIONS = SessionCache()
+
+
+def apply_style(
+    name: str,
+    content: Picture,
+    strength: float = 1.0,
+    progress: Callable[[TileProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    max_tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    sessions: SessionCache | None = None,
+) -> AppliedStyle:
+    """`content` in the learned style `name`, at its own size, blended with it by `strength` (0..1)."""
+    started = time.perf_counter()
+    info = library.load_style(name)
+    session = (sessions or _SESSIONS).get(info)
+    picture = stylize_picture(session, content, strength, max_tile, overlap, progress, cancel)
+    return AppliedStyle(picture, provider_label(session), time.perf_counter() - started)
