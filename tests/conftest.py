@@ -13,6 +13,8 @@ PHOTOS = sorted(DATA.glob("*.jpg"))
 
 # Two cores: keep torch from oversubscribing them when several test processes run.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Busy cores: OpenMP threads that spin while waiting make every torch call many times slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")
