@@ -7,6 +7,7 @@ use, so that an unknown or out-of-range setting gets one clear message, never a 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "output": ("generated", "content"),
     "fit": ("keep-aspect", "stretch"),
 }
+
+# Settings a server decides for all its jobs; a job that sends them gets a SettingsError.
+SERVER_ONLY: frozenset[str] = frozenset({"device", "precision", "max_pixels", "channels_last"})
 
 # What each preset changes from the dataclass defaults ("standard" changes nothing).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -110,7 +114,7 @@ class Settings:
         return dict(PRESETS[preset])
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any] | None = None, **overrides: Any) -> Settings:
+    def from_dict(cls, values: dict[str, Any] | None = None, *, scope: str = "any", **overrides: Any) -> Settings:
         """Build validated settings: preset defaults first, then the given values.
 
         Keys may use dashes or underscores; `None` values are ignored (so CLI flags left unset
@@ -123,7 +127,12 @@ class Settings:
             raise SettingsError(
                 f"Unknown setting(s) {', '.join(unknown)}: known settings are {', '.join(sorted(known))}."
             )
+        if scope == "job" and (server_only := sorted(set(given) & SERVER_ONLY)):
+            raise SettingsError(f"{', '.join(server_only)} cannot be set per job: the engine's own setting is used "
+                                "(see `nst-engine serve --help`).")
         preset = given.get("preset", "standard")
+        if not isinstance(preset, str):
+            raise SettingsError(f"preset must be a name such as draft, not {preset!r}.")
         merged = {**cls.preset_defaults(preset), **given, "preset": preset}
         settings = cls(**merged)
         settings.validate()
@@ -172,7 +181,7 @@ class Settings:
         _check_range("style_scale", self.style_scale, 0.05, 8.0)
         if self.style_blend is not None:
             if not self.style_blend or any(
-                not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0 for w in self.style_blend
+                not _finite(w) or w < 0 for w in self.style_blend
             ) or sum(self.style_blend) <= 0:
                 raise SettingsError("style_blend must be a list of non-negative numbers, not all zero.")
         if self.seed is not None:
@@ -184,7 +193,7 @@ class Settings:
         for layer in [self.content_layer, *self.style_layers]:
             if layer not in LAYER_NAMES:
                 raise SettingsError(f"Unknown VGG-19 layer {layer!r}: use names like conv4_2 or relu3_1.")
-        if not self.style_layers or any(w < 0 for w in self.style_layers.values()):
+        if not self.style_layers or any(not _finite(w) or w < 0 for w in self.style_layers.values()):
             raise SettingsError("style_layers needs at least one layer with a non-negative weight.")
 
     def coarse_iterations_or_default(self) -> int:
@@ -198,6 +207,10 @@ class Settings:
             raise SettingsError(f"style_blend has {len(weights)} weights for {n_styles} style image(s).")
         total = sum(weights)
         return [w / total for w in weights]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
