@@ -22,7 +22,7 @@ from nst_engine.errors import ImageError
 DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000: far beyond what the optimisation runs at, still decodable
 # The only formats decoded: the documented four plus two harmless ones. Never EPS/PS (Ghostscript) or
 # any other format whose Pillow plug-in hands the bytes to an external program.
-DECODED_FORMATS = ("PNG", "TIFF", "WEBP", "JPEG", "MPO", "GIF", "BMP")
+DECODED_FORMATS = ("PNG", "TIFF", "WEBP", "JPEG", "GIF", "BMP")  # JPEG includes MPO (camera JPEGs)
 SAMPLE_FORMATS = {"u8": (np.uint8, 255.0), "u16": (np.dtype("<u2"), 65535.0), "f32": (np.dtype("<f4"), 1.0)}
 # Rec. 601 luma, as GIMP's "luminance" desaturation of non-linear RGB.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
