@@ -254,8 +254,8 @@ def _settings(form: Any, device: str) -> Settings:
     except SettingsError as error:
         raise ServiceError(422, error.message) from None
     except (TypeError, AttributeError, KeyError, ValueError) as error:  # a settings check that missed a type
-        raise ServiceError(422, f"The settings are malformed ({type(error).__name__}: {error}): see docs/service.md "
-                                "for each setting's type.") from None
+        raise ServiceError(422, f"One of the settings {', '.join(sorted(values))} has the wrong type "
+                                f"({type(error).__name__}: {error}): see docs/service.md for the types.") from None
 
 
 def _admit(form: Any, config: ServiceConfig, queue: JobQueue, device: str) -> Job:
