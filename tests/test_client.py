@@ -79,9 +79,9 @@ def test_engine_errors_and_cancel_reach_the_caller(start_engine, photos):
 def test_out_of_memory_reaches_the_caller_with_a_size_that_fits(start_engine, photos):
     engine = start_engine("--memory-limit-mb", "400")  # forced, whatever memory the host has
     client = EngineClient(engine.url, engine.token)
-    content = RawImage(2048, 8, 4, "u8", bytes(2048 * 8 * 4))
+    settings = {"size": 2048, "on_oom": "refuse", "scales": 1}  # the photo at 2048x1362 needs GiBs
     with pytest.raises(EngineJobFailed) as failed:
-        client.submit(content, [photos["ihc"].read_bytes()], {"size": 2048, "on_oom": "refuse", "scales": 1}).wait()
+        client.submit(photos["chelsea"].read_bytes(), [photos["ihc"].read_bytes()], settings).wait()
     assert failed.value.kind == "out_of_memory" and 0 < failed.value.suggested_size < 2048
 
 
