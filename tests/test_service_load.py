@@ -43,7 +43,7 @@ def test_200_mixed_requests_from_8_clients(start_engine, photos):
     _, reference_job = submit(engine, photos, GOOD, content=content, styles=[style])
     assert events(engine, reference_job["id"])[-1]["type"] == "done"
     reference = _result(engine, reference_job["id"])
-    nan = np.full((4, 4, 4), np.nan, "<f4").tobytes()
+    nan = np.full((24, 32, 4), np.nan, "<f4").tobytes()  # big enough for VGG-19: refused for the NaN alone
     bad = [  # (submit() arguments, status)
         ({"content": b"not an image"}, 400),
         ({"settings": {**GOOD, "style_blend": [float("nan")]}}, 422),
@@ -51,7 +51,7 @@ def test_200_mixed_requests_from_8_clients(start_engine, photos):
         ({"content": png(np.zeros((2000, 1), np.uint8))}, 422),
         ({"token": "wrong"}, 401),
         ({"fields": [("settings", json.dumps(GOOD), None), ("content", nan, "c.raw"), ("content_format", "raw", None),
-                     ("width", "4", None), ("height", "4", None), ("sample_format", "f32", None),
+                     ("width", "32", None), ("height", "24", None), ("sample_format", "f32", None),
                      ("style", style, "s.jpg")]}, 400),
     ]
     failures: list[str] = []
