@@ -10,6 +10,7 @@ repair or upgrade; `--uninstall` removes what it recorded in its manifest. `--he
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -28,16 +29,27 @@ MIN_PYTHON = (3, 10)
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_SRC = REPO / "gimp_plugin" / "neural_style_transfer"
 PLUGIN_NAME = "neural_style_transfer"
-APP = "nst-engine"
+CONTRACT_SRC = REPO / "nst_engine" / "contract.py"
+CONTRACT_NAME = "nst_contract.py"  # what the plug-in imports; the engine's own contract.py, copied
+
+
+def _load_contract():
+    """nst_engine/contract.py (standard library only), without importing the engine (torch is not here)."""
+    spec = importlib.util.spec_from_file_location("nst_contract", CONTRACT_SRC)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("nst_contract", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+contract = _load_contract()
+APP = contract.APP
 FLATPAK_APP = "org.gimp.GIMP"
 FLATPAK_SPAWN = ["flatpak-spawn", "--host"]
 FLATPAK_OVERRIDE = ["flatpak", "override", "--user", "--talk-name=org.freedesktop.Flatpak", FLATPAK_APP]
 MANIFEST_NAME = "install-manifest.json"
-OFFICIAL_WEIGHTS = {
-    "torchvision": "vgg19-dcbb9e9d.pth",
-    "caffe": "vgg19-d01eb7cb.pth",
-    "matconvnet": "imagenet-vgg-verydeep-19.mat",
-}
+OFFICIAL_WEIGHTS = contract.WEIGHTS_FILE_NAMES
 TORCH_INDEX = "https://download.pytorch.org/whl/"
 # Newest PyTorch CUDA build each NVIDIA driver runs (CUDA 12.8 needs 570+, 12.6 needs 560+, 11.8 needs 520+).
 CUDA_WHEELS = ((570, "cu128"), (560, "cu126"), (520, "cu118"))
@@ -72,18 +84,8 @@ def step(number: int, text: str) -> None:
 
 
 def engine_dirs(platform: str, env: Mapping[str, str], home: Path) -> tuple[Path, Path]:
-    """(cache, data) exactly as nst_engine.paths computes them (the installer cannot import the engine)."""
-    if env.get("NST_ENGINE_HOME"):
-        root = Path(env["NST_ENGINE_HOME"])
-        return root / "cache", root / "data"
-    if platform == "win32":
-        local = Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local") / APP
-        return local / "cache", local
-    if platform == "darwin":
-        return home / "Library" / "Caches" / APP, home / "Library" / "Application Support" / APP
-    cache = Path(env.get("XDG_CACHE_HOME") or home / ".cache") / APP
-    data = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share") / APP
-    return cache, data
+    """(cache, data) by the engine's own rule in nst_engine/contract.py."""
+    return contract.cache_dir(platform, env, home), contract.data_dir(platform, env, home)
 
 
 def venv_python(venv: Path, platform: str) -> Path:
@@ -524,16 +526,19 @@ def install_engine(python: Path, plan: TorchPlan, args: argparse.Namespace, cach
 
 
 def weights_format(python: Path, path: Path, shown: Path | None = None) -> str:
-    """The format the engine detects in `path` (`nst_engine info --weights`), or InstallError with its reason
-    (naming `shown`, the person's own file, when `path` is the installer's copy of it)."""
-    proc = subprocess.run([str(python), "-m", "nst_engine", "info", "--weights", str(path)],
+    """The format the engine detects in `path` (`nst-engine info --json --weights`), or InstallError with its
+    reason (naming `shown`, the person's own file, when `path` is the installer's copy of it)."""
+    proc = subprocess.run([str(python), "-m", "nst_engine", "info", "--json", "--weights", str(path)],
                           capture_output=True, text=True, env=clean_env(), cwd=neutral_cwd())  # fmt: skip
-    match = re.search(r"\((\w+) format", proc.stdout)
-    if proc.returncode == 0 and match and match.group(1) in OFFICIAL_WEIGHTS:
-        return match.group(1)
-    reason = next((line.split(":", 1)[1].replace("MISSING or unusable:", "").strip()
-                   for line in proc.stdout.splitlines() if line.startswith("weights:")),
-                  (proc.stderr.strip().splitlines() or ["the engine could not read it"])[-1])
+    try:
+        info = json.loads(proc.stdout)
+    except ValueError:
+        info = None
+    info = info if isinstance(info, dict) else {}
+    fmt = info.get("weights_format")
+    if proc.returncode == 0 and info.get("weights_usable") and fmt in OFFICIAL_WEIGHTS:
+        return fmt
+    reason = info.get("weights_error") or (proc.stderr.strip().splitlines() or ["the engine could not read it"])[-1]
     raise InstallError(f"The engine cannot use {shown or path}: {reason}")
 
 
@@ -620,7 +625,7 @@ def engine_config(python: Path, cache_dir: Path, weights: Path | None, spawn_pre
     config.update({
         "python": str(python),
         "command": command,
-        "state_file": str(cache_dir / "server.json"),
+        "state_file": str(cache_dir / contract.STATE_FILE_NAME),
         "url": old.get("url") or None,
         "token": old.get("token") or None,
         "spawn_prefix": spawn_prefix,
@@ -648,6 +653,7 @@ def install_plugin(profile: Profile, python: Path, cache_dir: Path, weights: Pat
         stale.unlink()
     for source in sorted(PLUGIN_SRC.glob("*.py")):
         shutil.copy2(source, target / source.name)
+    shutil.copy2(CONTRACT_SRC, target / CONTRACT_NAME)  # folders, files and events the plug-in shares with the engine
     (target / f"{PLUGIN_NAME}.py").chmod(0o755)
     config_path = target / "engine.json"
     old: dict = {}

@@ -143,7 +143,7 @@ def _activation_scale(model: FeatureModel, settings: Settings, device: torch.dev
     return max(sum(squares) / len(squares), 1e-12)
 
 
-def _target_size(content: Picture, settings: Settings) -> tuple[int, int]:
+def target_size(content: Picture, settings: Settings) -> tuple[int, int]:
     if settings.notebook_size is not None:
         width, height = settings.notebook_size
         return int(width), int(height)
@@ -159,7 +159,7 @@ def plan_size(
     content: Picture, settings: Settings, device: torch.device, dtype_bytes: int
 ) -> tuple[tuple[int, int], str | None]:
     """The size to run at and, when it had to shrink, a sentence saying why."""
-    size = _target_size(content, settings)
+    size = target_size(content, settings)
     message = None
     if settings.max_pixels is not None and size[0] * size[1] > settings.max_pixels:
         side = int(max(size) * (settings.max_pixels / (size[0] * size[1])) ** 0.5)

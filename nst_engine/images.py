@@ -20,6 +20,9 @@ from PIL import Image, UnidentifiedImageError
 from nst_engine.errors import ImageError
 
 DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000: far beyond what the optimisation runs at, still decodable
+# The only formats decoded: the documented four plus two harmless ones. Never EPS/PS (Ghostscript) or
+# any other format whose Pillow plug-in hands the bytes to an external program.
+DECODED_FORMATS = ("PNG", "TIFF", "WEBP", "JPEG", "GIF", "BMP")  # JPEG includes MPO (camera JPEGs)
 SAMPLE_FORMATS = {"u8": (np.uint8, 255.0), "u16": (np.dtype("<u2"), 65535.0), "f32": (np.dtype("<f4"), 1.0)}
 # Rec. 601 luma, as GIMP's "luminance" desaturation of non-linear RGB.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -56,27 +59,40 @@ def _png_bit_depth(data: bytes) -> int:
     return 8
 
 
+class ImageTooLarge(ImageError):
+    """An image (or a request's images together) over a pixel limit: the caller should scale it down."""
+
+
 def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageError(
+        raise ImageTooLarge(
             f"The image is {width}x{height} pixels, more than the limit of {max_pixels:,} pixels: "
             "scale it down first (Image > Scale Image in GIMP)."
         )
 
 
-def decode_picture(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS, name: str = "the image") -> Picture:
-    """Decode PNG, TIFF, WebP, JPEG (and whatever else Pillow reads) from bytes.
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an image file's header says, read without decoding a pixel."""
 
-    The size is checked from the header before any pixel is decoded, so a decompression bomb costs
-    nothing.
-    """
+    width: int
+    height: int
+    format: str
+    mode: str
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def probe_picture(data: bytes, name: str = "the image") -> ImageInfo:
+    """Size, format and mode from the header only (Pillow reads pixels lazily); only DECODED_FORMATS."""
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            width, height = probe.size
-            fmt, mode = probe.format, probe.mode
+        with Image.open(io.BytesIO(data), formats=DECODED_FORMATS) as probe:
+            return ImageInfo(probe.size[0], probe.size[1], str(probe.format), probe.mode)
     except Image.DecompressionBombError as error:
-        raise ImageError(
-            f"{name} is more than the limit of {max_pixels or Image.MAX_IMAGE_PIXELS:,} pixels: "
+        raise ImageTooLarge(
+            f"{name} is more than the limit of {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels: "
             "scale it down first (Image > Scale Image in GIMP)."
         ) from error
     except (UnidentifiedImageError, OSError, ValueError, struct.error) as error:
@@ -84,6 +100,16 @@ def decode_picture(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS, nam
             f"Cannot read {name}: it is not an image file this engine understands "
             "(use PNG, TIFF, WebP or JPEG)."
         ) from error
+
+
+def decode_picture(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS, name: str = "the image") -> Picture:
+    """Decode PNG, TIFF, WebP or JPEG (GIF and BMP too) from bytes; nothing else.
+
+    The size is checked from the header before any pixel is decoded, so a decompression bomb costs
+    nothing.
+    """
+    info = probe_picture(data, name)
+    width, height, fmt, mode = info.width, info.height, info.format, info.mode
     _check_pixels(width, height, max_pixels)
     try:
         if (fmt == "PNG" and _png_bit_depth(data) == 16) or (fmt == "TIFF" and mode not in ("1", "L", "P")):
@@ -99,7 +125,7 @@ def _decode_with_pillow(data: bytes) -> Picture:
     saved_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own limit was checked already
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=DECODED_FORMATS) as image:
             image.load()
             return _from_pillow(image)
     finally:
@@ -181,6 +207,8 @@ def raw_rgba_to_picture(
             f"channels needs {expected:,}."
         )
     pixels = np.frombuffer(data, dtype=dtype).reshape(height, width, channels).astype(np.float32) / scale
+    if sample_format == "f32" and not np.isfinite(pixels).all():
+        raise ImageError("The raw image has NaN or infinite samples: send finite float values (0..1).")
     depth = {"u8": 8, "u16": 16, "f32": 32}[sample_format]
     alpha = pixels[..., 3].copy() if channels == 4 else None
     return Picture(np.ascontiguousarray(pixels[..., :3]), alpha, depth, grayscale)

@@ -18,6 +18,13 @@ _BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 _BLOCK_CONVS = (2, 2, 4, 4, 4)
 _FEATURE_PARAMS = 20_024_384  # conv1_1..conv5_4 of VGG-19
 _HEADROOM = 0.85  # never plan to use the last 15% of a device
+_limit: int | None = None  # `serve --memory-limit-mb`: plan as if the device had at most this much
+
+
+def set_limit(limit: int | None) -> None:
+    """Cap the memory every plan assumes (an engine sharing its machine, and tests that force out-of-memory)."""
+    global _limit
+    _limit = limit
 
 
 @dataclass
@@ -67,6 +74,13 @@ def estimate_bytes(width: int, height: int, dtype_bytes: int = 4, deepest_layer:
 
 
 def available_bytes(device: torch.device) -> int | None:
+    found = _device_bytes(device)
+    if _limit is None:
+        return found
+    return _limit if found is None else min(found, _limit)
+
+
+def _device_bytes(device: torch.device) -> int | None:
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nst_engine import paths
+from nst_engine import contract, paths
 from nst_engine.errors import WeightsInvalid, WeightsMissing
 from nst_engine.model import CONVS, EXPECTED_SHAPES, FeatureModel, Preprocess
 from nst_engine.reference import procedural_images
@@ -32,13 +32,8 @@ from nst_engine.reference import procedural_images
 # --------------------------------------------------------------------------------------------------
 # Formats
 
-FORMAT_NAMES = ("torchvision", "caffe", "matconvnet")
-
-DEFAULT_FILE_NAMES: dict[str, str] = {
-    "torchvision": "vgg19-dcbb9e9d.pth",
-    "caffe": "vgg19-d01eb7cb.pth",
-    "matconvnet": "imagenet-vgg-verydeep-19.mat",
-}
+DEFAULT_FILE_NAMES: dict[str, str] = contract.WEIGHTS_FILE_NAMES
+FORMAT_NAMES = tuple(DEFAULT_FILE_NAMES)
 
 # torch.hub names files `NAME-<first 8 hex digits of the SHA-256>.pth`.
 KNOWN_SHA256_PREFIXES: dict[str, str] = {"dcbb9e9d": "torchvision", "d01eb7cb": "caffe"}

@@ -22,7 +22,7 @@ from engine_client import (  # noqa: E402
     RawImage,
     engine_command,
 )
-from plugin_settings import EngineConfig, load_config  # noqa: E402
+from engine_connection import EngineConfig, load_config  # noqa: E402
 
 FAST = {"size": 40, "iterations": 2, "scales": 1}
 
@@ -73,9 +73,16 @@ def test_engine_errors_and_cancel_reach_the_caller(start_engine, photos):
 
     with pytest.raises(JobCancelled):
         job.wait(cancel_on_first_progress)
+
+
+
+def test_out_of_memory_reaches_the_caller_with_a_size_that_fits(start_engine, photos):
+    engine = start_engine("--memory-limit-mb", "400")  # forced, whatever memory the host has
+    client = EngineClient(engine.url, engine.token)
+    settings = {"size": 2048, "on_oom": "refuse", "scales": 1}  # the photo at 2048x1362 needs GiBs
     with pytest.raises(EngineJobFailed) as failed:
-        client.submit(gradient(), [photos["ihc"].read_bytes()], {"size": 16384, "on_oom": "refuse"}).wait()
-    assert failed.value.kind == "out_of_memory" and failed.value.suggested_size
+        client.submit(photos["chelsea"].read_bytes(), [photos["ihc"].read_bytes()], settings).wait()
+    assert failed.value.kind == "out_of_memory" and 0 < failed.value.suggested_size < 2048
 
 
 def test_engine_dying_mid_job_gives_a_clear_error(start_engine, photos):

@@ -125,3 +125,27 @@ def test_jpeg_and_unknown_extension(tmp_path):
     assert load_picture(path).size == (6, 4)
     with pytest.raises(ImageError, match="use a .png"):
         save_picture(picture, tmp_path / "x.bmpx")
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\n%%EOF\n"
+
+
+def test_only_the_documented_formats_are_decoded():
+    from nst_engine.images import probe_picture
+
+    with Image.open(io.BytesIO(EPS)) as unrestricted:  # Pillow alone would take it (and call Ghostscript)
+        assert unrestricted.format == "EPS"
+    with pytest.raises(ImageError, match="PNG, TIFF, WebP or JPEG"):
+        decode_picture(EPS)
+    for fmt in ("PNG", "TIFF", "WEBP", "JPEG", "GIF", "BMP"):
+        buffer = io.BytesIO()
+        Image.fromarray(np.full((6, 5, 3), 200, np.uint8)).save(buffer, fmt)
+        assert probe_picture(buffer.getvalue()).pixels == 30 and decode_picture(buffer.getvalue()).size == (5, 6)
+
+
+def test_raw_float_pixels_must_be_finite():
+    for bad in (np.nan, np.inf, -np.inf):
+        pixels = np.full((2, 2, 4), 0.5, "<f4")
+        pixels[1, 1, 0] = bad
+        with pytest.raises(ImageError, match="NaN or infinite"):
+            raw_rgba_to_picture(pixels.tobytes(), 2, 2, "f32")

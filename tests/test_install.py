@@ -27,6 +27,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "install" / "install.py"
+PLUGIN_FILES = sorted([*(p.name for p in (REPO / "gimp_plugin/neural_style_transfer").glob("*.py")), "nst_contract.py"])
 PLUGIN_SRC = REPO / "gimp_plugin" / "neural_style_transfer"
 
 
@@ -301,7 +302,8 @@ def test_flatpak_profile_gets_spawn_prefix_and_permission(tmp_path: Path) -> Non
     config = json.loads((folder / "engine.json").read_text())
     assert config["spawn_prefix"] == ["flatpak-spawn", "--host"]
     assert calls.read_text().split() == ["override", "--user", "--talk-name=org.freedesktop.Flatpak", "org.gimp.GIMP"]
-    assert sorted(p.name for p in folder.glob("*.py")) == sorted(p.name for p in PLUGIN_SRC.glob("*.py"))
+    assert sorted(p.name for p in folder.glob("*.py")) == PLUGIN_FILES
+    assert (folder / "nst_contract.py").read_bytes() == (REPO / "nst_engine" / "contract.py").read_bytes()
     assert os.access(folder / "neural_style_transfer.py", os.X_OK)
 
 
@@ -430,7 +432,7 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == weights_server["sha256"]
     python = home / "data/venv/bin/python"
     for folder in plugin_dirs:
-        assert sorted(p.name for p in folder.glob("*.py")) == sorted(p.name for p in PLUGIN_SRC.glob("*.py"))
+        assert sorted(p.name for p in folder.glob("*.py")) == PLUGIN_FILES
         assert (folder / "neural_style_transfer.py").stat().st_mode & 0o777 == 0o755
         config = json.loads((folder / "engine.json").read_text())
         assert config["python"] == str(python)
@@ -499,7 +501,7 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
 def _engine_starts_from_engine_json(plugin_dir: Path, env: dict[str, str], home: Path) -> None:
     code = (
         "import json, sys; sys.path.insert(0, sys.argv[1]);"
-        "from plugin_settings import load_config; from engine_client import EngineClient;"
+        "from engine_connection import load_config; from engine_client import EngineClient;"
         "client = EngineClient.connect(load_config(), timeout=120); print(json.dumps(client.health()))"
     )
     proc = subprocess.run([sys.executable, "-c", code, str(plugin_dir)], capture_output=True, text=True, env=env,

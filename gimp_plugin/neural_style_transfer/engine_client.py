@@ -19,13 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plugin_settings import EngineConfig
+from engine_connection import EngineConfig, contract
+from nst_logic import installer_hint
 
-INSTALL_HINT = (
-    "run the installer from the plug-in's download: install/install.sh (Linux), install/install.command "
-    "(macOS) or install\\install.bat (Windows)"
-)
-TERMINAL = ("done", "error", "cancelled")
+TERMINAL = contract.TERMINAL_EVENTS
 
 
 class EngineClientError(Exception):
@@ -272,11 +269,11 @@ def engine_command(config: EngineConfig) -> list[str]:
     """The managed engine's command line, or EngineNotInstalled saying which installer to run."""
     where = f" ({config.source})" if config.source else ""
     if not config.command:
-        raise EngineNotInstalled(f"The style-transfer engine is not installed{where}: {INSTALL_HINT}.")
+        raise EngineNotInstalled(f"The style-transfer engine is not installed{where}. {installer_hint()}")
     executable = config.python or config.command[0]
     if not config.spawn_prefix and not Path(executable).is_file():
         raise EngineNotInstalled(
-            f"The style-transfer engine's Python ({executable}) is missing{where}: {INSTALL_HINT} again."
+            f"The style-transfer engine's Python ({executable}) is missing{where}. {installer_hint()}"
         )
     command = [*config.spawn_prefix, *config.command]
     if "--state-file" not in command:
@@ -303,7 +300,7 @@ def start_engine(config: EngineConfig) -> subprocess.Popen:
     try:
         return subprocess.Popen(command, **options)
     except OSError as error:
-        raise EngineNotInstalled(f"Cannot start the engine ({error}): {INSTALL_HINT} again.") from None
+        raise EngineNotInstalled(f"Cannot start the engine ({error}). {installer_hint()}") from None
     finally:
         log.close()
 

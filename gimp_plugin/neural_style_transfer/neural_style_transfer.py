@@ -23,6 +23,8 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import engine_client  # noqa: E402
+import engine_connection  # noqa: E402
 import nst_logic  # noqa: E402
 from engine_job import EngineJobRunner  # noqa: E402
 
@@ -211,8 +213,6 @@ def _read_style(path: str) -> bytes:
 
 def _read_layer(image: Gimp.Image, layer: Gimp.Layer) -> tuple[Any, bytes]:
     """The layer's pixels in the image's own depth (u8/u16/f32 RGBA) and its alpha as float32."""
-    from engine_client import RawImage
-
     w, h = layer.get_width(), layer.get_height()
     babl_format, sample = nst_logic.pixel_format(image.get_precision().value_name)
     rect = Gegl.Rectangle.new(0, 0, w, h)
@@ -222,7 +222,7 @@ def _read_layer(image: Gimp.Image, layer: Gimp.Layer) -> tuple[Any, bytes]:
     expected = w * h * 4 * nst_logic.BYTES_PER_SAMPLE[sample]
     if len(data) != expected or len(alpha) != w * h * 4:
         raise PluginFailure(f"Reading the layer gave {len(data)} bytes instead of {expected}.")
-    return RawImage(width=w, height=h, channels=4, sample_format=sample, data=data), alpha
+    return engine_client.RawImage(width=w, height=h, channels=4, sample_format=sample, data=data), alpha
 
 
 # --- talking to the engine (worker thread) while the main thread shows progress -----------------
@@ -230,10 +230,7 @@ def _read_layer(image: Gimp.Image, layer: Gimp.Layer) -> tuple[Any, bytes]:
 
 def _connect() -> Any:
     """Runs in the worker thread: find (or start) the engine as engine.json says."""
-    import engine_client
-    import plugin_settings
-
-    return engine_client.EngineClient.connect(plugin_settings.load_config(), start_if_needed=True)
+    return engine_client.EngineClient.connect(engine_connection.load_config(), start_if_needed=True)
 
 
 def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any],
@@ -273,16 +270,11 @@ def _wait_headless(runner: EngineJobRunner, progress: _GimpProgress) -> tuple[st
 
 
 def _failure_or_cancel(exc: BaseException) -> tuple[str, Any]:
-    try:
-        import engine_client
-    except ImportError:
-        engine_client = None
-
-    if isinstance(exc, getattr(engine_client, "JobCancelled", ())):
+    if isinstance(exc, engine_client.JobCancelled):
         return "cancelled", None
-    if isinstance(exc, getattr(engine_client, "EngineNotInstalled", ())):
+    if isinstance(exc, engine_client.EngineNotInstalled):
         raise PluginFailure(nst_logic.engine_not_installed_message(getattr(exc, "message", str(exc))))
-    if isinstance(exc, getattr(engine_client, "EngineClientError", ())):
+    if isinstance(exc, engine_client.EngineClientError):
         message = getattr(exc, "message", None) or str(exc)
         raise PluginFailure(f"{message.rstrip()} The image was not changed.")
     if isinstance(exc, ImportError):

@@ -1,32 +1,49 @@
-"""Where the engine is, for the plug-in: `engine.json` beside the plug-in, overridden by the environment.
+"""The engine connection, for the plug-in: `engine.json` beside the plug-in, overridden by the environment.
 
 Standard library only (GIMP's Python). The installer writes engine.json; a person pointing GIMP at an
 engine on another machine sets `url` and `token` there, or NST_ENGINE_URL and NST_ENGINE_TOKEN.
+Folders and file names come from `nst_contract`, the engine's own `nst_engine/contract.py`, which
+the installer copies beside the plug-in.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 CONFIG_NAME = "engine.json"
 
 
+def _load_contract() -> ModuleType:
+    """`nst_contract` beside the plug-in (installed), else the repository's `nst_engine/contract.py`
+    (GIMP pointed at a checkout's gimp_plugin/ folder): one file either way, never a copy to keep in step."""
+    try:
+        import nst_contract
+
+        return nst_contract
+    except ImportError:
+        source = Path(__file__).resolve().parents[2] / "nst_engine" / "contract.py"
+        spec = importlib.util.spec_from_file_location("nst_contract", source)
+        if spec is None or spec.loader is None or not source.is_file():
+            raise ImportError(f"nst_contract.py is missing beside {Path(__file__).name}: "
+                              "run the installer again.") from None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["nst_contract"] = module
+        spec.loader.exec_module(module)
+        return module
+
+
+contract = _load_contract()
+
+
 def default_state_file() -> Path:
-    """Same rule as nst_engine.paths.state_file() (the plug-in cannot import the engine)."""
-    home = os.environ.get("NST_ENGINE_HOME")
-    if home:
-        return Path(home) / "cache" / "server.json"
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "nst-engine" / "cache"
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches" / "nst-engine"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nst-engine"
-    return base / "server.json"
+    """Where the managed engine announces itself: the contract's rule, shared with the engine."""
+    return contract.state_file()
 
 
 @dataclass
@@ -43,7 +60,7 @@ class EngineConfig:
 
     @property
     def log_file(self) -> Path:
-        return self.state_file.with_name("engine.log")
+        return self.state_file.with_name(contract.LOG_FILE_NAME)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> EngineConfig:

@@ -1,0 +1,345 @@
+"""The HTTP app: routes, request parsing and event streams, with every refusal a 4xx `{"error": ...}`.
+
+A request is admitted in the cheapest order that can refuse it: headers (length, framing, token),
+queue room, then the images' headers (pixel budgets, sizes VGG-19 can work at, settings), and only
+then are pixels decoded, on a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nst_engine import __version__
+from nst_engine.api import ModelCache, resolve_device
+from nst_engine.contract import TERMINAL_EVENTS
+from nst_engine.errors import ImageError, SettingsError
+from nst_engine.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageTooLarge,
+    decode_picture,
+    encode_png,
+    picture_to_raw_rgba,
+    probe_picture,
+    raw_rgba_to_picture,
+)
+from nst_engine.service.jobs import KEPT_RESULTS, Job, JobQueue, ServiceError, new_job_id
+from nst_engine.service.limits import Budgets, check_fits_network, check_request_pixels, machine_memory
+from nst_engine.settings import Settings
+
+MAX_STYLES = 8
+HEARTBEAT_SECONDS = 0.5
+DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+_DEFAULT_BUDGETS = Budgets.from_memory(machine_memory())
+
+
+@dataclass
+class ServiceConfig:
+    token: str
+    weights: Any = None  # a Path, or None for the cache's weights file
+    max_pixels: int = DEFAULT_MAX_PIXELS  # per image
+    max_body_bytes: int = 512 * 2**20
+    max_queue: int = 8
+    device: str = "auto"
+    budgets: Budgets = field(default_factory=lambda: _DEFAULT_BUDGETS)
+    docs_need_token: bool = False  # when listening beyond loopback
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    cache = ModelCache(config.weights)
+    budgets = config.budgets
+    queue = JobQueue(cache, config.max_queue, budgets.queued_pixels, budgets.result_bytes)
+    device = resolve_device(config.device)
+    app = FastAPI(
+        title="nst-engine", version=__version__,
+        description="Neural style transfer engine for the GIMP 3 plug-in. Every endpoint but /health "
+                    "needs `Authorization: Bearer TOKEN`.",
+    )  # fmt: skip
+    app.state.queue = queue
+    app.state.device = device
+
+    def token_ok(request: Request) -> bool:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and secrets.compare_digest(
+            given.strip().encode("utf-8", "replace"), config.token.encode("utf-8")
+        )
+
+    def authorised(request: Request) -> None:
+        if not token_ok(request):
+            raise ServiceError(
+                401, "Missing or wrong token: send `Authorization: Bearer TOKEN` with the token from the "
+                     "engine's token file.", headers={"WWW-Authenticate": "Bearer"},
+            )  # fmt: skip
+
+    @app.middleware("http")
+    async def gate(request: Request, call_next):
+        queue.last_activity = time.monotonic()
+        if config.docs_need_token and request.url.path in DOC_PATHS and not token_ok(request):
+            return _error(401, "The API description needs the token when the engine listens beyond this computer: "
+                               "send `Authorization: Bearer TOKEN`.", {"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, error: ServiceError) -> JSONResponse:
+        return _error(error.status, error.message, error.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 404:
+            message = f"There is no {request.url.path}: the endpoints are described at /docs."
+        elif error.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}: see /docs for the methods."
+        else:
+            message = str(error.detail)
+        return _error(error.status_code, message, getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in error.errors())
+        return _error(422, f"The request is malformed ({problems}): see /docs for what each endpoint takes.")
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        return _error(500, f"The engine failed on this request ({type(error).__name__}: {error}); it keeps "
+                           "running: try again, and report the error if it persists.")
+
+    @app.get("/health")
+    def health(request: Request) -> dict[str, Any]:
+        """Status and version for anyone; with the token also device, weights, queue and limits."""
+        answer: dict[str, Any] = {"status": "ok", "version": __version__}
+        if not token_ok(request):
+            return answer
+        weights_path = cache.weights_path
+        if weights_path is None:
+            from nst_engine.weights import find_weights
+
+            weights_path = find_weights()
+        weights: dict[str, Any] = {"present": weights_path.is_file(), "path": str(weights_path)}
+        loaded = cache.loaded_weights
+        if loaded is not None:
+            weights.update(format=loaded.format.name, sha256=loaded.sha256)
+        counts = queue.counts()
+        answer.update(device=str(device), weights=weights, queue=counts["queue"], running=counts["running"],
+                      reserved_pixels=counts["reserved_pixels"], pid=os.getpid(), limits={
+                          "max_pixels": config.max_pixels, "max_request_pixels": budgets.request_pixels,
+                          "max_queued_pixels": budgets.queued_pixels, "max_result_bytes": budgets.result_bytes,
+                          "max_body_bytes": config.max_body_bytes, "max_queue": config.max_queue,
+                          "max_styles": MAX_STYLES})  # fmt: skip
+        return answer
+
+    @app.post("/jobs", status_code=202, dependencies=[Depends(authorised)])
+    async def submit(request: Request) -> dict[str, Any]:
+        """multipart/form-data: `content` (image file, or raw pixels with `content_format=raw`, `width`,
+        `height`, `sample_format` u8|u16|f32, `channels` 3|4), one or more `style` files, `settings`
+        (JSON), `preview`."""
+        _check_framing(request, config.max_body_bytes)
+        queue.check_room()
+        try:
+            form = await request.form(max_files=MAX_STYLES + 1, max_fields=16, max_part_size=config.max_body_bytes)
+        except StarletteHTTPException as error:
+            raise ServiceError(400, f"The request body was refused ({error.detail}): send at most {MAX_STYLES} "
+                                    "styles and a few fields as multipart/form-data.") from None
+        except Exception as error:  # noqa: BLE001 - a malformed body is the client's problem
+            raise ServiceError(400, f"The request body is not valid multipart/form-data ({error}).") from None
+        try:
+            job = await asyncio.get_running_loop().run_in_executor(None, _admit, form, config, queue, str(device))
+            position = queue.submit(job)
+        finally:
+            await form.close()
+        return {"id": job.id, "state": job.state, "position": position}
+
+    @app.get("/jobs/{job_id}", dependencies=[Depends(authorised)])
+    def job_status(job_id: str) -> dict[str, Any]:
+        job = queue.get(job_id)
+        return job.summary(queue.position(job))
+
+    @app.get("/jobs/{job_id}/events", dependencies=[Depends(authorised)])
+    async def job_events(job_id: str) -> StreamingResponse:
+        """NDJSON, one event per line, from the job's first kept event on; the stream ends after done,
+        error or cancelled. Closing it before then cancels the job."""
+        job = queue.get(job_id)
+        return StreamingResponse(_event_stream(queue, job), media_type="application/x-ndjson")
+
+    @app.get("/jobs/{job_id}/result", dependencies=[Depends(authorised)])
+    def job_result(job_id: str, format: Literal["png16", "raw-f32"] = "png16") -> Response:
+        """`png16`: a 16-bit PNG (gray stays gray, alpha kept); `raw-f32`: float32 RGBA, little-endian."""
+        job = queue.get(job_id)
+        if job.result_dropped:
+            raise ServiceError(410, f"The result of job {job_id} was dropped to save memory (the engine keeps the "
+                                    f"last {KEPT_RESULTS}, within {budgets.result_bytes / 2**20:.0f} MB): fetch "
+                                    "results as soon as a job is done, or run it again.")
+        result = job.result
+        if result is None:
+            raise ServiceError(409, f"Job {job_id} has no result ({job.state}): wait for its done event.")
+        picture = result.picture
+        headers = {"X-Width": str(picture.width), "X-Height": str(picture.height)}
+        if result.message:
+            headers["X-Message"] = result.message.encode("ascii", "replace").decode()
+        if format == "raw-f32":
+            headers.update({"X-Channels": "4", "X-Sample-Format": "f32"})
+            return Response(picture_to_raw_rgba(picture, "f32"), media_type="application/octet-stream",
+                            headers=headers)
+        return Response(encode_png(picture, 16), media_type="image/png", headers=headers)
+
+    @app.post("/jobs/{job_id}/stop", status_code=202, dependencies=[Depends(authorised)])
+    def stop_job(job_id: str) -> dict[str, Any]:
+        """Finish early and keep the current image ("Stop and keep")."""
+        job = queue.get(job_id)
+        job.stop.set()
+        return job.summary(queue.position(job))
+
+    @app.delete("/jobs/{job_id}", dependencies=[Depends(authorised)])
+    def cancel_job(job_id: str) -> dict[str, Any]:
+        job = queue.get(job_id)
+        queue.cancel(job)
+        return job.summary(queue.position(job))
+
+    return app
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _check_framing(request: Request, max_body_bytes: int) -> None:
+    """A body needs one honest length: Content-Length alone, never with chunked encoding."""
+    length = request.headers.get("content-length")
+    if "transfer-encoding" in request.headers and length is not None:
+        raise ServiceError(400, "The request has both Transfer-Encoding and Content-Length: send only Content-Length.")
+    if length is None or not length.strip().isdigit():
+        raise ServiceError(411, "Send the request with a Content-Length header.")
+    if int(length) > max_body_bytes:
+        raise ServiceError(413, f"The request is {int(length) / 2**20:.0f} MB, more than the engine's limit of "
+                                f"{max_body_bytes / 2**20:.0f} MB: use a smaller image.")
+
+
+def _text_field(form: Any, name: str, default: str) -> str:
+    value = form.get(name, default)
+    if not isinstance(value, str):
+        raise ServiceError(400, f"`{name}` was sent as a file: send it as a plain form field.")
+    return value
+
+
+def _int_field(form: Any, name: str, default: str) -> int:
+    text = _text_field(form, name, default)
+    try:
+        return int(text)
+    except ValueError:
+        raise ServiceError(400, f"`{name}` must be an integer, not {text[:40]!r}.") from None
+
+
+def _settings(form: Any, device: str) -> Settings:
+    """The job's settings, validated; jobs run on the server's device whatever the client would like."""
+    text = _text_field(form, "settings", "{}")
+    try:
+        values = json.loads(text or "{}")
+    except ValueError as error:
+        raise ServiceError(400, f"`settings` is not valid JSON ({error}): send a JSON object.") from None
+    if not isinstance(values, dict):
+        raise ServiceError(400, "`settings` must be a JSON object, such as {\"preset\": \"draft\"}.")
+    try:
+        settings = Settings.from_dict(values, scope="job")
+        return settings.replace(device=device)
+    except SettingsError as error:
+        raise ServiceError(422, error.message) from None
+    except (TypeError, AttributeError, KeyError, ValueError) as error:  # a settings check that missed a type
+        raise ServiceError(422, f"One of the settings {', '.join(sorted(values))} has the wrong type "
+                                f"({type(error).__name__}: {error}): see docs/service.md for the types.") from None
+
+
+def _admit(form: Any, config: ServiceConfig, queue: JobQueue, device: str) -> Job:
+    """Validate a submission from its headers, reserve its memory, then decode (on a worker thread)."""
+    content_part = form.get("content")
+    styles = form.getlist("style")
+    if content_part is None or isinstance(content_part, str):
+        raise ServiceError(400, "The request has no `content` image file.")
+    if not styles or any(isinstance(part, str) for part in styles):
+        raise ServiceError(400, "The request has no `style` image file: send at least one.")
+    if len(styles) > MAX_STYLES:
+        raise ServiceError(400, f"At most {MAX_STYLES} style images per job.")
+    settings = _settings(form, device)
+    preview = _text_field(form, "preview", "false").lower() in ("1", "true", "yes")
+    raw = _text_field(form, "content_format", "encoded") == "raw"
+    content_bytes = content_part.file.read()
+    style_bytes = [part.file.read() for part in styles]
+    style_names = [f"style image {index} ({part.filename})" for index, part in enumerate(styles, start=1)]
+    try:
+        if raw:
+            width, height = _int_field(form, "width", "0"), _int_field(form, "height", "0")
+            channels = _int_field(form, "channels", "4")
+            sample = _text_field(form, "sample_format", "")
+            if width < 1 or height < 1:
+                raise ServiceError(400, "A raw image needs `width` and `height` fields of at least 1.")
+            content_size = (width, height)
+        else:
+            info = probe_picture(content_bytes, "the content image")
+            content_size = (info.width, info.height)
+        style_sizes = [(i.width, i.height) for i in (probe_picture(b, n) for b, n in zip(style_bytes, style_names,
+                                                                                         strict=True))]
+        for size, name in [(content_size, "The content image"), *zip(style_sizes, style_names, strict=True)]:
+            if size[0] * size[1] > config.max_pixels:
+                raise ImageTooLarge(f"{name[0].upper() + name[1:]} is {size[0]}x{size[1]} pixels, more than the "
+                                    f"limit of {config.max_pixels:,} pixels: scale it down first.")
+        pixels = sum(w * h for w, h in [content_size, *style_sizes])
+        check_request_pixels(pixels, config.budgets.request_pixels)
+        check_fits_network(content_size, style_sizes, settings)
+        settings.blend_weights(len(styles))
+    except ImageTooLarge as error:
+        raise ServiceError(413, error.message) from None
+    except ImageError as error:
+        raise ServiceError(400, error.message) from None
+    except SettingsError as error:
+        raise ServiceError(422, error.message) from None
+    queue.reserve(pixels)
+    try:
+        if raw:
+            content = raw_rgba_to_picture(content_bytes, width, height, sample, channels, config.max_pixels,
+                                          grayscale=_text_field(form, "grayscale", "false").lower() == "true")
+            received = {"width": width, "height": height, "sample": sample, "channels": channels}
+        else:
+            content = decode_picture(content_bytes, config.max_pixels, name="the content image")
+            received = {"width": content.width, "height": content.height,
+                        "sample": {8: "u8", 16: "u16"}.get(content.bit_depth, "f32"),
+                        "channels": (1 if content.grayscale else 3) + (content.alpha is not None)}
+        del content_bytes
+        pictures = [decode_picture(data, config.max_pixels, name=name) for data, name in zip(style_bytes, style_names,
+                                                                                               strict=True)]
+    except ImageError as error:
+        queue.release(pixels)
+        raise ServiceError(400, error.message) from None
+    except BaseException:
+        queue.release(pixels)
+        raise
+    return Job(new_job_id(), content, pictures, settings, preview, pixels=pixels, received={"content": received})
+
+
+async def _event_stream(queue: JobQueue, job: Job) -> AsyncIterator[str]:
+    """Replay the job's kept events, then follow them; a heartbeat every 0.5 s notices a gone client."""
+    seq = 0
+    finished = False
+    try:
+        while True:
+            start, pending = job.events_after(seq)
+            for offset, event in enumerate(pending):
+                yield json.dumps(event) + "\n"
+                seq = start + offset + 1
+                if event["type"] in TERMINAL_EVENTS:
+                    finished = True
+                    return
+            if not pending:
+                yield json.dumps({"type": "heartbeat"}) + "\n"
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+    finally:
+        if not finished and job.state not in TERMINAL_EVENTS:
+            queue.cancel(job)  # the client went away: nobody wants this result

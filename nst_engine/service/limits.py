@@ -1,0 +1,104 @@
+"""What a job may cost, decided from image headers before anything is decoded.
+
+Two budgets bound the engine's memory: decoded pixels per request, and decoded pixels of all queued
+jobs together. Their defaults follow the machine's memory. A picture too small for VGG-19's deepest
+used layer is refused here too, with the smallest size that works, instead of failing mid-job.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+
+from nst_engine.api import target_size
+from nst_engine.model import LAYER_INDEX
+from nst_engine.optimize import scale_sizes, style_size
+from nst_engine.service.jobs import ServiceError
+from nst_engine.settings import Settings
+
+# A decoded pixel costs float32 RGB + alpha (16 bytes) and about as much again while it is decoded.
+BYTES_PER_DECODED_PIXEL = 32
+FALLBACK_MEMORY = 8 * 2**30  # when the machine does not say
+
+
+def machine_memory() -> int:
+    """Physical memory in bytes (the budgets' base), or FALLBACK_MEMORY where the OS does not tell."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return FALLBACK_MEMORY
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Memory limits of the service; `from_memory` gives the defaults for a machine."""
+
+    request_pixels: int  # decoded pixels of one request (content + styles)
+    queued_pixels: int  # decoded pixels of all admitted jobs together
+    result_bytes: int  # finished results kept for fetching
+
+    @classmethod
+    def from_memory(cls, memory: int) -> Budgets:
+        """A quarter of memory for queued inputs, a sixteenth per request, a sixteenth for results."""
+        return cls(
+            request_pixels=max(1, memory // 16 // BYTES_PER_DECODED_PIXEL),
+            queued_pixels=max(1, memory // 4 // BYTES_PER_DECODED_PIXEL),
+            result_bytes=max(1, memory // 16),
+        )
+
+
+def check_request_pixels(pixels: int, budget: int) -> None:
+    if pixels > budget:
+        raise ServiceError(413, f"The images of this job have {pixels:,} pixels together, more than the engine's "
+                                f"limit of {budget:,} per job: scale them down or send fewer style images.")
+
+
+def _pooled_by(layers: list[str]) -> int:
+    """How many poolings the deepest of `layers` sits behind (each halves the size, rounding down)."""
+    deepest = max(LAYER_INDEX[name] for name in layers)
+    return sum(1 for name, index in LAYER_INDEX.items() if name.startswith("pool") and index <= deepest)
+
+
+def _deepest_name(layers: list[str]) -> str:
+    return max(layers, key=lambda name: LAYER_INDEX[name])
+
+
+def check_fits_network(content: tuple[int, int], styles: list[tuple[int, int]], settings: Settings) -> None:
+    """422 when the content or a style would leave VGG-19's deepest used layer empty at some scale."""
+    layers = [settings.content_layer, *settings.style_layers]
+    need = 2 ** _pooled_by(layers)
+    final = target_size(_Sized(content), settings)  # type: ignore[arg-type]
+    sizes = scale_sizes(final, settings.scales, settings.min_scale_size)
+    coarsest = sizes[0]
+    layer = _deepest_name(layers)
+    if min(coarsest) < need:
+        raise ServiceError(422, _too_small("The content image", content, coarsest, need, layer))
+    for index, style in enumerate(styles, start=1):
+        shape = torch.empty((1, 3, style[1], style[0]), device="meta")
+        worked = style_size(shape, coarsest, settings)
+        if min(worked) < need:
+            raise ServiceError(422, _too_small(f"Style image {index}", style, worked, need, layer))
+
+
+class _Sized:
+    """Just enough of a Picture for the size planning: its size."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.size = size
+
+
+def _too_small(what: str, size: tuple[int, int], worked: tuple[int, int], need: int, layer: str) -> str:
+    width, height = size
+    short, long = min(size), max(size)
+    scale = max(worked) / long  # how the working size relates to the image's
+    smallest = min(long, math.ceil((need - 0.5) / scale)) if scale > 0 else long
+    while smallest < long and round(smallest * scale) < need:  # bounded: at most `long` steps
+        smallest += 1
+    advice = (f"make its short side at least {smallest} px (keeping the long side of {long} px)"
+              if round(smallest * scale) >= need and smallest > short else
+              f"make it at least {need} px on each side at the working size (a larger `size`)")
+    return (f"{what} ({width}x{height}) would be {worked[0]}x{worked[1]} px at the working size, too small for "
+            f"VGG-19's {layer}, which needs at least {need} px on each side: {advice}.")
