@@ -77,7 +77,7 @@ def _cases(photos) -> list[tuple[str, dict, int, str]]:
 
 
 def test_bad_requests_get_a_clear_4xx_and_lose_no_other_job(start_engine, photos):
-    engine = start_engine("--max-queue", "1", "--max-body-mb", "1", "--max-pixels", "1000000",
+    engine = start_engine("--max-queue", "1", "--max-body-mb", "1", "--max-image-pixels", "1000000",
                           "--max-request-pixels", "3000000")
     running = block_queue(engine, photos)
     for name, arguments, want_status, want_text in _cases(photos):

@@ -48,10 +48,10 @@ _DEFAULT_BUDGETS = Budgets.from_memory(machine_memory())
 class ServiceConfig:
     token: str
     weights: Any = None  # a Path, or None for the cache's weights file
-    max_pixels: int = DEFAULT_MAX_PIXELS  # per image
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
     max_body_bytes: int = 512 * 2**20
     max_queue: int = 8
-    device: str = "auto"
+    server_settings: dict[str, Any] = field(default_factory=dict)  # device, precision: every job gets them
     budgets: Budgets = field(default_factory=lambda: _DEFAULT_BUDGETS)
     docs_need_token: bool = False  # when listening beyond loopback
 
@@ -60,7 +60,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     cache = ModelCache(config.weights)
     budgets = config.budgets
     queue = JobQueue(cache, config.max_queue, budgets.queued_pixels, budgets.result_bytes)
-    device = resolve_device(config.device)
+    device = resolve_device(config.server_settings.get("device", "auto"))
     app = FastAPI(
         title="nst-engine", version=__version__,
         description="Neural style transfer engine for the GIMP 3 plug-in. Every endpoint but /health "
@@ -132,7 +132,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         counts = queue.counts()
         answer.update(device=str(device), weights=weights, queue=counts["queue"], running=counts["running"],
                       reserved_pixels=counts["reserved_pixels"], pid=os.getpid(), limits={
-                          "max_pixels": config.max_pixels, "max_request_pixels": budgets.request_pixels,
+                          "max_image_pixels": config.max_image_pixels, "max_request_pixels": budgets.request_pixels,
                           "max_queued_pixels": budgets.queued_pixels, "max_result_bytes": budgets.result_bytes,
                           "max_body_bytes": config.max_body_bytes, "max_queue": config.max_queue,
                           "max_styles": MAX_STYLES})  # fmt: skip
@@ -153,7 +153,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         except Exception as error:  # noqa: BLE001 - a malformed body is the client's problem
             raise ServiceError(400, f"The request body is not valid multipart/form-data ({error}).") from None
         try:
-            job = await asyncio.get_running_loop().run_in_executor(None, _admit, form, config, queue, str(device))
+            job = await asyncio.get_running_loop().run_in_executor(None, _admit, form, config, queue)
             position = queue.submit(job)
         finally:
             await form.close()
@@ -239,8 +239,8 @@ def _int_field(form: Any, name: str, default: str) -> int:
         raise ServiceError(400, f"`{name}` must be an integer, not {text[:40]!r}.") from None
 
 
-def _settings(form: Any, device: str) -> Settings:
-    """The job's settings, validated; jobs run on the server's device whatever the client would like."""
+def _settings(form: Any, server_settings: dict[str, Any]) -> Settings:
+    """The job's settings, validated; jobs run with the server's device and precision."""
     text = _text_field(form, "settings", "{}")
     try:
         values = json.loads(text or "{}")
@@ -250,7 +250,7 @@ def _settings(form: Any, device: str) -> Settings:
         raise ServiceError(400, "`settings` must be a JSON object, such as {\"preset\": \"draft\"}.")
     try:
         settings = Settings.from_dict(values, scope="job")
-        return settings.replace(device=device)
+        return settings.replace(**server_settings)
     except SettingsError as error:
         raise ServiceError(422, error.message) from None
     except (TypeError, AttributeError, KeyError, ValueError) as error:  # a settings check that missed a type
@@ -258,7 +258,7 @@ def _settings(form: Any, device: str) -> Settings:
                                 f"({type(error).__name__}: {error}): see docs/service.md for the types.") from None
 
 
-def _admit(form: Any, config: ServiceConfig, queue: JobQueue, device: str) -> Job:
+def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
     """Validate a submission from its headers, reserve its memory, then decode (on a worker thread)."""
     content_part = form.get("content")
     styles = form.getlist("style")
@@ -268,7 +268,7 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue, device: str) -> Jo
         raise ServiceError(400, "The request has no `style` image file: send at least one.")
     if len(styles) > MAX_STYLES:
         raise ServiceError(400, f"At most {MAX_STYLES} style images per job.")
-    settings = _settings(form, device)
+    settings = _settings(form, config.server_settings)
     preview = _text_field(form, "preview", "false").lower() in ("1", "true", "yes")
     raw = _text_field(form, "content_format", "encoded") == "raw"
     content_bytes = content_part.file.read()
@@ -288,9 +288,9 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue, device: str) -> Jo
         style_sizes = [(i.width, i.height) for i in (probe_picture(b, n) for b, n in zip(style_bytes, style_names,
                                                                                          strict=True))]
         for size, name in [(content_size, "The content image"), *zip(style_sizes, style_names, strict=True)]:
-            if size[0] * size[1] > config.max_pixels:
+            if size[0] * size[1] > config.max_image_pixels:
                 raise ImageTooLarge(f"{name[0].upper() + name[1:]} is {size[0]}x{size[1]} pixels, more than the "
-                                    f"limit of {config.max_pixels:,} pixels: scale it down first.")
+                                    f"limit of {config.max_image_pixels:,} pixels: scale it down first.")
         pixels = sum(w * h for w, h in [content_size, *style_sizes])
         check_request_pixels(pixels, config.budgets.request_pixels)
         check_fits_network(content_size, style_sizes, settings)
@@ -304,17 +304,17 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue, device: str) -> Jo
     queue.reserve(pixels)
     try:
         if raw:
-            content = raw_rgba_to_picture(content_bytes, width, height, sample, channels, config.max_pixels,
+            content = raw_rgba_to_picture(content_bytes, width, height, sample, channels, config.max_image_pixels,
                                           grayscale=_text_field(form, "grayscale", "false").lower() == "true")
             received = {"width": width, "height": height, "sample": sample, "channels": channels}
         else:
-            content = decode_picture(content_bytes, config.max_pixels, name="the content image")
+            content = decode_picture(content_bytes, config.max_image_pixels, name="the content image")
             received = {"width": content.width, "height": content.height,
                         "sample": {8: "u8", 16: "u16"}.get(content.bit_depth, "f32"),
                         "channels": (1 if content.grayscale else 3) + (content.alpha is not None)}
         del content_bytes
-        pictures = [decode_picture(data, config.max_pixels, name=name) for data, name in zip(style_bytes, style_names,
-                                                                                               strict=True)]
+        pictures = [decode_picture(data, config.max_image_pixels, name=name)
+                    for data, name in zip(style_bytes, style_names, strict=True)]
     except ImageError as error:
         queue.release(pixels)
         raise ServiceError(400, error.message) from None

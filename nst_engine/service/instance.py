@@ -29,6 +29,7 @@ from nst_engine.service.app import ServiceConfig, create_app
 from nst_engine.service.jobs import JobQueue
 from nst_engine.service.limits import Budgets, machine_memory
 from nst_engine.service.protocol import timed_protocol
+from nst_engine.settings import add_arguments, from_args
 
 START_WAIT = 60.0  # seconds a second engine waits for one that is starting before it gives up
 MIN_REMOTE_TOKEN = 32  # characters of a token that guards an engine reachable from other computers
@@ -43,9 +44,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-file", type=Path, help="where to announce URL and pid (default: the cache dir)")
     parser.add_argument("--idle-timeout", type=float, default=0, help="exit after this many idle seconds (0 = never)")
     parser.add_argument("--weights", type=Path, help="VGG-19 weights file (default: the cache's)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"),
-                        help="the device every job runs on (jobs cannot choose another)")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest image accepted, in pixels")
+    # The device and precision every job runs with (jobs cannot choose others), declared in settings.py.
+    parser.set_defaults(server_setting_names=add_arguments(parser, only=("device", "precision")))
+    parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help="largest image accepted, in pixels")
     parser.add_argument("--max-request-pixels", type=int, default=defaults.request_pixels,
                         help="decoded pixels of one job's images together (default: from this machine's memory)")
     parser.add_argument("--max-queued-pixels", type=int, default=defaults.queued_pixels,
@@ -229,9 +231,16 @@ def _config(args: argparse.Namespace, token: str, loopback: bool) -> ServiceConf
 
         memory.set_limit(int(args.memory_limit_mb * 2**20))
     return ServiceConfig(
-        token=token, weights=args.weights, max_pixels=args.max_pixels, max_body_bytes=int(args.max_body_mb * 2**20),
-        max_queue=args.max_queue, device=args.device, budgets=budgets, docs_need_token=not loopback,
+        token=token, weights=args.weights, max_image_pixels=args.max_image_pixels,
+        max_body_bytes=int(args.max_body_mb * 2**20), max_queue=args.max_queue,
+        server_settings=_server_settings(args), budgets=budgets, docs_need_token=not loopback,
     )  # fmt: skip
+
+
+def _server_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The server-only settings given on the command line (validated by the schema), for every job."""
+    chosen = from_args(args, args.server_setting_names)
+    return {name: getattr(chosen, name) for name in args.server_setting_names}
 
 
 def _bind(host: str, port: int) -> socket.socket:
