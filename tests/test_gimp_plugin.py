@@ -1,11 +1,14 @@
 """The plug-in in the REAL GIMP 3 (no mock), driven headless through python-fu-eval.
 
 One GIMP start (tests/gimp/driver_cases.py) runs every case and writes what it saw as JSON; the tests
-below assert on that JSON. The plug-in talks to a real `nst-engine serve` on loopback that uses
-generated weights and tiny settings (2 iterations, 1 scale) so that a run takes seconds on a CPU.
+below assert on that JSON. The plug-in talks to a real `nst-engine serve --device cpu` on loopback that
+uses generated weights and tiny settings (2 iterations, 1 scale) so that a run takes seconds on a CPU,
+or starts the engine itself (no configured URL; also through a stand-in `flatpak-spawn --host`).
 
-GIMP 3 comes from tests/gimp/provision_gimp.sh (a Debian 13 chroot on Debian 12 hosts); the tests are
-skipped, saying why, only when it cannot be provisioned (e.g. not root).
+Every test runs against each GIMP that tests/gimp/provision_gimp.sh provides: 3.0 (Debian 13, "trixie")
+and 3.2 (Debian unstable, "sid"), each in a root under /var/cache/nst-gimp3 on other hosts; the test ids
+name the GIMP version. $NST_GIMP_SUITES picks suites, $NST_GIMP_GUI_SUITES those for the GUI tests.
+The tests are skipped, saying why, only when GIMP cannot be provisioned (e.g. not root).
 """
 
 from __future__ import annotations
@@ -25,8 +28,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "gimp"))
 
 import gimp_harness as H  # noqa: E402
+from event_tap import EventTap  # noqa: E402
+from host_spawn import HostSpawner, stop_engine_in  # noqa: E402
+from xsession import XSession  # noqa: E402
 
-pytestmark = pytest.mark.gimp
+# Provisioning a root the first time takes minutes (sid: ~6 min); a GIMP start ~10-60 s on 2 busy cores.
+pytestmark = [pytest.mark.gimp, pytest.mark.timeout(2400)]
+GUI_SUITES = os.environ.get("NST_GIMP_GUI_SUITES", " ".join(H.SUITES)).split()
 
 REPO = H.REPO
 DRIVERS = REPO / "tests" / "gimp"
@@ -51,12 +59,18 @@ EXPECTED_ARGUMENTS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def gimp_root() -> H.GimpRoot:
+@pytest.fixture(scope="session", params=H.suites(), ids=[H.suite_label(s) for s in H.suites()])
+def gimp_root(request: pytest.FixtureRequest) -> H.GimpRoot:
+    """GIMP of one Debian suite; its version must be what the test id says."""
     try:
-        return H.provision()
+        gimp = H.provision(request.param)
     except H.NotProvisionable as exc:
         pytest.skip(str(exc))
+    label = H.suite_label(request.param)
+    assert f"{gimp.version}.".startswith(label.split("-")[0].removeprefix("gimp") + "."), (
+        f"{gimp.suite} has GIMP {gimp.version}, the test id says {label}")
+    print(f"GIMP {gimp.version} ({gimp.console}, {gimp.gui}) in {gimp.root}")
+    return gimp
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +95,27 @@ def _copy_drivers(work: Path, *names: str) -> None:
         shutil.copy2(DRIVERS / name, work / name)
 
 
+def _self_start_variants(gimp_root: H.GimpRoot, work: Path, spawner: HostSpawner) -> dict[str, Any]:
+    """engine.json without a URL: the plug-in starts the engine itself, directly ("self") or through
+    `flatpak-spawn --host` ("flatpak", whose engine Python exists only on the host)."""
+    host_python = sys.executable
+    if gimp_root.root.resolve() == Path("/"):
+        python = host_python  # GIMP runs on the host: the real venv Python, the artist's path exactly
+    else:  # the venv is not in the chroot: a stand-in that runs the host's Python, as flatpak-spawn does
+        python = str(spawner.write_standin(work / "venv" / "bin" / "python", gimp_root.inside(spawner.socket_path)))
+    spawner.write_standin(work / "bin" / "flatpak-spawn", gimp_root.inside(spawner.socket_path))
+    serve = ["-m", "nst_engine", "serve", "--device", "cpu", "--weights", str(H.test_weights()), "--port", "0"]
+    return {
+        "self": {"python": python, "command": [python, *serve], "state_file": str(work / "self" / "server.json"),
+                 "url": None, "token": None, "spawn_prefix": []},
+        "flatpak": {"python": host_python, "command": [host_python, *serve],
+                    "state_file": str(work / "flatpak" / "server.json"), "url": None, "token": None,
+                    "spawn_prefix": ["flatpak-spawn", "--host"]},
+    }
+
+
 @pytest.fixture(scope="module")
-def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> dict[str, Any]:
+def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> Iterator[dict[str, Any]]:
     """One headless GIMP start that runs every non-interactive case (driver_cases.py)."""
     inside = gimp_root.inside
     profile = workdir / "profile"
@@ -90,6 +123,7 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> dict[str,
     plugin_dir = H.install_plugin(profile, ok)
     H.make_style_images(workdir)
     _copy_drivers(workdir, "driver_cases.py")
+    spawner = HostSpawner(workdir, H.engine_env(workdir / "spawned"))
     missing_python = "/nonexistent/nst-engine/venv/bin/python"
     variants = {
         "ok": ok,
@@ -98,6 +132,7 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> dict[str,
                           "command": [missing_python, "-m", "nst_engine", "serve", "--port", "0"],
                           "state_file": inside(workdir) + "/no-server.json", "url": None, "token": None,
                           "spawn_prefix": []},
+        **_self_start_variants(gimp_root, workdir, spawner),
     }
     params = {
         "results": inside(workdir) + "/results.json",
@@ -109,9 +144,17 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> dict[str,
         "engine_json_variants": variants,
     }
     (workdir / "params.json").write_text(json.dumps(params))
+    env = {"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(EXTRA_SETTINGS),
+           "PATH": f"{inside(workdir / 'bin')}:/usr/local/bin:/usr/bin:/bin",  # the stand-in flatpak-spawn
+           "NST_ENGINE_HOME": str(workdir / "self-home")}  # an engine the plug-in starts on this host
     started = time.monotonic()
-    proc = H.run_batch(gimp_root, profile, workdir / "driver_cases.py", workdir / "params.json",
-                       workdir / "gimp.log", {"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(EXTRA_SETTINGS)})
+    try:
+        proc = H.run_batch(gimp_root, profile, workdir / "driver_cases.py", workdir / "params.json",
+                           workdir / "gimp.log", env)
+    finally:
+        spawner.close()
+        for name in ("self", "flatpak"):
+            stop_engine_in(Path(variants[name]["state_file"]))
     elapsed = time.monotonic() - started
     out_file = workdir / "results.json"
     if not out_file.exists():
@@ -120,8 +163,10 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> dict[str,
     data = json.loads(out_file.read_text())
     pluginrc = profile / "pluginrc"
     data["_gimp"] = {"returncode": proc.returncode, "stderr": proc.stderr, "elapsed": elapsed,
-                     "pluginrc": pluginrc.read_text(errors="replace") if pluginrc.exists() else ""}
-    return data
+                     "pluginrc": pluginrc.read_text(errors="replace") if pluginrc.exists() else "",
+                     "in_chroot": gimp_root.root.resolve() != Path("/"), "spawns": list(spawner.requests),
+                     "variants": variants}
+    yield data
 
 
 def case(results: dict[str, Any], name: str) -> dict[str, Any]:
@@ -279,6 +324,37 @@ def test_engine_not_installed_names_the_installer(results):
     assert entry["after"]["dirty"] is False
 
 
+def _spawns(results: dict[str, Any], via: str) -> list[dict[str, Any]]:
+    return [r for r in results["_gimp"]["spawns"] if r.get("via") == via]
+
+
+def test_plugin_starts_the_engine_itself_and_reuses_it(results):
+    """No URL in engine.json (the artist's normal path): the plug-in runs `command`, finds the engine
+    through the state file, and the next run reuses that engine instead of starting another."""
+    state_file = results["_gimp"]["variants"]["self"]["state_file"]
+    first = case(results, "self_started")
+    assert_new_layer(first, "style")
+    second = case(results, "self_reused")
+    assert_new_layer(second, "style")
+    if results["_gimp"]["in_chroot"]:  # the stand-in Python ran the engine on the host, once
+        starts = _spawns(results, "python")
+        assert len(starts) == 1, results["_gimp"]["spawns"]
+        argv = starts[0]["argv"]
+        assert argv[1:4] == ["-m", "nst_engine", "serve"] and argv[-2:] == ["--state-file", state_file], argv
+
+
+def test_plugin_starts_the_engine_through_flatpak_spawn(results):
+    """spawn_prefix ["flatpak-spawn", "--host"] (the Flatpak GIMP): the command goes through it, with an
+    engine Python that exists only on the host, and the run succeeds."""
+    entry = case(results, "flatpak_started")
+    assert_new_layer(entry, "style")
+    variant = results["_gimp"]["variants"]["flatpak"]
+    starts = _spawns(results, "flatpak-spawn")
+    assert len(starts) == 1, results["_gimp"]["spawns"]
+    assert starts[0]["options"] == ["--host"]
+    assert starts[0]["argv"] == [*variant["command"], "--state-file", variant["state_file"]]
+
+
 # --- interactive: the procedure dialog and the progress window in the real GIMP GUI (Xvfb) ------------
 
 # Button centres measured from the windows' bottom-right corners (GIMP 3.0.4, default theme, no WM).
@@ -287,16 +363,15 @@ CANCEL_FROM_CORNER = (92, 42)
 STOP_FROM_CORNER = (233, 42)
 
 
-def _click_window(session: H.XSession, pattern: str, offset: tuple[int, int], settle: float) -> str:
-    """Find the window, wait for it to settle, click a button measured from its bottom-right corner.
+def _click_window(session: XSession, pattern: str, offset: tuple[int, int]) -> str:
+    """Find the window, wait until its geometry holds still, click a button measured from its corner.
 
     Without a window manager a window found by name can still be replaced while GTK maps it (seen as
     an X BadWindow error from xdotool on a busy machine): then look it up again."""
     for _attempt in range(5):
         window = session.wait_window(pattern)
-        time.sleep(settle)
         try:
-            x, y, w, h = session.geometry(window)
+            x, y, w, h = session.wait_settled(window)
         except RuntimeError:
             continue
         session.click(x + w - offset[0], y + h - offset[1])
@@ -306,40 +381,49 @@ def _click_window(session: H.XSession, pattern: str, offset: tuple[int, int], se
 
 @pytest.fixture(scope="module")
 def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, Any]]:
-    """One GIMP GUI start: Cancel, then "Stop and keep", then Ctrl+Z, clicked with xdotool."""
+    """One GIMP GUI start: Cancel, then "Stop and keep", then Ctrl+Z, clicked with xdotool once the
+    plug-in has received an iteration's progress (seen by a proxy in front of the engine)."""
+    if gimp_root.suite not in GUI_SUITES:
+        pytest.skip(f"GUI tests run on {GUI_SUITES} ($NST_GIMP_GUI_SUITES), not {gimp_root.suite}")
     work = gimp_root.workdir("nst-gui-")
     profile = work / "profile"
-    H.install_plugin(profile, H.engine_json_ok(engine))
+    tap = EventTap(engine.url)
+    H.install_plugin(profile, {**H.engine_json_ok(engine), "url": tap.url})
     H.make_style_images(work)
     _copy_drivers(work, "drive_interactive.py")
     params = {"results": gimp_root.inside(work) + "/results.json", "style": gimp_root.inside(work) + "/style.jpg"}
     (work / "params.json").write_text(json.dumps(params))
-    session = H.XSession(gimp_root, profile, work,
-                         env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(GUI_EXTRA_SETTINGS)})
+    session = XSession(gimp_root, profile, work, env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(GUI_EXTRA_SETTINGS)})
     steps: list[str] = []
     try:
         session.start(work / "drive_interactive.py", work / "params.json")
         for name, button in (("cancel", CANCEL_FROM_CORNER), ("stop_keep", STOP_FROM_CORNER)):
-            session.wait_file(work / f"calling-{name}", 180)
-            _click_window(session, "^Neural Style Transfer$", OK_FROM_CORNER, settle=1.0)
-            progress = _click_window(session, "working", button, settle=2.5)  # a few iterations first
-            session.wait_gone(progress, 60)
+            session.wait_file(work / f"calling-{name}", 300)
+            seen = tap.progress_events
+            _click_window(session, "^Neural Style Transfer$", OK_FROM_CORNER)
+            tap.wait_progress(seen, 300)  # the job runs and the plug-in has an iteration to show
+            progress = _click_window(session, "working", button)
+            session.wait_gone(progress, 120)
             steps.append(name)
-        session.wait_file(work / "undo-now", 60)
+        session.wait_file(work / "undo-now", 120)
         image_window = session.wait_window("Untitled")
         session.key(image_window, "ctrl+z")
         steps.append("undo")
-        (work / "undo-done").touch()
-        session.wait_file(work / "finished", 180)
+        session.wait_file(work / "finished", 300)
+        session.shot(work / "final.png")
     except Exception as exc:  # noqa: BLE001 - reported by the tests, with the GIMP log
         steps.append(f"harness error: {exc!r}")
     finally:
         session.close()
+        tap.close()
     data = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {"cases": {}}
-    data["_gimp"] = {"steps": steps, "stderr": (work / "gimp-gui.log").read_text(errors="replace")
+    data["_gimp"] = {"steps": steps, "work": str(work), "stderr": (work / "gimp-gui.log").read_text(errors="replace")
                      if (work / "gimp-gui.log").exists() else ""}
+    keep = os.environ.get("NST_KEEP_GIMP_TEST_DIR")
+    if keep and (work / "final.png").exists():  # e.g. to look at what the GUI showed
+        shutil.copy2(work / "final.png", Path(keep) / f"gui-{gimp_root.suite}.png")
     yield data
-    if not os.environ.get("NST_KEEP_GIMP_TEST_DIR"):
+    if not keep:
         shutil.rmtree(work, ignore_errors=True)
 
 
