@@ -39,9 +39,10 @@ GUI_SUITES = os.environ.get("NST_GIMP_GUI_SUITES", " ".join(H.SUITES)).split()
 REPO = H.REPO
 DRIVERS = REPO / "tests" / "gimp"
 EXTRA_SETTINGS = {"iterations": 2, "scales": 1}
-# Interactive runs need time to click Cancel / "Stop and keep" while the engine works.
-# Long enough that Cancel and "Stop and keep" land mid-run (a 64 px job is quick on a bf16 CPU).
-GUI_EXTRA_SETTINGS = {"iterations": 600, "scales": 1}
+# Interactive runs must still be running when the test clicks Cancel / "Stop and keep" (after the
+# plug-in has shown an iteration), on any machine: many iterations, and the runs the test does not click
+# (scratch, repeat) are stopped early through the engine as soon as they show progress.
+GUI_EXTRA_SETTINGS = {"iterations": 5000, "scales": 1}
 
 EXPECTED_ARGUMENTS = [
     ["run-mode", "GimpRunMode"],
@@ -379,6 +380,14 @@ def _click_window(session: XSession, pattern: str, offset: tuple[int, int]) -> s
     raise RuntimeError(f"the window {pattern!r} kept disappearing")
 
 
+def _stop_when_running(session: XSession, tap: EventTap, engine: H.Engine, flag: Path) -> None:
+    """Once the driver calls the next run and it shows progress, stop it early (keeps its result)."""
+    seen = tap.progress_events
+    session.wait_file(flag, 300)
+    tap.wait_progress(seen, 300)
+    assert tap.stop_last_job(engine.token) == 202
+
+
 @pytest.fixture(scope="module")
 def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, Any]]:
     """One GIMP GUI start: Cancel, then "Stop and keep", then Ctrl+Z, clicked with xdotool once the
@@ -397,6 +406,7 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
     steps: list[str] = []
     try:
         session.start(work / "drive_interactive.py", work / "params.json")
+        _stop_when_running(session, tap, engine, work / "calling-scratch")
         for name, button in (("cancel", CANCEL_FROM_CORNER), ("stop_keep", STOP_FROM_CORNER)):
             session.wait_file(work / f"calling-{name}", 300)
             seen = tap.progress_events
@@ -409,6 +419,7 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
         image_window = session.wait_window("Untitled")
         session.key(image_window, "ctrl+z")
         steps.append("undo")
+        _stop_when_running(session, tap, engine, work / "calling-repeat")
         session.wait_file(work / "finished", 300)
         session.shot(work / "final.png")
     except Exception as exc:  # noqa: BLE001 - reported by the tests, with the GIMP log

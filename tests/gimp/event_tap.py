@@ -25,6 +25,7 @@ class EventTap:
         self.upstream = (parts.hostname or "127.0.0.1", int(parts.port or 80))
         self.progress_events = 0
         self.last_event: dict[str, object] = {}
+        self.last_job: str | None = None  # the job whose events passed last
         self._cond = threading.Condition()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -32,9 +33,9 @@ class EventTap:
         self.thread = threading.Thread(target=self.server.serve_forever, name="event-tap", daemon=True)
         self.thread.start()
 
-    def note(self, event: dict[str, object]) -> None:
+    def note(self, job: str, event: dict[str, object]) -> None:
         with self._cond:
-            self.last_event = event
+            self.last_event, self.last_job = event, job
             if event.get("type") == "progress" and int(str(event.get("iteration") or 0)) >= 1:
                 self.progress_events += 1
             self._cond.notify_all()
@@ -49,6 +50,16 @@ class EventTap:
                     raise TimeoutError(f"no progress event within {timeout} s (last: {self.last_event})")
                 self._cond.wait(left)
             return dict(self.last_event)
+
+    def stop_last_job(self, token: str) -> int:
+        """Ask the engine to stop the last job early ("Stop and keep"): a run the test does not click
+        then ends as soon as it has shown progress, however many iterations it was given."""
+        conn = http.client.HTTPConnection(*self.upstream, timeout=60)
+        try:
+            conn.request("POST", f"/jobs/{self.last_job}/stop", headers={"Authorization": f"Bearer {token}"})
+            return conn.getresponse().status
+        finally:
+            conn.close()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -92,7 +103,7 @@ class EventTap:
                         except ValueError:
                             continue
                         if isinstance(event, dict):
-                            tap.note(event)
+                            tap.note(self.path.split("/")[2], event)
                 except (OSError, http.client.HTTPException):
                     pass  # the plug-in closed its end (or the engine its): close the other one too
                 finally:
