@@ -27,6 +27,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "gimp"))
 
+pytest.register_assert_rewrite("gimp_checks")  # its asserts explain themselves as the tests' do
+
+import gimp_checks as C  # noqa: E402
 import gimp_harness as H  # noqa: E402
 from event_tap import EventTap  # noqa: E402
 from host_spawn import HostSpawner, stop_engine_in  # noqa: E402
@@ -96,25 +99,6 @@ def _copy_drivers(work: Path, *names: str) -> None:
         shutil.copy2(DRIVERS / name, work / name)
 
 
-def _self_start_variants(gimp_root: H.GimpRoot, work: Path, spawner: HostSpawner) -> dict[str, Any]:
-    """engine.json without a URL: the plug-in starts the engine itself, directly ("self") or through
-    `flatpak-spawn --host` ("flatpak", whose engine Python exists only on the host)."""
-    host_python = sys.executable
-    if gimp_root.root.resolve() == Path("/"):
-        python = host_python  # GIMP runs on the host: the real venv Python, the artist's path exactly
-    else:  # the venv is not in the chroot: a stand-in that runs the host's Python, as flatpak-spawn does
-        python = str(spawner.write_standin(work / "venv" / "bin" / "python", gimp_root.inside(spawner.socket_path)))
-    spawner.write_standin(work / "bin" / "flatpak-spawn", gimp_root.inside(spawner.socket_path))
-    serve = ["-m", "nst_engine", "serve", "--device", "cpu", "--weights", str(H.test_weights()), "--port", "0"]
-    return {
-        "self": {"python": python, "command": [python, *serve], "state_file": str(work / "self" / "server.json"),
-                 "url": None, "token": None, "spawn_prefix": []},
-        "flatpak": {"python": host_python, "command": [host_python, *serve],
-                    "state_file": str(work / "flatpak" / "server.json"), "url": None, "token": None,
-                    "spawn_prefix": ["flatpak-spawn", "--host"]},
-    }
-
-
 @pytest.fixture(scope="module")
 def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> Iterator[dict[str, Any]]:
     """One headless GIMP start that runs every non-interactive case (driver_cases.py)."""
@@ -133,7 +117,7 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> Iterator[
                           "command": [missing_python, "-m", "nst_engine", "serve", "--port", "0"],
                           "state_file": inside(workdir) + "/no-server.json", "url": None, "token": None,
                           "spawn_prefix": []},
-        **_self_start_variants(gimp_root, workdir, spawner),
+        **C.self_start_variants(gimp_root, workdir, spawner),
     }
     params = {
         "results": inside(workdir) + "/results.json",
@@ -170,49 +154,6 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> Iterator[
     yield data
 
 
-def case(results: dict[str, Any], name: str) -> dict[str, Any]:
-    entry = results["cases"].get(name)
-    assert entry is not None, f"case {name} did not run; GIMP stderr:\n{results['_gimp']['stderr'][-3000:]}"
-    assert "driver_error" not in entry, entry["driver_error"]
-    return entry
-
-
-def assert_untouched(entry: dict[str, Any], new_layers: int) -> None:
-    """Everything that was in the image is exactly as it was (pixels, names, offsets, masks, selection)."""
-    before, after = entry["before"], entry["after"]
-    assert len(after["layers"]) == len(before["layers"]) + new_layers
-    kept = list(after["layers"])
-    if new_layers:
-        del kept[entry["source_index"]]
-    assert kept == before["layers"]
-    for key in ("size", "precision", "base_type", "selection", "selection_digest"):
-        assert after[key] == before[key], key
-
-
-def assert_new_layer(entry: dict[str, Any], styles: str) -> dict[str, Any]:
-    """One new layer directly above the source: same size and offsets, source's alpha, named, tagged."""
-    assert entry["call"]["status"] == "success", entry["call"]["message"]
-    assert_untouched(entry, new_layers=1)
-    layers = entry["after"]["layers"]
-    idx = entry["source_index"]
-    new, source = layers[idx], layers[idx + 1]
-    assert source["name"] == entry["source_name"]
-    # GIMP keeps layer names unique: a second result from the same source gets " #1" appended.
-    assert re.fullmatch(re.escape(f"{entry['source_name']} (style: {styles})") + r"( #\d+)?", new["name"]), new["name"]
-    assert new["size"] == source["size"]
-    assert new["offsets"] == source["offsets"]
-    assert new["has_alpha"]
-    assert new["alpha"] == source["alpha"], "the new layer must keep the source's alpha exactly"
-    assert new["pixels"] != source["pixels"], "the engine's result should differ from the source"
-    assert new["is_gray"] == source["is_gray"]
-    assert new["visible"] and new["opacity"] == 100.0
-    record = new["parasite"]
-    assert record and record["procedure"] == "plug-in-neural-style-transfer"
-    assert record["source_layer"] == entry["source_name"]
-    assert entry["before"]["dirty"] is False and entry["after"]["dirty"] is True
-    return new
-
-
 # --- the tests -------------------------------------------------------------------------------------
 
 
@@ -243,8 +184,8 @@ def test_registration_as_listed_by_the_pdb(results):
 
 
 def test_rgba_layer_with_transparency_and_offsets(results):
-    entry = case(results, "rgba_offsets")
-    new = assert_new_layer(entry, "style + style2")
+    entry = C.case(results, "rgba_offsets")
+    new = C.assert_new_layer(entry, "style + style2")
     assert [layer["name"] for layer in entry["after"]["layers"]] == [
         "Top", "Sprite (style: style + style2)", "Sprite", "Background"]
     assert new["offsets"] == [30, -5] and new["size"] == [40, 32]
@@ -261,33 +202,33 @@ def test_rgba_layer_with_transparency_and_offsets(results):
 
 
 def test_16bit_rgb_is_sent_as_16_bits(results):
-    entry = case(results, "rgb16")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(results, "rgb16")
+    new = C.assert_new_layer(entry, "style")
     assert entry["after"]["precision"] == "u16-non-linear"
     assert new["parasite"]["content_format"] == "u16"
     assert new["is_rgb"] and not new["is_gray"]
 
 
 def test_float_rgb_is_sent_as_float(results):
-    entry = case(results, "rgbfloat")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(results, "rgbfloat")
+    new = C.assert_new_layer(entry, "style")
     assert entry["after"]["precision"] == "float-linear"
     assert new["parasite"]["content_format"] == "f32"
 
 
 def test_grayscale_gives_grayscale(results):
-    entry = case(results, "gray")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(results, "gray")
+    new = C.assert_new_layer(entry, "style")
     assert new["is_gray"]
-    entry = case(results, "gray_alpha16")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(results, "gray_alpha16")
+    new = C.assert_new_layer(entry, "style")
     assert new["is_gray"] and new["offsets"] == [7, 3] and new["alpha_min_max"] == [0.0, 1.0]
     assert new["parasite"]["content_format"] == "u16"
 
 
 def test_selection_becomes_a_layer_mask(results):
-    entry = case(results, "selection")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(results, "selection")
+    new = C.assert_new_layer(entry, "style")
     assert entry["after"]["selection"][:1] == [True]
     mask = new["mask"]
     assert mask and mask["size"] == new["size"]
@@ -295,50 +236,46 @@ def test_selection_becomes_a_layer_mask(results):
 
 
 def test_missing_style_file_is_refused_by_gimp(results):
-    entry = case(results, "missing_style")
+    entry = C.case(results, "missing_style")
     assert entry["call"]["status"] == "calling-error"
-    assert_untouched(entry, new_layers=0)
+    C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
 
 
 def test_corrupt_style_file_is_an_execution_error(results):
-    entry = case(results, "corrupt_style")
+    entry = C.case(results, "corrupt_style")
     assert entry["call"]["status"] == "execution-error"
     assert "image" in entry["call"]["message"].lower()
-    assert_untouched(entry, new_layers=0)
+    C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
 
 
 def test_unreachable_engine_is_an_execution_error(results):
-    entry = case(results, "unreachable")
+    entry = C.case(results, "unreachable")
     assert entry["call"]["status"] == "execution-error"
     assert entry["call"]["message"]
-    assert_untouched(entry, new_layers=0)
+    C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
 
 
 def test_engine_not_installed_names_the_installer(results):
-    entry = case(results, "not_installed")
+    entry = C.case(results, "not_installed")
     assert entry["call"]["status"] == "execution-error"
     assert "install" in entry["call"]["message"]
-    assert_untouched(entry, new_layers=0)
+    C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
-
-
-def _spawns(results: dict[str, Any], via: str) -> list[dict[str, Any]]:
-    return [r for r in results["_gimp"]["spawns"] if r.get("via") == via]
 
 
 def test_plugin_starts_the_engine_itself_and_reuses_it(results):
     """No URL in engine.json (the artist's normal path): the plug-in runs `command`, finds the engine
     through the state file, and the next run reuses that engine instead of starting another."""
     state_file = results["_gimp"]["variants"]["self"]["state_file"]
-    first = case(results, "self_started")
-    assert_new_layer(first, "style")
-    second = case(results, "self_reused")
-    assert_new_layer(second, "style")
+    first = C.case(results, "self_started")
+    C.assert_new_layer(first, "style")
+    second = C.case(results, "self_reused")
+    C.assert_new_layer(second, "style")
     if results["_gimp"]["in_chroot"]:  # the stand-in Python ran the engine on the host, once
-        starts = _spawns(results, "python")
+        starts = C.spawns(results, "python")
         assert len(starts) == 1, results["_gimp"]["spawns"]
         argv = starts[0]["argv"]
         assert argv[1:4] == ["-m", "nst_engine", "serve"] and argv[-2:] == ["--state-file", state_file], argv
@@ -347,46 +284,16 @@ def test_plugin_starts_the_engine_itself_and_reuses_it(results):
 def test_plugin_starts_the_engine_through_flatpak_spawn(results):
     """spawn_prefix ["flatpak-spawn", "--host"] (the Flatpak GIMP): the command goes through it, with an
     engine Python that exists only on the host, and the run succeeds."""
-    entry = case(results, "flatpak_started")
-    assert_new_layer(entry, "style")
+    entry = C.case(results, "flatpak_started")
+    C.assert_new_layer(entry, "style")
     variant = results["_gimp"]["variants"]["flatpak"]
-    starts = _spawns(results, "flatpak-spawn")
+    starts = C.spawns(results, "flatpak-spawn")
     assert len(starts) == 1, results["_gimp"]["spawns"]
     assert starts[0]["options"] == ["--host"]
     assert starts[0]["argv"] == [*variant["command"], "--state-file", variant["state_file"]]
 
 
 # --- interactive: the procedure dialog and the progress window in the real GIMP GUI (Xvfb) ------------
-
-# Button centres measured from the windows' bottom-right corners (GIMP 3.0.4, default theme, no WM).
-OK_FROM_CORNER = (68, 42)
-CANCEL_FROM_CORNER = (92, 42)
-STOP_FROM_CORNER = (233, 42)
-
-
-def _click_window(session: XSession, pattern: str, offset: tuple[int, int]) -> str:
-    """Find the window, wait until its geometry holds still, click a button measured from its corner.
-
-    Without a window manager a window found by name can still be replaced while GTK maps it (seen as
-    an X BadWindow error from xdotool on a busy machine): then look it up again."""
-    for _attempt in range(5):
-        window = session.wait_window(pattern)
-        try:
-            x, y, w, h = session.wait_settled(window)
-        except RuntimeError:
-            continue
-        session.click(x + w - offset[0], y + h - offset[1])
-        return window
-    raise RuntimeError(f"the window {pattern!r} kept disappearing")
-
-
-def _stop_when_running(session: XSession, tap: EventTap, engine: H.Engine, flag: Path) -> None:
-    """Once the driver calls the next run and it shows progress, stop it early (keeps its result)."""
-    seen = tap.progress_events
-    session.wait_file(flag, 300)
-    tap.wait_progress(seen, 300)
-    assert tap.stop_last_job(engine.token) == 202
-
 
 @pytest.fixture(scope="module")
 def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, Any]]:
@@ -406,20 +313,20 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
     steps: list[str] = []
     try:
         session.start(work / "drive_interactive.py", work / "params.json")
-        _stop_when_running(session, tap, engine, work / "calling-scratch")
-        for name, button in (("cancel", CANCEL_FROM_CORNER), ("stop_keep", STOP_FROM_CORNER)):
+        C.stop_when_running(session, tap, engine, work / "calling-scratch")
+        for name, button in (("cancel", C.CANCEL_FROM_CORNER), ("stop_keep", C.STOP_FROM_CORNER)):
             session.wait_file(work / f"calling-{name}", 300)
             seen = tap.progress_events
-            _click_window(session, "^Neural Style Transfer$", OK_FROM_CORNER)
+            C.click_window(session, "^Neural Style Transfer$", C.OK_FROM_CORNER)
             tap.wait_progress(seen, 300)  # the job runs and the plug-in has an iteration to show
-            progress = _click_window(session, "working", button)
+            progress = C.click_window(session, "working", button)
             session.wait_gone(progress, 120)
             steps.append(name)
         session.wait_file(work / "undo-now", 120)
         image_window = session.wait_window("Untitled")
         session.key(image_window, "ctrl+z")
         steps.append("undo")
-        _stop_when_running(session, tap, engine, work / "calling-repeat")
+        C.stop_when_running(session, tap, engine, work / "calling-repeat")
         session.wait_file(work / "finished", 300)
         session.shot(work / "final.png")
     except Exception as exc:  # noqa: BLE001 - reported by the tests, with the GIMP log
@@ -440,32 +347,32 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
 
 def test_interactive_cancel_leaves_the_image_as_it_was(gui_results):
     assert "cancel" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
-    entry = case(gui_results, "cancel")
+    entry = C.case(gui_results, "cancel")
     assert entry["call"]["status"] == "cancel", entry["call"]
-    assert_untouched(entry, new_layers=0)
+    C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
 
 
 def test_interactive_stop_and_keep_gives_the_current_result(gui_results):
     assert "stop_keep" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
-    entry = case(gui_results, "stop_keep")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(gui_results, "stop_keep")
+    new = C.assert_new_layer(entry, "style")
     # The dialog offered the values of the last (scratch) run: GIMP remembered them.
     assert new["parasite"]["arguments"]["seed"] == 1 and new["parasite"]["arguments"]["quality"] == "draft"
 
 
 def test_one_undo_step_removes_the_whole_result(gui_results):
     assert "undo" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
-    undo = case(gui_results, "undo")
-    stop_keep = case(gui_results, "stop_keep")
+    undo = C.case(gui_results, "undo")
+    stop_keep = C.case(gui_results, "stop_keep")
     assert len(undo["before"]["layers"]) == len(stop_keep["before"]["layers"]) + 1
     assert undo["after"]["layers"] == stop_keep["before"]["layers"], "one Ctrl+Z must undo the whole run"
 
 
 def test_repeat_last_filter_uses_the_last_interactive_values(gui_results):
-    entry = case(gui_results, "repeat")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(gui_results, "repeat")
+    new = C.assert_new_layer(entry, "style")
     args = new["parasite"]["arguments"]
-    stop_keep_args = case(gui_results, "stop_keep")["after"]["layers"][1]["parasite"]["arguments"]
+    stop_keep_args = C.case(gui_results, "stop_keep")["after"]["layers"][1]["parasite"]["arguments"]
     assert args == stop_keep_args
     assert args["seed"] == 1 and args["quality"] == "draft" and args["style_file"].endswith("/style.jpg")
