@@ -4,8 +4,11 @@
 #   bash tests/run.sh [pytest arguments]
 #
 # Torch comes from PyPI (or this machine's local wheel cache); override with NST_TORCH_SPEC.
-# The GIMP tests provision GIMP 3 themselves (tests/gimp/provision_gimp.sh: apt on Debian 13, a Debian 13
-# chroot on Debian 12; needs root) and are skipped, saying why, where that is impossible.
+# The GIMP tests provision GIMP 3.0 (Debian 13) and 3.2 (Debian unstable) themselves with
+# tests/gimp/provision_gimp.sh (apt on a host of that suite, else a root under /var/cache/nst-gimp3; needs
+# root) and are skipped, saying why, where that is impossible. As root, provisioning starts here in the
+# background, so that it overlaps the venv set-up and the other tests (a lock makes the tests wait for it).
+# NST_GIMP_SUITES="trixie" limits the GIMP targets; NST_GIMP_GUI_SUITES those of the GUI tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +23,13 @@ pick_python() {
   echo "No Python 3.10+ found: install Python 3.11 and run again." >&2
   exit 2
 }
+
+if [[ $(id -u) == 0 && -z ${NST_NO_GIMP_PROVISION:-} ]]; then
+  for suite in ${NST_GIMP_SUITES:-trixie sid}; do
+    echo "Provisioning GIMP ($suite) in the background: ${TMPDIR:-/tmp}/nst-provision-$suite.log"
+    bash tests/gimp/provision_gimp.sh --suite "$suite" >"${TMPDIR:-/tmp}/nst-provision-$suite.log" 2>&1 &
+  done
+fi
 
 if [[ ! -x .venv/bin/python ]]; then
   "$(pick_python)" -m venv .venv

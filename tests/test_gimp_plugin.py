@@ -1,11 +1,14 @@
 """The plug-in in the REAL GIMP 3 (no mock), driven headless through python-fu-eval.
 
 One GIMP start (tests/gimp/driver_cases.py) runs every case and writes what it saw as JSON; the tests
-below assert on that JSON. The plug-in talks to a real `nst-engine serve` on loopback that uses
-generated weights and tiny settings (2 iterations, 1 scale) so that a run takes seconds on a CPU.
+below assert on that JSON. The plug-in talks to a real `nst-engine serve --device cpu` on loopback that
+uses generated weights and tiny settings (2 iterations, 1 scale) so that a run takes seconds on a CPU,
+or starts the engine itself (no configured URL; also through a stand-in `flatpak-spawn --host`).
 
-GIMP 3 comes from tests/gimp/provision_gimp.sh (a Debian 13 chroot on Debian 12 hosts); the tests are
-skipped, saying why, only when it cannot be provisioned (e.g. not root).
+Every test runs against each GIMP that tests/gimp/provision_gimp.sh provides: 3.0 (Debian 13, "trixie")
+and 3.2 (Debian unstable, "sid"), each in a root under /var/cache/nst-gimp3 on other hosts; the test ids
+name the GIMP version. $NST_GIMP_SUITES picks suites, $NST_GIMP_GUI_SUITES those for the GUI tests.
+The tests are skipped, saying why, only when GIMP cannot be provisioned (e.g. not root).
 """
 
 from __future__ import annotations
@@ -24,16 +27,25 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "gimp"))
 
-import gimp_harness as H  # noqa: E402
+pytest.register_assert_rewrite("gimp_checks")  # its asserts explain themselves as the tests' do
 
-pytestmark = pytest.mark.gimp
+import gimp_checks as C  # noqa: E402
+import gimp_harness as H  # noqa: E402
+from event_tap import EventTap  # noqa: E402
+from host_spawn import HostSpawner, stop_engine_in  # noqa: E402
+from xsession import XSession  # noqa: E402
+
+# Provisioning a root the first time takes minutes (sid: ~6 min); a GIMP start ~10-60 s on 2 busy cores.
+pytestmark = [pytest.mark.gimp, pytest.mark.timeout(2400)]
+GUI_SUITES = os.environ.get("NST_GIMP_GUI_SUITES", " ".join(H.SUITES)).split()
 
 REPO = H.REPO
 DRIVERS = REPO / "tests" / "gimp"
 EXTRA_SETTINGS = {"iterations": 2, "scales": 1}
-# Interactive runs need time to click Cancel / "Stop and keep" while the engine works.
-# Long enough that Cancel and "Stop and keep" land mid-run (a 64 px job is quick on a bf16 CPU).
-GUI_EXTRA_SETTINGS = {"iterations": 600, "scales": 1}
+# Interactive runs must still be running when the test clicks Cancel / "Stop and keep" (after the
+# plug-in has shown an iteration), on any machine: many iterations, and the runs the test does not click
+# (scratch, repeat) are stopped early through the engine as soon as they show progress.
+GUI_EXTRA_SETTINGS = {"iterations": 5000, "scales": 1}
 
 EXPECTED_ARGUMENTS = [
     ["run-mode", "GimpRunMode"],
@@ -51,12 +63,18 @@ EXPECTED_ARGUMENTS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def gimp_root() -> H.GimpRoot:
+@pytest.fixture(scope="session", params=H.suites(), ids=[H.suite_label(s) for s in H.suites()])
+def gimp_root(request: pytest.FixtureRequest) -> H.GimpRoot:
+    """GIMP of one Debian suite; its version must be what the test id says."""
     try:
-        return H.provision()
+        gimp = H.provision(request.param)
     except H.NotProvisionable as exc:
         pytest.skip(str(exc))
+    label = H.suite_label(request.param)
+    assert f"{gimp.version}.".startswith(label.split("-")[0].removeprefix("gimp") + "."), (
+        f"{gimp.suite} has GIMP {gimp.version}, the test id says {label}")
+    print(f"GIMP {gimp.version} ({gimp.console}, {gimp.gui}) in {gimp.root}")
+    return gimp
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +100,7 @@ def _copy_drivers(work: Path, *names: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> dict[str, Any]:
+def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> Iterator[dict[str, Any]]:
     """One headless GIMP start that runs every non-interactive case (driver_cases.py)."""
     inside = gimp_root.inside
     profile = workdir / "profile"
@@ -90,6 +108,7 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> dict[str,
     plugin_dir = H.install_plugin(profile, ok)
     H.make_style_images(workdir)
     _copy_drivers(workdir, "driver_cases.py")
+    spawner = HostSpawner(workdir, H.engine_env(workdir / "spawned"))
     missing_python = "/nonexistent/nst-engine/venv/bin/python"
     variants = {
         "ok": ok,
@@ -98,6 +117,7 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> dict[str,
                           "command": [missing_python, "-m", "nst_engine", "serve", "--port", "0"],
                           "state_file": inside(workdir) + "/no-server.json", "url": None, "token": None,
                           "spawn_prefix": []},
+        **C.self_start_variants(gimp_root, workdir, spawner),
     }
     params = {
         "results": inside(workdir) + "/results.json",
@@ -109,9 +129,17 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> dict[str,
         "engine_json_variants": variants,
     }
     (workdir / "params.json").write_text(json.dumps(params))
+    env = {"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(EXTRA_SETTINGS),
+           "PATH": f"{inside(workdir / 'bin')}:/usr/local/bin:/usr/bin:/bin",  # the stand-in flatpak-spawn
+           "NST_ENGINE_HOME": str(workdir / "self-home")}  # an engine the plug-in starts on this host
     started = time.monotonic()
-    proc = H.run_batch(gimp_root, profile, workdir / "driver_cases.py", workdir / "params.json",
-                       workdir / "gimp.log", {"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(EXTRA_SETTINGS)})
+    try:
+        proc = H.run_batch(gimp_root, profile, workdir / "driver_cases.py", workdir / "params.json",
+                           workdir / "gimp.log", env)
+    finally:
+        spawner.close()
+        for name in ("self", "flatpak"):
+            stop_engine_in(Path(variants[name]["state_file"]))
     elapsed = time.monotonic() - started
     out_file = workdir / "results.json"
     if not out_file.exists():
@@ -120,51 +148,10 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> dict[str,
     data = json.loads(out_file.read_text())
     pluginrc = profile / "pluginrc"
     data["_gimp"] = {"returncode": proc.returncode, "stderr": proc.stderr, "elapsed": elapsed,
-                     "pluginrc": pluginrc.read_text(errors="replace") if pluginrc.exists() else ""}
-    return data
-
-
-def case(results: dict[str, Any], name: str) -> dict[str, Any]:
-    entry = results["cases"].get(name)
-    assert entry is not None, f"case {name} did not run; GIMP stderr:\n{results['_gimp']['stderr'][-3000:]}"
-    assert "driver_error" not in entry, entry["driver_error"]
-    return entry
-
-
-def assert_untouched(entry: dict[str, Any], new_layers: int) -> None:
-    """Everything that was in the image is exactly as it was (pixels, names, offsets, masks, selection)."""
-    before, after = entry["before"], entry["after"]
-    assert len(after["layers"]) == len(before["layers"]) + new_layers
-    kept = list(after["layers"])
-    if new_layers:
-        del kept[entry["source_index"]]
-    assert kept == before["layers"]
-    for key in ("size", "precision", "base_type", "selection", "selection_digest"):
-        assert after[key] == before[key], key
-
-
-def assert_new_layer(entry: dict[str, Any], styles: str) -> dict[str, Any]:
-    """One new layer directly above the source: same size and offsets, source's alpha, named, tagged."""
-    assert entry["call"]["status"] == "success", entry["call"]["message"]
-    assert_untouched(entry, new_layers=1)
-    layers = entry["after"]["layers"]
-    idx = entry["source_index"]
-    new, source = layers[idx], layers[idx + 1]
-    assert source["name"] == entry["source_name"]
-    # GIMP keeps layer names unique: a second result from the same source gets " #1" appended.
-    assert re.fullmatch(re.escape(f"{entry['source_name']} (style: {styles})") + r"( #\d+)?", new["name"]), new["name"]
-    assert new["size"] == source["size"]
-    assert new["offsets"] == source["offsets"]
-    assert new["has_alpha"]
-    assert new["alpha"] == source["alpha"], "the new layer must keep the source's alpha exactly"
-    assert new["pixels"] != source["pixels"], "the engine's result should differ from the source"
-    assert new["is_gray"] == source["is_gray"]
-    assert new["visible"] and new["opacity"] == 100.0
-    record = new["parasite"]
-    assert record and record["procedure"] == "plug-in-neural-style-transfer"
-    assert record["source_layer"] == entry["source_name"]
-    assert entry["before"]["dirty"] is False and entry["after"]["dirty"] is True
-    return new
+                     "pluginrc": pluginrc.read_text(errors="replace") if pluginrc.exists() else "",
+                     "in_chroot": gimp_root.root.resolve() != Path("/"), "spawns": list(spawner.requests),
+                     "variants": variants}
+    yield data
 
 
 # --- the tests -------------------------------------------------------------------------------------
@@ -197,8 +184,8 @@ def test_registration_as_listed_by_the_pdb(results):
 
 
 def test_rgba_layer_with_transparency_and_offsets(results):
-    entry = case(results, "rgba_offsets")
-    new = assert_new_layer(entry, "style + style2")
+    entry = C.case(results, "rgba_offsets")
+    new = C.assert_new_layer(entry, "style + style2")
     assert [layer["name"] for layer in entry["after"]["layers"]] == [
         "Top", "Sprite (style: style + style2)", "Sprite", "Background"]
     assert new["offsets"] == [30, -5] and new["size"] == [40, 32]
@@ -215,33 +202,33 @@ def test_rgba_layer_with_transparency_and_offsets(results):
 
 
 def test_16bit_rgb_is_sent_as_16_bits(results):
-    entry = case(results, "rgb16")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(results, "rgb16")
+    new = C.assert_new_layer(entry, "style")
     assert entry["after"]["precision"] == "u16-non-linear"
     assert new["parasite"]["content_format"] == "u16"
     assert new["is_rgb"] and not new["is_gray"]
 
 
 def test_float_rgb_is_sent_as_float(results):
-    entry = case(results, "rgbfloat")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(results, "rgbfloat")
+    new = C.assert_new_layer(entry, "style")
     assert entry["after"]["precision"] == "float-linear"
     assert new["parasite"]["content_format"] == "f32"
 
 
 def test_grayscale_gives_grayscale(results):
-    entry = case(results, "gray")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(results, "gray")
+    new = C.assert_new_layer(entry, "style")
     assert new["is_gray"]
-    entry = case(results, "gray_alpha16")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(results, "gray_alpha16")
+    new = C.assert_new_layer(entry, "style")
     assert new["is_gray"] and new["offsets"] == [7, 3] and new["alpha_min_max"] == [0.0, 1.0]
     assert new["parasite"]["content_format"] == "u16"
 
 
 def test_selection_becomes_a_layer_mask(results):
-    entry = case(results, "selection")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(results, "selection")
+    new = C.assert_new_layer(entry, "style")
     assert entry["after"]["selection"][:1] == [True]
     mask = new["mask"]
     assert mask and mask["size"] == new["size"]
@@ -249,128 +236,143 @@ def test_selection_becomes_a_layer_mask(results):
 
 
 def test_missing_style_file_is_refused_by_gimp(results):
-    entry = case(results, "missing_style")
+    entry = C.case(results, "missing_style")
     assert entry["call"]["status"] == "calling-error"
-    assert_untouched(entry, new_layers=0)
+    C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
 
 
 def test_corrupt_style_file_is_an_execution_error(results):
-    entry = case(results, "corrupt_style")
+    entry = C.case(results, "corrupt_style")
     assert entry["call"]["status"] == "execution-error"
     assert "image" in entry["call"]["message"].lower()
-    assert_untouched(entry, new_layers=0)
+    C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
 
 
 def test_unreachable_engine_is_an_execution_error(results):
-    entry = case(results, "unreachable")
+    entry = C.case(results, "unreachable")
     assert entry["call"]["status"] == "execution-error"
     assert entry["call"]["message"]
-    assert_untouched(entry, new_layers=0)
+    C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
 
 
 def test_engine_not_installed_names_the_installer(results):
-    entry = case(results, "not_installed")
+    entry = C.case(results, "not_installed")
     assert entry["call"]["status"] == "execution-error"
     assert "install" in entry["call"]["message"]
-    assert_untouched(entry, new_layers=0)
+    C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
+
+
+def test_plugin_starts_the_engine_itself_and_reuses_it(results):
+    """No URL in engine.json (the artist's normal path): the plug-in runs `command`, finds the engine
+    through the state file, and the next run reuses that engine instead of starting another."""
+    state_file = results["_gimp"]["variants"]["self"]["state_file"]
+    first = C.case(results, "self_started")
+    C.assert_new_layer(first, "style")
+    second = C.case(results, "self_reused")
+    C.assert_new_layer(second, "style")
+    if results["_gimp"]["in_chroot"]:  # the stand-in Python ran the engine on the host, once
+        starts = C.spawns(results, "python")
+        assert len(starts) == 1, results["_gimp"]["spawns"]
+        argv = starts[0]["argv"]
+        assert argv[1:4] == ["-m", "nst_engine", "serve"] and argv[-2:] == ["--state-file", state_file], argv
+
+
+def test_plugin_starts_the_engine_through_flatpak_spawn(results):
+    """spawn_prefix ["flatpak-spawn", "--host"] (the Flatpak GIMP): the command goes through it, with an
+    engine Python that exists only on the host, and the run succeeds."""
+    entry = C.case(results, "flatpak_started")
+    C.assert_new_layer(entry, "style")
+    variant = results["_gimp"]["variants"]["flatpak"]
+    starts = C.spawns(results, "flatpak-spawn")
+    assert len(starts) == 1, results["_gimp"]["spawns"]
+    assert starts[0]["options"] == ["--host"]
+    assert starts[0]["argv"] == [*variant["command"], "--state-file", variant["state_file"]]
 
 
 # --- interactive: the procedure dialog and the progress window in the real GIMP GUI (Xvfb) ------------
 
-# Button centres measured from the windows' bottom-right corners (GIMP 3.0.4, default theme, no WM).
-OK_FROM_CORNER = (68, 42)
-CANCEL_FROM_CORNER = (92, 42)
-STOP_FROM_CORNER = (233, 42)
-
-
-def _click_window(session: H.XSession, pattern: str, offset: tuple[int, int], settle: float) -> str:
-    """Find the window, wait for it to settle, click a button measured from its bottom-right corner.
-
-    Without a window manager a window found by name can still be replaced while GTK maps it (seen as
-    an X BadWindow error from xdotool on a busy machine): then look it up again."""
-    for _attempt in range(5):
-        window = session.wait_window(pattern)
-        time.sleep(settle)
-        try:
-            x, y, w, h = session.geometry(window)
-        except RuntimeError:
-            continue
-        session.click(x + w - offset[0], y + h - offset[1])
-        return window
-    raise RuntimeError(f"the window {pattern!r} kept disappearing")
-
-
 @pytest.fixture(scope="module")
 def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, Any]]:
-    """One GIMP GUI start: Cancel, then "Stop and keep", then Ctrl+Z, clicked with xdotool."""
+    """One GIMP GUI start: Cancel, then "Stop and keep", then Ctrl+Z, clicked with xdotool once the
+    plug-in has received an iteration's progress (seen by a proxy in front of the engine)."""
+    if gimp_root.suite not in GUI_SUITES:
+        pytest.skip(f"GUI tests run on {GUI_SUITES} ($NST_GIMP_GUI_SUITES), not {gimp_root.suite}")
     work = gimp_root.workdir("nst-gui-")
     profile = work / "profile"
-    H.install_plugin(profile, H.engine_json_ok(engine))
+    tap = EventTap(engine.url)
+    H.install_plugin(profile, {**H.engine_json_ok(engine), "url": tap.url})
     H.make_style_images(work)
     _copy_drivers(work, "drive_interactive.py")
     params = {"results": gimp_root.inside(work) + "/results.json", "style": gimp_root.inside(work) + "/style.jpg"}
     (work / "params.json").write_text(json.dumps(params))
-    session = H.XSession(gimp_root, profile, work,
-                         env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(GUI_EXTRA_SETTINGS)})
+    session = XSession(gimp_root, profile, work, env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(GUI_EXTRA_SETTINGS)})
     steps: list[str] = []
     try:
         session.start(work / "drive_interactive.py", work / "params.json")
-        for name, button in (("cancel", CANCEL_FROM_CORNER), ("stop_keep", STOP_FROM_CORNER)):
-            session.wait_file(work / f"calling-{name}", 180)
-            _click_window(session, "^Neural Style Transfer$", OK_FROM_CORNER, settle=1.0)
-            progress = _click_window(session, "working", button, settle=2.5)  # a few iterations first
-            session.wait_gone(progress, 60)
+        C.stop_when_running(session, tap, engine, work / "calling-scratch")
+        for name, button in (("cancel", C.CANCEL_FROM_CORNER), ("stop_keep", C.STOP_FROM_CORNER)):
+            session.wait_file(work / f"calling-{name}", 300)
+            seen = tap.progress_events
+            C.click_window(session, "^Neural Style Transfer$", C.OK_FROM_CORNER)
+            tap.wait_progress(seen, 300)  # the job runs and the plug-in has an iteration to show
+            progress = C.click_window(session, "working", button)
+            session.wait_gone(progress, 120)
             steps.append(name)
-        session.wait_file(work / "undo-now", 60)
+        session.wait_file(work / "undo-now", 120)
         image_window = session.wait_window("Untitled")
         session.key(image_window, "ctrl+z")
         steps.append("undo")
-        (work / "undo-done").touch()
-        session.wait_file(work / "finished", 180)
+        C.stop_when_running(session, tap, engine, work / "calling-repeat")
+        session.wait_file(work / "finished", 300)
+        session.shot(work / "final.png")
     except Exception as exc:  # noqa: BLE001 - reported by the tests, with the GIMP log
         steps.append(f"harness error: {exc!r}")
     finally:
         session.close()
+        tap.close()
     data = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {"cases": {}}
-    data["_gimp"] = {"steps": steps, "stderr": (work / "gimp-gui.log").read_text(errors="replace")
+    data["_gimp"] = {"steps": steps, "work": str(work), "stderr": (work / "gimp-gui.log").read_text(errors="replace")
                      if (work / "gimp-gui.log").exists() else ""}
+    keep = os.environ.get("NST_KEEP_GIMP_TEST_DIR")
+    if keep and (work / "final.png").exists():  # e.g. to look at what the GUI showed
+        shutil.copy2(work / "final.png", Path(keep) / f"gui-{gimp_root.suite}.png")
     yield data
-    if not os.environ.get("NST_KEEP_GIMP_TEST_DIR"):
+    if not keep:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def test_interactive_cancel_leaves_the_image_as_it_was(gui_results):
     assert "cancel" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
-    entry = case(gui_results, "cancel")
+    entry = C.case(gui_results, "cancel")
     assert entry["call"]["status"] == "cancel", entry["call"]
-    assert_untouched(entry, new_layers=0)
+    C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
 
 
 def test_interactive_stop_and_keep_gives_the_current_result(gui_results):
     assert "stop_keep" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
-    entry = case(gui_results, "stop_keep")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(gui_results, "stop_keep")
+    new = C.assert_new_layer(entry, "style")
     # The dialog offered the values of the last (scratch) run: GIMP remembered them.
     assert new["parasite"]["arguments"]["seed"] == 1 and new["parasite"]["arguments"]["quality"] == "draft"
 
 
 def test_one_undo_step_removes_the_whole_result(gui_results):
     assert "undo" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
-    undo = case(gui_results, "undo")
-    stop_keep = case(gui_results, "stop_keep")
+    undo = C.case(gui_results, "undo")
+    stop_keep = C.case(gui_results, "stop_keep")
     assert len(undo["before"]["layers"]) == len(stop_keep["before"]["layers"]) + 1
     assert undo["after"]["layers"] == stop_keep["before"]["layers"], "one Ctrl+Z must undo the whole run"
 
 
 def test_repeat_last_filter_uses_the_last_interactive_values(gui_results):
-    entry = case(gui_results, "repeat")
-    new = assert_new_layer(entry, "style")
+    entry = C.case(gui_results, "repeat")
+    new = C.assert_new_layer(entry, "style")
     args = new["parasite"]["arguments"]
-    stop_keep_args = case(gui_results, "stop_keep")["after"]["layers"][1]["parasite"]["arguments"]
+    stop_keep_args = C.case(gui_results, "stop_keep")["after"]["layers"][1]["parasite"]["arguments"]
     assert args == stop_keep_args
     assert args["seed"] == 1 and args["quality"] == "draft" and args["style_file"].endswith("/style.jpg")

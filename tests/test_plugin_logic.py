@@ -204,3 +204,33 @@ def test_runner_cancel_before_submit_reaches_job():
     kind, _payload = _drain(runner)[-1]
     assert job.cancelled and kind == "error" and runner.cancel_requested
     assert isinstance(runner.events, queue.Queue)
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("/path/x.jpg", "/path/x.jpg"),
+    ("//path/x.jpg", "/path/x.jpg"),  # GIMP 3.2's Repeat hands this back
+    ("///path/x.jpg", "/path/x.jpg"),
+    ("file:////path/x.jpg", "/path/x.jpg"),  # GIMP 3.2 stores the last value so
+    ("file:///path/x.jpg", "/path/x.jpg"),
+    ("file://localhost/path/x.jpg", "/path/x.jpg"),
+    ("file:///path/with%20space.jpg", "/path/with space.jpg"),
+    ("FILE:///path/x.jpg", "/path/x.jpg"),
+    ("C:\\Users\\me\\style.jpg", "C:\\Users\\me\\style.jpg"),
+    ("C:/Users/me/style.jpg", "C:/Users/me/style.jpg"),
+    ("file:///C:/Users/me/style.jpg", "C:/Users/me/style.jpg"),
+    ("\\\\server\\share\\style.jpg", "\\\\server\\share\\style.jpg"),
+    ("relative/x.jpg", "relative/x.jpg"),
+])
+def test_file_arguments_become_plain_local_paths(given, expected):
+    assert L.normalize_file_argument(given, platform="linux") == expected
+
+
+def test_unc_paths_with_slashes_are_kept_on_windows():
+    assert L.normalize_file_argument("//server/share/x.jpg", platform="win32") == "//server/share/x.jpg"
+    assert L.normalize_file_argument("//server/share/x.jpg", platform="linux") == "/server/share/x.jpg"
+
+
+def test_plugin_args_normalise_both_style_files():
+    args = L.PluginArgs.from_values({"style-file": "//tmp/a.jpg", "style-file-2": "file:////tmp/b.png"})
+    assert args.style_file == "/tmp/a.jpg" and args.style_file_2 == "/tmp/b.png"
+    assert L.PluginArgs.from_values({"style-file": None}).style_file is None

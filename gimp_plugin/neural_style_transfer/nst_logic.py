@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 PROC_NAME = "plug-in-neural-style-transfer"
 MENU_LABEL = "Neural Style Transfer\u2026"
@@ -59,6 +61,33 @@ ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
 ARGUMENT_NAMES = tuple(row[0] for row in ARGUMENTS)
 
 
+_WINDOWS_DRIVE = re.compile(r"^/?[A-Za-z]:[\\/]")
+
+
+def normalize_file_argument(value: str, platform: str | None = None) -> str:
+    """A file argument as a plain local path, whatever form GIMP handed it in.
+
+    GIMP 3.2 stores a file argument's last value as `file:////path` (four slashes), so "Repeat" gives
+    the plug-in `//path` (and `os.path.normpath` keeps a leading `//`). URIs become paths; a run of
+    leading slashes becomes one, except on Windows, where `//server/share` is a network path.
+    Windows drive paths (`C:\\x`, `C:/x`) are left alone.
+    """
+    path = value
+    if path[:5].lower() == "file:":
+        path = unquote(path[5:])
+        if path.startswith("//localhost/"):
+            path = path[len("//localhost"):]
+        path = "/" + path.lstrip("/") if path.startswith("/") else path
+        if _WINDOWS_DRIVE.match(path):
+            return path.lstrip("/")
+        return path
+    if _WINDOWS_DRIVE.match(path) or path.startswith("\\"):
+        return path
+    if path.startswith("//") and not (platform or sys.platform).startswith("win"):
+        return "/" + path.lstrip("/")
+    return path
+
+
 @dataclass
 class PluginArgs:
     """The procedure's arguments as plain Python values (file arguments as paths)."""
@@ -78,6 +107,9 @@ class PluginArgs:
     def from_values(cls, values: Mapping[str, Any]) -> PluginArgs:
         """From `{argument-name: value}` as read from a GimpProcedureConfig (dashes in names)."""
         kw = {name.replace("-", "_"): values[name] for name in ARGUMENT_NAMES if name in values}
+        for key in ("style_file", "style_file_2"):
+            if isinstance(kw.get(key), str):
+                kw[key] = normalize_file_argument(kw[key])
         return cls(**kw)
 
     def style_paths(self) -> list[str]:

@@ -96,6 +96,16 @@ write_engine_json("not_installed")
 run_case("not_installed", imge, layere, **BASE)
 write_engine_json("ok")
 
+# --- 8. no URL configured: the plug-in starts the engine itself, reuses it, and via flatpak-spawn -----
+imgx, layerx = new_image(40, 32, Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR, "Background",
+                         Gimp.ImageType.RGB_IMAGE)
+write_engine_json("self")
+run_case("self_started", imgx, layerx, **BASE)
+run_case("self_reused", imgx, layerx, **BASE)
+write_engine_json("flatpak")
+run_case("flatpak_started", imgx, layerx, **BASE)
+write_engine_json("ok")
+
 RESULTS["finished"] = True
 save()
 for image in Gimp.get_images():

@@ -2,7 +2,7 @@
 # Reproduce the README screenshots (docs/images/plugin-*.png) in the real GIMP 3 GUI under Xvfb:
 # the plug-in's procedure dialog, its progress window with the live preview, and a photo from
 # tests/data stylised and shown in GIMP. Needs root (GIMP 3 runs in a Debian 13 chroot on Debian 12,
-# see provision_gimp.sh) and the project's venv (it starts a real nst-engine on loopback).
+# see provision_gimp.sh; NST_GIMP_SUITE=sid for GIMP 3.2) and the project's venv (it starts a real nst-engine on loopback).
 # The engine uses generated (synthetic) test weights, so the style in the result is weak: the pictures
 # show the plug-in, not what real VGG-19 weights produce. Usage: screenshots.sh [OUT_DIR]
 set -euo pipefail
@@ -11,4 +11,4 @@ repo=$(cd "$here/../.." && pwd)
 python=${PYTHON:-$repo/.venv/bin/python}
 out=${1:-$repo/docs/images}
 cd "$repo"
-exec "$python" "$here/gimp_harness.py" screenshots "$out"
+exec "$python" "$here/screenshots.py" "$out"

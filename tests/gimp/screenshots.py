@@ -1,0 +1,81 @@
+"""The README screenshots (docs/images/plugin-*.png) from the real GIMP 3 GUI under Xvfb.
+
+Run by tests/gimp/screenshots.sh: `python tests/gimp/screenshots.py OUT_DIR`. The procedure dialog, the
+progress window with its live preview, and a photo from tests/data stylised and shown in GIMP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import gimp_harness as H  # noqa: E402
+from event_tap import EventTap  # noqa: E402
+from xsession import XSession  # noqa: E402
+
+
+def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
+    """Takes the three pictures; the progress one once the plug-in has had a few iterations to show."""
+    from PIL import Image
+
+    gimp = H.provision(os.environ.get("NST_GIMP_SUITE", "trixie"))
+    work = gimp.workdir("nst-shots-")
+    engine = H.start_engine(work)
+    tap = EventTap(engine.url)
+    session: XSession | None = None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        profile = work / "profile"
+        H.install_plugin(profile, {**H.engine_json_ok(engine), "url": tap.url})
+        H.make_style_images(work, size=256)
+        with Image.open(H.REPO / "tests" / "data" / "chelsea.jpg") as im:
+            im.convert("RGB").save(work / "photo.jpg", quality=92)
+        with Image.open(H.REPO / "tests" / "data" / "ihc.jpg") as im:  # a real picture as the style
+            im.convert("RGB").resize((256, 256)).save(work / "style.jpg", quality=92)
+        shutil.copy2(H.REPO / "tests" / "gimp" / "drive_screens.py", work / "drive_screens.py")
+        params = {"photo": gimp.inside(work / "photo.jpg"), "style": gimp.inside(work / "style.jpg"),
+                  "args": {"quality": "draft", "max-size": 256, "style-strength": 3.0, "seed": 1}}
+        (work / "params.json").write_text(json.dumps(params))
+        session = XSession(gimp, profile, work,
+                           env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps({"iterations": iterations, "scales": 1})})
+        session.start(work / "drive_screens.py", work / "params.json")
+        session.wait_file(work / "result-ready", 600)
+        dialog = session.wait_window("^Neural Style Transfer$")
+        x, y, w, h = session.wait_settled(dialog)
+        session.shot(work / "dialog.png", dialog)
+        seen = tap.progress_events
+        session.click(x + w - 68, y + h - 42)  # OK
+        progress = session.wait_window("working")
+        tap.wait_progress(seen + iterations // 4, 600)  # some iterations in: the preview shows a picture
+        session.wait_settled(progress)
+        session.shot(work / "progress.png", progress)
+        session.wait_file(work / "interactive-done", 600)
+        main = session.wait_window("GIMP$")
+        session.wait_settled(main)
+        session.shot(work / "result.png", main)
+        shots = []
+        for name in ("dialog", "progress", "result"):
+            target = out_dir / f"plugin-{name}.png"
+            with Image.open(work / f"{name}.png") as im:
+                im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+            shots.append(target)
+        return shots
+    finally:
+        if session is not None:
+            session.close()
+        tap.close()
+        engine.close()
+        if not os.environ.get("NST_KEEP_GIMP_TEST_DIR"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: screenshots.py OUT_DIR")
+    for path in screenshots(Path(sys.argv[1])):
+        print(f"{path} ({path.stat().st_size // 1024} KB)")
