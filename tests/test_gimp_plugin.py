@@ -104,7 +104,8 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> Iterator[
     """One headless GIMP start that runs every non-interactive case (driver_cases.py)."""
     inside = gimp_root.inside
     profile = workdir / "profile"
-    ok = H.engine_json_ok(engine)
+    tap = EventTap(engine.url)  # notes what the engine says it received
+    ok = {**H.engine_json_ok(engine), "url": tap.url}
     plugin_dir = H.install_plugin(profile, ok)
     H.make_style_images(workdir)
     _copy_drivers(workdir, "driver_cases.py")
@@ -138,6 +139,7 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> Iterator[
                            workdir / "gimp.log", env)
     finally:
         spawner.close()
+        tap.close()
         for name in ("self", "flatpak"):
             stop_engine_in(Path(variants[name]["state_file"]))
     elapsed = time.monotonic() - started
@@ -150,6 +152,7 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> Iterator[
     data["_gimp"] = {"returncode": proc.returncode, "stderr": proc.stderr, "elapsed": elapsed,
                      "pluginrc": pluginrc.read_text(errors="replace") if pluginrc.exists() else "",
                      "in_chroot": gimp_root.root.resolve() != Path("/"), "spawns": list(spawner.requests),
+                     "received": list(tap.received),
                      "variants": variants}
     yield data
 
@@ -207,6 +210,8 @@ def test_16bit_rgb_is_sent_as_16_bits(results):
     assert entry["after"]["precision"] == "u16-non-linear"
     assert new["parasite"]["content_format"] == "u16"
     assert new["is_rgb"] and not new["is_gray"]
+    # The engine itself reports 16-bit samples of the layer's size (not only the plug-in's record).
+    assert {"width": 48, "height": 40, "sample": "u16", "channels": 3} in results["_gimp"]["received"]
 
 
 def test_float_rgb_is_sent_as_float(results):
@@ -214,6 +219,7 @@ def test_float_rgb_is_sent_as_float(results):
     new = C.assert_new_layer(entry, "style")
     assert entry["after"]["precision"] == "float-linear"
     assert new["parasite"]["content_format"] == "f32"
+    assert {"width": 40, "height": 40, "sample": "f32", "channels": 4} in results["_gimp"]["received"]
 
 
 def test_grayscale_gives_grayscale(results):

@@ -26,6 +26,7 @@ class EventTap:
         self.progress_events = 0
         self.last_event: dict[str, object] = {}
         self.last_job: str | None = None  # the job whose events passed last
+        self.received: list[dict[str, object]] = []  # what the engine says it received, per started job
         self._cond = threading.Condition()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -36,6 +37,8 @@ class EventTap:
     def note(self, job: str, event: dict[str, object]) -> None:
         with self._cond:
             self.last_event, self.last_job = event, job
+            if event.get("type") == "started" and isinstance(event.get("received"), dict):
+                self.received.append(event["received"]["content"])  # type: ignore[index]
             if event.get("type") == "progress" and int(str(event.get("iteration") or 0)) >= 1:
                 self.progress_events += 1
             self._cond.notify_all()
