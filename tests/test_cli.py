@@ -70,7 +70,8 @@ def test_stylize_writes_the_result_and_intermediates(tmp_path, photos, synthetic
 
 @pytest.mark.parametrize("fmt", ["torchvision", "caffe", "matconvnet"])
 def test_info_reports_each_weights_format(tmp_path, synthetic_weights, fmt):
-    result = run_cli("info", "--weights", str(synthetic_weights(fmt)), "--size", "512", home=tmp_path)
+    result = run_cli("info", "--weights", str(synthetic_weights(fmt)), "--size", "512", "--device", "cpu",
+                     home=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"({fmt} format" in result.stdout
     assert "weights sha256: " in result.stdout
@@ -150,7 +151,8 @@ def test_non_finite_flag_values_are_one_line_errors(tmp_path, photos):
 def test_info_json_is_one_flat_object(tmp_path, synthetic_weights_file):
     import json
 
-    result = run_cli("info", "--json", "--weights", str(synthetic_weights_file), "--size", "512", home=tmp_path)
+    result = run_cli("info", "--json", "--weights", str(synthetic_weights_file), "--size", "512", "--device", "cpu",
+                     home=tmp_path)
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)
     assert not any(isinstance(value, (dict, list)) for value in facts.values())

@@ -68,3 +68,24 @@ def test_the_engine_refuses_what_the_plugin_must_map():
         Settings.from_dict({"max_long_side": 31}, scope="job")
     assert _job(**{"max-size": 31}).max_long_side == L.MIN_WORKING_SIZE == 32
     assert _job(**{"max-size": 0}).size == 0
+
+
+def test_the_services_openapi_describes_job_settings_from_the_schema():
+    """POST /jobs' `settings` part in /openapi.json is the schema's, without the server-only settings."""
+    from nst_engine.service.app import ServiceConfig, create_app
+    from nst_engine.settings import SERVER_ONLY, json_schema
+
+    app = create_app(ServiceConfig(token="x" * 32))
+    try:
+        body = app.openapi()["paths"]["/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    finally:
+        app.state.queue.close()
+    settings = body["schema"]["properties"]["settings"]
+    declared = json_schema()["properties"]  # FastAPI's OpenAPI model writes numbers as floats, drops null defaults
+    assert set(settings["properties"]) == set(declared)
+    for name, prop in declared.items():
+        shown = settings["properties"][name]
+        assert (shown.get("type"), shown.get("enum"), shown.get("description")) == (
+            prop.get("type"), prop.get("enum"), prop.get("description")), name
+    assert "style_blend" in settings["properties"] and not SERVER_ONLY & set(settings["properties"])
+    assert body["schema"]["required"] == ["content", "style"]
