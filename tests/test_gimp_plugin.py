@@ -210,8 +210,8 @@ def test_16bit_rgb_is_sent_as_16_bits(results):
     assert entry["after"]["precision"] == "u16-non-linear"
     assert new["parasite"]["content_format"] == "u16"
     assert new["is_rgb"] and not new["is_gray"]
-    # The engine itself reports 16-bit samples of the layer's size (not only the plug-in's record).
-    assert {"width": 48, "height": 40, "sample": "u16", "channels": 3} in results["_gimp"]["received"]
+    # The engine itself reports 16-bit samples of the layer's size (the plug-in always sends RGBA).
+    assert {"width": 48, "height": 40, "sample": "u16", "channels": 4} in results["_gimp"]["received"]
 
 
 def test_float_rgb_is_sent_as_float(results):
