@@ -150,7 +150,7 @@ def test_missing_engine_json_is_still_no_engine_configured(tmp_path, no_engine_e
 @pytest.mark.parametrize(("error", "words"), [
     (ConnectionRefusedError(111, "Connection refused"), "nothing is listening at that address"),
     (OSError(113, "No route to host"), "no route to host"),
-    (socket.timeout("timed out"), "it did not answer in time"),
+    (TimeoutError("timed out"), "it did not answer in time"),
     (socket.gaierror(-2, "Name or service not known"), "its host name is unknown"),
     (ValueError("odd"), "the connection failed"),
 ])
