@@ -47,6 +47,9 @@ EXTRA_SETTINGS = {"iterations": 2, "scales": 1}
 # (scratch, repeat) are stopped early through the engine as soon as they show progress.
 GUI_EXTRA_SETTINGS = {"iterations": 5000, "scales": 1}
 
+# engine.json after a typo while editing the url (closing quote missing): line 3 is where JSON breaks.
+MALFORMED_ENGINE_JSON = '{\n  "python": null,\n  "url": "http://127.0.0.1:9\n  "token": "x"\n}\n'
+
 EXPECTED_ARGUMENTS = [
     ["run-mode", "GimpRunMode"],
     ["image", "GimpImage"],
@@ -128,6 +131,7 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> Iterator[
         "corrupt_style": inside(workdir) + "/corrupt.png",
         "engine_json": inside(plugin_dir / "engine.json"),
         "engine_json_variants": variants,
+        "engine_json_malformed": MALFORMED_ENGINE_JSON,
     }
     (workdir / "params.json").write_text(json.dumps(params))
     env = {"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(EXTRA_SETTINGS),
@@ -153,7 +157,7 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> Iterator[
                      "pluginrc": pluginrc.read_text(errors="replace") if pluginrc.exists() else "",
                      "in_chroot": gimp_root.root.resolve() != Path("/"), "spawns": list(spawner.requests),
                      "received": list(tap.received),
-                     "variants": variants}
+                     "variants": variants, "engine_json": params["engine_json"]}
     yield data
 
 
@@ -192,7 +196,7 @@ def test_rgba_layer_with_transparency_and_offsets(results):
     assert [layer["name"] for layer in entry["after"]["layers"]] == [
         "Top", "Sprite (style: style + style2)", "Sprite", "Background"]
     assert new["offsets"] == [30, -5] and new["size"] == [40, 32]
-    assert new["alpha_min_max"] == [0.0, 1.0]
+    assert new["has_alpha"] and new["alpha_min_max"] == [0.0, 1.0]
     assert new["mask"] is None  # no selection, no mask
     record = new["parasite"]
     assert record["content_format"] == "u8"
@@ -210,6 +214,7 @@ def test_16bit_rgb_is_sent_as_16_bits(results):
     assert entry["after"]["precision"] == "u16-non-linear"
     assert new["parasite"]["content_format"] == "u16"
     assert new["is_rgb"] and not new["is_gray"]
+    assert not new["has_alpha"], "an RGB layer without alpha gives a result without alpha"
     # The engine itself reports 16-bit samples of the layer's size (the plug-in always sends RGBA).
     assert {"width": 48, "height": 40, "sample": "u16", "channels": 4} in results["_gimp"]["received"]
 
@@ -225,10 +230,10 @@ def test_float_rgb_is_sent_as_float(results):
 def test_grayscale_gives_grayscale(results):
     entry = C.case(results, "gray")
     new = C.assert_new_layer(entry, "style")
-    assert new["is_gray"]
+    assert new["is_gray"] and not new["has_alpha"]
     entry = C.case(results, "gray_alpha16")
     new = C.assert_new_layer(entry, "style")
-    assert new["is_gray"] and new["offsets"] == [7, 3] and new["alpha_min_max"] == [0.0, 1.0]
+    assert new["is_gray"] and new["has_alpha"] and new["offsets"] == [7, 3] and new["alpha_min_max"] == [0.0, 1.0]
     assert new["parasite"]["content_format"] == "u16"
 
 
@@ -237,6 +242,7 @@ def test_selection_becomes_a_layer_mask(results):
     new = C.assert_new_layer(entry, "style")
     assert entry["after"]["selection"][:1] == [True]
     mask = new["mask"]
+    assert not new["has_alpha"]  # the source has none; the mask needs none
     assert mask and mask["size"] == new["size"]
     assert mask["center"] == 1.0 and mask["corner"] == 0.0
 
@@ -257,9 +263,27 @@ def test_corrupt_style_file_is_an_execution_error(results):
 
 
 def test_unreachable_engine_is_an_execution_error(results):
+    """A configured engine that is down: the message names it and where its URL is set, in plain words;
+    the plug-in never starts a configured engine, so it must not advise running the filter again."""
     entry = C.case(results, "unreachable")
     assert entry["call"]["status"] == "execution-error"
-    assert entry["call"]["message"]
+    message = entry["call"]["message"]
+    url = results["_gimp"]["variants"]["unreachable"]["url"]
+    engine_json = results["_gimp"]["engine_json"]
+    assert url in message and engine_json in message, message
+    assert "Errno" not in message and "Error(" not in message, message
+    assert message.count(url) == 1 and message.count("not changed") == 1, message
+    assert "run the filter again" not in message.lower() and "restart" not in message, message
+    C.assert_untouched(entry, new_layers=0)
+    assert entry["after"]["dirty"] is False
+
+
+def test_malformed_engine_json_is_reported_with_line_and_column(results):
+    entry = C.case(results, "malformed_config")
+    assert entry["call"]["status"] == "execution-error"
+    message = entry["call"]["message"]
+    assert results["_gimp"]["engine_json"] in message and "line 3, column" in message, message
+    assert "not installed" not in message and "not changed" in message, message
     C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
 

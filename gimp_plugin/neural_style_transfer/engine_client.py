@@ -19,22 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import plugin_messages as M
 from engine_connection import EngineConfig, contract
 from nst_logic import installer_hint
 
 TERMINAL = contract.TERMINAL_EVENTS
 
 
-class EngineClientError(Exception):
-    """Base class: `message` says what happened and what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class EngineClientError(M.PluginError):
+    """Base class: `what` happened and `advice`, the one thing to do; `message` is both."""
 
 
 class EngineNotInstalled(EngineClientError):
-    pass
+    def __init__(self, what: str, advice: str | None = None) -> None:
+        super().__init__(what, installer_hint() if advice is None else advice)
 
 
 class EngineUnavailable(EngineClientError):
@@ -49,7 +47,7 @@ class EngineJobFailed(EngineClientError):
 
 
 class JobCancelled(EngineClientError):
-    def __init__(self, message: str = "The job was cancelled; the image was not changed.") -> None:
+    def __init__(self, message: str = "The job was cancelled.") -> None:
         super().__init__(message)
 
 
@@ -67,13 +65,18 @@ class RawImage:
 class EngineClient:
     """One engine at `url`, authorised by `token`."""
 
-    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, token: str, timeout: float = 30.0, advice: str = M.RUN_AGAIN,
+                 token_advice: str = "") -> None:
         parsed = urllib.parse.urlsplit(url.rstrip("/"))
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise EngineUnavailable(f"The engine address {url!r} is not an http:// or https:// URL.")
+            raise EngineUnavailable(M.bad_url(url))
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        # What to do when the engine cannot be reached: who runs it (the plug-in, or someone at a
+        # configured address) decides, so the caller that found the engine says it.
+        self.advice = advice
+        self.token_advice = token_advice
         self._parsed = parsed
 
     # ---------------------------------------------------------- finding the engine
@@ -82,14 +85,19 @@ class EngineClient:
     def connect(cls, config: EngineConfig, start_if_needed: bool = True, timeout: float = 90.0) -> EngineClient:
         """A configured URL, else the engine in the state file, else a freshly started one."""
         if config.url:
-            client = cls(config.url, config.token or "")
-            client._check_health(f"The engine at {config.url} does not answer")
+            try:
+                client = cls(config.url, config.token or "",
+                             advice=M.remote_advice(config.url_source, config.local_installed),
+                             token_advice=M.token_advice(config.url_source))
+            except EngineUnavailable as error:
+                raise EngineUnavailable(error.what, M.bad_url_advice(config.url_source)) from None
+            client.health()
             return client
         client = cls.from_state_file(config.state_file)
         if client is not None:
             return client
         if not start_if_needed:
-            raise EngineUnavailable("No engine is running: start one with `nst-engine serve`.")
+            raise EngineUnavailable("No engine is running.", "Start one with `nst-engine serve`.")
         process = start_engine(config)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -98,13 +106,14 @@ class EngineClient:
                 return client
             if process.poll() is not None and cls.from_state_file(config.state_file) is None:
                 raise EngineUnavailable(
-                    f"The engine stopped while starting (exit status {process.returncode}). "
-                    f"Its log ({config.log_file}) ends with:\n{_tail(config.log_file)}"
+                    f"The engine stopped while starting (exit status {process.returncode}).",
+                    f"Its log ({config.log_file}) says why; it ends with:\n{_tail(config.log_file)}",
                 )
             time.sleep(0.25)
         raise EngineUnavailable(
-            f"The engine did not become ready within {timeout:.0f} s. Its log ({config.log_file}) ends with:\n"
-            f"{_tail(config.log_file)}"
+            f"The engine did not become ready within {timeout:.0f} s.",
+            f"Run the filter again; if this repeats, its log ({config.log_file}) says why; it ends with:\n"
+            f"{_tail(config.log_file)}",
         )
 
     @classmethod
@@ -113,7 +122,7 @@ class EngineClient:
         try:
             state = json.loads(Path(state_file).read_text(encoding="utf-8"))
             token = Path(state["token_file"]).read_text(encoding="utf-8").strip()
-            client = cls(state["url"], token)
+            client = cls(state["url"], token, advice=M.MANAGED_ADVICE)
         except (OSError, ValueError, KeyError, TypeError, EngineClientError):
             return None
         try:
@@ -121,12 +130,6 @@ class EngineClient:
         except EngineClientError:
             return None
         return client
-
-    def _check_health(self, what: str) -> dict[str, Any]:
-        try:
-            return self.health()
-        except EngineUnavailable as error:
-            raise EngineUnavailable(f"{what}: {error.message}") from None
 
     # ---------------------------------------------------------- HTTP
 
@@ -145,10 +148,7 @@ class EngineClient:
             response = connection.getresponse()
         except (OSError, http.client.HTTPException) as error:
             connection.close()
-            raise EngineUnavailable(
-                f"Cannot reach the engine at {self.url} ({error}). If it runs on this computer it may have "
-                "stopped: run the filter again to restart it."
-            ) from None
+            raise EngineUnavailable(M.unreachable(self.url, error), self.advice) from None
         return connection, response
 
     def _call(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
@@ -157,7 +157,7 @@ class EngineClient:
         try:
             data = response.read()
         except (OSError, http.client.HTTPException) as error:
-            raise EngineUnavailable(f"The engine at {self.url} stopped answering ({error}).") from None
+            raise EngineUnavailable(M.stopped_answering(self.url, error), M.RUN_AGAIN) from None
         finally:
             connection.close()
         if response.status >= 400:
@@ -166,7 +166,7 @@ class EngineClient:
             except (ValueError, KeyError, TypeError):
                 message = data.decode("utf-8", "replace")[:500] or response.reason
             if response.status == 401:
-                raise EngineUnavailable(f"The engine refused the token: {message}")
+                raise EngineUnavailable(M.token_refused(self.url, str(message)), self.token_advice)
             raise EngineJobFailed(str(message), kind=f"http_{response.status}")
         return data, response
 
@@ -213,15 +213,11 @@ class Job:
                 try:
                     line = response.readline()
                 except (OSError, http.client.HTTPException) as error:
-                    raise EngineUnavailable(
-                        f"The engine stopped answering during the job ({error}); the image was not changed. "
-                        "Run the filter again."
-                    ) from None
+                    raise EngineUnavailable(M.stopped_answering(self.client.url, error), M.RUN_AGAIN) from None
                 if not line:
                     raise EngineUnavailable(
-                        "The engine closed the connection before the job ended (it may have crashed or been "
-                        "stopped); the image was not changed. Run the filter again."
-                    )
+                        f"The engine at {self.client.url} closed the connection before the job ended (it may "
+                        "have crashed or been stopped).", M.RUN_AGAIN)
                 event = json.loads(line)
                 if event.get("type") == "heartbeat":
                     continue
@@ -244,7 +240,7 @@ class Job:
                 raise JobCancelled()
             if on_progress is not None:
                 on_progress(event)
-        raise EngineUnavailable("The engine's event stream ended without a result.")
+        raise EngineUnavailable("The engine's event stream ended without a result.", M.RUN_AGAIN)
 
     def result(self) -> RawImage:
         data, response = self.client._call("GET", f"/jobs/{self.id}/result?format=raw-f32", timeout=120)
@@ -269,12 +265,10 @@ def engine_command(config: EngineConfig) -> list[str]:
     """The managed engine's command line, or EngineNotInstalled saying which installer to run."""
     where = f" ({config.source})" if config.source else ""
     if not config.command:
-        raise EngineNotInstalled(f"The style-transfer engine is not installed{where}. {installer_hint()}")
+        raise EngineNotInstalled(f"The style-transfer engine is not installed{where}.")
     executable = config.python or config.command[0]
     if not config.spawn_prefix and not Path(executable).is_file():
-        raise EngineNotInstalled(
-            f"The style-transfer engine's Python ({executable}) is missing{where}. {installer_hint()}"
-        )
+        raise EngineNotInstalled(f"The style-transfer engine's Python ({executable}) is missing{where}.")
     command = [*config.spawn_prefix, *config.command]
     if "--state-file" not in command:
         command += ["--state-file", str(config.state_file)]
@@ -300,7 +294,7 @@ def start_engine(config: EngineConfig) -> subprocess.Popen:
     try:
         return subprocess.Popen(command, **options)
     except OSError as error:
-        raise EngineNotInstalled(f"Cannot start the engine ({error}). {installer_hint()}") from None
+        raise EngineNotInstalled(f"Cannot start the engine ({M.connection_reason(error)}).") from None
     finally:
         log.close()
 

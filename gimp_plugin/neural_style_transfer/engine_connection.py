@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+import plugin_messages as M
+
 CONFIG_NAME = "engine.json"
 
 
@@ -41,6 +43,10 @@ def _load_contract() -> ModuleType:
 contract = _load_contract()
 
 
+class EngineConfigError(M.PluginError):
+    """engine.json exists but cannot be used: told apart from a missing engine, so a typo is found."""
+
+
 def default_state_file() -> Path:
     """Where the managed engine announces itself: the contract's rule, shared with the engine."""
     return contract.state_file()
@@ -57,6 +63,12 @@ class EngineConfig:
     token: str | None = None
     spawn_prefix: list[str] = field(default_factory=list)
     source: Path | None = None  # the engine.json read, for messages
+    url_source: Path | str | None = None  # where `url` came from: engine.json's path or M.URL_ENV
+
+    @property
+    def local_installed(self) -> bool:
+        """The installer set up an engine here that the plug-in could start (url aside)."""
+        return bool(self.command)
 
     @property
     def log_file(self) -> Path:
@@ -66,12 +78,7 @@ class EngineConfig:
 def load_config(path: str | os.PathLike[str] | None = None) -> EngineConfig:
     """engine.json (next to this file, or NST_ENGINE_CONFIG, or `path`) plus environment overrides."""
     config_path = Path(path or os.environ.get("NST_ENGINE_CONFIG") or Path(__file__).with_name(CONFIG_NAME))
-    values: dict = {}
-    if config_path.is_file():
-        try:
-            values = json.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            values = {}
+    values = _read_config(config_path)
     config = EngineConfig(
         python=values.get("python") or None,
         command=list(values["command"]) if values.get("command") else None,
@@ -81,9 +88,30 @@ def load_config(path: str | os.PathLike[str] | None = None) -> EngineConfig:
         spawn_prefix=list(values.get("spawn_prefix") or []),
         source=config_path if config_path.is_file() else None,
     )
+    if config.url:
+        config.url_source = config_path
     if os.environ.get("NST_ENGINE_STATE_FILE"):
         config.state_file = Path(os.environ["NST_ENGINE_STATE_FILE"])
-    if os.environ.get("NST_ENGINE_URL"):
-        config.url = os.environ["NST_ENGINE_URL"]
-        config.token = os.environ.get("NST_ENGINE_TOKEN") or config.token
+    if os.environ.get(M.URL_ENV):
+        config.url = os.environ[M.URL_ENV]
+        config.url_source = M.URL_ENV
+        config.token = os.environ.get(M.TOKEN_ENV) or config.token
     return config
+
+
+def _read_config(config_path: Path) -> dict:
+    """engine.json's values; {} when there is none; EngineConfigError (with line and column) when broken."""
+    if not config_path.is_file():
+        return {}
+    try:
+        values = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise EngineConfigError(*M.malformed_config(config_path, error)) from None
+    except UnicodeDecodeError:
+        raise EngineConfigError(*M.malformed_config(
+            config_path, json.JSONDecodeError("not UTF-8 text", "", 0))) from None
+    except OSError as error:
+        raise EngineConfigError(*M.config_unreadable(config_path, error)) from None
+    if not isinstance(values, dict):
+        raise EngineConfigError(*M.config_not_an_object(config_path))
+    return values

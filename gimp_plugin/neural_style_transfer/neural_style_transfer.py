@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import engine_client  # noqa: E402
 import engine_connection  # noqa: E402
 import nst_logic  # noqa: E402
+import plugin_messages  # noqa: E402
 from engine_job import EngineJobRunner  # noqa: E402
 
 PROC = nst_logic.PROC_NAME
@@ -116,7 +117,7 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         return procedure.new_return_values(failure.status, GLib.Error(failure.message))
     except Exception as exc:  # noqa: BLE001 - an error status with a message beats a crashed plug-in
         traceback.print_exc()
-        message = f"Neural Style Transfer failed unexpectedly: {exc!r}. The image was not changed."
+        message = plugin_messages.for_artist(*plugin_messages.internal_error(exc))
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
     finally:
         _end_progress()
@@ -272,16 +273,13 @@ def _wait_headless(runner: EngineJobRunner, progress: _GimpProgress) -> tuple[st
 def _failure_or_cancel(exc: BaseException) -> tuple[str, Any]:
     if isinstance(exc, engine_client.JobCancelled):
         return "cancelled", None
-    if isinstance(exc, engine_client.EngineNotInstalled):
-        raise PluginFailure(nst_logic.engine_not_installed_message(getattr(exc, "message", str(exc))))
-    if isinstance(exc, engine_client.EngineClientError):
-        message = getattr(exc, "message", None) or str(exc)
-        raise PluginFailure(f"{message.rstrip()} The image was not changed.")
+    if isinstance(exc, plugin_messages.PluginError):  # engine, connection and engine.json failures
+        raise PluginFailure(plugin_messages.for_artist(exc.what, exc.advice))
     if isinstance(exc, ImportError):
-        raise PluginFailure(f"The plug-in is incomplete ({exc}). Reinstall it with the installer. "
-                            + nst_logic.installer_hint())
+        raise PluginFailure(plugin_messages.for_artist(f"The plug-in is incomplete ({exc}).",
+                                                       nst_logic.installer_hint()))
     traceback.print_exception(type(exc), exc, exc.__traceback__)
-    raise PluginFailure(f"Talking to the style-transfer engine failed: {exc!r}. The image was not changed.")
+    raise PluginFailure(plugin_messages.for_artist(*plugin_messages.internal_error(exc)))
 
 
 def _check_result(result: Any, content: Any) -> None:
@@ -326,10 +324,13 @@ def _end_progress() -> None:
 
 def _write_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha: bytes,
                  args: nst_logic.PluginArgs, settings: dict[str, Any], content_format: str) -> Gimp.Layer:
-    """One undo step: new layer above the source, same size/offsets/alpha, mask from the selection."""
+    """One undo step: new layer above the source, same size/offsets/alpha, mask from the selection.
+
+    The layer has an alpha channel only when the source has one (its alpha is then copied exactly).
+    """
     w, h = source.get_width(), source.get_height()
-    layer_type = (Gimp.ImageType.RGBA_IMAGE if image.get_base_type() == Gimp.ImageBaseType.RGB
-                  else Gimp.ImageType.GRAYA_IMAGE)
+    base = "RGB" if image.get_base_type() == Gimp.ImageBaseType.RGB else "GRAY"
+    layer_type = getattr(Gimp.ImageType, nst_logic.result_layer_type(base, source.has_alpha()))
     _ok, off_x, off_y = source.get_offsets()
     if (result.width, result.height) != (w, h):  # the plug-in asks for output "content"
         raise PluginFailure(f"The engine answered with a {result.width}x{result.height} image for a {w}x{h} layer: "

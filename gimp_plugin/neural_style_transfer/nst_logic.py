@@ -231,6 +231,18 @@ def pixel_format(precision_name: str) -> tuple[str, str]:
 BYTES_PER_SAMPLE = {"u8": 1, "u16": 2, "f32": 4}
 
 
+def result_layer_type(base_type: str, has_alpha: bool) -> str:
+    """The Gimp.ImageType name of the new layer: the source's (RGB or GRAY, alpha only if it had one).
+
+    An alpha channel the source lacked would be a surprise in the layer stack; a selection becomes a
+    layer mask, which needs no alpha channel.
+    """
+    base = base_type.upper().rsplit(".", 1)[-1].removeprefix("GIMP_")
+    if base not in ("RGB", "GRAY"):
+        raise ValueError(f"Unsupported image type {base_type!r}: the filter works on RGB and grayscale.")
+    return f"{base}A_IMAGE" if has_alpha else f"{base}_IMAGE"
+
+
 def put_alpha(rgba_f32: bytearray, alpha_f32: bytes) -> None:
     """Replace the alpha of float32 RGBA pixels with the given float32 alpha plane (in place).
 

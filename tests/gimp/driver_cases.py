@@ -85,7 +85,7 @@ imgs, layers_ = new_image(64, 48, Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_
 imgs.select_rectangle(Gimp.ChannelOps.REPLACE, 16, 12, 32, 24)
 run_case("selection", imgs, layers_, **BASE)
 
-# --- 7. failures: missing file, corrupt file, unreachable engine, engine not installed --------------
+# --- 7. failures: missing/corrupt style, unreachable engine, not installed, malformed engine.json ---
 imge, layere = new_image(40, 32, Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR, "Background",
                          Gimp.ImageType.RGB_IMAGE)
 run_case("missing_style", imge, layere, **{**BASE, "style-file": P["missing_style"]})
@@ -94,6 +94,9 @@ write_engine_json("unreachable")
 run_case("unreachable", imge, layere, **BASE)
 write_engine_json("not_installed")
 run_case("not_installed", imge, layere, **BASE)
+with open(P["engine_json"], "w") as fh:  # a typo while editing url: the closing quote is missing
+    fh.write(P["engine_json_malformed"])
+run_case("malformed_config", imge, layere, **BASE)
 write_engine_json("ok")
 
 # --- 8. no URL configured: the plug-in starts the engine itself, reuses it, and via flatpak-spawn -----

@@ -53,7 +53,8 @@ def assert_untouched(entry: dict[str, Any], new_layers: int) -> None:
 
 
 def assert_new_layer(entry: dict[str, Any], styles: str) -> dict[str, Any]:
-    """One new layer directly above the source: same size and offsets, source's alpha, named, tagged."""
+    """One new layer directly above the source: same size, offsets, alpha channel (or none) and alpha
+    values as the source, named, tagged."""
     assert entry["call"]["status"] == "success", entry["call"]["message"]
     assert_untouched(entry, new_layers=1)
     layers = entry["after"]["layers"]
@@ -64,7 +65,7 @@ def assert_new_layer(entry: dict[str, Any], styles: str) -> dict[str, Any]:
     assert re.fullmatch(re.escape(f"{entry['source_name']} (style: {styles})") + r"( #\d+)?", new["name"]), new["name"]
     assert new["size"] == source["size"]
     assert new["offsets"] == source["offsets"]
-    assert new["has_alpha"]
+    assert new["has_alpha"] == source["has_alpha"], "an alpha channel only when the source has one"
     assert new["alpha"] == source["alpha"], "the new layer must keep the source's alpha exactly"
     assert new["pixels"] != source["pixels"], "the engine's result should differ from the source"
     assert new["is_gray"] == source["is_gray"]
