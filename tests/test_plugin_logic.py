@@ -123,12 +123,10 @@ def test_parasite_round_trip_is_ascii():
         "max-size": 64, "style-blend": 1}
 
 
-def test_engine_not_installed_message_names_installer():
-    assert "install/install.sh" in L.engine_not_installed_message(None, "linux")
-    assert "install\\install.bat" in L.engine_not_installed_message("No engine found.", "win32")
-    assert "install/install.command" in L.engine_not_installed_message(None, "darwin")
-    msg = L.engine_not_installed_message("Run the installer install/install.sh.", "linux")
-    assert msg == "Run the installer install/install.sh."
+def test_installer_hint_names_the_installer_that_exists_on_each_system():
+    assert "install/install.sh" in L.installer_hint("linux")
+    assert "install\\install.bat" in L.installer_hint("win32")
+    assert "install/install.command" in L.installer_hint("darwin")
 
 
 class _FakeJob:

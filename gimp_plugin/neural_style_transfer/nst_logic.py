@@ -314,13 +314,3 @@ def installer_hint(platform: str | None = None) -> str:
     if platform == "darwin":
         return "Double-click install/install.command from the plug-in's download to install the engine."
     return "Run install/install.sh from the plug-in's download to install the engine."
-
-
-def engine_not_installed_message(detail: str | None, platform: str | None = None) -> str:
-    """A missing-engine message that always names the installer."""
-    hint = installer_hint(platform)
-    if detail and ("install." in detail or "installer" in detail.lower()):
-        return detail
-    if detail:
-        return f"{detail.rstrip('.')}. {hint}"
-    return f"The style-transfer engine is not installed. {hint}"
