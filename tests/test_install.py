@@ -398,6 +398,7 @@ def _tree(root: Path) -> dict[str, bytes | None]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a real venv and pip install, minutes on 2 busy cores
 def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callable, weights_server: dict) -> None:
     home: Path = sandbox["home"]
     weights = home / "cache/weights/vgg19-dcbb9e9d.pth"

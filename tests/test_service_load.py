@@ -35,6 +35,7 @@ def _result(engine, job_id: str) -> np.ndarray:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # 200 requests and 50 real jobs
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak memory from /proc")
 def test_200_mixed_requests_from_8_clients(start_engine, photos):
     engine = start_engine("--max-queue", "8", "--device", "cpu")
