@@ -322,17 +322,29 @@ def cuda_major(tag: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def choose_onnxruntime(plan: TorchPlan) -> OnnxRuntimePlan:
-    """onnxruntime-gpu beside a CUDA 12 build of PyTorch, onnxruntime otherwise (see ONNXRUNTIME_GPU_CUDA)."""
-    major = cuda_major(plan.tag)
+def choose_onnxruntime(plan: TorchPlan, torch_cuda: str | None = None) -> OnnxRuntimePlan:
+    """onnxruntime-gpu beside a CUDA 12 build of PyTorch, onnxruntime otherwise (see ONNXRUNTIME_GPU_CUDA).
+
+    `torch_cuda` is torch.version.cuda of the torch installed (e.g. '13.0'), when that is not the planned build
+    (--no-torch-index: pip's sources decide it); the plan's tag is used without it.
+    """
+    build = f"CUDA {torch_cuda}" if torch_cuda else plan.tag
+    major = torch_cuda.split(".")[0] if torch_cuda else cuda_major(plan.tag)
     if plan.kind == "cuda" and major == ONNXRUNTIME_GPU_CUDA:
-        return OnnxRuntimePlan(ONNXRUNTIME_GPU, f"{ONNXRUNTIME_GPU} (CUDA {major}, like PyTorch's {plan.tag} "
+        return OnnxRuntimePlan(ONNXRUNTIME_GPU, f"{ONNXRUNTIME_GPU} (CUDA {major}, like PyTorch's {build} "
                                "build): learned styles run on the GPU")  # fmt: skip
     if plan.kind == "cuda":
         return OnnxRuntimePlan(ONNXRUNTIME_CPU, f"{ONNXRUNTIME_CPU}: {ONNXRUNTIME_GPU} needs CUDA "
-                               f"{ONNXRUNTIME_GPU_CUDA} and PyTorch's {plan.tag} build is CUDA {major}, so learned "
+                               f"{ONNXRUNTIME_GPU_CUDA} and PyTorch's {build} build is CUDA {major}, so learned "
                                "styles run on the CPU")  # fmt: skip
     return OnnxRuntimePlan(ONNXRUNTIME_CPU, f"{ONNXRUNTIME_CPU}: learned styles run on the CPU")
+
+
+def torch_cuda_version(python: Path) -> str | None:
+    """torch.version.cuda of the torch installed for `python` ('12.8'), None for a CPU build or no torch."""
+    proc = subprocess.run([str(python), "-c", "import torch; print(torch.version.cuda or '')"], capture_output=True,
+                          text=True, env=clean_env(), cwd=neutral_cwd())  # fmt: skip
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
 
 
 def onnxruntime_pip_args(ort: OnnxRuntimePlan) -> list[str]:
@@ -596,6 +608,11 @@ def install_engine(python: Path, plan: TorchPlan, ort: OnnxRuntimePlan, args: ar
         run_pip(python, ["install", "--upgrade", f"{engine_source(tmp)}{extras}"], "installing the engine", tmp,
                 extra, cache)  # fmt: skip
         if args.reuse_packages_from is None:  # else the other Python's onnxruntime, like its torch
+            if args.no_torch_index and plan.kind == "cuda":  # pip's sources chose the CUDA version, not the plan
+                chosen = choose_onnxruntime(plan, torch_cuda_version(python))
+                if chosen != ort:
+                    say(f"  ONNX Runtime: {chosen.reason}")
+                ort = chosen
             install_onnxruntime(python, ort, tmp, extra, cache)
     shutil.rmtree(cache, ignore_errors=True)  # GBs of wheels nobody needs once installed
     proc = subprocess.run([str(python), "-c", "import torch, nst_engine; print(torch.__version__)"],

@@ -261,6 +261,20 @@ def test_onnxruntime_from_a_fake_nvidia_smi_program(tmp_path: Path) -> None:
         "onnxruntime-gpu", "onnxruntime-gpu", "onnxruntime")
     assert inst.choose_onnxruntime(inst.choose_torch("auto", "darwin", "arm64", None)).package == "onnxruntime"
     assert inst.cuda_major("cu128") == "12" and inst.cuda_major("cu118") == "11" and inst.cuda_major(None) is None
+    # --no-torch-index: pip's sources pick torch's CUDA version, which then decides (a GPU still needed).
+    gpu = inst.choose_torch("auto", "linux", "x86_64", "575.51.03")
+    assert inst.choose_onnxruntime(gpu, "13.0").package == "onnxruntime"
+    assert "CUDA 13.0" in inst.choose_onnxruntime(gpu, "13.0").reason
+    assert inst.choose_onnxruntime(inst.choose_torch("auto", "linux", "x86_64", "535.1"), "12.6").package == (
+        "onnxruntime-gpu")
+    assert inst.choose_onnxruntime(inst.choose_torch("auto", "linux", "x86_64", None), "12.8").package == "onnxruntime"
+
+
+def test_torch_cuda_version_asks_the_installed_torch(tmp_path: Path) -> None:
+    import torch
+
+    assert inst.torch_cuda_version(Path(sys.executable)) == torch.version.cuda  # None for a CPU build
+    assert inst.torch_cuda_version(fake_program(tmp_path, "python", "exit 1")) is None
 
 
 def test_onnxruntime_pip_arguments_match_the_learned_extra() -> None:
