@@ -556,6 +556,13 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     probe = subprocess.run([str(python), "-c", "import nst_engine, torch; print(nst_engine.__file__)"],
                            capture_output=True, text=True, env=sandbox["env"], cwd=sandbox["root"])  # fmt: skip
     assert probe.returncode == 0 and probe.stdout.startswith(str(home / "data/venv")), probe.stderr
+    # ONNX Runtime comes the same way (--reuse-packages-from), and the installed engine says which it uses.
+    assert "PyTorch and ONNX Runtime: reused from" in good.stdout
+    facts = subprocess.run([str(python), "-m", "nst_engine", "info", "--json", "--device", "cpu"], capture_output=True,
+                           text=True, env=sandbox["env"], cwd=sandbox["root"])  # fmt: skip
+    assert facts.returncode == 0, facts.stderr
+    assert {k: v for k, v in json.loads(facts.stdout).items() if k.startswith("onnxruntime_")} == {
+        "onnxruntime_package": "onnxruntime", "onnxruntime_provider": "CPU"}
 
     # 3. The plug-in's own client starts the engine from the installed engine.json, as GIMP would.
     _engine_starts_from_engine_json(plugin_dirs[0], sandbox["env"], home)
@@ -603,8 +610,11 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     mine.unlink()
     after = _tree(sandbox["root"])
     assert not [name for name in after if name.startswith("tmp/nst-")]  # the installer's temporary folders
-    # (torch itself may leave an empty torchinductor_<user> folder in the system's temp folder)
-    assert {k: v for k, v in after.items() if not k.startswith("tmp/torchinductor_")} == before
+    # (torch itself may leave an empty torchinductor_<user> folder in the system's temp folder, and ONNX Runtime
+    # writes a device id under ~/.cache/Microsoft/DeveloperTools/.onnxruntime and $TMPDIR/.ses whenever it opens
+    # a session, as `info` does)
+    ignored = ("tmp/torchinductor_", "home/.cache/Microsoft", "tmp/.ses")
+    assert {k: v for k, v in after.items() if not k.startswith(ignored) and k != "home/.cache"} == before
 
 
 def _engine_starts_from_engine_json(plugin_dir: Path, env: dict[str, str], home: Path) -> None:
