@@ -215,6 +215,7 @@ class TorchPlan:
     index_url: str | None
     need_bytes: float
     reason: str
+    tag: str | None = None  # the CUDA build (cu128...) when kind is cuda
 
 
 def parse_driver_version(text: str | None) -> tuple[int, ...] | None:
@@ -266,10 +267,11 @@ def choose_torch(choice: str, platform: str, machine: str, nvidia_smi_output: st
         if tag is None:
             tag = CUDA_WHEELS[-1][1] if driver else CUDA_WHEELS[0][1]
         found = f"NVIDIA driver {'.'.join(map(str, driver))}" if driver else "no NVIDIA driver found"
-        return TorchPlan("cuda", TORCH_INDEX + tag, 6 * GB, f"CUDA build {tag}, as asked ({found})")
+        return TorchPlan("cuda", TORCH_INDEX + tag, 6 * GB, f"CUDA build {tag}, as asked ({found})", tag)
     if tag is not None and driver is not None:
         version = ".".join(map(str, driver))
-        return TorchPlan("cuda", TORCH_INDEX + tag, 6 * GB, f"NVIDIA GPU with driver {version}: CUDA build {tag}")
+        return TorchPlan("cuda", TORCH_INDEX + tag, 6 * GB, f"NVIDIA GPU with driver {version}: CUDA build {tag}",
+                         tag)
     if driver is not None:
         version = ".".join(map(str, driver))
         return TorchPlan(
@@ -286,6 +288,98 @@ def torch_pip_args(plan: TorchPlan, spec: str, use_index: bool) -> list[str]:
     if use_index and plan.index_url:
         args += ["--index-url", plan.index_url]
     return args
+
+
+# ---------------------------------------------------------------- which ONNX Runtime
+
+# ONNX Runtime applies learned styles. onnxruntime and onnxruntime-gpu both provide the `onnxruntime` module, so
+# only one of them can be installed. PyPI's onnxruntime-gpu has been built for CUDA 12 (and cuDNN 9) since 1.19,
+# and it uses the CUDA 12 libraries that PyTorch's cu12x builds install (the engine imports torch first); its
+# CUDA 11 builds are not on PyPI, and releases before 1.19 are older than the engine needs. So: onnxruntime-gpu
+# beside a CUDA 12 PyTorch, the CPU onnxruntime everywhere else (a cu118 PyTorch included: learned styles are
+# fast enough on the CPU, while a CUDA 12 runtime without its libraries would only fall back to it).
+ONNXRUNTIME_CPU = "onnxruntime"
+ONNXRUNTIME_GPU = "onnxruntime-gpu"
+ONNXRUNTIME_GPU_CUDA = "12"  # the CUDA major version PyPI's onnxruntime-gpu is built for
+ONNXRUNTIME_VERSION = ">=1.20"  # as pyproject.toml's `learned` extra (tests check they agree)
+LEARNING_PACKAGES = ("onnx>=1.17", "onnxscript>=0.5")  # torch's ONNX exporter: learning a style needs them
+
+
+@dataclass(frozen=True)
+class OnnxRuntimePlan:
+    package: str  # ONNXRUNTIME_CPU or ONNXRUNTIME_GPU
+    reason: str
+
+    @property
+    def other(self) -> str:
+        """The package that must go: it would overwrite this one's `onnxruntime` module."""
+        return ONNXRUNTIME_CPU if self.package == ONNXRUNTIME_GPU else ONNXRUNTIME_GPU
+
+
+def cuda_major(tag: str | None) -> str | None:
+    """'cu128' -> '12', 'cu118' -> '11'."""
+    match = re.fullmatch(r"cu(\d+)\d", tag or "")
+    return match.group(1) if match else None
+
+
+def choose_onnxruntime(plan: TorchPlan, torch_cuda: str | None = None) -> OnnxRuntimePlan:
+    """onnxruntime-gpu beside a CUDA 12 build of PyTorch, onnxruntime otherwise (see ONNXRUNTIME_GPU_CUDA).
+
+    `torch_cuda` is torch.version.cuda of the torch installed (e.g. '13.0'), when that is not the planned build
+    (--no-torch-index: pip's sources decide it); the plan's tag is used without it.
+    """
+    build = f"CUDA {torch_cuda}" if torch_cuda else plan.tag
+    major = torch_cuda.split(".")[0] if torch_cuda else cuda_major(plan.tag)
+    if plan.kind == "cuda" and major == ONNXRUNTIME_GPU_CUDA:
+        return OnnxRuntimePlan(ONNXRUNTIME_GPU, f"{ONNXRUNTIME_GPU} (CUDA {major}, like PyTorch's {build} "
+                               "build): learned styles run on the GPU")  # fmt: skip
+    if plan.kind == "cuda":
+        return OnnxRuntimePlan(ONNXRUNTIME_CPU, f"{ONNXRUNTIME_CPU}: {ONNXRUNTIME_GPU} needs CUDA "
+                               f"{ONNXRUNTIME_GPU_CUDA} and PyTorch's {build} build is CUDA {major}, so learned "
+                               "styles run on the CPU")  # fmt: skip
+    return OnnxRuntimePlan(ONNXRUNTIME_CPU, f"{ONNXRUNTIME_CPU}: learned styles run on the CPU")
+
+
+def torch_cuda_version(python: Path) -> str | None:
+    """torch.version.cuda of the torch installed for `python` ('12.8'), None for a CPU build or no torch."""
+    proc = subprocess.run([str(python), "-c", "import torch; print(torch.version.cuda or '')"], capture_output=True,
+                          text=True, env=clean_env(), cwd=neutral_cwd())  # fmt: skip
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
+def onnxruntime_pip_args(ort: OnnxRuntimePlan) -> list[str]:
+    """`pip install` arguments for ONNX Runtime and the exporter's packages."""
+    return ["install", "--upgrade", ort.package + ONNXRUNTIME_VERSION, *LEARNING_PACKAGES]
+
+
+_INSTALLED = """import sys
+from importlib import metadata
+for name in sys.argv[1:]:
+    try:
+        metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        continue
+    print(name)
+"""
+
+
+def installed_distributions(python: Path | str, names: Sequence[str]) -> list[str]:
+    """Which of `names` are installed where `python` looks (its venv, and a --reuse-packages-from .pth)."""
+    proc = subprocess.run([str(python), "-c", _INSTALLED, *names], capture_output=True, text=True,
+                          env=clean_env(), cwd=neutral_cwd())  # fmt: skip
+    return proc.stdout.split() if proc.returncode == 0 else []
+
+
+def install_onnxruntime(python: Path, ort: OnnxRuntimePlan, tmp: Path, extra: Sequence[str] = (),
+                        cache: Path | None = None) -> None:
+    """Install `ort.package`, first removing the other one (a repair after a new GPU, or after --torch cpu)."""
+    if installed_distributions(python, [ort.other]):
+        # Both go: removing the other deletes files of the `onnxruntime` module they share, which this one
+        # may have installed too; pip's own options only (uninstall refuses --index-url and friends).
+        say(f"  Removing {ort.other}: {ort.package} replaces it (they cannot be installed together)")
+        run_pip(python, ["uninstall", "--yes", ort.other, ort.package], f"removing {ort.other}", tmp)
+    say(f"  Installing ONNX Runtime ({ort.package}) for learned styles")
+    run_pip(python, onnxruntime_pip_args(ort), "installing ONNX Runtime", tmp, extra, cache)
 
 
 # ---------------------------------------------------------------- running things
@@ -496,7 +590,7 @@ def run_pip(python: Path, pip_args: Sequence[str], what: str, tmp: Path, extra: 
         raise pip_failure(what, tail)
 
 
-def install_engine(python: Path, plan: TorchPlan, args: argparse.Namespace, cache_dir: Path,
+def install_engine(python: Path, plan: TorchPlan, ort: OnnxRuntimePlan, args: argparse.Namespace, cache_dir: Path,
                    env: Mapping[str, str]) -> None:
     extras = "[matconvnet]" if args.weights and Path(args.weights).suffix.lower() == ".mat" else ""
     extra = extra_pip_args(args.pip_args, env)
@@ -513,6 +607,13 @@ def install_engine(python: Path, plan: TorchPlan, args: argparse.Namespace, cach
         say("  Installing the engine and its other packages")
         run_pip(python, ["install", "--upgrade", f"{engine_source(tmp)}{extras}"], "installing the engine", tmp,
                 extra, cache)  # fmt: skip
+        if args.reuse_packages_from is None:  # else the other Python's onnxruntime, like its torch
+            if args.no_torch_index and plan.kind == "cuda":  # pip's sources chose the CUDA version, not the plan
+                chosen = choose_onnxruntime(plan, torch_cuda_version(python))
+                if chosen != ort:
+                    say(f"  ONNX Runtime: {chosen.reason}")
+                ort = chosen
+            install_onnxruntime(python, ort, tmp, extra, cache)
     shutil.rmtree(cache, ignore_errors=True)  # GBs of wheels nobody needs once installed
     proc = subprocess.run([str(python), "-c", "import torch, nst_engine; print(torch.__version__)"],
                           capture_output=True, text=True, env=clean_env(), cwd=neutral_cwd())  # fmt: skip
@@ -732,11 +833,13 @@ def install(args: argparse.Namespace, platform: str, env: Mapping[str, str], hom
 
     plan = choose_torch(args.torch, platform, platform_module.machine(),
                         nvidia_driver() if args.torch != "cpu" else None)  # fmt: skip
+    ort = choose_onnxruntime(plan)
     if args.reuse_packages_from is not None:
-        say(f"  PyTorch: reused from {args.reuse_packages_from} (--reuse-packages-from)")
+        say(f"  PyTorch and ONNX Runtime: reused from {args.reuse_packages_from} (--reuse-packages-from)")
         need = 0.3 * GB
     else:
         say(f"  PyTorch: {plan.reason}")
+        say(f"  ONNX Runtime: {ort.reason}")
         need = plan.need_bytes if not venv_python(venv, platform).exists() else 1 * GB
         if args.no_torch_index and platform == "linux":
             need = max(need, 6 * GB)  # PyPI's Linux torch brings the CUDA libraries
@@ -752,7 +855,7 @@ def install(args: argparse.Namespace, platform: str, env: Mapping[str, str], hom
     manifest.update({"format": 1, "venv": str(venv), "source": str(REPO)})
     save_manifest(manifest_path, manifest)
     link_packages(python, args.reuse_packages_from)
-    install_engine(python, plan, args, cache_dir, env)
+    install_engine(python, plan, ort, args, cache_dir, env)
 
     step(3, "getting the VGG-19 weights the engine needs (548 MB the first time)...")
     weights = install_weights(python, weights_dir, args, manifest.get("weights_given", []))

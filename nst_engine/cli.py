@@ -128,7 +128,10 @@ INFO_JSON_KEYS = """keys of `info --json` (one flat object; null where unknown):
   weights_sha256: its SHA-256; weights_verified: the SHA-256 starts as the official file's name says
   (torchvision, caffe; false for MatConvNet); weights_error: why it is missing or unusable;
   with --size: memory_width, memory_height, memory_bytes_needed, memory_bytes_available,
-  memory_fits, memory_largest_long_side (at the precision above; null when it fits)."""
+  memory_fits, memory_largest_long_side (at the precision above; null when it fits);
+  onnxruntime: the version of ONNX Runtime, which applies learned styles (null: not installed);
+  onnxruntime_package: onnxruntime or onnxruntime-gpu; onnxruntime_provider: CUDA or CPU, where
+  `apply` runs."""
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
@@ -173,6 +176,7 @@ def info(weights_path: Path | None, device_name: str | None, precision: str | No
         "weights_usable": False, "weights_format": None, "weights_detected_by": None, "weights_sha256": None,
         "weights_verified": False, "weights_error": None,
     }  # fmt: skip
+    out.update(_onnxruntime_facts())
     try:
         weights = load_weights(path)
     except EngineError as error:
@@ -190,6 +194,15 @@ def info(weights_path: Path | None, device_name: str | None, precision: str | No
                 estimate.size, device, dtype.itemsize),
         )  # fmt: skip
     return out
+
+
+def _onnxruntime_facts() -> dict[str, object]:
+    """Which ONNX Runtime applies learned styles, and on what: the installer picks the package by the GPU."""
+    from nst_engine.learned.runtime import installed_runtime, probe_provider
+
+    found = installed_runtime()
+    return {"onnxruntime": found[1] if found else None, "onnxruntime_package": found[0] if found else None,
+            "onnxruntime_provider": probe_provider() if found else None}  # fmt: skip
 
 
 def _cpu_name() -> str | None:
@@ -222,6 +235,16 @@ def _run_info(args: argparse.Namespace) -> int:
         print(f"weights sha256: {facts['weights_sha256']}")
     else:
         print(f"weights: MISSING or unusable: {facts['weights_error']}")
+    if facts["onnxruntime"] and facts["onnxruntime_provider"]:
+        print(f"learned styles: {facts['onnxruntime_package']} {facts['onnxruntime']}, "
+              f"applied on the {facts['onnxruntime_provider']}")
+    elif facts["onnxruntime"]:
+        print(f"learned styles: {facts['onnxruntime_package']} {facts['onnxruntime']} is installed but does not "
+              "start: run the installer again")
+    else:
+        from nst_engine.learned.runtime import MISSING_MESSAGE
+
+        print(f"learned styles: {MISSING_MESSAGE}")
     device = torch.device(str(facts["device"]))
     size = _estimate_size(args.size or 1024, args.aspect)
     for dtype_bytes, label in ((4, "fp32"), (2, "bf16")) if device.type == "cuda" else ((4, "fp32"),):

@@ -162,6 +162,84 @@ def test_info_json_is_one_flat_object(tmp_path, synthetic_weights_file):
     assert facts["weights_verified"] is False  # synthetic: not the official file's checksum
     assert len(facts["weights_sha256"]) == 64 and facts["weights_error"] is None
     assert (facts["memory_width"], facts["memory_height"]) == (512, 384) and facts["memory_bytes_needed"] > 0
+    from importlib import metadata
+
+    assert facts["onnxruntime_package"] == "onnxruntime"  # the test environment's, from the `learned` extra
+    assert facts["onnxruntime"] == metadata.version("onnxruntime")
+    assert facts["onnxruntime_provider"] == "CPU"  # no CUDA provider in the CPU package
     missing = json.loads(run_cli("info", "--json", "--weights", str(tmp_path / "none.pth"), home=tmp_path).stdout)
     assert missing["weights_present"] is False and missing["weights_usable"] is False
     assert "fetch-weights" in missing["weights_error"] and "memory_width" not in missing
+
+
+# Runs the CLI as if neither onnxruntime nor onnxruntime-gpu were installed: the module does not import and
+# the metadata does not know them.
+_WITHOUT_ONNXRUNTIME = """
+import sys
+from importlib import metadata
+sys.modules["onnxruntime"] = None
+real_version = metadata.version
+
+def version(name):
+    if name.startswith("onnxruntime"):
+        raise metadata.PackageNotFoundError(name)
+    return real_version(name)
+
+metadata.version = version
+from nst_engine.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def run_cli_without_onnxruntime(*args: str, home) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NST_ENGINE_HOME": str(home), "OMP_NUM_THREADS": "2"}
+    return subprocess.run([sys.executable, "-c", _WITHOUT_ONNXRUNTIME, *args], capture_output=True, text=True,
+                          env=env, timeout=300)  # fmt: skip
+
+
+def test_info_without_onnxruntime_says_how_to_install_it(tmp_path, synthetic_weights_file):
+    import json
+
+    facts = json.loads(run_cli_without_onnxruntime("info", "--json", "--weights", str(synthetic_weights_file),
+                                                   home=tmp_path).stdout)  # fmt: skip
+    assert (facts["onnxruntime"], facts["onnxruntime_package"], facts["onnxruntime_provider"]) == (None, None, None)
+    human = run_cli_without_onnxruntime("info", "--weights", str(synthetic_weights_file), "--device", "cpu",
+                                        home=tmp_path)  # fmt: skip
+    assert human.returncode == 0, human.stderr
+    line = next(line for line in human.stdout.splitlines() if line.startswith("learned styles:"))
+    assert "not installed" in line and "run the installer again" in line and "pip install onnxruntime" in line
+    with_it = run_cli("info", "--weights", str(synthetic_weights_file), "--device", "cpu", home=tmp_path).stdout
+    assert "learned styles: onnxruntime " in with_it and "applied on the CPU" in with_it
+
+
+def test_info_apply_without_onnxruntime_is_a_one_line_error(tmp_path, engine_home, photos):
+    """`apply` reaches ONNX Runtime only once the style is found: a stored style (any model bytes) gets it there."""
+    from nst_engine.images import Picture
+    from nst_engine.learned import library
+    from nst_engine.learned.runtime import probe_model
+
+    model = tmp_path / "model.onnx"
+    model.write_bytes(probe_model())
+    library.store("plain", model, Picture(np.full((8, 8, 3), 0.5, np.float32), None, 8, False), {})
+    out = tmp_path / "out.png"
+    line = _one_line_error(run_cli_without_onnxruntime("apply", "plain", str(photos["chelsea"]), "-o", str(out),
+                                                       home=engine_home))  # fmt: skip
+    assert "need onnxruntime, which is not installed" in line and "run the installer again" in line, line
+    assert not out.exists()
+    # With onnxruntime, the same style gets as far as loading the model, which is no style network.
+    line = _one_line_error(run_cli("apply", "plain", str(photos["chelsea"]), "-o", str(out), home=engine_home))
+    assert "not a style network" in line, line
+
+
+def test_info_probe_model_is_a_valid_onnx_model():
+    """info's provider probe is hand-encoded protobuf: the onnx checker and ONNX Runtime both accept it."""
+    import onnx
+    import onnxruntime as ort
+
+    from nst_engine.learned.runtime import probe_model
+
+    model = onnx.load_from_string(probe_model())
+    onnx.checker.check_model(model, full_check=True)
+    assert [node.op_type for node in model.graph.node] == ["Identity"] and model.opset_import[0].version == 17
+    session = ort.InferenceSession(probe_model(), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"x": np.array([3.0], np.float32)})[0].tolist() == [3.0]

@@ -230,6 +230,115 @@ def test_torch_pip_arguments() -> None:
         "install", "--upgrade", "torch==2.14.1", "torchvision==0.29.1"]
 
 
+@pytest.mark.parametrize(
+    ("torch", "smi", "package"),
+    [
+        ("auto", "570.86.15\n", "onnxruntime-gpu"),  # cu128
+        ("auto", "565.57.01\n", "onnxruntime-gpu"),  # cu126
+        ("auto", "535.104.05\n", "onnxruntime"),  # cu118: PyPI's onnxruntime-gpu is CUDA 12
+        ("auto", "470.256.02\n", "onnxruntime"),  # too old for any CUDA torch
+        ("auto", None, "onnxruntime"),
+        ("cpu", "570.86.15\n", "onnxruntime"),
+        ("cuda", None, "onnxruntime-gpu"),  # --torch cuda without a driver: cu128
+    ],
+)
+def test_onnxruntime_follows_the_torch_build(torch: str, smi: str | None, package: str) -> None:
+    plan = inst.choose_torch(torch, "linux", "x86_64", smi)
+    ort = inst.choose_onnxruntime(plan)
+    assert ort.package == package
+    assert ort.other == ({"onnxruntime", "onnxruntime-gpu"} - {package}).pop()
+    if plan.tag == "cu118":
+        assert "CUDA 12" in ort.reason and "CUDA 11" in ort.reason and "CPU" in ort.reason
+
+
+def test_onnxruntime_from_a_fake_nvidia_smi_program(tmp_path: Path) -> None:
+    def choice(driver: str) -> str:
+        smi = fake_program(tmp_path, "nvidia-smi", f'echo {driver}')
+        output = inst.nvidia_driver({"nvidia-smi": str(smi)}.get)
+        return inst.choose_onnxruntime(inst.choose_torch("auto", "linux", "x86_64", output)).package
+
+    assert (choice("575.51.03"), choice("560.35.03"), choice("525.60.13")) == (
+        "onnxruntime-gpu", "onnxruntime-gpu", "onnxruntime")
+    assert inst.choose_onnxruntime(inst.choose_torch("auto", "darwin", "arm64", None)).package == "onnxruntime"
+    assert inst.cuda_major("cu128") == "12" and inst.cuda_major("cu118") == "11" and inst.cuda_major(None) is None
+    # --no-torch-index: pip's sources pick torch's CUDA version, which then decides (a GPU still needed).
+    gpu = inst.choose_torch("auto", "linux", "x86_64", "575.51.03")
+    assert inst.choose_onnxruntime(gpu, "13.0").package == "onnxruntime"
+    assert "CUDA 13.0" in inst.choose_onnxruntime(gpu, "13.0").reason
+    assert inst.choose_onnxruntime(inst.choose_torch("auto", "linux", "x86_64", "535.1"), "12.6").package == (
+        "onnxruntime-gpu")
+    assert inst.choose_onnxruntime(inst.choose_torch("auto", "linux", "x86_64", None), "12.8").package == "onnxruntime"
+
+
+def test_torch_cuda_version_asks_the_installed_torch(tmp_path: Path) -> None:
+    import torch
+
+    assert inst.torch_cuda_version(Path(sys.executable)) == torch.version.cuda  # None for a CPU build
+    assert inst.torch_cuda_version(fake_program(tmp_path, "python", "exit 1")) is None
+
+
+def test_onnxruntime_pip_arguments_match_the_learned_extra() -> None:
+    import tomllib
+
+    gpu = inst.choose_onnxruntime(inst.choose_torch("auto", "linux", "x86_64", "570.1"))
+    assert inst.onnxruntime_pip_args(gpu) == [
+        "install", "--upgrade", "onnxruntime-gpu>=1.20", "onnx>=1.17", "onnxscript>=0.5"]
+    extra = tomllib.loads((INSTALL.parent.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert sorted(extra["learned"]) == sorted([inst.ONNXRUNTIME_CPU + inst.ONNXRUNTIME_VERSION,
+                                               *inst.LEARNING_PACKAGES])  # fmt: skip
+
+
+@pytest.mark.parametrize("present", [[], ["onnxruntime"]])
+def test_switching_onnxruntime_removes_the_other_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       present: list[str]) -> None:
+    calls: list[tuple[list[str], tuple[str, ...]]] = []
+    monkeypatch.setattr(inst, "installed_distributions", lambda python, names: [n for n in names if n in present])
+    monkeypatch.setattr(inst, "run_pip", lambda python, args, what, tmp, extra=(), cache=None:
+                        calls.append((list(args), tuple(extra))))  # fmt: skip
+    gpu = inst.OnnxRuntimePlan("onnxruntime-gpu", "test")
+    inst.install_onnxruntime(Path("python"), gpu, tmp_path, ["--index-url", "http://mirror/simple"])
+    install = (inst.onnxruntime_pip_args(gpu), ("--index-url", "http://mirror/simple"))
+    if present:  # both go (they share the onnxruntime module's files), without the install-only options
+        assert calls == [(["uninstall", "--yes", "onnxruntime", "onnxruntime-gpu"], ()), install]
+    else:
+        assert calls == [install]
+
+
+def test_pip_removes_both_runtimes_even_when_one_is_absent(tmp_path: Path) -> None:
+    """The real pip, on a venv holding a stand-in onnxruntime: the uninstall succeeds and the module is gone."""
+    import venv
+
+    venv.EnvBuilder(with_pip=True).create(tmp_path / "venv")
+    python = inst.venv_python(tmp_path / "venv", sys.platform)
+    site = Path(subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                        text=True).strip())  # fmt: skip
+    (site / "onnxruntime").mkdir()
+    (site / "onnxruntime/__init__.py").write_text("")
+    info = site / "onnxruntime-1.20.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: onnxruntime\nVersion: 1.20.0\n")
+    (info / "INSTALLER").write_text("pip\n")
+    (info / "RECORD").write_text("onnxruntime/__init__.py,,\n" + "".join(
+        f"onnxruntime-1.20.0.dist-info/{n},,\n" for n in ("METADATA", "INSTALLER", "RECORD")))
+    gpu = inst.OnnxRuntimePlan("onnxruntime-gpu", "test")
+    assert inst.installed_distributions(python, ["onnxruntime", "onnxruntime-gpu"]) == ["onnxruntime"]
+    installs: list[list[str]] = []
+    real_run_pip = inst.run_pip
+
+    def run_pip(python: Path, args: list[str], *rest: object, **kw: object) -> None:
+        if args[0] == "install":  # no network here: the install itself is only recorded
+            installs.append(args)
+        else:
+            real_run_pip(python, args, *rest, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(inst, "run_pip", run_pip)
+        inst.install_onnxruntime(python, gpu, tmp_path)
+    assert not (site / "onnxruntime").exists() and not info.exists()
+    assert inst.installed_distributions(python, ["onnxruntime", "onnxruntime-gpu"]) == []
+    assert installs == [inst.onnxruntime_pip_args(gpu)]
+
+
 # ---------------------------------------------------------------- failures say what to do
 
 
@@ -448,6 +557,13 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     probe = subprocess.run([str(python), "-c", "import nst_engine, torch; print(nst_engine.__file__)"],
                            capture_output=True, text=True, env=sandbox["env"], cwd=sandbox["root"])  # fmt: skip
     assert probe.returncode == 0 and probe.stdout.startswith(str(home / "data/venv")), probe.stderr
+    # ONNX Runtime comes the same way (--reuse-packages-from), and the installed engine says which it uses.
+    assert "PyTorch and ONNX Runtime: reused from" in good.stdout
+    facts = subprocess.run([str(python), "-m", "nst_engine", "info", "--json", "--device", "cpu"], capture_output=True,
+                           text=True, env=sandbox["env"], cwd=sandbox["root"])  # fmt: skip
+    assert facts.returncode == 0, facts.stderr
+    assert {k: v for k, v in json.loads(facts.stdout).items() if k.startswith("onnxruntime_")} == {
+        "onnxruntime_package": "onnxruntime", "onnxruntime_provider": "CPU"}
 
     # 3. The plug-in's own client starts the engine from the installed engine.json, as GIMP would.
     _engine_starts_from_engine_json(plugin_dirs[0], sandbox["env"], home)
@@ -495,8 +611,11 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     mine.unlink()
     after = _tree(sandbox["root"])
     assert not [name for name in after if name.startswith("tmp/nst-")]  # the installer's temporary folders
-    # (torch itself may leave an empty torchinductor_<user> folder in the system's temp folder)
-    assert {k: v for k, v in after.items() if not k.startswith("tmp/torchinductor_")} == before
+    # (torch itself may leave an empty torchinductor_<user> folder in the system's temp folder, and ONNX Runtime
+    # writes a device id under ~/.cache/Microsoft/DeveloperTools/.onnxruntime and $TMPDIR/.ses whenever it opens
+    # a session, as `info` does)
+    ignored = ("tmp/torchinductor_", "home/.cache/Microsoft", "tmp/.ses")
+    assert {k: v for k, v in after.items() if not k.startswith(ignored) and k != "home/.cache"} == before
 
 
 def _engine_starts_from_engine_json(plugin_dir: Path, env: dict[str, str], home: Path) -> None:

@@ -28,6 +28,14 @@ OUTPUT_NAME = "styled"
 MIN_SIDE = 16  # smaller tiles are edge-padded to this: reflection padding needs a few pixels
 
 
+# Both provide the `onnxruntime` module; the installer puts onnxruntime-gpu beside a CUDA 12 torch.
+RUNTIME_PACKAGES = ("onnxruntime-gpu", "onnxruntime")
+MISSING_MESSAGE = (
+    "Learned styles need onnxruntime, which is not installed: run the installer again "
+    "(or `pip install onnxruntime`, or onnxruntime-gpu beside a CUDA 12 PyTorch)."
+)
+
+
 class RuntimeMissing(EngineError):
     """onnxruntime is not installed."""
 
@@ -45,10 +53,7 @@ def open_session(model: bytes | str | Path, threads: int = 0):
     try:
         import onnxruntime as ort
     except ImportError as error:
-        raise RuntimeMissing(
-            "Learned styles need onnxruntime, which is not installed: run the installer again "
-            "(or `pip install onnxruntime`)."
-        ) from error
+        raise RuntimeMissing(MISSING_MESSAGE) from error
     options = ort.SessionOptions()
     options.log_severity_level = 3  # a missing CUDA library falls back to the CPU without a wall of text
     if threads:
@@ -61,6 +66,54 @@ def provider_label(session) -> str:
     """'CUDA' or 'CPU': the provider that actually runs the model (CUDA may fail to load and fall back)."""
     first = session.get_providers()[0]
     return first.removesuffix("ExecutionProvider")
+
+
+def installed_runtime() -> tuple[str, str] | None:
+    """(package, version) of the installed ONNX Runtime, from its metadata: the module does not say which one."""
+    from importlib import metadata
+
+    for package in RUNTIME_PACKAGES:
+        try:
+            return package, metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number: int, payload: bytes | int) -> bytes:
+    """One protobuf field: an int as a varint, bytes length-delimited."""
+    if isinstance(payload, int):
+        return _varint(number << 3) + _varint(payload)
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def probe_model() -> bytes:
+    """A one-node ONNX model (Identity on float[1]), encoded by hand: applying styles needs no `onnx` package."""
+    tensor = _field(1, 1) + _field(2, _field(1, _field(1, 1)))  # TypeProto.Tensor: FLOAT, shape [1]
+
+    def value(name: str) -> bytes:  # ValueInfoProto
+        return _field(1, name.encode()) + _field(2, _field(1, tensor))
+
+    node = _field(1, b"x") + _field(2, b"y") + _field(4, b"Identity")
+    graph = _field(1, node) + _field(2, b"probe") + _field(11, value("x")) + _field(12, value("y"))
+    return _field(1, 8) + _field(7, graph) + _field(8, _field(2, 17))  # IR version 8, opset 17
+
+
+def probe_provider() -> str | None:
+    """'CUDA' or 'CPU': what a session really gets here (onnxruntime-gpu lists CUDA even without a GPU), or None."""
+    try:
+        return provider_label(open_session(probe_model()))
+    except Exception:  # missing, or installed but broken (onnxruntime raises its own classes): info goes on
+        return None
 
 
 # ---------------------------------------------------------------- tiles
