@@ -198,11 +198,11 @@ def info(weights_path: Path | None, device_name: str | None, precision: str | No
 
 def _onnxruntime_facts() -> dict[str, object]:
     """Which ONNX Runtime applies learned styles, and on what: the installer picks the package by the GPU."""
-    from nst_engine.learned.runtime import installed_runtime, probe_provider
+    from nst_engine.learned.runtime import expected_provider, installed_runtime
 
     found = installed_runtime()
     return {"onnxruntime": found[1] if found else None, "onnxruntime_package": found[0] if found else None,
-            "onnxruntime_provider": probe_provider() if found else None}  # fmt: skip
+            "onnxruntime_provider": expected_provider() if found else None}  # fmt: skip
 
 
 def _cpu_name() -> str | None:

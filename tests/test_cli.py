@@ -216,30 +216,14 @@ def test_info_apply_without_onnxruntime_is_a_one_line_error(tmp_path, engine_hom
     """`apply` reaches ONNX Runtime only once the style is found: a stored style (any model bytes) gets it there."""
     from nst_engine.images import Picture
     from nst_engine.learned import library
-    from nst_engine.learned.runtime import probe_model
-
     model = tmp_path / "model.onnx"
-    model.write_bytes(probe_model())
+    model.write_bytes(b"not an ONNX model")
     library.store("plain", model, Picture(np.full((8, 8, 3), 0.5, np.float32), None, 8, False), {})
     out = tmp_path / "out.png"
     line = _one_line_error(run_cli_without_onnxruntime("apply", "plain", str(photos["chelsea"]), "-o", str(out),
                                                        home=engine_home))  # fmt: skip
     assert "need onnxruntime, which is not installed" in line and "run the installer again" in line, line
     assert not out.exists()
-    # With onnxruntime, the same style gets as far as loading the model, which is no style network.
+    # With onnxruntime, the same style gets as far as loading the model, which is damaged.
     line = _one_line_error(run_cli("apply", "plain", str(photos["chelsea"]), "-o", str(out), home=engine_home))
-    assert "not a style network" in line, line
-
-
-def test_info_probe_model_is_a_valid_onnx_model():
-    """info's provider probe is hand-encoded protobuf: the onnx checker and ONNX Runtime both accept it."""
-    import onnx
-    import onnxruntime as ort
-
-    from nst_engine.learned.runtime import probe_model
-
-    model = onnx.load_from_string(probe_model())
-    onnx.checker.check_model(model, full_check=True)
-    assert [node.op_type for node in model.graph.node] == ["Identity"] and model.opset_import[0].version == 17
-    session = ort.InferenceSession(probe_model(), providers=["CPUExecutionProvider"])
-    assert session.run(None, {"x": np.array([3.0], np.float32)})[0].tolist() == [3.0]
+    assert "onnxruntime" not in line and "plain" in line, line

@@ -80,40 +80,25 @@ def installed_runtime() -> tuple[str, str] | None:
     return None
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+def expected_provider() -> str | None:
+    """'CUDA' or 'CPU': where a style would be applied here, or None without a usable ONNX Runtime.
 
-
-def _field(number: int, payload: bytes | int) -> bytes:
-    """One protobuf field: an int as a varint, bytes length-delimited."""
-    if isinstance(payload, int):
-        return _varint(number << 3) + _varint(payload)
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def probe_model() -> bytes:
-    """A one-node ONNX model (Identity on float[1]), encoded by hand: applying styles needs no `onnx` package."""
-    tensor = _field(1, 1) + _field(2, _field(1, _field(1, 1)))  # TypeProto.Tensor: FLOAT, shape [1]
-
-    def value(name: str) -> bytes:  # ValueInfoProto
-        return _field(1, name.encode()) + _field(2, _field(1, tensor))
-
-    node = _field(1, b"x") + _field(2, b"y") + _field(4, b"Identity")
-    graph = _field(1, node) + _field(2, b"probe") + _field(11, value("x")) + _field(12, value("y"))
-    return _field(1, 8) + _field(7, graph) + _field(8, _field(2, 17))  # IR version 8, opset 17
-
-
-def probe_provider() -> str | None:
-    """'CUDA' or 'CPU': what a session really gets here (onnxruntime-gpu lists CUDA even without a GPU), or None."""
+    onnxruntime-gpu lists CUDA even without a GPU, so torch is asked whether one is there. No session is
+    opened: ONNX Runtime writes files of its own in the user's folders at each session (`apply` reports
+    the provider its session really got).
+    """
     try:
-        return provider_label(open_session(probe_model()))
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
     except Exception:  # missing, or installed but broken (onnxruntime raises its own classes): info goes on
         return None
+    if "CUDAExecutionProvider" in available:
+        import torch
+
+        if torch.cuda.is_available():
+            return "CUDA"
+    return "CPU"
 
 
 # ---------------------------------------------------------------- tiles
