@@ -202,7 +202,7 @@ def _onnxruntime_facts() -> dict[str, object]:
 
     found = installed_runtime()
     return {"onnxruntime": found[1] if found else None, "onnxruntime_package": found[0] if found else None,
-            "onnxruntime_provider": expected_provider() if found else None}  # fmt: skip
+            "onnxruntime_provider": expected_provider(found[0]) if found else None}  # fmt: skip
 
 
 def _cpu_name() -> str | None:

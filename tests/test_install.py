@@ -611,8 +611,8 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     mine.unlink()
     after = _tree(sandbox["root"])
     assert not [name for name in after if name.startswith("tmp/nst-")]  # the installer's temporary folders
-    # (torch itself may leave an empty torchinductor_<user> folder in the system's temp folder; ONNX Runtime
-    # writes files under ~/.cache/Microsoft and $TMPDIR/.ses at each session, so installing opens none)
+    # (torch itself may leave an empty torchinductor_<user> folder in the system's temp folder; importing
+    # onnxruntime writes files under ~/.cache/Microsoft and $TMPDIR/.ses, so installing never imports it)
     ignored = ("tmp/torchinductor_",)
     assert {k: v for k, v in after.items() if not k.startswith(ignored) and k != "home/.cache"} == before
 

@@ -80,20 +80,14 @@ def installed_runtime() -> tuple[str, str] | None:
     return None
 
 
-def expected_provider() -> str | None:
-    """'CUDA' or 'CPU': where a style would be applied here, or None without a usable ONNX Runtime.
+def expected_provider(package: str) -> str:
+    """'CUDA' or 'CPU': where the installed ONNX Runtime `package` would apply a style here.
 
-    onnxruntime-gpu lists CUDA even without a GPU, so torch is asked whether one is there. No session is
-    opened: ONNX Runtime writes files of its own in the user's folders at each session (`apply` reports
-    the provider its session really got).
+    Decided without importing onnxruntime: the import alone writes a device id and telemetry files into
+    the user's folders, and `info` (which the installer calls) should leave none. `apply` reports the
+    provider its session really got.
     """
-    try:
-        import onnxruntime as ort
-
-        available = ort.get_available_providers()
-    except Exception:  # missing, or installed but broken (onnxruntime raises its own classes): info goes on
-        return None
-    if "CUDAExecutionProvider" in available:
+    if package == "onnxruntime-gpu":
         import torch
 
         if torch.cuda.is_available():
