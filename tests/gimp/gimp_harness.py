@@ -153,11 +153,18 @@ class Engine:
     log: Path
 
     def close(self) -> None:
-        self.process.terminate()
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate, and kill what has not exited within 10 s (engines, GIMP, Xvfb, spawned helpers)."""
+    if process.poll() is None:
+        process.terminate()
         try:
-            self.process.wait(10)
+            process.wait(10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            process.kill()
+            process.wait()
 
 
 def test_weights() -> Path:

@@ -18,6 +18,8 @@ import sys
 import threading
 from pathlib import Path
 
+from gimp_harness import stop_process
+
 PYTHON_MARK = "@host-python"
 
 STANDIN = '''#!/usr/bin/env python3
@@ -98,12 +100,7 @@ class HostSpawner:
     def close(self) -> None:
         self.server.close()
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_process(proc)
         self.socket_path.unlink(missing_ok=True)
 
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gimp_harness import GimpRoot
+from gimp_harness import GimpRoot, stop_process
 
 
 def display_in_use(number: int, roots: list[Path]) -> bool:
@@ -165,10 +165,5 @@ class XSession:
 
     def close(self) -> None:
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_process(proc)
         self.procs.clear()
