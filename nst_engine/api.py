@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nst_engine import memory, optimize
+from nst_engine import optimize
+from nst_engine import plan as plan_module
 from nst_engine.errors import OutOfMemory, SettingsError
 from nst_engine.images import (
     Picture,
@@ -26,7 +27,6 @@ from nst_engine.images import (
     luminance_only,
     match_luminance,
     resize_tensor,
-    scaled_size,
     to_tensor,
 )
 from nst_engine.model import FeatureModel
@@ -54,6 +54,7 @@ class StylizeResult:
     seconds: float
     stopped_early: bool
     message: str | None = None  # e.g. why the size was reduced
+    plan: plan_module.Plan | None = None  # the schedule that ran
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -144,43 +145,8 @@ def _activation_scale(model: FeatureModel, settings: Settings, device: torch.dev
 
 
 def target_size(content: Picture, settings: Settings) -> tuple[int, int]:
-    if settings.notebook_size is not None:
-        width, height = settings.notebook_size
-        return int(width), int(height)
-    size = content.size if settings.size == 0 else scaled_size(content.size, settings.size)
-    if settings.max_long_side is not None and max(size) > settings.max_long_side:
-        size = scaled_size(size, settings.max_long_side)
-    if settings.output == "content" and max(size) > max(content.size):
-        size = content.size  # the result is scaled back to the content: detail above it is wasted
-    return size
-
-
-def plan_size(
-    content: Picture, settings: Settings, device: torch.device, dtype_bytes: int
-) -> tuple[tuple[int, int], str | None]:
-    """The size to run at and, when it had to shrink, a sentence saying why."""
-    size = target_size(content, settings)
-    message = None
-    if settings.max_pixels is not None and size[0] * size[1] > settings.max_pixels:
-        side = int(max(size) * (settings.max_pixels / (size[0] * size[1])) ** 0.5)
-        message = f"Scaled down from {max(size)} px to {side} px (long side) to stay within max_pixels."
-        size = scaled_size(size, side)
-    estimate = memory.estimate(size, device, dtype_bytes)
-    if estimate.fits:
-        return size, message
-    fitting = memory.largest_fitting_long_side(size, device, dtype_bytes) or 16
-    if settings.on_oom == "refuse":
-        raise OutOfMemory(
-            f"{max(size)} px would need {estimate.describe()} on {device.type}: "
-            f"choose a size of at most {fitting} px.",
-            suggested_size=fitting,
-        )
-    available = (estimate.bytes_available or 0) / 2**30
-    message = (
-        f"Scaled down from {max(size)} px to {fitting} px (long side) to fit the {available:.1f} GiB "
-        f"available on {device.type}."
-    )
-    return scaled_size(size, fitting), message
+    """The working size the settings ask for (plan.target_size, for a Picture)."""
+    return plan_module.target_size(content.size, settings)
 
 
 def stylize(
@@ -207,7 +173,8 @@ def stylize(
     style_weight = settings.style_weight
     if style_weight is None:
         style_weight = cache.default_style_weight()
-    size, message = plan_size(content, settings, device, 2 if dtype != torch.float32 else 4)
+    plan = plan_module.make_plan(content.size, settings, device, 2 if dtype != torch.float32 else 4)
+    size, message = plan.target, plan.message
 
     content_rgb = luminance_only(content.rgb) if settings.preserve_colors else content.rgb
     style_rgbs = [match_luminance(s.rgb, content.rgb) if settings.preserve_colors else s.rgb for s in styles]
@@ -228,7 +195,7 @@ def stylize(
         content_t = to_tensor(content_rgb, device)
         styles_t = [(to_tensor(rgb, device), weight) for rgb, weight in zip(style_rgbs, blend, strict=True)]
         result, final_losses = optimize.run(
-            model, content_t, styles_t, settings, style_weight, size, control, dtype, channels_last
+            model, content_t, styles_t, settings, style_weight, plan, control, dtype, channels_last
         )
     except (torch.OutOfMemoryError, RuntimeError) as error:
         # cuDNN and some drivers report running out of memory as a plain RuntimeError.
@@ -270,6 +237,7 @@ def stylize(
         seconds=time.perf_counter() - started,
         stopped_early=bool(stop is not None and stop.is_set()),
         message=message,
+        plan=plan,
     )
 
 

@@ -25,6 +25,7 @@ from nst_engine.costs import (
 from nst_engine.errors import Cancelled
 from nst_engine.images import resize_tensor, scaled_size
 from nst_engine.model import FeatureModel
+from nst_engine.plan import Plan, scale_sizes  # noqa: F401  (scale_sizes: re-exported)
 from nst_engine.settings import Settings
 
 _SEED_MEAN_RGB = (123.68, 116.779, 103.939)
@@ -75,18 +76,6 @@ def make_autocast(device: torch.device, dtype: torch.dtype) -> Callable[[], obje
         return torch.autocast(device.type, dtype=dtype)
 
     return autocast
-
-
-def scale_sizes(final_size: tuple[int, int], scales: int, min_long_side: int) -> list[tuple[int, int]]:
-    """Sizes of the coarse-to-fine schedule, halving from the final size, none below `min_long_side`."""
-    long_side = max(final_size)
-    sizes = [final_size]
-    for level in range(1, scales):
-        side = round(long_side / 2**level)
-        if side < min(min_long_side, long_side):
-            break
-        sizes.insert(0, scaled_size(final_size, side))
-    return sizes
 
 
 def initial_image(content: torch.Tensor, settings: Settings, generator: torch.Generator) -> torch.Tensor:
@@ -153,12 +142,12 @@ def run(
     styles: list[tuple[torch.Tensor, float]],
     settings: Settings,
     style_weight: float,
-    final_size: tuple[int, int],
+    plan: Plan,
     control: Control,
     dtype: torch.dtype = torch.float32,
     channels_last: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Stylise `content` (1, 3, H, W, 0..1) at `final_size`.
+    """Stylise `content` (1, 3, H, W, 0..1) following `plan` (its last scale is the final size).
 
     Returns the image at that size and its costs there, with the targets the last scale computed
     (rebuilt only when "stop and keep" ended the run at a coarser scale).
@@ -169,9 +158,10 @@ def run(
         generator.seed()
     autocast = make_autocast(device, dtype)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    sizes = scale_sizes(final_size, settings.scales, settings.min_scale_size)
-    budgets = [settings.coarse_iterations_or_default()] * (len(sizes) - 1) + [settings.iterations]
-    total_steps = sum(budgets)
+    final_size = plan.target
+    sizes = [step.size for step in plan.steps]
+    budgets = [step.iterations for step in plan.steps]
+    total_steps = plan.total_iterations
     started = time.perf_counter()
     image: torch.Tensor | None = None
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nst_engine import api, memory, optimize
+from nst_engine import api, memory, optimize, plan
 from nst_engine.errors import Cancelled, OutOfMemory
 from nst_engine.images import Picture, load_picture, to_tensor
 from nst_engine.settings import Settings
@@ -147,12 +147,17 @@ def test_notebook_preset_is_the_seed_setup(cache, cat, stain):
     assert result.picture.size == (400, 300)
 
 
+def _plan_size(content, settings, device, dtype_bytes):
+    made = plan.make_plan(content.size, settings, device, dtype_bytes)
+    return made.target, made.message
+
+
 def test_working_size_caps(cat):
     cpu = torch.device("cpu")
-    assert api.plan_size(cat, Settings.from_dict({"size": 400, "max_long_side": 100}), cpu, 4)[0] == (100, 66)
-    assert api.plan_size(cat, Settings.from_dict({"size": 0}), cpu, 4)[0] == (451, 300)
+    assert _plan_size(cat, Settings.from_dict({"size": 400, "max_long_side": 100}), cpu, 4)[0] == (100, 66)
+    assert _plan_size(cat, Settings.from_dict({"size": 0}), cpu, 4)[0] == (451, 300)
     # A GIMP layer smaller than the preset's size is not worked on above its own size.
-    assert api.plan_size(cat, Settings.from_dict({"size": 1024, "output": "content"}), cpu, 4)[0] == (451, 300)
+    assert _plan_size(cat, Settings.from_dict({"size": 1024, "output": "content"}), cpu, 4)[0] == (451, 300)
 
 
 def test_coarse_iterations_can_be_set(cache, cat, stain):
@@ -164,24 +169,24 @@ def test_coarse_iterations_can_be_set(cache, cat, stain):
 
 
 def test_scale_schedule_halves_down_to_the_minimum():
-    assert optimize.scale_sizes((512, 384), 3, 128) == [(128, 96), (256, 192), (512, 384)]
-    assert optimize.scale_sizes((256, 192), 3, 128) == [(128, 96), (256, 192)]
-    assert optimize.scale_sizes((100, 80), 3, 128) == [(100, 80)]
-    assert optimize.scale_sizes((512, 384), 1, 128) == [(512, 384)]
+    assert plan.scale_sizes((512, 384), 3, 128) == [(128, 96), (256, 192), (512, 384)]
+    assert plan.scale_sizes((256, 192), 3, 128) == [(128, 96), (256, 192)]
+    assert plan.scale_sizes((100, 80), 3, 128) == [(100, 80)]
+    assert plan.scale_sizes((512, 384), 1, 128) == [(512, 384)]
 
 
 def test_memory_plan_scales_down_or_refuses(monkeypatch, cat):
     cpu = torch.device("cpu")
     need_512 = memory.estimate_bytes(512, 341)
     monkeypatch.setattr(memory, "available_bytes", lambda device: need_512)
-    size, message = api.plan_size(cat, Settings.from_dict({"size": 1024, "device": "cpu"}), cpu, 4)
+    size, message = _plan_size(cat, Settings.from_dict({"size": 1024, "device": "cpu"}), cpu, 4)
     assert max(size) < 1024 and "Scaled down from 1024 px" in message
     assert memory.estimate_bytes(*size) <= need_512
     with pytest.raises(OutOfMemory) as refused:
-        api.plan_size(cat, Settings.from_dict({"size": 1024, "on_oom": "refuse"}), cpu, 4)
+        _plan_size(cat, Settings.from_dict({"size": 1024, "on_oom": "refuse"}), cpu, 4)
     assert refused.value.suggested_size == max(size)
     assert "at most" in refused.value.message
-    small_size, no_message = api.plan_size(cat, Settings.from_dict({"size": 256}), cpu, 4)
+    small_size, no_message = _plan_size(cat, Settings.from_dict({"size": 256}), cpu, 4)
     assert small_size == (256, 170) and no_message is None
 
 

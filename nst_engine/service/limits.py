@@ -15,7 +15,8 @@ import torch
 
 from nst_engine.api import target_size
 from nst_engine.model import LAYER_INDEX
-from nst_engine.optimize import scale_sizes, style_size
+from nst_engine.optimize import style_size
+from nst_engine.plan import scale_sizes
 from nst_engine.service.jobs import ServiceError
 from nst_engine.settings import Settings
 

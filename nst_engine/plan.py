@@ -1,0 +1,122 @@
+"""What a job will do before it does it: the sizes of the coarse-to-fine schedule, their iterations,
+which scales are tiled, and why the size changed. Memory (memory.py) and time (timing.py) are
+judged on a `Plan`, the optimisation (optimize.py) follows one, and the service shows one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from nst_engine import memory
+from nst_engine.errors import OutOfMemory
+from nst_engine.images import scaled_size
+from nst_engine.settings import Settings
+
+Size = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One scale: optimised whole (`tile` None) or in overlapping tiles of `tile` (width, height)."""
+
+    size: Size
+    iterations: int
+    tile: Size | None = None
+    tiles: int = 1  # tiles per pass over the image
+
+    def describe(self) -> str:
+        text = f"{self.size[0]}x{self.size[1]}"
+        if self.tile is not None:
+            text += f" (in {self.tiles} tiles of {self.tile[0]}x{self.tile[1]})"
+        return text
+
+
+@dataclass
+class Plan:
+    target: Size  # the working size of the last scale
+    steps: list[Step]
+    dtype_bytes: int
+    notes: list[str] = field(default_factory=list)  # sentences for the user: shrunk, capped, tiled
+
+    @property
+    def total_iterations(self) -> int:
+        return sum(step.iterations for step in self.steps)
+
+    @property
+    def tiled(self) -> bool:
+        return any(step.tile is not None for step in self.steps)
+
+    @property
+    def message(self) -> str | None:
+        return " ".join(self.notes) or None
+
+    def describe(self) -> str:
+        """E.g. "ran at 512x341, 1024x683, 2048x1365 (in 6 tiles of 768x768)"."""
+        return "ran at " + ", ".join(step.describe() for step in self.steps)
+
+    def to_dict(self) -> dict:
+        return {
+            "size": list(self.target),
+            "scales": [
+                {"size": list(s.size), "iterations": s.iterations, "tile": list(s.tile) if s.tile else None,
+                 "tiles": s.tiles}
+                for s in self.steps
+            ],
+            "message": self.message,
+        }
+
+
+def scale_sizes(final_size: Size, scales: int, min_long_side: int) -> list[Size]:
+    """Sizes of the coarse-to-fine schedule, halving from the final size, none below `min_long_side`."""
+    long_side = max(final_size)
+    sizes = [final_size]
+    for level in range(1, scales):
+        side = round(long_side / 2**level)
+        if side < min(min_long_side, long_side):
+            break
+        sizes.insert(0, scaled_size(final_size, side))
+    return sizes
+
+
+def target_size(content_size: Size, settings: Settings) -> Size:
+    """The working size the settings ask for, before memory has its say."""
+    if settings.notebook_size is not None:
+        width, height = settings.notebook_size
+        return int(width), int(height)
+    size = content_size if settings.size == 0 else scaled_size(content_size, settings.size)
+    if settings.max_long_side is not None and max(size) > settings.max_long_side:
+        size = scaled_size(size, settings.max_long_side)
+    if settings.output == "content" and max(size) > max(content_size):
+        size = content_size  # the result is scaled back to the content: detail above it is wasted
+    return size
+
+
+def make_plan(content_size: Size, settings: Settings, device: torch.device, dtype_bytes: int) -> Plan:
+    """The schedule for a content of `content_size`: sizes, iterations, tiles, and notes saying why."""
+    size = target_size(content_size, settings)
+    notes: list[str] = []
+    if settings.max_pixels is not None and size[0] * size[1] > settings.max_pixels:
+        side = int(max(size) * (settings.max_pixels / (size[0] * size[1])) ** 0.5)
+        notes.append(f"Scaled down from {max(size)} px to {side} px (long side) to stay within max_pixels.")
+        size = scaled_size(size, side)
+    estimate = memory.estimate(size, device, dtype_bytes)
+    if not estimate.fits:
+        fitting = memory.largest_fitting_long_side(size, device, dtype_bytes) or 16
+        if settings.on_oom == "refuse":
+            raise OutOfMemory(
+                f"{max(size)} px would need {estimate.describe()} on {device.type}: "
+                f"choose a size of at most {fitting} px.",
+                suggested_size=fitting,
+            )
+        available = (estimate.bytes_available or 0) / 2**30
+        notes.append(
+            f"Scaled down from {max(size)} px to {fitting} px (long side) to fit the {available:.1f} GiB "
+            f"available on {device.type}."
+        )
+        size = scaled_size(size, fitting)
+    sizes = scale_sizes(size, settings.scales, settings.min_scale_size)
+    budgets = [settings.coarse_iterations_or_default()] * (len(sizes) - 1) + [settings.iterations]
+    steps = [Step(s, n) for s, n in zip(sizes, budgets, strict=True)]
+    return Plan(target=size, steps=steps, dtype_bytes=dtype_bytes, notes=notes)
