@@ -26,6 +26,12 @@ class Step:
     tile: Size | None = None
     tiles: int = 1  # tiles per pass over the image
 
+    @property
+    def pixel_iterations(self) -> int:
+        """The step's work: pixels optimised times iterations (tiles count their overlaps)."""
+        pixels = self.tiles * self.tile[0] * self.tile[1] if self.tile is not None else self.size[0] * self.size[1]
+        return pixels * self.iterations
+
     def describe(self) -> str:
         text = f"{self.size[0]}x{self.size[1]}"
         if self.tile is not None:
@@ -43,6 +49,10 @@ class Plan:
     @property
     def total_iterations(self) -> int:
         return sum(step.iterations for step in self.steps)
+
+    @property
+    def pixel_iterations(self) -> int:
+        return sum(step.pixel_iterations for step in self.steps)
 
     @property
     def tiled(self) -> bool:
