@@ -57,14 +57,18 @@ def learn_style(
     cancel: threading.Event | None = None,
     replace: bool = False,
     restart: bool = False,
+    style_label: str | None = None,
 ) -> LearnedStyle:
-    """Learn `style` from the photographs in `images` and store it in the library as `name`."""
+    """Learn `style` from the photographs in `images` and store it in the library as `name`.
+
+    `style_label` names the style picture in the metadata when it is given as a Picture (an upload).
+    """
     options = options or LearnOptions()
     options.validate()
     library.check_name(name)
     if library.exists(name) and not replace:
         raise StyleError(f"A style called {name!r} exists already: choose another name (or --replace it).")
-    style_name = Path(style).name if not isinstance(style, Picture) else None
+    style_name = Path(style).name if not isinstance(style, Picture) else style_label
     picture = style if isinstance(style, Picture) else load_picture(style)
     checkpoint = library.checkpoint_path(name)
     if restart and checkpoint.exists():

@@ -34,6 +34,7 @@ from nst_engine.images import (
     probe_picture,
     raw_rgba_to_picture,
 )
+from nst_engine.service import learned_routes
 from nst_engine.service.jobs import KEPT_RESULTS, Job, JobQueue, ServiceError, new_job_id
 from nst_engine.service.limits import Budgets, check_fits_network, check_request_pixels, machine_memory
 from nst_engine.settings import Settings, json_schema
@@ -222,6 +223,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         queue.cancel(job)
         return job.summary(queue.position(job))
 
+    learned_routes.add_routes(app, config, queue, authorised)
     return app
 
 
@@ -358,5 +360,5 @@ async def _event_stream(queue: JobQueue, job: Job) -> AsyncIterator[str]:
                 yield json.dumps({"type": "heartbeat"}) + "\n"
                 await asyncio.sleep(HEARTBEAT_SECONDS)
     finally:
-        if not finished and job.state not in TERMINAL_EVENTS:
+        if not finished and job.state not in TERMINAL_EVENTS and not job.keep_running:
             queue.cancel(job)  # the client went away: nobody wants this result

@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,11 +58,14 @@ class Job:
     stop: threading.Event = field(default_factory=threading.Event)
     events: list[dict[str, Any]] = field(default_factory=list)
     dropped_events: int = 0  # events before events[0], dropped to bound memory
-    result: StylizeResult | None = None
+    result: StylizeResult | None = None  # or any result with `picture` and `message` (see `work`)
     error: str | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
     announced_position: int | None = None
     result_dropped: bool = False
+    # Another kind of job (learned styles): called instead of stylize(), returns (result or None, done event).
+    work: Callable[[Job], tuple[Any, dict[str, Any]]] | None = None
+    keep_running: bool = False  # goes on when its event stream closes (learning: the artist closed the dialog)
     _preview_seq: int | None = None
 
     def announce_position(self, position: int) -> None:
@@ -250,11 +254,15 @@ class JobQueue:
             job.post(data)
 
         assert job.content is not None
+        done: dict[str, Any] | None = None
         try:
-            result = stylize(
-                job.content, job.styles, job.settings, progress=on_progress, cancel=job.cancel, stop=job.stop,
-                preview_every=PREVIEW_EVERY if job.preview else 0, cache=self.cache,
-            )
+            if job.work is not None:
+                result, done = job.work(job)
+            else:
+                result = stylize(
+                    job.content, job.styles, job.settings, progress=on_progress, cancel=job.cancel, stop=job.stop,
+                    preview_every=PREVIEW_EVERY if job.preview else 0, cache=self.cache,
+                )
         except Cancelled:
             return "cancelled", {"type": "cancelled"}
         except OutOfMemory as error:  # stylize() freed the device's memory already
@@ -267,7 +275,7 @@ class JobQueue:
             return "error", {"type": "error", "kind": "internal", "message": message}
         job.result = result
         self._drop_old_results(job)
-        return "done", {
+        return "done", done or {
             "type": "done", "width": result.picture.width, "height": result.picture.height,
             "message": result.message, "stopped_early": result.stopped_early,
             "seconds": round(result.seconds, 3), "losses": result.losses, "device": result.device,

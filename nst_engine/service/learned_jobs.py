@@ -1,0 +1,120 @@
+"""What the service's learned-style jobs do once they run: apply a stored style, or learn a new one.
+
+Each is a `Job.work` callable for the service's one queue (nst_engine/service/jobs.py): it reads its
+inputs from the job (so they are freed with the job's other inputs), posts `progress` events with
+`step`, `total_steps` and `fraction` as stylisation jobs do, and returns (result, done event). Engine
+errors and cancellation are turned into events by the queue, as for stylisation.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nst_engine import paths
+from nst_engine.images import Picture
+from nst_engine.learned.options import LearnOptions
+from nst_engine.service.jobs import Job
+
+UPLOADS = ".uploads"  # under <data>/learning/ (no style name starts with a dot): photographs until their job ran
+
+
+@dataclass
+class AppliedResult:
+    """What GET /jobs/{id}/result serves for an apply job (the fields a StylizeResult offers there)."""
+
+    picture: Picture
+    message: str | None = None
+
+
+def uploads_dir() -> Path:
+    return paths.data_dir() / "learning" / UPLOADS
+
+
+@dataclass
+class ApplyWork:
+    """`content` (the job's picture) in the learned style `name`, blended by `strength`."""
+
+    name: str
+    strength: float
+    sessions: Any  # nst_engine.learned.api.SessionCache: the last style's ONNX Runtime session stays open
+
+    def __call__(self, job: Job) -> tuple[AppliedResult, dict[str, Any]]:
+        from nst_engine.learned.api import apply_style
+
+        def on_progress(event) -> None:
+            job.post({"type": "progress", "step": event.done, "total_steps": event.total, "tile": event.done,
+                      "tiles": event.total, "fraction": event.done / max(1, event.total),
+                      "elapsed": round(event.elapsed, 3)})
+
+        assert job.content is not None
+        applied = apply_style(self.name, job.content, self.strength, on_progress, job.cancel, sessions=self.sessions)
+        picture = applied.picture
+        return AppliedResult(picture), {
+            "type": "done", "width": picture.width, "height": picture.height, "message": None,
+            "stopped_early": False, "seconds": round(applied.seconds, 3), "losses": {},
+            "device": applied.provider.lower(), "provider": applied.provider, "style": self.name,
+        }  # fmt: skip
+
+
+@dataclass
+class LearnWork:
+    """Learn the job's picture (the style) from the photographs uploaded into `photos`, store it as `name`."""
+
+    name: str
+    options: LearnOptions
+    photos: Path
+    weights_path: Path | None
+    replace: bool = False
+    style_label: str | None = None  # the uploaded style picture's file name, for the metadata
+
+    def __call__(self, job: Job) -> tuple[None, dict[str, Any]]:
+        from nst_engine.learned.api import learn_style
+
+        def on_progress(event) -> None:
+            job.post({
+                "type": "progress", "step": event.step, "total_steps": event.steps,
+                "fraction": event.step / max(1, event.steps), "losses": event.losses,
+                "elapsed": round(event.elapsed, 3),
+                "remaining": None if event.remaining is None else round(event.remaining, 1),
+                "checkpoint_saved": event.checkpoint_saved,
+            })  # fmt: skip
+
+        assert job.content is not None
+        try:
+            learned = learn_style(job.content, self.photos, self.name, self.options, self.weights_path,
+                                  on_progress, job.cancel, replace=self.replace, style_label=self.style_label)
+        finally:
+            shutil.rmtree(self.photos, ignore_errors=True)
+        result = learned.learning
+        message = (f"Learned the style {self.name!r} from {result.images} photographs in {result.steps} steps"
+                   + (f" ({result.skipped} file(s) were not readable pictures and were skipped)."
+                      if result.skipped else "."))
+        return None, {
+            "type": "done", "message": message, "style": style_entry(learned.style.summary()),
+            "steps": result.steps, "resumed_from": result.resumed_from, "photos": result.images,
+            "skipped_files": result.skipped, "first_loss": result.first_loss, "last_loss": result.last_loss,
+            "seconds": round(result.seconds, 3), "device": result.device,
+            "max_difference": learned.export.max_difference,
+        }  # fmt: skip
+
+
+def style_entry(summary: dict[str, Any]) -> dict[str, Any]:
+    """A library summary as the service shows it: the thumbnail by URL, never a path on the engine's disk."""
+    from urllib.parse import quote
+
+    entry = {key: value for key, value in summary.items() if key != "thumbnail"}
+    entry["thumbnail_url"] = f"/styles/{quote(summary['name'], safe='')}/thumbnail"
+    return entry
+
+
+def sweep_uploads(live: set[str]) -> None:
+    """Remove uploaded photographs of jobs that are gone (cancelled while queued, or an earlier engine's)."""
+    root = uploads_dir()
+    if not root.is_dir():
+        return
+    for folder in root.iterdir():
+        if folder.name not in live:
+            shutil.rmtree(folder, ignore_errors=True)
