@@ -194,6 +194,42 @@ class EngineClient:
         data, _ = self._call("POST", "/jobs", body, {"Content-Type": content_type}, timeout=120)
         return Job(self, json.loads(data)["id"])
 
+    # ---------------------------------------------------------- learned styles
+
+    def learned_styles(self, thumbnails: bool = True) -> dict[str, Any]:
+        """GET /styles: {"styles": [{name, problem, thumbnail_png (base64) ...}], "learning": [...], "runtime"}."""
+        data, _ = self._call("GET", "/styles?thumbnails=base64" if thumbnails else "/styles", timeout=60)
+        return json.loads(data)
+
+    def apply_learned(self, name: str, content: RawImage, strength: float = 1.0) -> Job:
+        """Queue `content` in the learned style `name`; the result (float RGBA, its size) as for submit()."""
+        fields: list[tuple[str, str | bytes, str | None]] = [
+            ("strength", repr(float(strength)), None), ("content_format", "raw", None),
+            ("width", str(content.width), None), ("height", str(content.height), None),
+            ("channels", str(content.channels), None), ("sample_format", content.sample_format, None),
+            ("content", content.data, "content.raw"),
+        ]
+        body, content_type = _multipart(fields)
+        path = f"/styles/{urllib.parse.quote(name, safe='')}/apply"
+        data, _ = self._call("POST", path, body, {"Content-Type": content_type}, timeout=120)
+        return Job(self, json.loads(data)["id"])
+
+    def learn_style(self, name: str, style: bytes, photos: list[tuple[str, bytes]], options: dict[str, Any],
+                    keep_running: bool = True, replace: bool = False, style_filename: str = "style") -> Job:
+        """Queue learning `name` from the `style` picture and `photos` ((file name, bytes) pairs).
+
+        With `keep_running` the engine goes on when this client stops following the job (dialog closed).
+        """
+        fields: list[tuple[str, str | bytes, str | None]] = [
+            ("name", name, None), ("options", json.dumps(options), None),
+            ("keep_running", "true" if keep_running else "false", None),
+            ("replace", "true" if replace else "false", None), ("style", style, _ascii_name(style_filename)),
+        ]
+        fields += [("photo", data, _ascii_name(filename)) for filename, data in photos]
+        body, content_type = _multipart(fields)
+        data, _ = self._call("POST", "/styles/learn", body, {"Content-Type": content_type}, timeout=600)
+        return LearningJob(self, json.loads(data)["id"])
+
 
 class Job:
     """A submitted job: follow its events, cancel it, stop it early, fetch its result."""
@@ -256,6 +292,29 @@ class Job:
     def status(self) -> dict[str, Any]:
         data, _ = self.client._call("GET", f"/jobs/{self.id}")
         return json.loads(data)
+
+
+class LearningJob(Job):
+    """A learning job: no picture at its end, its done event says which style was stored."""
+
+    def wait(self, on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:  # type: ignore[override]
+        for event in self.events():
+            kind = event.get("type")
+            if kind == "done":
+                return event
+            if kind == "error":
+                raise EngineJobFailed(event.get("message", "The engine failed."), event.get("kind", ""))
+            if kind == "cancelled":
+                raise JobCancelled("Learning the style was cancelled.")
+            if on_progress is not None:
+                on_progress(event)
+        raise EngineUnavailable("The engine's event stream ended before learning finished.", M.RUN_AGAIN)
+
+
+def _ascii_name(filename: str) -> str:
+    """A file name fit for a multipart header (ASCII, no quotes); only the engine's records show it."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in base) or "file"
 
 
 # ---------------------------------------------------------------- starting the engine

@@ -62,7 +62,7 @@ class EngineJobRunner:
     def _work(self) -> None:
         try:
             client = self._connect()
-            job = client.submit(self._content, self._styles, self._settings, preview=self._preview)
+            job = self._submit(client)
             with self._lock:
                 self._job = job
                 cancel, stop = self._cancel_requested, self._stop_requested
@@ -74,6 +74,10 @@ class EngineJobRunner:
             self.events.put(("done", result))
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the main thread
             self.events.put(("error", exc))
+
+    def _submit(self, client: Any) -> Any:
+        """The job to follow; the learned-style procedures submit other kinds of job here."""
+        return client.submit(self._content, self._styles, self._settings, preview=self._preview)
 
 
 def _quietly(call: Callable[[], Any]) -> None:

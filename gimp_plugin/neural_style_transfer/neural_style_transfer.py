@@ -20,26 +20,20 @@ import gi
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
-from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
+from gi.repository import Gimp, Gio, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import engine_client  # noqa: E402
 import engine_connection  # noqa: E402
+import layer_io  # noqa: E402
+import learned_procedures  # noqa: E402
 import nst_logic  # noqa: E402
 import plugin_messages  # noqa: E402
 from engine_job import EngineJobRunner  # noqa: E402
+from layer_io import PluginFailure  # noqa: E402
 
 PROC = nst_logic.PROC_NAME
 RW = GObject.ParamFlags.READWRITE
-
-
-class PluginFailure(Exception):
-    """A failure with a message for the user; the image is left unchanged."""
-
-    def __init__(self, message: str, status: Gimp.PDBStatusType = Gimp.PDBStatusType.EXECUTION_ERROR):
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 # --- registration -------------------------------------------------------------------------------
@@ -49,12 +43,14 @@ class NeuralStyleTransfer(Gimp.PlugIn):
     """Registers the one image procedure `plug-in-neural-style-transfer`."""
 
     def do_query_procedures(self) -> list[str]:
-        return [PROC]
+        return [PROC, *learned_procedures.PROCEDURES]
 
     def do_set_i18n(self, name: str) -> bool:
         return False
 
     def do_create_procedure(self, name: str) -> Gimp.Procedure:
+        if name in learned_procedures.PROCEDURES:
+            return learned_procedures.create_procedure(self, name)
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         procedure.set_image_types("RGB*, GRAY*")
         procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
@@ -123,14 +119,7 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         _end_progress()
 
 
-def _single_layer(drawables: list[Gimp.Drawable]) -> Gimp.Layer:
-    if len(drawables) != 1:
-        raise PluginFailure("Select exactly one layer to stylise.", Gimp.PDBStatusType.CALLING_ERROR)
-    drawable = drawables[0]
-    if not isinstance(drawable, Gimp.Layer) or isinstance(drawable, Gimp.LayerMask):
-        raise PluginFailure("Select a layer (not a channel or a layer mask) to stylise.",
-                            Gimp.PDBStatusType.CALLING_ERROR)
-    return drawable
+_single_layer = layer_io.single_layer
 
 
 def _show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, source: Gimp.Layer) -> bool:
@@ -212,18 +201,7 @@ def _read_style(path: str) -> bytes:
     return data
 
 
-def _read_layer(image: Gimp.Image, layer: Gimp.Layer) -> tuple[Any, bytes]:
-    """The layer's pixels in the image's own depth (u8/u16/f32 RGBA) and its alpha as float32."""
-    w, h = layer.get_width(), layer.get_height()
-    babl_format, sample = nst_logic.pixel_format(image.get_precision().value_name)
-    rect = Gegl.Rectangle.new(0, 0, w, h)
-    buffer = layer.get_buffer()
-    data = bytes(buffer.get(rect, 1.0, babl_format, Gegl.AbyssPolicy.CLAMP))
-    alpha = bytes(buffer.get(rect, 1.0, "A float", Gegl.AbyssPolicy.CLAMP))
-    expected = w * h * 4 * nst_logic.BYTES_PER_SAMPLE[sample]
-    if len(data) != expected or len(alpha) != w * h * 4:
-        raise PluginFailure(f"Reading the layer gave {len(data)} bytes instead of {expected}.")
-    return engine_client.RawImage(width=w, height=h, channels=4, sample_format=sample, data=data), alpha
+_read_layer = layer_io.read_layer
 
 
 # --- talking to the engine (worker thread) while the main thread shows progress -----------------
@@ -312,11 +290,7 @@ class _GimpProgress:
             Gimp.progress_pulse()
 
 
-def _end_progress() -> None:
-    try:
-        Gimp.progress_end()
-    except Exception:  # noqa: BLE001 - nothing to end
-        pass
+_end_progress = layer_io.end_progress
 
 
 # --- writing the result -------------------------------------------------------------------------
@@ -324,46 +298,11 @@ def _end_progress() -> None:
 
 def _write_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha: bytes,
                  args: nst_logic.PluginArgs, settings: dict[str, Any], content_format: str) -> Gimp.Layer:
-    """One undo step: new layer above the source, same size/offsets/alpha, mask from the selection.
-
-    The layer has an alpha channel only when the source has one (its alpha is then copied exactly).
-    """
-    w, h = source.get_width(), source.get_height()
-    base = "RGB" if image.get_base_type() == Gimp.ImageBaseType.RGB else "GRAY"
-    layer_type = getattr(Gimp.ImageType, nst_logic.result_layer_type(base, source.has_alpha()))
-    _ok, off_x, off_y = source.get_offsets()
-    if (result.width, result.height) != (w, h):  # the plug-in asks for output "content"
-        raise PluginFailure(f"The engine answered with a {result.width}x{result.height} image for a {w}x{h} layer: "
-                            "it is older than this plug-in; run the installer again to update it.")
+    """The result as a new layer by the rules every procedure shares (layer_io.write_result_layer)."""
     name = nst_logic.layer_name(source.get_name(), args.style_paths())
     record = nst_logic.settings_record(args, settings, source.get_name(), getattr(result, "message", None),
                                        content_format)
-
-    image.undo_group_start()
-    try:
-        layer = Gimp.Layer.new(image, name, w, h, layer_type, 100.0, Gimp.LayerMode.NORMAL)
-        image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
-        pixels = bytearray(result.data)
-        nst_logic.put_alpha(pixels, alpha)
-        _set_pixels(layer, bytes(pixels))
-        layer.set_offsets(off_x, off_y)
-        if not Gimp.Selection.is_empty(image):
-            layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
-        flags = int(Gimp.PARASITE_PERSISTENT) | int(Gimp.PARASITE_UNDOABLE)
-        layer.attach_parasite(Gimp.Parasite.new(nst_logic.PARASITE_NAME, flags,
-                                                list(nst_logic.encode_parasite(record))))
-    finally:
-        image.undo_group_end()
-    Gimp.displays_flush()
-    return layer
-
-
-def _set_pixels(layer: Gimp.Layer, data: bytes) -> None:
-    w, h = layer.get_width(), layer.get_height()
-    buffer = layer.get_buffer()
-    buffer.set(Gegl.Rectangle.new(0, 0, w, h), "R'G'B'A float", data)
-    buffer.flush()
-    layer.update(0, 0, w, h)
+    return layer_io.write_result_layer(image, source, result, alpha, name, record)
 
 
 Gimp.main(NeuralStyleTransfer.__gtype__, sys.argv)

@@ -1,0 +1,153 @@
+"""The learned-style procedures in the REAL GIMP 3, headless: learn a style through plug-in-nst-learn-style
+(a few steps on small crops), then apply it with plug-in-nst-apply-learned-style and check the new layers.
+
+As tests/test_gimp_plugin.py: one GIMP start runs tests/gimp/driver_learned.py against a real
+`nst-engine serve --device cpu` with generated weights; the tests assert on the JSON it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "gimp"))
+pytest.register_assert_rewrite("gimp_checks")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+import gimp_checks as C  # noqa: E402
+import gimp_harness as H  # noqa: E402
+
+pytestmark = [pytest.mark.gimp, pytest.mark.timeout(2400)]
+STYLE_NAME = "test dots"
+DRIVERS = H.REPO / "tests" / "gimp"
+
+
+@pytest.fixture(scope="module", params=H.suites(), ids=[H.suite_label(s) for s in H.suites()])
+def gimp_root(request: pytest.FixtureRequest) -> H.GimpRoot:
+    try:
+        return H.provision(request.param)
+    except H.NotProvisionable as exc:
+        pytest.skip(str(exc))
+
+
+def _photos(folder: Path, count: int) -> None:
+    """`count` small photographs from the test photos (mirrored halves after the originals), one in a subfolder."""
+    from PIL import Image
+
+    (folder / "more").mkdir(parents=True)
+    made = 0
+    for flip in (False, True):
+        for path in sorted((H.REPO / "tests" / "data").glob("*.jpg")):
+            if made == count:
+                return
+            with Image.open(path) as image:
+                image = image.convert("RGB")
+                image.thumbnail((128, 128))
+                if flip:
+                    image = image.crop((0, 0, image.width // 2 + 30, image.height)).transpose(
+                        Image.Transpose.FLIP_LEFT_RIGHT)
+                image.save(folder / ("more" if made == 0 else ".") / f"{made}-{path.stem}.jpg")
+            made += 1
+
+
+@pytest.fixture(scope="module")
+def results(gimp_root: H.GimpRoot) -> Iterator[dict[str, Any]]:
+    work = gimp_root.workdir("nst-learned-")
+    engine = H.start_engine(work)
+    try:
+        inside = gimp_root.inside
+        profile = work / "profile"
+        H.install_plugin(profile, H.engine_json_ok(engine))
+        H.make_style_images(work)
+        _photos(work / "photos", 10)
+        _photos(work / "few", 5)
+        for name in ("driver_common.py", "driver_learned.py"):
+            shutil.copy2(DRIVERS / name, work / name)
+        params = {"results": inside(work) + "/results.json", "style": inside(work) + "/style.jpg",
+                  "photos": inside(work / "photos"), "few_photos": inside(work / "few"), "style_name": STYLE_NAME}
+        (work / "params.json").write_text(json.dumps(params))
+        started = time.monotonic()
+        proc = H.run_batch(gimp_root, profile, work / "driver_learned.py", work / "params.json", work / "gimp.log",
+                           timeout=1500)
+        out = work / "results.json"
+        if not out.exists():
+            pytest.fail(f"GIMP ran {time.monotonic() - started:.0f} s, exit {proc.returncode}, and wrote no results:\n"
+                        f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        data = json.loads(out.read_text())
+        data["_gimp"] = {"returncode": proc.returncode, "stderr": proc.stderr}
+        data["_library"] = sorted(p.name for p in (work / "engine-home" / "data" / "styles").glob("*"))
+        yield data
+    finally:
+        engine.close()
+        if not os.environ.get("NST_KEEP_GIMP_TEST_DIR"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def test_both_procedures_sit_beside_the_main_filter(results) -> None:
+    assert results.get("finished"), results["_gimp"]["stderr"][-3000:]
+    procedures = results["procedures"]
+    apply, learn = procedures["plug-in-nst-apply-learned-style"], procedures["plug-in-nst-learn-style"]
+    assert apply["menu_label"] == "Apply Learned Style\u2026" and learn["menu_label"] == "Learn Style\u2026"
+    assert apply["menu_paths"] == learn["menu_paths"] == ["<Image>/Filters/Artistic"]
+    assert [a[0] for a in apply["arguments"]][3:] == ["style-name", "strength"]
+    assert [a[0] for a in learn["arguments"]][3:] == ["style-file", "photos-folder", "style-name", "steps",
+                                                      "training-size", "network", "style-strength", "replace",
+                                                      "keep-running"]
+
+
+def test_learn_style_stores_a_style_the_library_lists(results) -> None:
+    entry = C.case(results, "learn")
+    assert entry["call"]["status"] == "success", entry["call"]["message"]
+    assert results["_library"] == [STYLE_NAME]
+    few = C.case(results, "learn_too_few")
+    assert few["call"]["status"] == "calling-error" and "at least 8" in few["call"]["message"]
+
+
+def _assert_learned_layer(entry: dict[str, Any]) -> dict[str, Any]:
+    """The main filter's rules (gimp_checks.assert_new_layer) with this procedure's name and record."""
+    assert entry["call"]["status"] == "success", entry["call"]["message"]
+    C.assert_untouched(entry, new_layers=1)
+    layers, index = entry["after"]["layers"], entry["source_index"]
+    new, source = layers[index], layers[index + 1]
+    assert new["name"] == f"{entry['source_name']} (learned style: {STYLE_NAME})"
+    assert new["size"] == source["size"] and new["offsets"] == source["offsets"]
+    assert new["has_alpha"] == source["has_alpha"] and new["alpha"] == source["alpha"]
+    assert new["is_gray"] == source["is_gray"] and new["pixels"] != source["pixels"]
+    record = new["parasite"]
+    assert record["procedure"] == "plug-in-nst-apply-learned-style" and record["source_layer"] == entry["source_name"]
+    assert record["arguments"]["style_name"] == STYLE_NAME
+    assert entry["before"]["dirty"] is False and entry["after"]["dirty"] is True
+    return new
+
+
+def test_applied_above_the_source_with_its_offsets_and_alpha(results) -> None:
+    entry = C.case(results, "rgba_offsets")
+    new = _assert_learned_layer(entry)
+    assert [layer["name"] for layer in entry["after"]["layers"]] == [
+        "Top", f"Sprite (learned style: {STYLE_NAME})", "Sprite", "Background"]
+    assert new["offsets"] == [30, -5] and new["size"] == [40, 32] and new["mask"] is None
+    assert new["parasite"]["arguments"]["strength"] == pytest.approx(0.8)
+    assert new["parasite"]["content_format"] == "u8"
+
+
+def test_applied_at_full_size_in_16_bits_with_a_mask_from_the_selection(results) -> None:
+    entry = C.case(results, "rgb16_selection")
+    new = _assert_learned_layer(entry)
+    assert new["size"] == [300, 200] and not new["has_alpha"]
+    assert new["parasite"]["content_format"] == "u16"
+    assert new["mask"] and new["mask"]["center"] == 1.0 and new["mask"]["corner"] == 0.0
+
+
+def test_an_unknown_style_is_an_error_and_changes_nothing(results) -> None:
+    entry = C.case(results, "unknown_style")
+    assert entry["call"]["status"] == "execution-error" and "no learned style" in entry["call"]["message"]
+    C.assert_untouched(entry, new_layers=0)
