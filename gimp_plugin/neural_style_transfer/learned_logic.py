@@ -41,15 +41,16 @@ def pick_photos(folder: str, max_count: int = MAX_PHOTOS, max_total: int = 400 *
                 continue
             if 0 < size <= MAX_PHOTO_BYTES:
                 found.append((path, size))
-    if len(found) > max_count:
-        found = [found[i * len(found) // max_count] for i in range(max_count)]
+    usable = len(found)
+    if usable > max_count:
+        found = [found[i * usable // max_count] for i in range(max_count)]
     chosen, total = [], 0
     for path, size in found:
         if total + size > max_total:
             continue
         chosen.append(path)
         total += size
-    return chosen, len(found)
+    return chosen, usable
 
 
 def default_style_name(style_path: str) -> str:
