@@ -5,6 +5,7 @@ The networks are freshly initialised (the speed of a trained one is the same) an
 synthetic VGG-19 weights unless --weights is given (the speed is the same too).
 
     python benchmarks/bench_learned.py [--sizes 1024 2048 4096] [--width small] [--threads N]
+        [--tile PX] [--ort-threads N] [--ort-spinning on|off] [--no-torch] [--learn-steps 0]
 """
 
 from __future__ import annotations
@@ -48,19 +49,21 @@ def _torch_tiled(module: torch.nn.Module, rgb: np.ndarray, tile: int) -> None:
     run_tiled(Eager(), rgb, tile, DEFAULT_OVERLAP)
 
 
-def bench_apply(width: str, sizes: list[int], repeats: int, tile: int) -> list[tuple[int, float, float]]:
+def bench_apply(width: str, sizes: list[int], repeats: int, tile: int, ort_threads: int = 0,
+                spinning: bool | None = None, with_torch: bool = True) -> list[tuple[int, float, float]]:
     torch.manual_seed(0)
     net = build(width).eval()
     with tempfile.TemporaryDirectory() as folder:
         path = export(net, Path(folder) / "model.onnx").path
-        session = open_session(path)
-        print(f"ONNX Runtime provider: {provider_label(session)}; torch threads: {torch.get_num_threads()}")
+        session = open_session(path, ort_threads, spinning)
+        print(f"ONNX Runtime provider: {provider_label(session)} (threads {ort_threads or 'default'}, spinning "
+              f"{'default' if spinning is None else spinning}); torch threads: {torch.get_num_threads()}")
         module = exportable(net)
         rows = []
         for size in sizes:
             rgb = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
             ort_s = _best(lambda: run_tiled(session, rgb, tile, DEFAULT_OVERLAP), repeats)  # noqa: B023
-            torch_s = _best(lambda: _torch_tiled(module, rgb, tile), repeats)  # noqa: B023
+            torch_s = _best(lambda: _torch_tiled(module, rgb, tile), repeats) if with_torch else float("nan")  # noqa: B023
             rows.append((size, ort_s, torch_s))
             print(f"  {size}²: ONNX Runtime {ort_s:.2f} s, torch eager {torch_s:.2f} s", flush=True)
     return rows
@@ -111,12 +114,16 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE)
     parser.add_argument("--learn-steps", type=int, default=10)
     parser.add_argument("--weights", type=Path)
-    parser.add_argument("--threads", type=int, help="torch threads (ONNX Runtime uses its default)")
+    parser.add_argument("--threads", type=int, help="torch threads")
+    parser.add_argument("--ort-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its default)")
+    parser.add_argument("--ort-spinning", choices=("on", "off"), help="ONNX Runtime threads busy-wait (default: on)")
+    parser.add_argument("--no-torch", action="store_true", help="only ONNX Runtime")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"{os.cpu_count()} logical CPUs, torch {torch.__version__}, width {args.width}, tile {args.tile}")
-    rows = bench_apply(args.width, args.sizes, args.repeats, args.tile)
+    spinning = None if args.ort_spinning is None else args.ort_spinning == "on"
+    rows = bench_apply(args.width, args.sizes, args.repeats, args.tile, args.ort_threads, spinning, not args.no_torch)
     rate = bench_learning(args.width, args.learn_steps, args.weights) if args.learn_steps else float("nan")
     print()
     print("| size | ONNX Runtime (s) | torch eager (s) | torch / ORT |")

@@ -48,16 +48,23 @@ def providers_wanted() -> list[str]:
     return [p for p in ("CUDAExecutionProvider",) if p in available] + ["CPUExecutionProvider"]
 
 
-def open_session(model: bytes | str | Path, threads: int = 0):
-    """An onnxruntime InferenceSession (import deferred: the engine runs without onnxruntime)."""
+def open_session(model: bytes | str | Path, threads: int = 0, spinning: bool | None = None):
+    """An onnxruntime InferenceSession (import deferred: the engine runs without onnxruntime).
+
+    `spinning=False` stops idle worker threads from busy-waiting between operators, which costs little
+    on an idle machine and keeps a busy one from losing its cores to spinning threads.
+    """
     try:
         import onnxruntime as ort
     except ImportError as error:
         raise RuntimeMissing(MISSING_MESSAGE) from error
     options = ort.SessionOptions()
     options.log_severity_level = 3  # a missing CUDA library falls back to the CPU without a wall of text
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
+    if spinning is not None:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     source = str(model) if isinstance(model, Path) else model
     return ort.InferenceSession(source, sess_options=options, providers=providers_wanted())
 
