@@ -116,7 +116,8 @@ def main() -> None:
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--threads", type=int, help="torch threads")
     parser.add_argument("--ort-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its default)")
-    parser.add_argument("--ort-spinning", choices=("on", "off"), help="ONNX Runtime threads busy-wait (default: on)")
+    parser.add_argument("--ort-spinning", choices=("on", "off"), default="off",
+                        help="ONNX Runtime threads busy-wait (default off, as the engine's sessions)")
     parser.add_argument("--no-torch", action="store_true", help="only ONNX Runtime")
     args = parser.parse_args()
     if args.threads:

@@ -175,6 +175,25 @@ def test_strength_zero_gives_the_content_back_from_raw_pixels(engine, learned) -
     assert np.abs(result - pixels).max() < 1e-6
 
 
+def test_a_2048_pixel_picture_is_applied_whole(engine, learned) -> None:
+    """The issue's "apply it to a 2048-px picture in seconds": tiled, at full size (the time is reported,
+    not asserted: the test machine may be busy; benchmarks/bench_learned.py measures it)."""
+    pixels = np.random.default_rng(2).integers(0, 256, (1536, 2048, 4), dtype=np.uint8)
+    body, content_type = _multipart([
+        ("content_format", "raw", None), ("width", "2048", None), ("height", "1536", None),
+        ("sample_format", "u8", None), ("channels", "4", None), ("content", pixels.tobytes(), "content.raw"),
+    ])
+    status, _, data = call(engine, "POST", f"/styles/{urllib.parse.quote(STYLE)}/apply", body,
+                           {"Content-Type": content_type})
+    job = json.loads(data)
+    assert status == 202, job
+    seen = events(engine, job["id"])
+    done = seen[-1]
+    assert done["type"] == "done" and (done["width"], done["height"]) == (2048, 1536), done
+    assert max(event.get("total_steps", 0) for event in seen) > 1, "a picture this large is applied in tiles"
+    print(f"2048x1536 applied in {done['seconds']} s on the {done['provider']}")
+
+
 def test_refusals_are_4xx_with_an_error(engine, learned, photo_files) -> None:
     content = png(np.zeros((16, 16, 3), np.uint8))
     for (status, answer), code, text in [

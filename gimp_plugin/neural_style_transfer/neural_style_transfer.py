@@ -40,7 +40,7 @@ RW = GObject.ParamFlags.READWRITE
 
 
 class NeuralStyleTransfer(Gimp.PlugIn):
-    """Registers the one image procedure `plug-in-neural-style-transfer`."""
+    """Registers `plug-in-neural-style-transfer` and the learned-style procedures (learned_procedures.py)."""
 
     def do_query_procedures(self) -> list[str]:
         return [PROC, *learned_procedures.PROCEDURES]

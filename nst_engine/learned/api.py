@@ -121,7 +121,9 @@ def open_style_session(info: StyleInfo):
     from nst_engine.learned.runtime import RuntimeMissing
 
     try:
-        session = open_session(info.model_path)
+        # No busy-waiting threads: the engine shares the computer with GIMP (on two busy cores, 2048x2048
+        # took 18 s instead of 28 s with ONNX Runtime's spinning on; benchmarks/bench_learned.py).
+        session = open_session(info.model_path, spinning=False)
     except RuntimeMissing:
         raise
     except Exception as error:  # onnxruntime raises its own classes, unrelated to Python's
