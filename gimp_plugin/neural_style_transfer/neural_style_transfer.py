@@ -107,7 +107,7 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         styles = [_read_style(path) for path in args.style_paths()]
         settings = nst_logic.engine_settings(args)
         content, alpha = _read_layer(image, source)
-        outcome, payload = _stylise(content, styles, settings, interactive)
+        outcome, payload = _stylise(content, styles, settings, interactive, alpha)
         if outcome == "cancelled":
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         _write_layer(image, source, payload, alpha, args, settings, content.sample_format)
@@ -235,7 +235,7 @@ def _connect() -> Any:
 
 
 def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any],
-             interactive: bool) -> tuple[str, Any]:
+             interactive: bool, alpha: bytes | None = None) -> tuple[str, Any]:
     """Run the job; returns ("done", RawImage) or ("cancelled", None); raises PluginFailure."""
     Gimp.progress_init("Neural Style Transfer: connecting to the engine\u2026")
     runner = EngineJobRunner(_connect, content, styles, settings, preview=interactive)
@@ -244,7 +244,8 @@ def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any],
     if interactive:
         from progress_window import ProgressWindow
 
-        outcome, payload = ProgressWindow("Neural Style Transfer \u2014 working", runner, progress.update).run()
+        outcome, payload = ProgressWindow("Neural Style Transfer \u2014 working", runner, progress.update,
+                                          content, alpha).run()
     else:
         outcome, payload = _wait_headless(runner, progress)
     if outcome == "error":
