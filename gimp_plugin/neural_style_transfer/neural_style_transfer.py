@@ -27,6 +27,7 @@ import engine_client  # noqa: E402
 import engine_connection  # noqa: E402
 import nst_logic  # noqa: E402
 import plugin_messages  # noqa: E402
+import settings_procedure  # noqa: E402
 from engine_job import EngineJobRunner  # noqa: E402
 
 PROC = nst_logic.PROC_NAME
@@ -49,12 +50,14 @@ class NeuralStyleTransfer(Gimp.PlugIn):
     """Registers the one image procedure `plug-in-neural-style-transfer`."""
 
     def do_query_procedures(self) -> list[str]:
-        return [PROC]
+        return [PROC, settings_procedure.PROC]
 
     def do_set_i18n(self, name: str) -> bool:
         return False
 
     def do_create_procedure(self, name: str) -> Gimp.Procedure:
+        if name == settings_procedure.PROC:  # the engine connection, seen and fixed inside GIMP
+            return settings_procedure.create_procedure(self, name)
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         procedure.set_image_types("RGB*, GRAY*")
         procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
