@@ -27,6 +27,7 @@ import engine_client  # noqa: E402
 import engine_connection  # noqa: E402
 import nst_logic  # noqa: E402
 import plugin_messages  # noqa: E402
+import rerun  # noqa: E402
 import settings_procedure  # noqa: E402
 from engine_job import EngineJobRunner  # noqa: E402
 
@@ -103,8 +104,13 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
     try:
         source = _single_layer(drawables)
+        result_layer, source = rerun.prepare(image, source, interactive)  # a result: update it in place
+        if source is None:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+        if result_layer is not None and (problem := rerun.size_problem(result_layer, source)):
+            raise PluginFailure(problem, Gimp.PDBStatusType.CALLING_ERROR)
         if interactive:
-            if not _show_dialog(procedure, config, source):
+            if not _show_dialog(procedure, config, result_layer or source):
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         args = _read_args(config)
         styles = [_read_style(path) for path in args.style_paths()]
@@ -113,7 +119,10 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         outcome, payload = _stylise(content, styles, settings, interactive, alpha)
         if outcome == "cancelled":
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-        _write_layer(image, source, payload, alpha, args, settings, content.sample_format)
+        if result_layer is not None:
+            rerun.rewrite(image, result_layer, source, payload, alpha, args, settings, content.sample_format)
+        else:
+            _write_layer(image, source, payload, alpha, args, settings, content.sample_format)
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
     except PluginFailure as failure:
         sys.stderr.write(f"{PROC}: {failure.message}\n")
@@ -342,6 +351,7 @@ def _write_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha: byte
     name = nst_logic.layer_name(source.get_name(), args.style_paths())
     record = nst_logic.settings_record(args, settings, source.get_name(), getattr(result, "message", None),
                                        content_format)
+    record["source_tattoo"] = source.get_tattoo()  # finds the source again for a re-run (rerun.py)
 
     image.undo_group_start()
     try:
