@@ -22,9 +22,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "gimp"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import gimp_checks as C  # noqa: E402
+from test_gimp_plugin import EXTRA_SETTINGS, engine, gimp_root, workdir  # noqa: E402, F401, I001 - first: it
+import gimp_checks as C  # noqa: E402, I001 - registers gimp_checks for assert rewriting
 import gimp_harness as H  # noqa: E402
-from test_gimp_plugin import EXTRA_SETTINGS, engine, gimp_root, workdir  # noqa: E402, F401
 
 pytestmark = [pytest.mark.gimp, pytest.mark.timeout(2400)]
 SETTINGS_MENU = "Filters \u2192 Artistic \u2192 Neural Style Transfer Settings\u2026"

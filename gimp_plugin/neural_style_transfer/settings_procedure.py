@@ -80,7 +80,8 @@ def run(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, _data: Any) -> 
     except M.PluginError as error:
         return _failure(procedure, error.message)
     values = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
-    values.append(json.dumps(status.to_dict()))
+    values.remove(1)  # the default "" for `state`, replaced as GIMP's own Python plug-ins do
+    values.insert(1, GObject.Value(GObject.TYPE_STRING, json.dumps(status.to_dict())))
     return values
 
 
