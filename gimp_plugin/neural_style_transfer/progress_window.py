@@ -48,6 +48,7 @@ class ProgressWindow:
         self._content = content
         self._alpha = alpha
         self._alpha_cache: dict[tuple[int, int], bytes] = {}
+        self._thumb_size: tuple[int, int] | None = None
 
         self.dialog = Gtk.Dialog(title=title)
         self.dialog.set_default_size(PREVIEW_SIZE + 40, -1)
@@ -167,6 +168,7 @@ class ProgressWindow:
                                            PREVIEW_SIZE)
         except (KeyError, ValueError, IndexError):
             return
+        self._thumb_size = (w, h)
         self._image.set_from_pixbuf(_over_checks(_pixbuf_rgba(rgba, w, h)))
 
     def _set_preview(self, png: bytes) -> None:
@@ -179,8 +181,8 @@ class ProgressWindow:
             return
         if pixbuf is None:
             return
-        w, h = PM.fit(pixbuf.get_width(), pixbuf.get_height(), PREVIEW_SIZE)
-        if (w, h) != (pixbuf.get_width(), pixbuf.get_height()):
+        w, h = self._thumb_size or PM.fit(pixbuf.get_width(), pixbuf.get_height(), PREVIEW_SIZE)
+        if (w, h) != (pixbuf.get_width(), pixbuf.get_height()):  # the thumbnail's size: the window holds still
             pixbuf = pixbuf.scale_simple(w, h, GdkPixbuf.InterpType.BILINEAR)
         alpha = self._alpha_at(w, h)
         if alpha is not None:

@@ -25,7 +25,7 @@ from xsession import XSession  # noqa: E402
 OK_FROM_CORNER = (68, 42)  # the procedure dialog's OK button, from its bottom-right corner
 
 
-def screenshots(out_dir: Path, iterations: int = 60) -> list[Path]:
+def screenshots(out_dir: Path, iterations: int = 30) -> list[Path]:
     from PIL import Image
 
     gimp = H.provision(os.environ.get("NST_GIMP_SUITE", "trixie"))
@@ -48,7 +48,7 @@ def screenshots(out_dir: Path, iterations: int = 60) -> list[Path]:
         extra = {"iterations": iterations, "scales": 2}
         session = XSession(gimp, profile, work, env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(extra)})
         session.start(work / "drive_screens_engine.py", work / "params.json")
-        session.wait_file(work / "result-ready", 600)
+        session.wait_file(work / "result-ready", 1500)
         dialog = session.wait_window("^Neural Style Transfer$")
         x, y, w, h = session.wait_settled(dialog)
         seen = tap.progress_events
@@ -56,10 +56,10 @@ def screenshots(out_dir: Path, iterations: int = 60) -> list[Path]:
         progress = session.wait_window("working")
         session.wait_settled(progress)
         session.shot(work / "progress-start.png", progress)  # the thumbnail, before any preview
-        tap.wait_progress(seen + iterations // 2, 600)  # into the second scale: a preview and a time left
+        tap.wait_progress(seen + iterations * 2 // 3, 900)  # into the second scale: a preview and a time left
         time.sleep(1.5)
         session.shot(work / "progress.png", progress)
-        session.wait_file(work / "interactive-done", 900)
+        session.wait_file(work / "interactive-done", 1200)
         settings = session.wait_window("Neural Style Transfer Settings")
         time.sleep(4)  # the window asks the engine in the background
         session.wait_settled(settings)
