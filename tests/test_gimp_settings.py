@@ -10,6 +10,7 @@ GIMP, the suites and the engine are those of tests/test_gimp_plugin.py ($NST_GIM
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -25,8 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_gimp_plugin import EXTRA_SETTINGS, engine, gimp_root, workdir  # noqa: E402, F401, I001 - first: it
 import gimp_checks as C  # noqa: E402, I001 - registers gimp_checks for assert rewriting
 import gimp_harness as H  # noqa: E402
+from xsession import XSession  # noqa: E402
 
 pytestmark = [pytest.mark.gimp, pytest.mark.timeout(2400)]
+GUI_SUITES = os.environ.get("NST_GIMP_GUI_SUITES", " ".join(H.SUITES)).split()
 SETTINGS_MENU = "Filters \u2192 Artistic \u2192 Neural Style Transfer Settings\u2026"
 
 
@@ -127,3 +130,63 @@ def test_a_result_whose_source_is_gone_gets_a_new_layer(results):
     entry = C.case(results, "orphan")
     assert entry["call"]["status"] == "success", entry["call"]["message"]
     assert len(entry["after"]["layers"]) == len(entry["before"]["layers"]) + 1
+
+
+# --- interactive: the offer to update a result in place, and one Ctrl+Z (GIMP GUI under Xvfb) --------
+
+@pytest.fixture(scope="module")
+def gui_rerun(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, Any]]:  # noqa: F811
+    if gimp_root.suite not in GUI_SUITES:
+        pytest.skip(f"GUI tests run on {GUI_SUITES} ($NST_GIMP_GUI_SUITES), not {gimp_root.suite}")
+    work = gimp_root.workdir("nst-gui-rerun-")
+    profile = work / "profile"
+    H.install_plugin(profile, H.engine_json_ok(engine))
+    H.make_style_images(work)
+    for name in ("driver_common.py", "drive_rerun_gui.py"):
+        shutil.copy2(H.REPO / "tests" / "gimp" / name, work / name)
+    params = {"results": gimp_root.inside(work) + "/results.json", "style": gimp_root.inside(work) + "/style.jpg"}
+    (work / "params.json").write_text(json.dumps(params))
+    session = XSession(gimp_root, profile, work, env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(EXTRA_SETTINGS)})
+    steps: list[str] = []
+    try:
+        session.start(work / "drive_rerun_gui.py", work / "params.json")
+        session.wait_file(work / "calling-rerun", 600)
+        question = session.wait_window("^Neural Style Transfer$")
+        session.wait_settled(question)
+        session.key(question, "Return")  # the default answer: Update in place
+        steps.append("update")
+        session.poll("the procedure dialog after the question", lambda: question not in session.x(
+            "xdotool", "search", "--onlyvisible", "--name", "^Neural Style Transfer$").split(), 60)
+        C.click_window(session, "^Neural Style Transfer$", C.OK_FROM_CORNER)
+        steps.append("ok")
+        session.wait_file(work / "undo-now", 600)
+        session.key(session.wait_window("Untitled"), "ctrl+z")
+        steps.append("undo")
+        session.wait_file(work / "finished", 300)
+    except Exception as exc:  # noqa: BLE001 - reported by the tests, with the GIMP log
+        steps.append(f"harness error: {exc!r}")
+    finally:
+        session.close()
+    data = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {"cases": {}}
+    data["_gimp"] = {"steps": steps, "stderr": (work / "gimp-gui.log").read_text(errors="replace")
+                     if (work / "gimp-gui.log").exists() else ""}
+    yield data
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def test_interactive_rerun_offers_update_in_place_and_one_undo_restores(gui_rerun):
+    assert gui_rerun["_gimp"]["steps"][:3] == ["update", "ok", "undo"], gui_rerun["_gimp"]
+    entry = C.case(gui_rerun, "rerun")
+    assert entry["call"]["status"] == "success", entry["call"]
+    before, after = entry["before"]["layers"], entry["after"]["layers"]
+    assert len(after) == len(before) == 2 and after[1] == before[1]
+    for key in ("name", "offsets", "opacity", "mask", "visible"):
+        assert after[0][key] == before[0][key], key
+    # The first run used seed 1 (not GIMP's remembered values): the dialog was pre-filled from the result,
+    # so the re-run repeats the first run's pixels over what was painted on the result since.
+    first = C.case(gui_rerun, "first")["after"]["layers"][0]
+    assert after[0]["pixels"] != before[0]["pixels"] and after[0]["pixels"] == first["pixels"]
+    assert after[0]["parasite"]["arguments"] == before[0]["parasite"]["arguments"], "pre-filled from the result"
+    undo = C.case(gui_rerun, "undo")
+    assert undo["after"]["layers"][0]["pixels"] == before[0]["pixels"], "one Ctrl+Z restores the result"
+    assert undo["after"]["layers"][0]["parasite"] == before[0]["parasite"]

@@ -137,8 +137,9 @@ def ask(result: Any, source: Any) -> str:
                                title="Neural Style Transfer")
     dialog.add_button("_Cancel", Gtk.ResponseType.CANCEL)
     dialog.add_button("_New layer", 2)
-    dialog.add_button("_Update in place", Gtk.ResponseType.OK)
+    update = dialog.add_button("_Update in place", Gtk.ResponseType.OK)
     dialog.set_default_response(Gtk.ResponseType.OK)
+    dialog.set_focus(update)  # Return updates in place, whatever GTK would focus first
     GimpUi.window_set_transient(dialog)
     response = dialog.run()
     dialog.destroy()
