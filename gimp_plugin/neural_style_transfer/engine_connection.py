@@ -77,7 +77,7 @@ class EngineConfig:
 
 def load_config(path: str | os.PathLike[str] | None = None) -> EngineConfig:
     """engine.json (next to this file, or NST_ENGINE_CONFIG, or `path`) plus environment overrides."""
-    config_path = Path(path or os.environ.get("NST_ENGINE_CONFIG") or Path(__file__).with_name(CONFIG_NAME))
+    config_path = engine_json_path(path)
     values = _read_config(config_path)
     config = EngineConfig(
         python=values.get("python") or None,
@@ -115,3 +115,25 @@ def _read_config(config_path: Path) -> dict:
     if not isinstance(values, dict):
         raise EngineConfigError(*M.config_not_an_object(config_path))
     return values
+
+
+def engine_json_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The engine.json the plug-in reads (and the settings procedure writes)."""
+    return Path(path or os.environ.get("NST_ENGINE_CONFIG") or Path(__file__).with_name(CONFIG_NAME))
+
+
+def save_connection(url: str | None, token: str | None, path: str | os.PathLike[str] | None = None) -> Path:
+    """Point the plug-in at the engine at `url` with `token`, or (url None) back at the local engine.
+
+    Only "url" and "token" change: what the installer wrote (python, command, state_file, spawn_prefix)
+    stays, so switching back to the local engine needs no reinstall. Written to a temporary file and
+    renamed, so GIMP never reads half a file; EngineConfigError if the existing file is broken (the
+    artist's typo is reported, not silently overwritten)."""
+    target = engine_json_path(path)
+    values = _read_config(target)
+    values["url"] = url.strip() if url and url.strip() else None
+    values["token"] = (token.strip() or None) if (token and values["url"]) else None
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, target)
+    return target

@@ -29,6 +29,8 @@ import layer_io  # noqa: E402
 import learned_procedures  # noqa: E402
 import nst_logic  # noqa: E402
 import plugin_messages  # noqa: E402
+import rerun  # noqa: E402
+import settings_procedure  # noqa: E402
 from engine_job import EngineJobRunner  # noqa: E402
 from layer_io import PluginFailure  # noqa: E402
 
@@ -43,7 +45,7 @@ class NeuralStyleTransfer(Gimp.PlugIn):
     """Registers `plug-in-neural-style-transfer` and the learned-style procedures (learned_procedures.py)."""
 
     def do_query_procedures(self) -> list[str]:
-        return [PROC, *learned_procedures.PROCEDURES]
+        return [PROC, settings_procedure.PROC, *learned_procedures.PROCEDURES]
 
     def do_set_i18n(self, name: str) -> bool:
         return False
@@ -51,6 +53,8 @@ class NeuralStyleTransfer(Gimp.PlugIn):
     def do_create_procedure(self, name: str) -> Gimp.Procedure:
         if name in learned_procedures.PROCEDURES:
             return learned_procedures.create_procedure(self, name)
+        if name == settings_procedure.PROC:  # the engine connection, seen and fixed inside GIMP
+            return settings_procedure.create_procedure(self, name)
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         procedure.set_image_types("RGB*, GRAY*")
         procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
@@ -96,17 +100,25 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
     try:
         source = _single_layer(drawables)
+        result_layer, source = rerun.prepare(image, source, interactive)  # a result: update it in place
+        if source is None:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+        if result_layer is not None and (problem := rerun.size_problem(result_layer, source)):
+            raise PluginFailure(problem, Gimp.PDBStatusType.CALLING_ERROR)
         if interactive:
-            if not _show_dialog(procedure, config, source):
+            if not _show_dialog(procedure, config, result_layer or source):
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         args = _read_args(config)
         styles = [_read_style(path) for path in args.style_paths()]
         settings = nst_logic.engine_settings(args)
         content, alpha = _read_layer(image, source)
-        outcome, payload = _stylise(content, styles, settings, interactive)
+        outcome, payload = _stylise(content, styles, settings, interactive, alpha)
         if outcome == "cancelled":
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-        _write_layer(image, source, payload, alpha, args, settings, content.sample_format)
+        if result_layer is not None:
+            rerun.rewrite(image, result_layer, source, payload, alpha, args, settings, content.sample_format)
+        else:
+            _write_layer(image, source, payload, alpha, args, settings, content.sample_format)
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
     except PluginFailure as failure:
         sys.stderr.write(f"{PROC}: {failure.message}\n")
@@ -213,7 +225,7 @@ def _connect() -> Any:
 
 
 def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any],
-             interactive: bool) -> tuple[str, Any]:
+             interactive: bool, alpha: bytes | None = None) -> tuple[str, Any]:
     """Run the job; returns ("done", RawImage) or ("cancelled", None); raises PluginFailure."""
     Gimp.progress_init("Neural Style Transfer: connecting to the engine\u2026")
     runner = EngineJobRunner(_connect, content, styles, settings, preview=interactive)
@@ -222,7 +234,8 @@ def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any],
     if interactive:
         from progress_window import ProgressWindow
 
-        outcome, payload = ProgressWindow("Neural Style Transfer \u2014 working", runner, progress.update).run()
+        outcome, payload = ProgressWindow("Neural Style Transfer \u2014 working", runner, progress.update,
+                                          content, alpha).run()
     else:
         outcome, payload = _wait_headless(runner, progress)
     if outcome == "error":
@@ -302,6 +315,7 @@ def _write_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha: byte
     name = nst_logic.layer_name(source.get_name(), args.style_paths())
     record = nst_logic.settings_record(args, settings, source.get_name(), getattr(result, "message", None),
                                        content_format)
+    record["source_tattoo"] = source.get_tattoo()  # finds the source again for a re-run (rerun.py)
     return layer_io.write_result_layer(image, source, result, alpha, name, record)
 
 

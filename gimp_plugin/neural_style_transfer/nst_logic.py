@@ -175,7 +175,11 @@ def _num(event: Mapping[str, Any], key: str) -> int | None:
 
 
 def progress_fraction(event: Mapping[str, Any]) -> float | None:
-    """0..1 from an engine progress event (step/total_steps over all scales), None for other events."""
+    """0..1 from an engine progress event: its overall `fraction` (work over all scales and tiles), else
+    step/total_steps; None for other events."""
+    fraction = event.get("fraction")
+    if isinstance(fraction, (int, float)) and not isinstance(fraction, bool):
+        return min(1.0, max(0.0, float(fraction)))
     step, total = _num(event, "step"), _num(event, "total_steps")
     if step is not None and total:
         return min(1.0, max(0.0, step / total))

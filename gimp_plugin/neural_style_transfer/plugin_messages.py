@@ -73,16 +73,23 @@ def configured_where(url_source: str | os.PathLike[str] | None) -> str:
     return str(url_source)
 
 
+SETTINGS_MENU = "Filters \u2192 Artistic \u2192 Neural Style Transfer Settings\u2026"
+
+
 def remote_advice(url_source: str | os.PathLike[str] | None, local_installed: bool) -> str:
-    """For a configured engine that does not answer: the plug-in never starts it, so never 'run again'."""
+    """For a configured engine that does not answer: the plug-in never starts it, so never 'run again'.
+
+    Names where the address is set and the settings window that changes it; offers the engine
+    installed on this computer when there is one."""
     if str(url_source) == URL_ENV:
         change = (f"or unset {URL_ENV} to use the engine installed on this computer" if local_installed
                   else f"or change {URL_ENV}, the environment variable GIMP was started with")
-    else:
-        where = configured_where(url_source)
-        change = (f'or remove "url" from {where} to use the engine installed on this computer'
-                  if local_installed else f'or change "url" in {where}')
-    return f"Start the engine at that address, {change}."
+        return f"Start the engine at that address, {change}."
+    where = configured_where(url_source)
+    if local_installed:
+        return (f"Start the engine at that address, or use the engine installed on this computer: choose it in "
+                f'{SETTINGS_MENU} (or remove "url" from {where}).')
+    return f'Start the engine at that address, or change the address in {SETTINGS_MENU} ("url" in {where}).'
 
 
 def bad_url(url: str) -> str:

@@ -1,9 +1,12 @@
-"""The interactive progress window: live preview, progress bar, Cancel and "Stop and keep".
+"""The interactive progress window: the layer's thumbnail then the live preview (over a checkerboard
+where the layer is transparent), one overall progress bar, elapsed and remaining time, Cancel and
+"Stop and keep".
 
 Why our own window: GIMP's progress Cancel kills the plug-in outright, so a clean cancel (engine job
 dropped, image untouched) and "finish early with the current result" need buttons of our own.
 Everything here runs on the main thread inside a GTK main loop; the engine job runs in a worker
-thread (engine_job.EngineJobRunner) and is polled with GLib.timeout_add.
+thread (engine_job.EngineJobRunner) and is polled with GLib.timeout_add. What the window says is
+decided in progress_model.py (no GTK), so it is tested without GIMP.
 """
 
 from __future__ import annotations
@@ -18,22 +21,34 @@ import gi
 gi.require_version("Gtk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
 import nst_logic  # noqa: E402
+import progress_model as PM  # noqa: E402
 from gi.repository import GdkPixbuf, GLib, Gtk  # noqa: E402
 
 PREVIEW_SIZE = 320
 RESPONSE_STOP = 1
 CANCEL_GRACE_S = 15.0
+CHECK_SIZE = 8  # GIMP's "mid-tone checks", medium size
+CHECK_LIGHT, CHECK_DARK = 0x999999, 0x666666
 
 
 class ProgressWindow:
-    """Shows a running job; `run()` returns ("done", result) / ("error", exc) / ("cancelled", None)."""
+    """Shows a running job; `run()` returns ("done", result) / ("error", exc) / ("cancelled", None).
 
-    def __init__(self, title: str, runner: Any, on_progress: Callable[[dict[str, Any]], None]) -> None:
+    `content` (a RawImage) and `alpha` (its float32 alpha plane) give the thumbnail shown from the start
+    and the transparency laid over the engine's (RGB) previews."""
+
+    def __init__(self, title: str, runner: Any, on_progress: Callable[[dict[str, Any]], None],
+                 content: Any = None, alpha: bytes | None = None) -> None:
         self._runner = runner
         self._on_progress = on_progress
         self._outcome: tuple[str, Any] = ("cancelled", None)
         self._cancel_time: float | None = None
         self._loop = GLib.MainLoop()
+        self._clock = PM.ProgressClock(started=time.monotonic())
+        self._content = content
+        self._alpha = alpha
+        self._alpha_cache: dict[tuple[int, int], bytes] = {}
+        self._thumb_size: tuple[int, int] | None = None
 
         self.dialog = Gtk.Dialog(title=title)
         self.dialog.set_default_size(PREVIEW_SIZE + 40, -1)
@@ -50,22 +65,40 @@ class ProgressWindow:
         frame = Gtk.Frame()
         frame.add(self._image)
         box.pack_start(frame, True, True, 0)
+        self._caption = Gtk.Label(label="Your layer \u2014 the live preview replaces it after the first iterations.")
+        self._caption.set_xalign(0.0)
+        self._caption.set_line_wrap(True)
+        self._caption.set_max_width_chars(44)
+        self._caption.get_style_context().add_class("dim-label")
+        box.pack_start(self._caption, False, False, 0)
         self._bar = Gtk.ProgressBar()
         self._bar.set_show_text(True)
         self._bar.set_text("Connecting to the engine\u2026")
         box.pack_start(self._bar, False, False, 0)
-        self._label = Gtk.Label(label="The preview appears after the first iterations.")
-        self._label.set_xalign(0.0)
-        box.pack_start(self._label, False, False, 0)
+        self._time = Gtk.Label(label=self._clock.time_line(time.monotonic()))
+        self._time.set_xalign(0.0)
+        box.pack_start(self._time, False, False, 0)
         self.dialog.connect("response", self._on_response)
         self.dialog.connect("delete-event", self._on_delete)
+        self._show_thumbnail()
 
     def run(self) -> tuple[str, Any]:
+        self._make_transient()
         self.dialog.show_all()
         GLib.timeout_add(100, self._poll)
         self._loop.run()
         self.dialog.destroy()
         return self._outcome
+
+    def _make_transient(self) -> None:
+        """Attach the window to the image window the filter was started from (GIMP's progress window)."""
+        try:
+            gi.require_version("GimpUi", "3.0")
+            from gi.repository import GimpUi
+
+            GimpUi.window_set_transient(self.dialog)
+        except (ImportError, ValueError, TypeError, GLib.Error):
+            self.dialog.set_position(Gtk.WindowPosition.CENTER)
 
     def _on_delete(self, *_args: Any) -> bool:
         self._cancel()
@@ -104,23 +137,39 @@ class ProgressWindow:
             self._outcome = ("cancelled", None)  # the engine did not answer; the image stays as it was
             self._loop.quit()
             return False
+        if self._cancel_time is None:
+            self._time.set_text(self._clock.time_line(time.monotonic()))
         return True
 
     def _show(self, event: dict[str, Any]) -> None:
-        text = nst_logic.progress_text(event)
-        fraction = nst_logic.progress_fraction(event)
-        self._bar.set_text(text)
+        self._clock.update(event, time.monotonic())
+        if self._stop_button.get_sensitive():  # after "Stop and keep" the bar says so
+            self._bar.set_text(PM.bar_text(event))
+        fraction = PM.overall_fraction(event) if event.get("type") == "progress" else None
         if fraction is not None:
-            self._bar.set_fraction(fraction)
-        else:
+            self._bar.set_fraction(max(fraction, self._clock.fraction))
+        elif event.get("type") != "progress":
             self._bar.pulse()
-        losses = event.get("losses")
-        if isinstance(losses, dict) and isinstance(losses.get("total"), (int, float)):
-            self._label.set_text(f"Loss {losses['total']:.4g}")
+        detail = PM.details(event)
+        if detail:
+            self._bar.set_tooltip_text(detail)
+            self._time.set_tooltip_text(detail)
         png = nst_logic.preview_png(event)
         if png:
             self._set_preview(png)
         self._on_progress(event)
+
+    def _show_thumbnail(self) -> None:
+        content = self._content
+        if content is None:
+            return
+        try:
+            w, h, rgba = PM.thumbnail_rgba8(content.width, content.height, content.sample_format, content.data,
+                                           PREVIEW_SIZE)
+        except (KeyError, ValueError, IndexError):
+            return
+        self._thumb_size = (w, h)
+        self._image.set_from_pixbuf(_over_checks(_pixbuf_rgba(rgba, w, h)))
 
     def _set_preview(self, png: bytes) -> None:
         try:
@@ -132,9 +181,33 @@ class ProgressWindow:
             return
         if pixbuf is None:
             return
-        w, h = pixbuf.get_width(), pixbuf.get_height()
-        scale = min(PREVIEW_SIZE / w, PREVIEW_SIZE / h)
-        if scale != 1.0:
-            pixbuf = pixbuf.scale_simple(max(1, int(w * scale)), max(1, int(h * scale)),
-                                         GdkPixbuf.InterpType.BILINEAR)
-        self._image.set_from_pixbuf(pixbuf)
+        w, h = self._thumb_size or PM.fit(pixbuf.get_width(), pixbuf.get_height(), PREVIEW_SIZE)
+        if (w, h) != (pixbuf.get_width(), pixbuf.get_height()):  # the thumbnail's size: the window holds still
+            pixbuf = pixbuf.scale_simple(w, h, GdkPixbuf.InterpType.BILINEAR)
+        alpha = self._alpha_at(w, h)
+        if alpha is not None:
+            rgba = PM.with_alpha(bytes(pixbuf.get_pixels()), w, h, pixbuf.get_n_channels(),
+                                 pixbuf.get_rowstride(), alpha)
+            pixbuf = _pixbuf_rgba(rgba, w, h)
+        self._image.set_from_pixbuf(_over_checks(pixbuf))
+        self._caption.set_text("Live preview of the work in progress")
+
+    def _alpha_at(self, w: int, h: int) -> bytes | None:
+        content, alpha = self._content, self._alpha
+        if content is None or alpha is None or len(alpha) != content.width * content.height * 4:
+            return None
+        if (w, h) not in self._alpha_cache:
+            self._alpha_cache = {(w, h): PM.alpha_plane8(content.width, content.height, alpha, w, h)}
+        return self._alpha_cache[(w, h)]
+
+
+def _pixbuf_rgba(rgba: bytes, w: int, h: int) -> GdkPixbuf.Pixbuf:
+    return GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(rgba), GdkPixbuf.Colorspace.RGB, True, 8, w, h, w * 4)
+
+
+def _over_checks(pixbuf: GdkPixbuf.Pixbuf) -> GdkPixbuf.Pixbuf:
+    """Transparent parts over GIMP's checkerboard, as on the canvas; opaque pictures are unchanged."""
+    if not pixbuf.get_has_alpha():
+        return pixbuf
+    return pixbuf.composite_color_simple(pixbuf.get_width(), pixbuf.get_height(), GdkPixbuf.InterpType.NEAREST,
+                                         255, CHECK_SIZE, CHECK_LIGHT, CHECK_DARK)

@@ -1,0 +1,184 @@
+"""What the progress window says, without GTK: one overall fraction, elapsed and remaining time, and
+the small pictures it shows (the content's thumbnail, the preview with the layer's transparency).
+
+Standard library only (GIMP's Python), so that it is unit-tested without GIMP (tests/test_progress_model.py).
+Why one overall fraction: the engine works at several scales and, for large layers, in tiles; a counter
+that restarts at each scale ("x/30, then x/60") tells an artist nothing about when the job ends. The
+engine's `progress` event carries `fraction` (work done 0..1, weighted by each step's pixel-iterations);
+an older engine gives only step/total_steps, which is the fallback.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Below this much work done (or time seen), a rate-based remaining time is noise: say nothing instead.
+MIN_FRACTION_FOR_RATE = 0.02
+MIN_SECONDS_FOR_RATE = 3.0
+
+
+def _number(event: Mapping[str, Any], key: str) -> float | None:
+    value = event.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def overall_fraction(event: Mapping[str, Any]) -> float | None:
+    """Work done over the whole job, 0..1: the event's `fraction`, else step/total_steps, else None."""
+    fraction = _number(event, "fraction")
+    if fraction is None:
+        step, total = _number(event, "step"), _number(event, "total_steps")
+        if step is None or not total:
+            return None
+        fraction = step / total
+    return min(1.0, max(0.0, fraction))
+
+
+def format_duration(seconds: float) -> str:
+    """'8 s', '1 min 05 s', '1 h 02 min': rounded the way a person reads a clock."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+@dataclass
+class ProgressClock:
+    """Elapsed time since the window opened; remaining time from the work rate seen so far (or, before
+    there is a rate, from the engine's own estimate in the `queued`/`started` event)."""
+
+    started: float
+    estimate: float | None = None  # the engine's estimate of the whole job, seconds
+    work_started: float | None = None  # when the engine began this job (its first `started`/progress)
+    fraction: float = 0.0
+
+    def update(self, event: Mapping[str, Any], now: float) -> None:
+        kind = event.get("type")
+        estimate = _number(event, "estimate_seconds")
+        if estimate is not None and estimate > 0:
+            self.estimate = estimate
+        if kind in ("started", "progress") and self.work_started is None:
+            self.work_started = now
+        fraction = overall_fraction(event) if kind == "progress" else None
+        if fraction is not None:
+            self.fraction = max(self.fraction, fraction)
+
+    def elapsed(self, now: float) -> float:
+        return max(0.0, now - self.started)
+
+    def remaining(self, now: float) -> float | None:
+        """Seconds left, None while unknown."""
+        if self.fraction >= 1.0:
+            return 0.0
+        if self.work_started is not None:
+            working = now - self.work_started
+            if self.fraction >= MIN_FRACTION_FOR_RATE and working >= MIN_SECONDS_FOR_RATE:
+                return working * (1.0 - self.fraction) / self.fraction
+            if self.estimate is not None:
+                return max(0.0, self.estimate - working)
+        return self.estimate
+
+    def time_line(self, now: float) -> str:
+        """'Elapsed 1 min 05 s · about 40 s left' (or without the second part while unknown)."""
+        text = f"Elapsed {format_duration(self.elapsed(now))}"
+        left = self.remaining(now)
+        if left is not None and self.fraction < 1.0:
+            text += f" \u00b7 about {format_duration(max(1.0, left))} left"
+        return text
+
+
+def bar_text(event: Mapping[str, Any]) -> str:
+    """The progress bar's text: what the engine is doing, as a percentage once it works."""
+    kind = event.get("type")
+    if kind == "queued":
+        ahead = int(_number(event, "position") or 0)
+        return "Waiting for the engine\u2026" if ahead == 0 else (
+            f"Waiting for the engine \u2014 {ahead} job{'s' if ahead > 1 else ''} ahead")
+    if kind == "started":
+        return "Preparing\u2026"
+    fraction = overall_fraction(event)
+    return "Stylising\u2026" if fraction is None else f"Stylising \u2014 {int(fraction * 100)} %"
+
+
+def details(event: Mapping[str, Any]) -> str:
+    """The technical detail for a tooltip: scale, iteration, tile and loss (not for the main text)."""
+    parts = []
+    scale, scales = _number(event, "scale"), _number(event, "scales")
+    if scale is not None and scales:
+        parts.append(f"scale {int(scale)} of {int(scales)}")
+    it, its = _number(event, "iteration"), _number(event, "iterations")
+    if it is not None and its:
+        parts.append(f"iteration {int(it)} of {int(its)}")
+    tile, tiles = _number(event, "tile"), _number(event, "tiles")
+    if tile is not None and tiles and tiles > 1:
+        parts.append(f"tile {int(tile)} of {int(tiles)}")
+    size = event.get("size")
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        parts.append(f"working at {size[0]}\u00d7{size[1]} px")
+    losses = event.get("losses")
+    if isinstance(losses, Mapping) and isinstance(losses.get("total"), (int, float)):
+        parts.append(f"loss {losses['total']:.4g}")
+    return ", ".join(parts).capitalize()
+
+
+# --- pictures: RGBA 8-bit rows, what GdkPixbuf takes ------------------------------------------------------
+
+
+def fit(width: int, height: int, box: int) -> tuple[int, int]:
+    """The size that fits `box` x `box`, keeping the aspect ratio; never upscaled, never 0."""
+    scale = min(1.0, box / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+_SAMPLE = {"u8": (1, "B", 255.0), "u16": (2, "H", 65535.0), "f32": (4, "f", 1.0)}
+
+
+def thumbnail_rgba8(width: int, height: int, sample_format: str, data: bytes, box: int) -> tuple[int, int, bytes]:
+    """A small RGBA 8-bit copy of interleaved RGBA pixels (u8/u16/f32), nearest neighbour: shown in the
+    progress window from the start, so the artist sees their layer before the first preview arrives."""
+    size, code, top = _SAMPLE[sample_format]
+    tw, th = fit(width, height, box)
+    out = bytearray(tw * th * 4)
+    row_bytes = width * 4 * size
+    for ty in range(th):
+        y = min(height - 1, ty * height // th)
+        row = data[y * row_bytes:(y + 1) * row_bytes]
+        for tx in range(tw):
+            x = min(width - 1, tx * width // tw)
+            values = struct.unpack_from(f"<4{code}", row, x * 4 * size)
+            base = (ty * tw + tx) * 4
+            for c in range(4):
+                out[base + c] = min(255, max(0, round(values[c] / top * 255)))
+    return tw, th, bytes(out)
+
+
+def alpha_plane8(width: int, height: int, alpha_f32: bytes, tw: int, th: int) -> bytes:
+    """The layer's alpha (float32 plane) at `tw` x `th`, 8-bit, nearest neighbour."""
+    out = bytearray(tw * th)
+    for ty in range(th):
+        y = min(height - 1, ty * height // th)
+        for tx in range(tw):
+            x = min(width - 1, tx * width // tw)
+            (a,) = struct.unpack_from("<f", alpha_f32, (y * width + x) * 4)
+            out[ty * tw + tx] = min(255, max(0, round(a * 255)))
+    return bytes(out)
+
+
+def with_alpha(pixels: bytes, width: int, height: int, channels: int, rowstride: int, alpha8: bytes) -> bytes:
+    """RGB(A) 8-bit rows (a decoded preview; rows may be padded to `rowstride`) with the given alpha:
+    the engine's previews are RGB, the layer's transparency comes from the plug-in's own copy."""
+    out = bytearray(width * height * 4)
+    for y in range(height):
+        row = pixels[y * rowstride:y * rowstride + width * channels]
+        rgba = bytearray(width * 4)
+        for c in range(3):
+            rgba[c::4] = row[c::channels]
+        rgba[3::4] = alpha8[y * width:(y + 1) * width]
+        out[y * width * 4:(y + 1) * width * 4] = rgba
+    return bytes(out)
