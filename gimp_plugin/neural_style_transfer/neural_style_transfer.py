@@ -27,6 +27,7 @@ import engine_client  # noqa: E402
 import engine_connection  # noqa: E402
 import nst_logic  # noqa: E402
 import plugin_messages  # noqa: E402
+import recent_styles  # noqa: E402
 from engine_job import EngineJobRunner  # noqa: E402
 
 PROC = nst_logic.PROC_NAME
@@ -111,6 +112,8 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         if outcome == "cancelled":
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         _write_layer(image, source, payload, alpha, args, settings, content.sample_format)
+        if run_mode != Gimp.RunMode.NONINTERACTIVE:  # the dialog's "Recent styles" (scripts do not count)
+            recent_styles.remember(recent_styles.recent_file(Gimp.directory()), args.style_paths())
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
     except PluginFailure as failure:
         sys.stderr.write(f"{PROC}: {failure.message}\n")
@@ -139,11 +142,9 @@ def _show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, source
 
     GimpUi.init(PROC)
     _offer_stored_settings(config, source)
-    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
-    dialog.fill(None)
-    ok = dialog.run()
-    dialog.destroy()
-    return bool(ok)
+    import dialog  # GTK only when there is a dialog to show
+
+    return dialog.show(procedure, config, source, _connect)
 
 
 def _offer_stored_settings(config: Gimp.ProcedureConfig, source: Gimp.Layer) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import dialog_driver as DD  # noqa: E402
 import gimp_harness as H  # noqa: E402
 from event_tap import EventTap  # noqa: E402
 from xsession import XSession  # noqa: E402
@@ -37,15 +38,25 @@ def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
             im.convert("RGB").save(work / "photo.jpg", quality=92)
         with Image.open(H.REPO / "tests" / "data" / "ihc.jpg") as im:  # a real picture as the style
             im.convert("RGB").resize((256, 256)).save(work / "style.jpg", quality=92)
+        with Image.open(H.REPO / "tests" / "data" / "hubble.jpg") as im:  # a second one, for "Recent styles"
+            im.convert("RGB").resize((256, 256)).save(work / "style2.jpg", quality=92)
+        DD.seed_recent(profile, [gimp.inside(work / "style2.jpg"), gimp.inside(work / "style.jpg")])
+        state = work / "dialog-state.json"
         shutil.copy2(H.REPO / "tests" / "gimp" / "drive_screens.py", work / "drive_screens.py")
         params = {"photo": gimp.inside(work / "photo.jpg"), "style": gimp.inside(work / "style.jpg"),
                   "args": {"quality": "draft", "max-size": 256, "style-strength": 3.0, "seed": 1}}
         (work / "params.json").write_text(json.dumps(params))
         session = XSession(gimp, profile, work,
-                           env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps({"iterations": iterations, "scales": 1})})
+                           env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps({"iterations": iterations, "scales": 1}),
+                                DD.STATE_ENV: gimp.inside(state)})
         session.start(work / "drive_screens.py", work / "params.json")
         session.wait_file(work / "result-ready", 600)
         dialog = session.wait_window("^Neural Style Transfer$")
+        ready = DD.wait_state(session, state, "the dialog did not report ready", lambda s: s.get("ready"), 120)
+        DD.click_widget(session, dialog, ready, "preview_button")
+        DD.wait_state(session, state, "no preview", lambda s: s.get("preview") == "done", 600)
+        DD.wait_state(session, state, "no estimate", lambda s: s.get("estimate") not in (None, "") and
+                      "asking" not in s["estimate"], 120)
         x, y, w, h = session.wait_settled(dialog)
         session.shot(work / "dialog.png", dialog)
         seen = tap.progress_events
