@@ -77,6 +77,7 @@ class StyleTransferDialog:
         self._estimate_timer = 0
         self._runner: EngineJobRunner | None = None
         self._preview_stale = False
+        self._has_preview = False
         self._widgets: dict[str, Gtk.Widget] = {}
 
         self.dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
@@ -104,7 +105,7 @@ class StyleTransferDialog:
 
         self.thumb = Gtk.Image()
         self.thumb.set_size_request(THUMB, THUMB)
-        style_row.pack_start(self._framed(self.thumb), False, False, 0)
+        style_row.pack_end(self._framed(self.thumb), False, False, 0)
         self.thumb2 = Gtk.Image()
         self.thumb2.set_size_request(THUMB // 2, THUMB // 2)
         style2_row.pack_start(self._framed(self.thumb2), False, False, 0)
@@ -162,6 +163,8 @@ class StyleTransferDialog:
         box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=6)
         self.preview = Gtk.Image()
         self.preview.set_size_request(D.PREVIEW_LONG_SIDE, D.PREVIEW_LONG_SIDE * 3 // 4)
+        self.preview.set_from_icon_name("image-x-generic", Gtk.IconSize.DIALOG)
+        self.preview.set_opacity(0.4)
         box.pack_start(self._framed(self.preview), False, False, 0)
         self.preview_bar = Gtk.ProgressBar()
         self.preview_bar.set_no_show_all(True)
@@ -185,8 +188,14 @@ class StyleTransferDialog:
             chooser = _find_file_chooser(self.dialog.get_widget(prop, GObject.TYPE_NONE))
         except Exception:  # noqa: BLE001 - the widget's insides differ between GIMP versions
             chooser = None
+        outer = self.dialog.get_widget(prop, GObject.TYPE_NONE)
+        if outer is not None:  # beside a thumbnail: wide, and centred instead of stretched to its height
+            outer.set_hexpand(True)
+            outer.set_valign(Gtk.Align.CENTER)
         if chooser is None:
             return
+        if isinstance(chooser, Gtk.FileChooserButton):
+            chooser.set_width_chars(22)
         images = Gtk.FileFilter()
         images.set_name("Images")
         images.add_pixbuf_formats()
@@ -234,7 +243,7 @@ class StyleTransferDialog:
             self._update_blend_sensitivity()
         if D.watched_for_estimate(name):
             self._schedule_estimate()
-        if self.preview.get_storage_type() != Gtk.ImageType.EMPTY and not self._preview_stale:
+        if self._has_preview and not self._preview_stale:
             self._preview_stale = True
             self.preview.set_opacity(0.45)
             self._preview_text("Preview out of date: a setting changed. Press Preview again.")
@@ -435,6 +444,7 @@ class StyleTransferDialog:
                                          GdkPixbuf.InterpType.BILINEAR)
         self.preview.set_from_pixbuf(pixbuf)
         self.preview.set_opacity(1.0)
+        self._has_preview = True
         self._preview_stale = False
         self.state["preview_stale"] = False
 

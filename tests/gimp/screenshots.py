@@ -88,5 +88,6 @@ def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: screenshots.py OUT_DIR")
-    for path in screenshots(Path(sys.argv[1])):
+    # Fewer iterations on a slow or busy machine: NST_SCREENSHOT_ITERATIONS (the pictures only show the GUI).
+    for path in screenshots(Path(sys.argv[1]), int(os.environ.get("NST_SCREENSHOT_ITERATIONS", "40"))):
         print(f"{path} ({path.stat().st_size // 1024} KB)")
