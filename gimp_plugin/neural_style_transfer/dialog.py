@@ -100,6 +100,7 @@ class StyleTransferDialog:
         expander = d.fill_expander("nst-advanced", "nst-advanced-title", False, "nst-advanced-box")
         if isinstance(expander, Gtk.Expander):
             expander.set_expanded(False)
+            expander.connect("notify::expanded", self._on_expanded)
             self._widgets["advanced"] = expander
         d.fill(["nst-main", "nst-advanced"])
 
@@ -150,6 +151,10 @@ class StyleTransferDialog:
         self._decorate_chooser("style-file-2")
         self._update_style_thumbs()
         self._update_blend_sensitivity()
+
+    def _on_expanded(self, expander: Gtk.Expander, _pspec: Any) -> None:
+        self.state["advanced_expanded"] = expander.get_expanded()
+        GLib.timeout_add(200, lambda: self._report() and False)  # once GTK has placed the new widgets
 
     @staticmethod
     def _framed(widget: Gtk.Widget) -> Gtk.Frame:

@@ -1,6 +1,7 @@
 """The README screenshots (docs/images/plugin-*.png) from the real GIMP 3 GUI under Xvfb.
 
-Run by tests/gimp/screenshots.sh: `python tests/gimp/screenshots.py OUT_DIR`. The procedure dialog, the
+Run by tests/gimp/screenshots.sh: `python tests/gimp/screenshots.py OUT_DIR`. The plug-in's dialog (style
+thumbnail, recent styles, estimate line, and a preview it has run), the same with Advanced opened, the
 progress window with its live preview, and a photo from tests/data stylised and shown in GIMP.
 """
 
@@ -57,8 +58,12 @@ def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
         DD.wait_state(session, state, "no preview", lambda s: s.get("preview") == "done", 600)
         DD.wait_state(session, state, "no estimate", lambda s: s.get("estimate") not in (None, "") and
                       "asking" not in s["estimate"], 120)
-        x, y, w, h = session.wait_settled(dialog)
+        session.wait_settled(dialog)
         session.shot(work / "dialog.png", dialog)
+        DD.click_widget(session, dialog, DD.read_state(state), "advanced")  # the Advanced section, opened
+        DD.wait_state(session, state, "Advanced did not open", lambda s: s.get("advanced_expanded"), 60)
+        x, y, w, h = session.wait_settled(dialog)
+        session.shot(work / "dialog-advanced.png", dialog)
         seen = tap.progress_events
         session.click(x + w - 68, y + h - 42)  # OK
         progress = session.wait_window("working")
@@ -70,7 +75,7 @@ def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
         session.wait_settled(main)
         session.shot(work / "result.png", main)
         shots = []
-        for name in ("dialog", "progress", "result"):
+        for name in ("dialog", "dialog-advanced", "progress", "result"):
             target = out_dir / f"plugin-{name}.png"
             with Image.open(work / f"{name}.png") as im:
                 im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
