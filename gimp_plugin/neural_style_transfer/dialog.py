@@ -5,14 +5,14 @@ Why on top of GimpUi.ProcedureDialog: its widgets are bound to the procedure's c
 Reset, Load/Save Settings, Re-Show and Repeat keep working; what is added (thumbnails, recent styles,
 estimate, preview) only reads the config or sets its properties. Every Gimp.*/Gtk call stays on the main
 thread; the engine is asked (plan, preview job) in worker threads that report back with GLib.idle_add or
-through engine_job's queue. Pure logic lives in dialog_logic.py and recent_styles.py.
+through engine_job's queue. The preview column is dialog_preview.py; pure logic lives in dialog_logic.py
+and recent_styles.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +21,6 @@ import gi
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
-gi.require_version("Gegl", "0.4")
 gi.require_version("Gtk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
 import dialog_logic as D  # noqa: E402
@@ -29,8 +28,8 @@ import engine_client  # noqa: E402
 import nst_logic  # noqa: E402
 import plugin_messages  # noqa: E402
 import recent_styles  # noqa: E402
-from engine_job import EngineJobRunner  # noqa: E402
-from gi.repository import GdkPixbuf, Gegl, Gimp, GimpUi, GLib, GObject, Gtk  # noqa: E402
+from dialog_preview import PreviewPane  # noqa: E402
+from gi.repository import GdkPixbuf, Gimp, GimpUi, GLib, GObject, Gtk  # noqa: E402
 
 THUMB = 96  # the style's thumbnail beside its chooser
 RECENT_THUMB = 48
@@ -75,9 +74,6 @@ class StyleTransferDialog:
         self._state_file = os.environ.get(STATE_ENV) or None
         self._estimate_generation = 0
         self._estimate_timer = 0
-        self._runner: EngineJobRunner | None = None
-        self._preview_stale = False
-        self._has_preview = False
         self._widgets: dict[str, Gtk.Widget] = {}
 
         self.dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
@@ -142,7 +138,9 @@ class StyleTransferDialog:
                 left.pack_start(widget, False, False, 0)
         columns = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=12)
         columns.pack_start(left, True, True, 0)
-        columns.pack_start(self._preview_column(), False, False, 0)
+        self.preview = PreviewPane(self.layer, self.engine.client, self.current_args, self.state, self._report)
+        self._widgets["preview_button"] = self.preview.button
+        columns.pack_start(self.preview.widget, False, False, 0)
         content.pack_start(columns, True, True, 0)
         content.reorder_child(columns, 0)
         columns.show_all()
@@ -163,29 +161,6 @@ class StyleTransferDialog:
         frame.set_valign(Gtk.Align.CENTER)
         frame.add(widget)
         return frame
-
-    def _preview_column(self) -> Gtk.Widget:
-        box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=6)
-        self.preview = Gtk.Image()
-        self.preview.set_size_request(D.PREVIEW_LONG_SIDE, D.PREVIEW_LONG_SIDE * 3 // 4)
-        self.preview.set_from_icon_name("image-x-generic", Gtk.IconSize.DIALOG)
-        self.preview.set_opacity(0.4)
-        box.pack_start(self._framed(self.preview), False, False, 0)
-        self.preview_bar = Gtk.ProgressBar()
-        self.preview_bar.set_no_show_all(True)
-        box.pack_start(self.preview_bar, False, False, 0)
-        self.preview_label = Gtk.Label(label="Preview: a quick draft of the layer (or the selection).")
-        self.preview_label.set_xalign(0.0)
-        self.preview_label.set_line_wrap(True)
-        self.preview_label.set_max_width_chars(40)
-        box.pack_start(self.preview_label, False, False, 0)
-        self.preview_button = Gtk.Button.new_with_mnemonic("_Preview")
-        self.preview_button.set_tooltip_text("Run a quick, small draft with these settings (OK runs the full job)")
-        self.preview_button.connect("clicked", self._on_preview_clicked)
-        self.preview_button.set_halign(Gtk.Align.START)
-        box.pack_start(self.preview_button, False, False, 0)
-        self._widgets["preview_button"] = self.preview_button
-        return box
 
     def _decorate_chooser(self, prop: str) -> None:
         """Images only, with a preview pane: the chooser inside GIMP's file widget, where reachable."""
@@ -248,10 +223,7 @@ class StyleTransferDialog:
             self._update_blend_sensitivity()
         if D.watched_for_estimate(name):
             self._schedule_estimate()
-        if self._has_preview and not self._preview_stale:
-            self._preview_stale = True
-            self.preview.set_opacity(0.45)
-            self._preview_text("Preview out of date: a setting changed. Press Preview again.")
+        self.preview.mark_stale()
         self._report()
 
     def _update_style_thumbs(self) -> None:
@@ -345,114 +317,6 @@ class StyleTransferDialog:
             self._report()
         return False
 
-    # ------------------------------------------------------------------ preview
-
-    def _preview_text(self, text: str) -> None:
-        self.preview_label.set_text(text)
-        self.state["preview_text"] = text
-
-    def _on_preview_clicked(self, _button: Gtk.Button) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            self.preview_button.set_sensitive(False)
-            self._preview_text("Cancelling the preview\u2026")
-            return
-        args = self.current_args()
-        if not args.style_file:
-            self._preview_text("Choose a style image first.")
-            return
-        try:
-            styles = [_read_file(p) for p in args.style_paths()]
-            content = read_region(self.layer, D.PREVIEW_LONG_SIDE)
-            settings = D.preview_settings(nst_logic.engine_settings(args))
-        except (OSError, ValueError) as exc:
-            self._preview_text(f"No preview: {exc}")
-            return
-        self._runner = EngineJobRunner(self.engine.client, content, styles, settings, preview=True)
-        self._runner.start()
-        self.preview_button.set_label("Cancel preview")
-        self.preview_bar.set_fraction(0.0)
-        self.preview_bar.show()
-        self._preview_text("Preview: starting\u2026")
-        self.state["preview"] = "running"
-        self._report()
-        GLib.timeout_add(100, self._poll_preview)
-
-    def _poll_preview(self) -> bool:
-        runner = self._runner
-        if runner is None:
-            return False
-        while True:
-            try:
-                kind, payload = runner.events.get_nowait()
-            except queue.Empty:
-                return True
-            if kind == "progress":
-                fraction = nst_logic.progress_fraction(payload)
-                if fraction is not None:
-                    self.preview_bar.set_fraction(fraction)
-                else:
-                    self.preview_bar.pulse()
-                png = nst_logic.preview_png(payload)
-                if png:
-                    self._show_png(png)
-                self._preview_text("Preview: " + nst_logic.progress_text(payload))
-                continue
-            self._preview_finished(kind, payload)
-            return False
-
-    def _preview_finished(self, kind: str, payload: Any) -> None:
-        self._runner = None
-        self.preview_bar.hide()
-        self.preview_button.set_label("_Preview")
-        self.preview_button.set_sensitive(True)
-        if kind == "done":
-            try:
-                data = D.rgba8_from_f32(payload.data, payload.width, payload.height)
-                pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB, True, 8,
-                                                         payload.width, payload.height, payload.width * 4)
-                self._set_preview(pixbuf)
-                self._preview_text(f"Preview ({payload.width}\u00d7{payload.height} draft). OK runs the full job.")
-                self.state["preview"] = "done"
-                self.state["preview_size"] = [payload.width, payload.height]
-            except (ValueError, GLib.Error) as exc:
-                self._preview_text(f"The preview could not be shown ({exc}).")
-                self.state["preview"] = "error"
-        elif isinstance(payload, engine_client.JobCancelled):
-            self._preview_text("Preview cancelled.")
-            self.state["preview"] = "cancelled"
-        else:
-            if isinstance(payload, plugin_messages.PluginError):
-                text = plugin_messages.for_artist(payload.what, payload.advice)
-            else:
-                text = plugin_messages.for_artist(*plugin_messages.internal_error(payload))
-            self._preview_text(f"No preview: {text}")
-            self.state["preview"] = "error"
-        self._report()
-
-    def _show_png(self, png: bytes) -> None:
-        try:
-            loader = GdkPixbuf.PixbufLoader.new_with_type("png")
-            loader.write(png)
-            loader.close()
-            pixbuf = loader.get_pixbuf()
-        except GLib.Error:
-            return
-        if pixbuf is not None:
-            self._set_preview(pixbuf)
-
-    def _set_preview(self, pixbuf: GdkPixbuf.Pixbuf) -> None:
-        w, h = pixbuf.get_width(), pixbuf.get_height()
-        scale = min(D.PREVIEW_LONG_SIDE / w, D.PREVIEW_LONG_SIDE * 3 / 4 / h)
-        if abs(scale - 1.0) > 0.01:
-            pixbuf = pixbuf.scale_simple(max(1, round(w * scale)), max(1, round(h * scale)),
-                                         GdkPixbuf.InterpType.BILINEAR)
-        self.preview.set_from_pixbuf(pixbuf)
-        self.preview.set_opacity(1.0)
-        self._has_preview = True
-        self._preview_stale = False
-        self.state["preview_stale"] = False
-
     # ------------------------------------------------------------------ running
 
     def _mark_ready(self) -> bool:
@@ -465,7 +329,7 @@ class StyleTransferDialog:
         """Tests only ($NST_PLUGIN_DIALOG_STATE): what the dialog shows, and where its buttons are."""
         if not self._state_file:
             return
-        self.state["preview_stale"] = self._preview_stale
+        self.state["preview_stale"] = self.preview.stale
         self.state["style_file"] = self._path("style-file")
         top = self.dialog
         where: dict[str, list[int]] = {}
@@ -487,9 +351,7 @@ class StyleTransferDialog:
         self.dialog.show_all()
         GLib.timeout_add(500, self._mark_ready)
         ok = bool(self.dialog.run())
-        if self._runner is not None:  # OK or Cancel during a preview: the engine drops it
-            self._runner.cancel()
-            self._runner = None
+        self.preview.cancel()  # OK or Cancel during a preview: the engine drops it
         for handler in self._handlers:
             self.config.disconnect(handler)
         self.state["closed"] = "ok" if ok else "cancel"
@@ -510,22 +372,6 @@ def _find_file_chooser(widget: Gtk.Widget | None) -> Gtk.FileChooser | None:
             if found is not None:
                 return found
     return None
-
-
-def _read_file(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
-
-
-def read_region(layer: Gimp.Layer, long_side: int) -> engine_client.RawImage:
-    """The layer's selected part (or all of it), read by GEGL at a scale that fits `long_side`."""
-    ok, x, y, w, h = layer.mask_intersect()
-    if not ok or w < 1 or h < 1:
-        raise ValueError("the selection does not touch this layer")
-    scale, (sx, sy, sw, sh) = D.preview_region((x, y, w, h), long_side)
-    data = bytes(layer.get_buffer().get(Gegl.Rectangle.new(sx, sy, sw, sh), scale, "R'G'B'A u8",
-                                        Gegl.AbyssPolicy.CLAMP))
-    return engine_client.RawImage(width=sw, height=sh, channels=4, sample_format="u8", data=data)
 
 
 def show(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, layer: Gimp.Layer,
