@@ -374,6 +374,7 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
         tap.close()
     data = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {"cases": {}}
     data["dialog_states"] = dialog_states
+    data["recent_after"] = json.loads((profile / DD.RECENT).read_text()) if (profile / DD.RECENT).exists() else None
     data["_gimp"] = {"steps": steps, "work": str(work), "stderr": (work / "gimp-gui.log").read_text(errors="replace")
                      if (work / "gimp-gui.log").exists() else ""}
     keep = os.environ.get("NST_KEEP_GIMP_TEST_DIR")
@@ -438,6 +439,12 @@ def test_dialog_estimate_line_shows_a_time(gui_results):
         pytest.skip(f"the engine has no POST /plan here (helper fullres adds it; until merged): {text!r}")
     assert re.search(r"about \d+ (s|min|h)|under a second", text), text
     assert " on " in text, text
+
+
+def test_interactive_runs_put_their_style_first_in_the_recent_styles(gui_results):
+    """stop_keep and repeat succeeded with style.jpg: it moves to the front, once (scripts don't count)."""
+    recent = (gui_results["recent_after"] or {}).get("styles")
+    assert recent and [p.rsplit("/", 1)[-1] for p in recent] == ["style.jpg", "style2.png"], recent
 
 
 def test_dialog_closed_with_escape_leaves_the_image_as_it_was(gui_results):
