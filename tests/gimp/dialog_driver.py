@@ -49,9 +49,10 @@ def wait_state(session: XSession, path: Path, what: str, ready: Callable[[dict[s
         raise TimeoutError(f"{exc}; the dialog's last state: {json.dumps(last)[:1500]}") from None
 
 
-def click_widget(session: XSession, window: str, state: dict[str, Any], name: str) -> None:
-    """Click the middle of one of the dialog's own widgets, where the dialog says it is."""
+def click_widget(session: XSession, window: str, state: dict[str, Any], name: str, left: int | None = None) -> None:
+    """Click one of the dialog's own widgets where the dialog says it is: its middle, or `left` pixels
+    from its left edge (an expander toggles only on its arrow and title)."""
     x, y, _w, _h = session.wait_settled(window)
     wx, wy, ww, wh = state["widgets"][name]
-    session.click(x + wx + ww // 2, y + wy + wh // 2)
+    session.click(x + wx + (ww // 2 if left is None else left), y + wy + wh // 2)
     time.sleep(0.2)

@@ -60,7 +60,7 @@ def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
                       "asking" not in s["estimate"], 120)
         session.wait_settled(dialog)
         session.shot(work / "dialog.png", dialog)
-        DD.click_widget(session, dialog, DD.read_state(state), "advanced")  # the Advanced section, opened
+        DD.click_widget(session, dialog, DD.read_state(state), "advanced", left=8)  # the Advanced section, opened
         DD.wait_state(session, state, "Advanced did not open", lambda s: s.get("advanced_expanded"), 60)
         x, y, w, h = session.wait_settled(dialog)
         session.shot(work / "dialog-advanced.png", dialog)
