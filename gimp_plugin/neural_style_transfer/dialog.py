@@ -320,6 +320,8 @@ class StyleTransferDialog:
     # ------------------------------------------------------------------ running
 
     def _mark_ready(self) -> bool:
+        if "closed" in self.state:
+            return False
         self.state["ready"] = True
         self._start_estimate()
         self._report()
@@ -352,6 +354,11 @@ class StyleTransferDialog:
         GLib.timeout_add(500, self._mark_ready)
         ok = bool(self.dialog.run())
         self.preview.cancel()  # OK or Cancel during a preview: the engine drops it
+        self._estimate_generation += 1  # answers still on their way are for a dialog that is gone
+        if self._estimate_timer:
+            GLib.source_remove(self._estimate_timer)
+            self._estimate_timer = 0
+        self.state["ready"] = False
         for handler in self._handlers:
             self.config.disconnect(handler)
         self.state["closed"] = "ok" if ok else "cancel"
