@@ -379,7 +379,7 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
                      if (work / "gimp-gui.log").exists() else ""}
     keep = os.environ.get("NST_KEEP_GIMP_TEST_DIR")
     if keep:  # e.g. to look at what the GUI showed
-        for name in ("final", "dialog"):
+        for name in ("final", "dialog", "chooser"):
             if (work / f"{name}.png").exists():
                 shutil.copy2(work / f"{name}.png", Path(keep) / f"gui-{name}-{gimp_root.suite}.png")
     yield data
@@ -405,6 +405,15 @@ def _drive_dialog(session: XSession, tap: EventTap, engine: H.Engine, state: Pat
     states["estimated"] = DD.wait_state(session, state, "no estimate line",
                                         lambda s: s.get("estimate") and "asking" not in s["estimate"], 120)
     session.shot(state.with_name("dialog.png"), window)
+    try:  # a look at the chooser (images only, preview pane) for NST_KEEP_GIMP_TEST_DIR; not asserted
+        DD.click_widget(session, window, states["estimated"], "style_chooser")
+        chooser = session.wait_window("^Select a File$", 30)
+        session.wait_settled(chooser)
+        session.shot(state.with_name("chooser.png"))
+        session.key(chooser, "Escape")
+        session.wait_gone(chooser, 30)
+    except (KeyError, TimeoutError, RuntimeError) as exc:
+        states["chooser_error"] = repr(exc)
     session.key(window, "Escape")
     session.wait_gone(window, 60)
 

@@ -176,6 +176,8 @@ class StyleTransferDialog:
             return
         if isinstance(chooser, Gtk.FileChooserButton):
             chooser.set_width_chars(22)
+            if prop == "style-file":
+                self._widgets["style_chooser"] = chooser
         images = Gtk.FileFilter()
         images.set_name("Images")
         images.add_pixbuf_formats()
