@@ -29,6 +29,7 @@ import layer_io  # noqa: E402
 import learned_procedures  # noqa: E402
 import nst_logic  # noqa: E402
 import plugin_messages  # noqa: E402
+import recent_styles  # noqa: E402
 import rerun  # noqa: E402
 import settings_procedure  # noqa: E402
 from engine_job import EngineJobRunner  # noqa: E402
@@ -106,7 +107,7 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         if result_layer is not None and (problem := rerun.size_problem(result_layer, source)):
             raise PluginFailure(problem, Gimp.PDBStatusType.CALLING_ERROR)
         if interactive:
-            if not _show_dialog(procedure, config, result_layer or source):
+            if not _show_dialog(procedure, config, source, result_layer or source):
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         args = _read_args(config)
         styles = [_read_style(path) for path in args.style_paths()]
@@ -119,6 +120,8 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
             rerun.rewrite(image, result_layer, source, payload, alpha, args, settings, content.sample_format)
         else:
             _write_layer(image, source, payload, alpha, args, settings, content.sample_format)
+        if run_mode != Gimp.RunMode.NONINTERACTIVE:  # the dialog's "Recent styles" (scripts do not count)
+            recent_styles.remember(recent_styles.recent_file(Gimp.directory()), args.style_paths())
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
     except PluginFailure as failure:
         sys.stderr.write(f"{PROC}: {failure.message}\n")
@@ -134,17 +137,17 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
 _single_layer = layer_io.single_layer
 
 
-def _show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, source: Gimp.Layer) -> bool:
+def _show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, source: Gimp.Layer,
+                 settings_from: Gimp.Layer) -> bool:
+    """The dialog for `source`, pre-filled from `settings_from` (the result being re-run, or the source)."""
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
 
     GimpUi.init(PROC)
-    _offer_stored_settings(config, source)
-    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
-    dialog.fill(None)
-    ok = dialog.run()
-    dialog.destroy()
-    return bool(ok)
+    _offer_stored_settings(config, settings_from)
+    import dialog  # GTK only when there is a dialog to show
+
+    return dialog.show(procedure, config, source, _connect)
 
 
 def _offer_stored_settings(config: Gimp.ProcedureConfig, source: Gimp.Layer) -> None:

@@ -23,9 +23,9 @@ PARASITE_NAME = "neural-style-transfer-settings"
 EXTRA_SETTINGS_ENV = "NST_PLUGIN_EXTRA_SETTINGS"
 
 QUALITY_CHOICES: tuple[tuple[str, str, str], ...] = (
-    ("draft", "Draft (fast preview)", "Small working size, few iterations"),
+    ("draft", "Draft (quick look)", "Small working size, few iterations: to try an idea"),
     ("standard", "Standard", "Balanced speed and quality"),
-    ("high", "High (slow)", "Large working size, many iterations, more scales"),
+    ("high", "High (slow, most detail)", "Large working size, many iterations, more scales"),
 )
 QUALITIES = tuple(nick for nick, _label, _help in QUALITY_CHOICES)
 
@@ -35,27 +35,31 @@ MIN_WORKING_SIZE = 32  # the engine's smallest working long side (tests/test_set
 # Kinds: file, double, int, bool, choice. The GIMP glue builds the procedure from this table, and the
 # real-GIMP test compares the PDB's argument list with it.
 ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
-    ("style-file", "file", "_Style image", "Image whose style is transferred", {"none_ok": False}),
-    ("style-file-2", "file", "Second st_yle image (optional)",
-     "An optional second style image, blended with the first", {"none_ok": True}),
+    ("style-file", "file", "_Style image",
+     "The picture whose brushwork, textures and colours are painted onto the layer", {"none_ok": False}),
+    ("style-file-2", "file", "Second st_yle (optional)",
+     "A second style picture, mixed with the first; the weight below says how much", {"none_ok": True}),
     ("style-blend", "double", "Second style _weight",
-     "Share of the second style image, 0 = first only, 1 = second only",
+     "How much of the second style: 0 = only the first, 1 = only the second (needs a second style)",
      {"min": 0.0, "max": 1.0, "default": 0.5}),
     ("style-strength", "double", "Style s_trength",
-     "How strongly the style is applied (1 = normal)", {"min": 0.0, "max": 10.0, "default": 1.0}),
-    ("quality", "choice", "_Quality", "Quality preset: draft, standard or high",
+     "How strongly the style is applied: 1 = normal; more gives more style and less of the layer's detail",
+     {"min": 0.0, "max": 10.0, "default": 1.0}),
+    ("quality", "choice", "_Quality",
+     "Draft: a quick, small look at the idea. Standard: balanced. High: more detail, slowest",
      {"default": "standard"}),
-    ("max-size", "int", "Working _resolution (long side, 0 = full size)",
-     "Caps the long side at which the style is computed (the quality preset's size otherwise); "
-     f"0 = the layer's full size; 1 to {MIN_WORKING_SIZE - 1} count as {MIN_WORKING_SIZE}, the smallest "
-     "the engine works at. The result always has the layer's size.",
+    ("max-size", "int", "_Resolution cap (long side, px)",
+     "The largest long side, in pixels, at which the style is computed; smaller is faster and gives "
+     "broader strokes. The result always has the layer's size. 0 = no cap: the layer's full size. "
+     f"1 to {MIN_WORKING_SIZE - 1} count as {MIN_WORKING_SIZE}, the smallest the engine works at.",
      {"min": 0, "max": 16384, "default": 1024}),
-    ("preserve-colors", "bool", "_Preserve original colours",
-     "Keep the layer's colours, take only texture and brushwork from the style", {"default": False}),
-    ("style-scale", "double", "Style sc_ale",
-     "Size of the style's brushwork relative to the content (1 = as is)",
+    ("preserve-colors", "bool", "_Keep the layer's colours",
+     "Take only texture and brushwork from the style; the colours stay the layer's own", {"default": False}),
+    ("style-scale", "double", "_Brush size",
+     "Size of the style's strokes and textures: 1 = as in the style image, 2 = twice as large, 0.5 = half",
      {"min": 0.05, "max": 8.0, "default": 1.0}),
-    ("seed", "int", "Rando_m seed", "Seed for the optimisation, the same seed gives the same result",
+    ("seed", "int", "_Variation",
+     "Another number gives another variation of the result; the same number repeats it",
      {"min": 0, "max": 2**31 - 1, "default": 0}),
 )
 ARGUMENT_NAMES = tuple(row[0] for row in ARGUMENTS)

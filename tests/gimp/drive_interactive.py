@@ -2,6 +2,8 @@
 # tests/test_gimp_plugin.py, which clicks the dialogs with xdotool while this waits in proc.run():
 #   scratch      a non-interactive run on the same layer (its result layer carries the settings that
 #                the dialog then offers)
+#   dialog       INTERACTIVE: the test looks at the plug-in's dialog (thumbnail, recent styles, estimate),
+#                clicks Preview, then a recent style, then closes the dialog with Escape (a cancel)
 #   cancel       INTERACTIVE: OK in the procedure dialog, then Cancel in the progress window
 #   stop_keep    INTERACTIVE: OK, then "Stop and keep" in the progress window
 #   undo         after stop_keep: the test presses Ctrl+Z once in the image window; this waits until the
@@ -21,6 +23,7 @@ try:
     Gimp.displays_flush()
     run_case("scratch", img, layer, **{"style-file": P["style"], "max-size": 0, "quality": "draft", "seed": 1})
     img.set_selected_layers([layer])
+    run_case("dialog", img, layer, Gimp.RunMode.INTERACTIVE)
     run_case("cancel", img, layer, Gimp.RunMode.INTERACTIVE)
     run_case("stop_keep", img, layer, Gimp.RunMode.INTERACTIVE)
     entry = RESULTS["cases"]["undo"] = {"before": image_state(img)}

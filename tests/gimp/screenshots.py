@@ -1,6 +1,7 @@
 """The README screenshots (docs/images/plugin-*.png) from the real GIMP 3 GUI under Xvfb.
 
-Run by tests/gimp/screenshots.sh: `python tests/gimp/screenshots.py OUT_DIR`. The procedure dialog, the
+Run by tests/gimp/screenshots.sh: `python tests/gimp/screenshots.py OUT_DIR`. The plug-in's dialog (style
+thumbnail, recent styles, estimate line, and a preview it has run), the same with Advanced opened, the
 progress window with its live preview, and a photo from tests/data stylised and shown in GIMP.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import dialog_driver as DD  # noqa: E402
 import gimp_harness as H  # noqa: E402
 from event_tap import EventTap  # noqa: E402
 from xsession import XSession  # noqa: E402
@@ -37,17 +39,31 @@ def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
             im.convert("RGB").save(work / "photo.jpg", quality=92)
         with Image.open(H.REPO / "tests" / "data" / "ihc.jpg") as im:  # a real picture as the style
             im.convert("RGB").resize((256, 256)).save(work / "style.jpg", quality=92)
+        with Image.open(H.REPO / "tests" / "data" / "hubble.jpg") as im:  # a second one, for "Recent styles"
+            im.convert("RGB").resize((256, 256)).save(work / "style2.jpg", quality=92)
+        DD.seed_recent(profile, [gimp.inside(work / "style2.jpg"), gimp.inside(work / "style.jpg")])
+        state = work / "dialog-state.json"
         shutil.copy2(H.REPO / "tests" / "gimp" / "drive_screens.py", work / "drive_screens.py")
         params = {"photo": gimp.inside(work / "photo.jpg"), "style": gimp.inside(work / "style.jpg"),
                   "args": {"quality": "draft", "max-size": 256, "style-strength": 3.0, "seed": 1}}
         (work / "params.json").write_text(json.dumps(params))
         session = XSession(gimp, profile, work,
-                           env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps({"iterations": iterations, "scales": 1})})
+                           env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps({"iterations": iterations, "scales": 1}),
+                                DD.STATE_ENV: gimp.inside(state)})
         session.start(work / "drive_screens.py", work / "params.json")
         session.wait_file(work / "result-ready", 600)
         dialog = session.wait_window("^Neural Style Transfer$")
-        x, y, w, h = session.wait_settled(dialog)
+        ready = DD.wait_state(session, state, "the dialog did not report ready", lambda s: s.get("ready"), 120)
+        DD.click_widget(session, dialog, ready, "preview_button")
+        DD.wait_state(session, state, "no preview", lambda s: s.get("preview") == "done", 600)
+        DD.wait_state(session, state, "no estimate", lambda s: s.get("estimate") not in (None, "") and
+                      "asking" not in s["estimate"], 120)
+        session.wait_settled(dialog)
         session.shot(work / "dialog.png", dialog)
+        DD.click_widget(session, dialog, DD.read_state(state), "advanced", left=8)  # the Advanced section, opened
+        DD.wait_state(session, state, "Advanced did not open", lambda s: s.get("advanced_expanded"), 60)
+        x, y, w, h = session.wait_settled(dialog)
+        session.shot(work / "dialog-advanced.png", dialog)
         seen = tap.progress_events
         session.click(x + w - 68, y + h - 42)  # OK
         progress = session.wait_window("working")
@@ -59,7 +75,7 @@ def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
         session.wait_settled(main)
         session.shot(work / "result.png", main)
         shots = []
-        for name in ("dialog", "progress", "result"):
+        for name in ("dialog", "dialog-advanced", "progress", "result"):
             target = out_dir / f"plugin-{name}.png"
             with Image.open(work / f"{name}.png") as im:
                 im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
@@ -77,5 +93,6 @@ def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: screenshots.py OUT_DIR")
-    for path in screenshots(Path(sys.argv[1])):
+    # Fewer iterations on a slow or busy machine: NST_SCREENSHOT_ITERATIONS (the pictures only show the GUI).
+    for path in screenshots(Path(sys.argv[1]), int(os.environ.get("NST_SCREENSHOT_ITERATIONS", "40"))):
         print(f"{path} ({path.stat().st_size // 1024} KB)")

@@ -1,0 +1,394 @@
+"""The filter's dialog: GIMP's procedure dialog with a layout of its own, thumbnails, recent styles,
+a time estimate and a preview.
+
+Why on top of GimpUi.ProcedureDialog: its widgets are bound to the procedure's config, so saved values,
+Reset, Load/Save Settings, Re-Show and Repeat keep working; what is added (thumbnails, recent styles,
+estimate, preview) only reads the config or sets its properties. Every Gimp.*/Gtk call stays on the main
+thread; the engine is asked (plan, preview job) in worker threads that report back with GLib.idle_add or
+through engine_job's queue. The preview column is dialog_preview.py; pure logic lives in dialog_logic.py
+and recent_styles.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("GimpUi", "3.0")
+gi.require_version("Gtk", "3.0")
+gi.require_version("GdkPixbuf", "2.0")
+import dialog_logic as D  # noqa: E402
+import engine_client  # noqa: E402
+import nst_logic  # noqa: E402
+import plugin_messages  # noqa: E402
+import recent_styles  # noqa: E402
+from dialog_preview import PreviewPane  # noqa: E402
+from gi.repository import GdkPixbuf, Gimp, GimpUi, GLib, GObject, Gtk  # noqa: E402
+
+THUMB = 96  # the style's thumbnail beside its chooser
+RECENT_THUMB = 48
+CHOOSER_PREVIEW = 180
+STATE_ENV = "NST_PLUGIN_DIALOG_STATE"  # tests: a JSON file the dialog keeps up to date with what it shows
+
+
+def _pixbuf(path: str | None, size: int) -> GdkPixbuf.Pixbuf | None:
+    if not path:
+        return None
+    try:
+        return GdkPixbuf.Pixbuf.new_from_file_at_scale(path, size, size, True)
+    except GLib.Error:
+        return None
+
+
+class _Engine:
+    """One connection for the dialog's workers, made on first use (it may start the local engine)."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+
+class StyleTransferDialog:
+    """`run()` shows the dialog and returns True for OK; a preview still running is cancelled first."""
+
+    def __init__(self, procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, layer: Gimp.Layer,
+                 connect: Callable[[], Any]) -> None:
+        self.config = config
+        self.layer = layer
+        self.engine = _Engine(connect)
+        self.recent_file = recent_styles.recent_file(Gimp.directory())
+        self.state: dict[str, Any] = {"ready": False}
+        self._state_file = os.environ.get(STATE_ENV) or None
+        self._estimate_generation = 0
+        self._estimate_timer = 0
+        self._widgets: dict[str, Gtk.Widget] = {}
+
+        self.dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
+        self._build()
+        self._handlers = [config.connect("notify", self._on_notify)]
+
+    # ------------------------------------------------------------------ layout
+
+    def _build(self) -> None:
+        d = self.dialog
+        d.get_label("nst-advanced-title", "Advanced", False, False)
+        style_row = d.fill_box("nst-style-row", ["style-file"])
+        style_row.set_orientation(Gtk.Orientation.HORIZONTAL)
+        style_row.set_spacing(8)
+        main = d.fill_box("nst-main", ["nst-style-row", "style-strength", "quality", "preserve-colors"])
+        style2_row = d.fill_box("nst-style2-row", ["style-file-2"])
+        style2_row.set_orientation(Gtk.Orientation.HORIZONTAL)
+        style2_row.set_spacing(8)
+        d.fill_box("nst-advanced-box", ["nst-style2-row", "style-blend", "max-size", "style-scale", "seed"])
+        expander = d.fill_expander("nst-advanced", "nst-advanced-title", False, "nst-advanced-box")
+        if isinstance(expander, Gtk.Expander):
+            expander.set_expanded(False)
+            expander.connect("notify::expanded", self._on_expanded)
+            self._widgets["advanced"] = expander
+        d.fill(["nst-main", "nst-advanced"])
+
+        self.thumb = Gtk.Image()
+        self.thumb.set_size_request(THUMB, THUMB)
+        style_row.pack_end(self._framed(self.thumb), False, False, 0)
+        self.thumb2 = Gtk.Image()
+        self.thumb2.set_size_request(THUMB // 2, THUMB // 2)
+        style2_row.pack_start(self._framed(self.thumb2), False, False, 0)
+        clear = Gtk.Button.new_from_icon_name("edit-clear", Gtk.IconSize.BUTTON)
+        clear.set_tooltip_text("No second style")
+        clear.connect("clicked", lambda _b: self.config.set_property("style-file-2", None))
+        style2_row.pack_start(clear, False, False, 0)
+        self._widgets["clear_style2"] = clear
+
+        self.recent_box = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=4)
+        recent_label = Gtk.Label(label="Recent styles:")
+        recent_label.set_xalign(0.0)
+        recent = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=2)
+        recent.pack_start(recent_label, False, False, 0)
+        recent.pack_start(self.recent_box, False, False, 0)
+        main.pack_start(recent, False, False, 0)
+        main.reorder_child(recent, 1)
+        self._fill_recent()
+
+        self.estimate = Gtk.Label(label="")
+        self.estimate.set_xalign(0.0)
+        self.estimate.set_line_wrap(True)
+        self.estimate.set_max_width_chars(48)
+        self.estimate.set_tooltip_text("For this layer at the chosen quality, on the engine's device")
+        main.pack_start(self.estimate, False, False, 4)
+
+        # Two columns: the controls (GIMP's widgets, moved as they are) and the preview.
+        content = d.get_content_area()
+        left = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=6)
+        for widget in (main, expander):
+            if widget is not None and widget.get_parent() is not None:
+                widget.get_parent().remove(widget)
+                left.pack_start(widget, False, False, 0)
+        columns = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=12)
+        columns.pack_start(left, True, True, 0)
+        self.preview = PreviewPane(self.layer, self.engine.client, self.current_args, self.state, self._report)
+        self._widgets["preview_button"] = self.preview.button
+        columns.pack_start(self.preview.widget, False, False, 0)
+        content.pack_start(columns, True, True, 0)
+        content.reorder_child(columns, 0)
+        columns.show_all()
+
+        self._decorate_chooser("style-file")
+        self._decorate_chooser("style-file-2")
+        self._update_style_thumbs()
+        self._update_blend_sensitivity()
+
+    def _on_expanded(self, expander: Gtk.Expander, _pspec: Any) -> None:
+        self.state["advanced_expanded"] = expander.get_expanded()
+        GLib.timeout_add(200, lambda: self._report() and False)  # once GTK has placed the new widgets
+
+    @staticmethod
+    def _framed(widget: Gtk.Widget) -> Gtk.Frame:
+        frame = Gtk.Frame()
+        frame.set_shadow_type(Gtk.ShadowType.IN)
+        frame.set_valign(Gtk.Align.CENTER)
+        frame.add(widget)
+        return frame
+
+    def _decorate_chooser(self, prop: str) -> None:
+        """Images only, with a preview pane: the chooser inside GIMP's file widget, where reachable."""
+        try:
+            chooser = _find_file_chooser(self.dialog.get_widget(prop, GObject.TYPE_NONE))
+        except Exception:  # noqa: BLE001 - the widget's insides differ between GIMP versions
+            chooser = None
+        outer = self.dialog.get_widget(prop, GObject.TYPE_NONE)
+        if outer is not None:  # beside a thumbnail: wide, and centred instead of stretched to its height
+            outer.set_hexpand(True)
+            outer.set_valign(Gtk.Align.CENTER)
+        if chooser is None:
+            return
+        if isinstance(chooser, Gtk.FileChooserButton):
+            chooser.set_width_chars(22)
+            if prop == "style-file":
+                self._widgets["style_chooser"] = chooser
+        images = Gtk.FileFilter()
+        images.set_name("Images")
+        images.add_pixbuf_formats()
+        everything = Gtk.FileFilter()
+        everything.set_name("All files")
+        everything.add_pattern("*")
+        chooser.add_filter(images)
+        chooser.add_filter(everything)
+        chooser.set_filter(images)
+        pane = Gtk.Image()
+        pane.set_size_request(CHOOSER_PREVIEW, CHOOSER_PREVIEW)
+        chooser.set_preview_widget(pane)
+        chooser.set_use_preview_label(False)
+
+        def update(widget: Any) -> None:
+            pixbuf = _pixbuf(widget.get_preview_filename(), CHOOSER_PREVIEW)
+            pane.set_from_pixbuf(pixbuf)
+            widget.set_preview_widget_active(pixbuf is not None)
+
+        chooser.connect("update-preview", update)
+        self.state.setdefault("choosers_decorated", []).append(prop)
+
+    # ------------------------------------------------------------------ values
+
+    def _path(self, prop: str) -> str | None:
+        value = self.config.get_property(prop)
+        path = value.get_path() if value is not None else None
+        return nst_logic.normalize_file_argument(path) if path else None
+
+    def current_args(self) -> nst_logic.PluginArgs:
+        values: dict[str, Any] = {}
+        for name, kind, *_rest in nst_logic.ARGUMENTS:
+            values[name] = self._path(name) if kind == "file" else self.config.get_property(name)
+        args = nst_logic.PluginArgs.from_values(values)
+        try:
+            args.extra = nst_logic.extra_settings_from_env()
+        except ValueError:
+            args.extra = {}
+        return args
+
+    def _on_notify(self, _config: Any, pspec: GObject.ParamSpec) -> None:
+        name = pspec.name
+        if name in ("style-file", "style-file-2"):
+            self._update_style_thumbs()
+            self._update_blend_sensitivity()
+        if D.watched_for_estimate(name):
+            self._schedule_estimate()
+        self.preview.mark_stale()
+        self._report()
+
+    def _update_style_thumbs(self) -> None:
+        for prop, image, size, key in (("style-file", self.thumb, THUMB, "style"),
+                                       ("style-file-2", self.thumb2, THUMB // 2, "style2")):
+            path = self._path(prop)
+            pixbuf = _pixbuf(path, size)
+            if pixbuf is None:
+                image.set_from_icon_name("image-missing" if path else "image-x-generic", Gtk.IconSize.DIALOG)
+            else:
+                image.set_from_pixbuf(pixbuf)
+            image.set_tooltip_text(path or "No style image chosen")
+            self.state[key] = {"path": path, "thumbnail": [pixbuf.get_width(), pixbuf.get_height()]
+                               if pixbuf is not None else None}
+
+    def _update_blend_sensitivity(self) -> None:
+        has_second = self._path("style-file-2") is not None
+        blend = self.dialog.get_widget("style-blend", GObject.TYPE_NONE)
+        if blend is not None:
+            blend.set_sensitive(has_second)
+        self._widgets["clear_style2"].set_sensitive(has_second)
+        self.state["blend_sensitive"] = has_second
+
+    # ------------------------------------------------------------------ recent styles
+
+    def _fill_recent(self) -> None:
+        for child in self.recent_box.get_children():
+            self.recent_box.remove(child)
+        paths = recent_styles.load(self.recent_file)
+        for index, path in enumerate(paths):
+            pixbuf = _pixbuf(path, RECENT_THUMB)
+            if pixbuf is None:
+                continue
+            button = Gtk.Button()
+            button.set_image(Gtk.Image.new_from_pixbuf(pixbuf))
+            button.set_relief(Gtk.ReliefStyle.NONE)
+            button.set_tooltip_text(f"{nst_logic.style_label(path)}\n{path}")
+            button.connect("clicked", self._on_recent, path)
+            self.recent_box.pack_start(button, False, False, 0)
+            self._widgets[f"recent_{index}"] = button
+        if not paths:
+            hint = Gtk.Label(label="(the styles you use appear here)")
+            hint.set_sensitive(False)
+            self.recent_box.pack_start(hint, False, False, 0)
+        self.state["recent"] = paths
+
+    def _on_recent(self, _button: Gtk.Button, path: str) -> None:
+        from gi.repository import Gio
+
+        self.config.set_property("style-file", Gio.File.new_for_path(path))
+
+    # ------------------------------------------------------------------ estimate
+
+    def _schedule_estimate(self) -> None:
+        if self._estimate_timer:
+            GLib.source_remove(self._estimate_timer)
+        self._estimate_timer = GLib.timeout_add(300, self._start_estimate)
+
+    def _start_estimate(self) -> bool:
+        self._estimate_timer = 0
+        self._estimate_generation += 1
+        generation = self._estimate_generation
+        try:
+            settings = nst_logic.engine_settings(self.current_args())
+        except ValueError:
+            return False
+        self._show_estimate(generation, D.ESTIMATING)
+        size = (self.layer.get_width(), self.layer.get_height())
+        threading.Thread(target=self._estimate_worker, args=(generation, size, settings), daemon=True,
+                         name="nst-estimate").start()
+        return False
+
+    def _estimate_worker(self, generation: int, size: tuple[int, int], settings: dict[str, Any]) -> None:
+        try:
+            client = self.engine.client()
+            plan = getattr(client, "plan", None)
+            text = D.estimate_text(plan(size[0], size[1], settings)) if plan else D.UNAVAILABLE + \
+                " (the engine is older than this plug-in)"
+        except engine_client.EngineJobFailed:
+            text = D.UNAVAILABLE + " (the engine does not estimate)"
+        except plugin_messages.PluginError:
+            text = D.UNAVAILABLE + " (the engine does not answer)"
+        except Exception:  # noqa: BLE001 - an estimate must never break the dialog
+            text = D.UNAVAILABLE
+        GLib.idle_add(self._show_estimate, generation, text)
+
+    def _show_estimate(self, generation: int, text: str) -> bool:
+        if generation == self._estimate_generation:
+            self.estimate.set_text(text)
+            self.state["estimate"] = text
+            self._report()
+        return False
+
+    # ------------------------------------------------------------------ running
+
+    def _mark_ready(self) -> bool:
+        if "closed" in self.state:
+            return False
+        self.state["ready"] = True
+        self._start_estimate()
+        self._report()
+        return False
+
+    def _report(self) -> None:
+        """Tests only ($NST_PLUGIN_DIALOG_STATE): what the dialog shows, and where its buttons are."""
+        if not self._state_file:
+            return
+        self.state["preview_stale"] = self.preview.stale
+        self.state["style_file"] = self._path("style-file")
+        top = self.dialog
+        where: dict[str, list[int]] = {}
+        for name, widget in self._widgets.items():
+            if widget.get_mapped():
+                pos = widget.translate_coordinates(top, 0, 0)
+                alloc = widget.get_allocation()
+                if pos:
+                    where[name] = [pos[0], pos[1], alloc.width, alloc.height]
+        self.state["widgets"] = where
+        try:
+            with open(self._state_file + ".tmp", "w", encoding="utf-8") as fh:
+                json.dump(self.state, fh, indent=1)
+            os.replace(self._state_file + ".tmp", self._state_file)
+        except OSError:
+            pass
+
+    def run(self) -> bool:
+        self.dialog.show_all()
+        GLib.timeout_add(500, self._mark_ready)
+        ok = bool(self.dialog.run())
+        self.preview.cancel()  # OK or Cancel during a preview: the engine drops it
+        self._estimate_generation += 1  # answers still on their way are for a dialog that is gone
+        if self._estimate_timer:
+            GLib.source_remove(self._estimate_timer)
+            self._estimate_timer = 0
+        self.state["ready"] = False
+        for handler in self._handlers:
+            self.config.disconnect(handler)
+        self.state["closed"] = "ok" if ok else "cancel"
+        self._report()
+        self.dialog.destroy()
+        return ok
+
+
+def _find_file_chooser(widget: Gtk.Widget | None) -> Gtk.FileChooser | None:
+    """The Gtk.FileChooser (a GtkFileChooserButton) inside GIMP's GimpFileChooser widget."""
+    if widget is None:
+        return None
+    if isinstance(widget, Gtk.FileChooser):
+        return widget
+    if isinstance(widget, Gtk.Container):
+        for child in widget.get_children():
+            found = _find_file_chooser(child)
+            if found is not None:
+                return found
+    return None
+
+
+def show(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, layer: Gimp.Layer,
+         connect: Callable[[], Any]) -> bool:
+    """The dialog; True for OK. The caller records the styles in recent_styles after a good run."""
+    return StyleTransferDialog(procedure, config, layer, connect).run()
+
+
+def remember_styles(paths: list[str]) -> None:
+    """After a successful run: the styles go to the front of the recent list."""
+    recent_styles.remember(recent_styles.recent_file(Gimp.directory()), paths)

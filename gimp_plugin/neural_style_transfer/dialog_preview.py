@@ -1,0 +1,208 @@
+"""The dialog's preview column: a quick draft of the layer (or its selected part), run on the engine.
+
+Why its own job: the artist sees the style on their picture before committing to the full run. The
+layer is read small by GEGL itself (a scaled read, main thread); the job runs through the same worker
+as the full run (engine_job.EngineJobRunner) and is polled with GLib.timeout_add, so the dialog never
+blocks. Changing a setting washes the preview out ("out of date"); pressing Preview while it runs
+cancels it; closing the dialog cancels it too.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable
+from typing import Any
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+gi.require_version("Gtk", "3.0")
+gi.require_version("GdkPixbuf", "2.0")
+import dialog_logic as D  # noqa: E402
+import engine_client  # noqa: E402
+import nst_logic  # noqa: E402
+import plugin_messages  # noqa: E402
+from engine_job import EngineJobRunner  # noqa: E402
+from gi.repository import GdkPixbuf, Gegl, Gimp, GLib, Gtk  # noqa: E402
+
+
+class PreviewPane:
+    """The preview image, its progress bar and status line, and the Preview / Cancel preview button."""
+
+    def __init__(self, layer: Gimp.Layer, client: Callable[[], Any], current_args: Callable[[], Any],
+                 state: dict[str, Any], report: Callable[[], None]) -> None:
+        self.layer = layer
+        self._client = client
+        self._current_args = current_args
+        self.state = state
+        self._report = report
+        self._runner: EngineJobRunner | None = None
+        self._has_preview = False
+        self.stale = False
+
+        self.widget = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=6)
+        self.image = Gtk.Image()
+        self.image.set_size_request(D.PREVIEW_LONG_SIDE, D.PREVIEW_LONG_SIDE * 3 // 4)
+        self.image.set_from_icon_name("image-x-generic", Gtk.IconSize.DIALOG)
+        self.image.set_opacity(0.4)
+        frame = Gtk.Frame()
+        frame.set_shadow_type(Gtk.ShadowType.IN)
+        frame.add(self.image)
+        self.widget.pack_start(frame, False, False, 0)
+        self.bar = Gtk.ProgressBar()
+        self.bar.set_no_show_all(True)
+        self.widget.pack_start(self.bar, False, False, 0)
+        self.label = Gtk.Label(label="Preview: a quick draft of the layer (or the selection).")
+        self.label.set_xalign(0.0)
+        self.label.set_line_wrap(True)
+        self.label.set_max_width_chars(40)
+        self.widget.pack_start(self.label, False, False, 0)
+        self.button = Gtk.Button.new_with_mnemonic("_Preview")
+        self.button.set_tooltip_text("Run a quick, small draft with these settings (OK runs the full job)")
+        self.button.connect("clicked", self._on_clicked)
+        self.button.set_halign(Gtk.Align.START)
+        self.widget.pack_start(self.button, False, False, 0)
+
+    # ------------------------------------------------------------------ called by the dialog
+
+    def mark_stale(self) -> None:
+        """A setting changed: the preview no longer shows what OK would do."""
+        if self._has_preview and not self.stale:
+            self.stale = True
+            pixbuf = self.image.get_pixbuf()
+            if pixbuf is not None:  # washed out: widget opacity needs a compositor, often missing
+                dim = pixbuf.copy()
+                pixbuf.saturate_and_pixelate(dim, 0.15, False)
+                self.image.set_from_pixbuf(dim)
+            self.image.set_opacity(0.6)
+            self._text("Preview out of date: a setting changed. Press Preview again.")
+
+    def cancel(self) -> None:
+        """The dialog closes: the engine drops a preview still running."""
+        if self._runner is not None:
+            self._runner.cancel()
+            self._runner = None
+
+    # ------------------------------------------------------------------ the job
+
+    def _text(self, text: str) -> None:
+        self.label.set_text(text)
+        self.state["preview_text"] = text
+
+    def _on_clicked(self, _button: Gtk.Button) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            self.button.set_sensitive(False)
+            self._text("Cancelling the preview\u2026")
+            return
+        args = self._current_args()
+        if not args.style_file:
+            self._text("Choose a style image first.")
+            return
+        try:
+            styles = [_read_file(p) for p in args.style_paths()]
+            content = read_region(self.layer, D.PREVIEW_LONG_SIDE)
+            settings = D.preview_settings(nst_logic.engine_settings(args))
+        except (OSError, ValueError) as exc:
+            self._text(f"No preview: {exc}")
+            return
+        self._runner = EngineJobRunner(self._client, content, styles, settings, preview=True)
+        self._runner.start()
+        self.button.set_label("Cancel preview")
+        self.bar.set_fraction(0.0)
+        self.bar.show()
+        self._text("Preview: starting\u2026")
+        self.state["preview"] = "running"
+        self._report()
+        GLib.timeout_add(100, self._poll)
+
+    def _poll(self) -> bool:
+        runner = self._runner
+        if runner is None:
+            return False
+        while True:
+            try:
+                kind, payload = runner.events.get_nowait()
+            except queue.Empty:
+                return True
+            if kind == "progress":
+                fraction = nst_logic.progress_fraction(payload)
+                if fraction is not None:
+                    self.bar.set_fraction(fraction)
+                else:
+                    self.bar.pulse()
+                png = nst_logic.preview_png(payload)
+                if png:
+                    self._show_png(png)
+                self._text("Preview: " + nst_logic.progress_text(payload))
+                continue
+            self._finished(kind, payload)
+            return False
+
+    def _finished(self, kind: str, payload: Any) -> None:
+        self._runner = None
+        self.bar.hide()
+        self.button.set_label("_Preview")
+        self.button.set_sensitive(True)
+        if kind == "done":
+            try:
+                data = D.rgba8_from_f32(payload.data, payload.width, payload.height)
+                pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB, True, 8,
+                                                         payload.width, payload.height, payload.width * 4)
+                self._set(pixbuf)
+                self._text(f"Preview ({payload.width}\u00d7{payload.height} draft). OK runs the full job.")
+                self.state["preview"] = "done"
+                self.state["preview_size"] = [payload.width, payload.height]
+            except (ValueError, GLib.Error) as exc:
+                self._text(f"The preview could not be shown ({exc}).")
+                self.state["preview"] = "error"
+        elif isinstance(payload, engine_client.JobCancelled):
+            self._text("Preview cancelled.")
+            self.state["preview"] = "cancelled"
+        else:
+            if isinstance(payload, plugin_messages.PluginError):
+                text = plugin_messages.for_artist(payload.what, payload.advice)
+            else:
+                text = plugin_messages.for_artist(*plugin_messages.internal_error(payload))
+            self._text(f"No preview: {text}")
+            self.state["preview"] = "error"
+        self._report()
+
+    def _show_png(self, png: bytes) -> None:
+        try:
+            loader = GdkPixbuf.PixbufLoader.new_with_type("png")
+            loader.write(png)
+            loader.close()
+            pixbuf = loader.get_pixbuf()
+        except GLib.Error:
+            return
+        if pixbuf is not None:
+            self._set(pixbuf)
+
+    def _set(self, pixbuf: GdkPixbuf.Pixbuf) -> None:
+        w, h = pixbuf.get_width(), pixbuf.get_height()
+        scale = min(D.PREVIEW_LONG_SIDE / w, D.PREVIEW_LONG_SIDE * 3 / 4 / h)
+        if abs(scale - 1.0) > 0.01:
+            pixbuf = pixbuf.scale_simple(max(1, round(w * scale)), max(1, round(h * scale)),
+                                         GdkPixbuf.InterpType.BILINEAR)
+        self.image.set_from_pixbuf(pixbuf)
+        self.image.set_opacity(1.0)
+        self._has_preview = True
+        self.stale = False
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def read_region(layer: Gimp.Layer, long_side: int) -> engine_client.RawImage:
+    """The layer's selected part (or all of it), read by GEGL at a scale that fits `long_side`."""
+    ok, x, y, w, h = layer.mask_intersect()
+    if not ok or w < 1 or h < 1:
+        raise ValueError("the selection does not touch this layer")
+    scale, (sx, sy, sw, sh) = D.preview_region((x, y, w, h), long_side)
+    data = bytes(layer.get_buffer().get(Gegl.Rectangle.new(sx, sy, sw, sh), scale, "R'G'B'A u8",
+                                        Gegl.AbyssPolicy.CLAMP))
+    return engine_client.RawImage(width=sw, height=sh, channels=4, sample_format="u8", data=data)
