@@ -35,10 +35,10 @@ from nst_engine.reference import procedural_images
 from nst_engine.settings import Settings
 from nst_engine.weights import LoadedWeights, WeightsFormat, find_weights, load_weights
 
-# With the seed's normalisations a layer's J_content grows with the square of its activations' scale
-# and its J_style with the fourth power. The same network saved for another input convention (0..1
-# normalised, 0..255 BGR, 0..255 RGB) differs by such scales, layer by layer, so the default weights
-# measure each layer's cost in units of that layer's own scale on a reference image
+# With the seed's normalisations J_content grows with the square of the activations' scale and
+# J_style with its fourth power. The same network saved for another input convention (0..1
+# normalised, 0..255 BGR, 0..255 RGB) can differ by such a scale, so the default weights measure
+# both costs in units of the network's activation scale s on a reference image
 # (`ModelCache.calibrated`): the style weight below is for networks whose activations are of order one.
 BASE_STYLE_WEIGHT = 1e4
 
@@ -123,24 +123,23 @@ class ModelCache:
         return BASE_STYLE_WEIGHT / self.activation_scale
 
     def calibrated(self, settings: Settings) -> tuple[Settings, float]:
-        """The settings and style weight to optimise with (after `get`, which measures the scales).
+        """The settings and style weight to optimise with (after `get`, which measures the scale).
 
         An explicit style weight is the seed's beta on the file's raw costs and is used as given (the
-        notebook preset reproduces the seed). The default measures every layer's cost in units of that
-        layer's mean square activation s_l on a reference image: alpha / s_content, each style layer's
-        coefficient / s_l^2, and BASE_STYLE_WEIGHT. A network re-saved for 0..255 input has a layer's
-        activations k_l times larger, s_l k_l^2 times, its content cost k_l^2 and its style cost k_l^4
-        times, so the total cost, its gradient and the picture are the same in every format, total
-        variation (a cost in pixels) included. Measured per layer, not taken from the format's nominal
-        input range: the real files differ by ~57x at conv1_1 and ~1x at conv5_1 (weights.py
-        `_activation_gain`). The reported "style" part is then in these units too.
+        notebook preset reproduces the seed). The default measures both costs in units of s, the mean
+        square of the style layers' activations on a reference image: alpha / s and
+        BASE_STYLE_WEIGHT / s^2. A network re-saved for 0..255 input has every activation k times
+        larger, s k^2 times, J_content k^2 and J_style k^4 times, so the total cost, its gradient and
+        the picture are the same in every format, total variation (a cost in pixels) included; the
+        old default (beta / s only) kept the style/content balance but let smoothing vanish in the
+        0..255 formats. (Per-layer units would also absorb gains that differ by layer, but they
+        reweigh the layers and, on the test network, slow the style down: tests/test_formats.py.)
         """
         if settings.style_weight is not None:
             return settings, settings.style_weight
-        scales = self.layer_scales
-        content_weight = min(settings.content_weight / scales[settings.content_layer], 1e12)
-        layers = {name: weight / scales[name] ** 2 for name, weight in settings.style_layers.items()}
-        return settings.replace(content_weight=content_weight, style_layers=layers), BASE_STYLE_WEIGHT
+        scale = self.activation_scale
+        content_weight = min(settings.content_weight / scale, 1e12)
+        return settings.replace(content_weight=content_weight), BASE_STYLE_WEIGHT / scale**2
 
     def get(self, settings: Settings, device: torch.device, channels_last: bool) -> tuple[FeatureModel, WeightsFormat]:
         weights = self.weights()
