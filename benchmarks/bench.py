@@ -3,28 +3,37 @@
 1. Time per L-BFGS iteration at several sizes (and achieved TFLOP/s and peak memory on CUDA).
 2. The default pipeline (coarse-to-fine; bf16 where the hardware runs it fast; channels-last on CUDA)
    against a plain single-scale fp32 L-BFGS run at the same size: the time each needs to reach the
-   plain run's final loss.
+   plain run's final loss. Both runs' images are judged by one fp32 objective (the default's own
+   losses come from its bf16 network), at snapshots of the final scale.
+3. Full resolution: a 2048x1365 content at "standard", with and without a memory limit: time, the
+   estimate beside it (where timing.py exists), peak memory, and the seam figure where it was tiled.
+   Each row runs in a process of its own, so that its peak memory is its own.
 
-Run: `.venv/bin/python benchmarks/bench.py [--size 512] [--iterations 100] [--weights FILE]`.
-Without --weights it generates synthetic VGG-19 weights from the test photographs.
+Run: `.venv/bin/python benchmarks/bench.py [--size 512] [--iterations 100] [--weights FILE]`;
+`--fullres 2048x1365 --memory-limit 1GiB` set section 3 (`--fullres 0` skips it), `--skip-race` and
+`--sizes` trim the rest. Without --weights it generates synthetic VGG-19 weights from the test photographs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from nst_engine import api, optimize
-from nst_engine.images import load_picture, scaled_size
+from nst_engine.images import Picture, load_picture, resize_tensor, scaled_size, to_tensor
 from nst_engine.model import CONVS
-from nst_engine.settings import Settings
+from nst_engine.settings import SPECS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = sorted((ROOT / "tests" / "data").glob("*.jpg"))
@@ -67,34 +76,191 @@ def time_iterations(cache, content, style, size: int, settings: Settings, device
     return per_iteration, peak_memory(device)
 
 
-def trajectory(cache, content, style, settings: Settings, device) -> list[tuple[float, int, float]]:
-    """(seconds since start, scale, total loss) after every iteration."""
-    points: list[tuple[float, int, float]] = []
+# ------------------------------------------------------------------ the race, judged by one objective
+
+
+def trajectory(cache, content, style, settings: Settings, device, snapshots: int = 20) -> list[tuple[float, Picture]]:
+    """(seconds since start, image) at about `snapshots` iterations of the final scale, and its last."""
+    points: list[tuple[float, Picture]] = []
+    every = max(1, settings.iterations // snapshots)
     sync(device)
     started = time.perf_counter()
 
     def on_progress(event: optimize.Progress) -> None:
-        points.append((time.perf_counter() - started, event.scale == event.scales, event.losses["total"]))
+        if event.scale == event.scales and event.preview is not None:
+            points.append((time.perf_counter() - started, event.preview))
 
-    api.stylize(content, [style], settings, progress=on_progress, cache=cache)
+    final = api.stylize(content, [style], settings, progress=on_progress, cache=cache,
+                        preview_every=every, preview_size=10**6)  # full-size snapshots
+    points.append((final.seconds, final.picture))
     return points
 
 
-def time_to_reach(points, target: float) -> float | None:
-    for seconds, final_scale, loss in points:
-        if final_scale and loss <= target:
-            return seconds
-    return None
+def fp32_judge(cache, content: Picture, style: Picture, settings: Settings):
+    """J of an image by the plain run's fp32 objective at its size: the race's one yardstick."""
+    device = api.resolve_device(settings.device)
+    judge_settings = settings.replace(precision="fp32", channels_last=False)
+    model, _ = cache.get(judge_settings, device, False)
+    run_settings, beta = cache.calibrated(judge_settings)
+    objectives: dict[tuple[int, int], optimize.Objective] = {}
+
+    def judge(picture: Picture) -> float:
+        size = picture.size
+        if size not in objectives:
+            content_t = resize_tensor(to_tensor(content.rgb, device), size)
+            style_t = to_tensor(style.rgb, device)
+            style_t = resize_tensor(style_t, optimize.style_size(style_t, size, run_settings))
+            autocast = optimize.make_autocast(device, torch.float32)
+            objectives[size] = optimize.Objective(model, content_t, [(style_t, 1.0)], run_settings, beta, autocast)
+        with torch.no_grad():
+            _, parts = objectives[size](to_tensor(picture.rgb, device))
+        return float(parts["total"])
+
+    return judge
+
+
+def time_to_reach(points: list[tuple[float, float]], target: float) -> float | None:
+    return next((seconds for seconds, loss in points if loss <= target), None)
+
+
+def race(cache, content, style, base: Settings, size: int, iterations: int, device) -> int:
+    plain = base.replace(scales=1, precision="fp32", channels_last=False, size=size, iterations=iterations)
+    default = base.replace(size=size, iterations=iterations)
+    print(f"\n## Default pipeline vs plain single-scale fp32 L-BFGS at {size} px (one fp32 objective judges both)\n")
+    plain_images = trajectory(cache, content, style, plain, device)
+    default_images = trajectory(cache, content, style, default, device)
+    judge = fp32_judge(cache, content, style, plain)
+    plain_points = [(seconds, judge(image)) for seconds, image in plain_images]
+    default_points = [(seconds, judge(image)) for seconds, image in default_images]
+    target = plain_points[-1][1]
+    print(f"plain: final loss {target:.5g}, {plain_points[-1][0]:.1f} s")
+    scales = optimize.scale_sizes(scaled_size(content.size, size), default.scales, default.min_scale_size)
+    print(f"default: scales {', '.join(f'{w}x{h}' for w, h in scales)}, final loss {default_points[-1][1]:.5g}, "
+          f"{default_points[-1][0]:.1f} s")
+    plain_time, default_time = time_to_reach(plain_points, target), time_to_reach(default_points, target)
+    if default_time is None or plain_time is None:
+        print("default pipeline never reached the plain run's final loss")
+        return 1
+    print(f"time to reach {target:.5g}: plain {plain_time:.1f} s, default {default_time:.1f} s, "
+          f"ratio default/plain = {default_time / plain_time:.2f} (goal <= 0.33)")
+    return 0
+
+
+# ------------------------------------------------------------------ full resolution, a process per row
+
+
+def seam_figure(picture: Picture, step) -> float | None:
+    """Mean |gradient| across the last scale's tile borders (both passes) over that elsewhere; None untiled."""
+    if step.tile is None:
+        return None
+    try:
+        from nst_engine import tiling  # the tiling work's module: where its tiles' borders are
+        from nst_engine.learned.runtime import seam_ratio
+    except ImportError:
+        return None
+    width, height = picture.size
+    edges = []
+    for length, tile in ((width, step.tile[0]), (height, step.tile[1])):
+        found: set[int] = set()
+        for shifted in (False, True):
+            for span in tiling.spans(length, tile, shifted):
+                start, end = span[0], span[1]
+                found |= {edge for edge in (start, end) if 0 < edge < length}
+        edges.append(sorted(found))
+    return seam_ratio(picture.rgb, edges[0], edges[1])
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def fullres_row(spec: dict) -> dict:
+    """One full-resolution run (in its own process): time, estimate, peak memory, plan, seams."""
+    cache = api.ModelCache(spec["weights"])
+    width, height = spec["size"]
+    photo = load_picture(ROOT / "tests" / "data" / "chelsea.jpg")
+    content = Picture(np.ascontiguousarray(
+        resize_tensor(to_tensor(photo.rgb), (width, height)).clamp(0, 1)[0].permute(1, 2, 0).numpy()))
+    style = load_picture(ROOT / "tests" / "data" / "ihc.jpg")
+    settings = Settings.from_dict({"preset": "standard", "size": 0, "device": spec["device"], **spec["settings"]})
+    device = api.resolve_device(settings.device)
+    cache.get(settings, device, settings.channels_last or device.type == "cuda")
+    estimate = None
+    try:
+        from nst_engine import timing  # the time estimate arrives with the full-resolution work
+
+        rate = timing.rate_for(cache, settings, device, api.resolve_precision(settings, device))
+    except ImportError:
+        timing, rate = None, None
+    before = resident_bytes()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    result = api.stylize(content, [style], settings, cache=cache)
+    if timing is not None and rate is not None and result.plan is not None:
+        estimate = timing.estimate_seconds(result.plan, rate)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "seconds": result.seconds,
+        "estimate": estimate,
+        "peak": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else peak_rss - before,
+        "peak_kind": "CUDA allocated" if device.type == "cuda" else "RSS rise",
+        "plan": result.plan.describe() if result.plan is not None else f"{result.size}",
+        "message": result.message,
+        "seam": seam_figure(result.picture, result.plan.steps[-1]) if result.plan is not None else None,
+    }
+
+
+def parse_bytes(text: str) -> int:
+    units = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 10**3, "mb": 10**6, "gb": 10**9, "b": 1}
+    lowered = text.strip().lower()
+    for unit, factor in units.items():
+        if lowered.endswith(unit):
+            return int(float(lowered[: -len(unit)]) * factor)
+    return int(lowered)
+
+
+def fullres(weights: Path, device: str, size: tuple[int, int], limit: int, extra: dict) -> None:
+    print(f"\n## Full resolution: {size[0]}x{size[1]} content at standard (each row in its own process)\n")
+    print("| row | time | estimate | peak memory | ran at | seam ratio |")
+    print("|---|---|---|---|---|---|")
+    home = tempfile.mkdtemp(prefix="nst-bench-home-")  # one data folder: the device is calibrated once
+    limited = {**extra, "memory_limit": limit} if "memory_limit" in SPECS else None
+    rows = [("no memory limit", extra), (f"memory limit {limit / 2**30:.2f} GiB", limited)]
+    for name, row_settings in rows:
+        if row_settings is None:
+            print(f"| {name} | skipped: this engine has no memory_limit setting | | | | |")
+            continue
+        spec = {"weights": str(weights), "device": device, "size": list(size), "settings": row_settings}
+        done = subprocess.run([sys.executable, __file__, "--row", json.dumps(spec)], capture_output=True, text=True,
+                              env={**os.environ, "NST_ENGINE_HOME": home})
+        if done.returncode != 0:
+            print(f"| {name} | failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:100]} | | | | |")
+            continue
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        estimate = f"{row['estimate']:.1f} s" if row["estimate"] is not None else "n/a (no timing.py)"
+        seam = f"{row['seam']:.2f}" if row["seam"] is not None else "untiled"
+        print(f"| {name} | {row['seconds']:.1f} s | {estimate} | {row['peak'] / 2**30:.2f} GiB ({row['peak_kind']}) "
+              f"| {row['plan']} | {seam} |", flush=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="long side for the pipeline comparison")
     parser.add_argument("--iterations", type=int, default=100, help="iterations of the plain run (and per scale)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512], help="sizes to time iterations at")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[128, 256, 512], help="sizes to time iterations at")
     parser.add_argument("--weights", type=Path, help="a VGG-19 weights file (default: synthetic)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--skip-race", action="store_true", help="skip section 2")
+    parser.add_argument("--fullres", default="2048x1365", help="content size of section 3 (WxH; 0 skips it)")
+    parser.add_argument("--memory-limit", default="1GiB", help="section 3's limited row (e.g. 300MiB, 1GiB)")
+    parser.add_argument("--fullres-iterations", type=int, help="section 3's final-scale iterations (default: "
+                        "the preset's; fewer for a smoke run)")
+    parser.add_argument("--row", help=argparse.SUPPRESS)  # one full-resolution row, in a child process
     args = parser.parse_args()
+    if args.row:
+        print(json.dumps(fullres_row(json.loads(args.row))))
+        return 0
 
     weights = args.weights
     if weights is None:
@@ -106,15 +272,14 @@ def main() -> int:
     content = load_picture(ROOT / "tests" / "data" / "chelsea.jpg")
     style = load_picture(ROOT / "tests" / "data" / "ihc.jpg")
     base = Settings.from_dict({"device": args.device})
-    plain = base.replace(scales=1, precision="fp32", channels_last=False, size=args.size, iterations=args.iterations)
-    default = base.replace(size=args.size, iterations=args.iterations)
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     print(f"# nst-engine benchmark: {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"# weights: {weights}")
-    print("\n## Iteration speed (L-BFGS, one scale)\n")
-    print("| size | precision | s/iteration | iterations/s | peak memory | TFLOP/s |")
-    print("|---|---|---|---|---|---|")
+    if args.sizes:
+        print("\n## Iteration speed (L-BFGS, one scale)\n")
+        print("| size | precision | s/iteration | iterations/s | peak memory | TFLOP/s |")
+        print("|---|---|---|---|---|---|")
     precisions = ["fp32", "bf16"] if device.type == "cuda" or api.cpu_has_fast_bf16() else ["fp32"]
     for size in args.sizes:
         for precision in precisions:
@@ -124,24 +289,12 @@ def main() -> int:
             tflops = f"{vgg_flops(w, h) / seconds / 1e12:.1f}" if device.type == "cuda" else "-"
             print(f"| {w}x{h} | {precision} | {seconds:.3f} | {1 / seconds:.2f} | {peak} | {tflops} |", flush=True)
 
-    print(f"\n## Default pipeline vs plain single-scale fp32 L-BFGS at {args.size} px\n")
-    plain_points = trajectory(cache, content, style, plain, device)
-    target = plain_points[-1][2]
-    default_points = trajectory(cache, content, style, default, device)
-    plain_time = time_to_reach(plain_points, target)
-    default_time = time_to_reach(default_points, target)
-    print(f"plain: {len(plain_points)} iterations, final loss {target:.5g}, {plain_points[-1][0]:.1f} s")
-    scales = optimize.scale_sizes(scaled_size(content.size, args.size), default.scales, default.min_scale_size)
-    print(
-        f"default: scales {', '.join(f'{w}x{h}' for w, h in scales)}, {len(default_points)} iterations, "
-        f"final loss {default_points[-1][2]:.5g}, {default_points[-1][0]:.1f} s"
-    )
-    if default_time is None:
-        print("default pipeline never reached the plain run's final loss")
-        return 1
-    print(f"time to reach {target:.5g}: plain {plain_time:.1f} s, default {default_time:.1f} s, "
-          f"ratio default/plain = {default_time / plain_time:.2f} (goal <= 0.33)")
-    return 0
+    status = 0 if args.skip_race else race(cache, content, style, base, args.size, args.iterations, device)
+    if args.fullres != "0":
+        width, height = (int(v) for v in args.fullres.lower().split("x"))
+        extra = {"iterations": args.fullres_iterations} if args.fullres_iterations else {}
+        fullres(weights, args.device, (width, height), parse_bytes(args.memory_limit), extra)
+    return status
 
 
 if __name__ == "__main__":

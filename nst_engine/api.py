@@ -36,10 +36,10 @@ from nst_engine.settings import Settings
 from nst_engine.weights import LoadedWeights, WeightsFormat, find_weights, load_weights
 
 # With the seed's normalisations J_content grows with the square of the activations' scale and
-# J_style with its fourth power, so the balance beta/alpha must shrink with the square of the scale.
-# The formats' input conventions (0..1 normalised, 0..255 BGR, 0..255 RGB) give networks of very
-# different scales, so the default beta is calibrated per loaded weights file: this constant divided
-# by the mean square of its style-layer activations on a reference image.
+# J_style with its fourth power. The same network saved for another input convention (0..1
+# normalised, 0..255 BGR, 0..255 RGB) can differ by such a scale, so the default weights measure
+# both costs in units of the network's activation scale s on a reference image
+# (`ModelCache.calibrated`): the style weight below is for networks whose activations are of order one.
 BASE_STYLE_WEIGHT = 1e4
 
 __all__ = ["ModelCache", "Progress", "StylizeResult", "resolve_device", "stylize"]
@@ -101,6 +101,7 @@ class ModelCache:
         self._key: tuple | None = None
         self._model: FeatureModel | None = None
         self.activation_scale = 1.0  # mean square of the style activations on a reference image
+        self.layer_scales: dict[str, float] = {}  # each layer's mean square activation on it
 
     def weights(self) -> LoadedWeights:
         with self._lock:
@@ -114,8 +115,31 @@ class ModelCache:
         return self._weights
 
     def default_style_weight(self) -> float:
-        """beta for the loaded network: BASE_STYLE_WEIGHT at unit activation scale."""
+        """beta / alpha balance for the loaded network at the seed's raw content cost (learned styles use it).
+
+        `calibrated` is the whole default: it also scales alpha, so that total variation (a cost in
+        pixels, whatever the network) keeps its share in every format.
+        """
         return BASE_STYLE_WEIGHT / self.activation_scale
+
+    def calibrated(self, settings: Settings) -> tuple[Settings, float]:
+        """The settings and style weight to optimise with (after `get`, which measures the scale).
+
+        An explicit style weight is the seed's beta on the file's raw costs and is used as given (the
+        notebook preset reproduces the seed). The default measures both costs in units of s, the mean
+        square of the style layers' activations on a reference image: alpha / s and
+        BASE_STYLE_WEIGHT / s^2. A network re-saved for 0..255 input has every activation k times
+        larger, s k^2 times, J_content k^2 and J_style k^4 times, so the total cost, its gradient and
+        the picture are the same in every format, total variation (a cost in pixels) included; the
+        old default (beta / s only) kept the style/content balance but let smoothing vanish in the
+        0..255 formats. (Per-layer units would also absorb gains that differ by layer, but they
+        reweigh the layers and, on the test network, slow the style down: tests/test_formats.py.)
+        """
+        if settings.style_weight is not None:
+            return settings, settings.style_weight
+        scale = self.activation_scale
+        content_weight = min(settings.content_weight / scale, 1e12)
+        return settings.replace(content_weight=content_weight), BASE_STYLE_WEIGHT / scale**2
 
     def get(self, settings: Settings, device: torch.device, channels_last: bool) -> tuple[FeatureModel, WeightsFormat]:
         weights = self.weights()
@@ -129,19 +153,21 @@ class ModelCache:
                 model = model.to(device)
                 if channels_last:
                     model = model.to(memory_format=torch.channels_last)
-                self.activation_scale = _activation_scale(model, settings, device)
+                self.layer_scales = _activation_scales(model, device)
+                self.activation_scale = sum(self.layer_scales[n] for n in settings.style_layers) / len(
+                    settings.style_layers
+                )
                 self._model, self._key = model, key
             assert self._model is not None
             return self._model, weights.format
 
 
-def _activation_scale(model: FeatureModel, settings: Settings, device: torch.device) -> float:
-    """Mean square of the style layers' activations on a fixed photograph-like image."""
+def _activation_scales(model: FeatureModel, device: torch.device) -> dict[str, float]:
+    """Mean square of each of the model's layers' activations on a fixed photograph-like image."""
     image = to_tensor(procedural_images(count=1, size=128, seed=0)[0], device)
     with torch.no_grad():
         activations = model(image)
-    squares = [float(activations[name].float().pow(2).mean()) for name in settings.style_layers]
-    return max(sum(squares) / len(squares), 1e-12)
+    return {name: max(float(a.float().pow(2).mean()), 1e-12) for name, a in activations.items()}
 
 
 def target_size(content: Picture, settings: Settings) -> tuple[int, int]:
@@ -170,9 +196,7 @@ def stylize(
     channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
     cache = cache or ModelCache()
     model, _format = cache.get(settings, device, channels_last)
-    style_weight = settings.style_weight
-    if style_weight is None:
-        style_weight = cache.default_style_weight()
+    run_settings, style_weight = cache.calibrated(settings)
     plan = plan_module.make_plan(content.size, settings, device, 2 if dtype != torch.float32 else 4)
     size, message = plan.target, plan.message
 
@@ -194,9 +218,13 @@ def stylize(
     try:
         content_t = to_tensor(content_rgb, device)
         styles_t = [(to_tensor(rgb, device), weight) for rgb, weight in zip(style_rgbs, blend, strict=True)]
-        result, final_losses = optimize.run(
-            model, content_t, styles_t, settings, style_weight, plan, control, dtype, channels_last
-        )
+        if settings.style_strength == 0:
+            # No style: the content itself, not a reconstruction of it through the coarse scales.
+            result, final_losses = resize_tensor(content_t, size), {"content": 0.0, "total": 0.0}
+        else:
+            result, final_losses = optimize.run(
+                model, content_t, styles_t, run_settings, style_weight, plan, control, dtype, channels_last
+            )
     except (torch.OutOfMemoryError, RuntimeError) as error:
         # cuDNN and some drivers report running out of memory as a plain RuntimeError.
         if not isinstance(error, torch.OutOfMemoryError) and "out of memory" not in str(error).lower():

@@ -109,6 +109,9 @@ class Objective:
         self.settings = settings
         self.alpha = settings.content_weight
         self.beta = style_weight * settings.style_strength
+        # Smoothing serves the style (it removes the noise the style cost lets in): it fades with the
+        # strength below 1, so that at strength 0 the content cost alone leaves the content as it is.
+        self.tv_weight = settings.tv_weight * min(settings.style_strength, 1.0)
         self.autocast = autocast
         with torch.no_grad(), autocast():
             self.content_target = model(content)[settings.content_layer].float()
@@ -123,7 +126,7 @@ class Objective:
         J_content = compute_content_cost(self.content_target, activations[self.settings.content_layer])
         J_style = compute_style_cost(self.style_targets, activations, self.settings.style_layers)
         J_tv = total_variation(image)
-        J = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.settings.tv_weight)
+        J = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.tv_weight)
         return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
 
 

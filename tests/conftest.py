@@ -17,6 +17,21 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`gpu` tests skip, saying why, where torch sees no CUDA device (torch is imported only if there are some)."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    reason = (f"needs a CUDA GPU: torch {torch.__version__} sees none (CUDA build: {torch.version.cuda or 'no'}); "
+              "run benchmarks/gpu_check.sh on a GPU machine")
+    for item in gpu_items:
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
 @pytest.fixture(scope="session")
 def photos() -> dict[str, Path]:
     return {path.stem: path for path in PHOTOS}
@@ -24,14 +39,19 @@ def photos() -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def synthetic_weights(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """`synthetic_weights(fmt)`: a VGG-19 file in that format, from a fixed seed, calibrated on the test photos."""
+    """`synthetic_weights(fmt)`: a VGG-19 file in that format, from a fixed seed, calibrated on the test photos.
+
+    NST_TEST_WEIGHTS_DIR keeps them between runs (benchmarks/gpu_check.sh makes them once there).
+    """
     from nst_engine.synthetic_weights import make_test_weights
 
     made: dict[str, Path] = {}
+    kept = os.environ.get("NST_TEST_WEIGHTS_DIR")
 
     def make(fmt: str = "torchvision") -> Path:
         if fmt not in made:
-            made[fmt] = make_test_weights(tmp_path_factory.mktemp(f"weights-{fmt}"), fmt, PHOTOS, seed=0)
+            folder = Path(kept) / fmt if kept else tmp_path_factory.mktemp(f"weights-{fmt}")
+            made[fmt] = make_test_weights(folder, fmt, PHOTOS, seed=0)
         return made[fmt]
 
     return make

@@ -44,9 +44,10 @@ def test_stylize_moves_the_image_towards_the_style(cache, cat, stain):
     # The style cost of the result is far below that of the unchanged content at the same size.
     model, fmt = cache.get(settings, torch.device("cpu"), False)
     content_small = optimize.resize_tensor(to_tensor(cat.rgb), (64, 43))
+    run_settings, style_weight = cache.calibrated(settings)  # the weights stylize ran with
     objective = optimize.Objective(
-        model, content_small, [(optimize.resize_tensor(to_tensor(stain.rgb), (64, 64)), 1.0)], settings,
-        cache.default_style_weight(), optimize.make_autocast(torch.device("cpu"), torch.float32),
+        model, content_small, [(optimize.resize_tensor(to_tensor(stain.rgb), (64, 64)), 1.0)], run_settings,
+        style_weight, optimize.make_autocast(torch.device("cpu"), torch.float32),
     )
     with torch.no_grad():
         _, before = objective(content_small)
