@@ -20,7 +20,7 @@ from nst_engine.model import LAYER_INDEX
 # Channels of VGG-19's modules per block and how much each block is downsampled.
 _BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 _BLOCK_CONVS = (2, 2, 4, 4, 4)
-_FIXED = 64 * 2**20  # measured: what a run needs whatever its size (oneDNN's buffers, the style at small sizes)
+_FIXED = 46 * 2**20  # measured: what a run needs whatever its size (oneDNN's buffers, small tensors)
 _CANVAS_IMAGES = 8  # whole-image RGB buffers of a tiled scale (canvas, start, content, style, blending)
 _HEADROOM = 0.85  # never plan to use the last 15% of a device or of a limit
 
@@ -60,15 +60,24 @@ def activation_elements(width: int, height: int, deepest_layer: str = "conv5_1")
 
 
 def estimate_bytes(width: int, height: int, dtype_bytes: int = 4, deepest_layer: str = "conv5_1") -> int:
-    """Peak bytes of optimising a whole image of this size, the model's weights not counted."""
+    """Peak bytes of optimising a whole image of this size, the model's weights not counted.
+
+    Measured on the CPU in fp32 (tests/test_memory.py): 46 MiB plus 2464 bytes a pixel after one
+    L-BFGS step, whose history (`lbfgs_history_bytes`) then grows for ten more.
+    """
     activations = activation_elements(width, height, deepest_layer)
-    # Saved activations, plus the gradient of the largest activations during backward, plus fp32
-    # copies for the costs (content and style layers only, small) and the image, its gradient and
-    # ten L-BFGS history pairs (3 channels each).
+    pixels = width * height
+    # Saved activations; the gradients in flight during backward (about 3.5 of conv1's 64 channels);
+    # RGB copies (image, gradient, content, style, L-BFGS's work vectors); L-BFGS's history.
     kept = activations * dtype_bytes
-    backward = 2 * 64 * width * height * 4
-    image_state = (2 + 2 * 10 + 4) * 3 * width * height * 4
-    return int(kept + backward + image_state + _FIXED)
+    backward = 3.5 * 64 * pixels * 4
+    image_state = 24 * 3 * pixels * 4
+    return int(kept + backward + image_state + lbfgs_history_bytes(width, height) + _FIXED)
+
+
+def lbfgs_history_bytes(width: int, height: int) -> int:
+    """L-BFGS's ten (step, gradient change) pairs of RGB images, full from its eleventh step."""
+    return 2 * 10 * 3 * width * height * 4
 
 
 def canvas_bytes(width: int, height: int) -> int:

@@ -210,6 +210,7 @@ class _Job:
         self.work_done = 0  # pixel-iterations of the finished steps
         self.steps_before: dict[int, tuple[int, int]] = {}  # step index -> (work_done, control.steps_done) at its start
         self.last: tuple[Step, Objective | None] | None = None  # the last scale run, with its whole-image objective
+        self.targets: tuple[tuple[int, int], dict[str, torch.Tensor]] | None = None  # the last tiled scale's
 
     def content_at(self, size: tuple[int, int]) -> torch.Tensor:
         return resize_tensor(self.content, size).contiguous(memory_format=self.memory_format)
@@ -226,8 +227,10 @@ class _Job:
     def tile_targets(self, step: Step) -> dict[str, torch.Tensor]:
         """The whole style's targets at a tiled scale, computed in chunks no larger than its tiles."""
         assert step.tile is not None
-        return tiling.style_targets(self.model, self.styles_at(step.size), self.settings.style_layers,
-                                    max(step.tile), self.autocast)
+        if self.targets is None or self.targets[0] != step.size:
+            self.targets = step.size, tiling.style_targets(self.model, self.styles_at(step.size),
+                                                           self.settings.style_layers, max(step.tile), self.autocast)
+        return self.targets[1]
 
     def forget_step(self, index: int) -> None:
         """Undo the progress counted by a step that failed, before it runs again."""

@@ -39,12 +39,11 @@ def main() -> int:
     parser.add_argument("--style", type=Path, required=True)
     parser.add_argument("--size", type=int, required=True)
     parser.add_argument("--settings", default="{}", help="more settings, as JSON")
-    parser.add_argument("--fail-once", action="store_true", help="the first tiled step runs out of memory")
     args = parser.parse_args()
 
     import torch
 
-    from nst_engine import api, memory, tiling
+    from nst_engine import api, memory
     from nst_engine.images import load_picture
     from nst_engine.plan import make_plan
     from nst_engine.settings import Settings
@@ -55,16 +54,6 @@ def main() -> int:
     cache.get(settings, torch.device("cpu"), False)
     content, style = load_picture(args.content), load_picture(args.style)
     plan = make_plan(content.size, settings, torch.device("cpu"), 4)
-    if args.fail_once:
-        real, failed = tiling.optimise, []
-
-        def optimise_or_fail(*a, **k):
-            if not failed:
-                failed.append(True)
-                raise torch.OutOfMemoryError("CPU out of memory (injected)")
-            return real(*a, **k)
-
-        tiling.optimise = optimise_or_fail
     _settle()
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")  # resets VmHWM to the current resident set
@@ -74,6 +63,7 @@ def main() -> int:
     size = plan.target
     print(json.dumps({
         "size": list(size), "measured": peak, "estimate": memory.estimate_bytes(*size),
+        "lbfgs_history": memory.lbfgs_history_bytes(*size),
         "planned": memory.plan_bytes(plan), "plan": plan.to_dict(), "message": result.message,
         "result_size": list(result.picture.size), "losses": result.losses, "threads": torch.get_num_threads(),
     }))  # fmt: skip
