@@ -29,6 +29,7 @@ Size = tuple[int, int]
 Span = tuple[int, int]  # [start, end) along one axis
 
 MIN_OVERLAP = 64
+MIN_PASS_ITERATIONS = 10
 MIN_TILE = 192  # below this VGG-19's deepest layers see a handful of pixels per tile
 _ALIGN = 16  # VGG-19 pools four times: tiles and style chunks start on multiples of 16 where they can
 
@@ -91,8 +92,13 @@ def layout(size: Size, tile: Size, shifted: bool = False) -> list[Tile]:
 
 
 def pass_iterations(iterations: int) -> list[int]:
-    """Iterations per pass: two passes (the second on the shifted grid) when there are two or more."""
-    if iterations < 2:
+    """Iterations per pass: two passes (the second on the shifted grid) of at least 10 iterations each.
+
+    Each pass restarts every tile's optimiser, and L-BFGS's first step is a short one: with fewer
+    iterations a second pass would cost more progress than its moved seams are worth (measured:
+    3 + 3 iterations left the style cost 43% above that of 6 iterations on the whole image).
+    """
+    if iterations < 2 * MIN_PASS_ITERATIONS:
         return [iterations]
     return [iterations - iterations // 2, iterations // 2]
 

@@ -94,10 +94,19 @@ def test_tile_size_forces_tiles_and_progress_tells_tiles_and_fraction(cache, cat
     fractions = [e.fraction for e in events]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0) and fractions[0] > 0
     tiled = [e for e in events if e.scale == 2]
-    assert [(e.tile, e.tiles) for e in tiled] == [(i, 4) for i in range(1, 5)] + [(i, 9) for i in range(1, 10)]
-    assert tiled[-1].step == tiled[-1].total_steps == 1 + 4 + 9
-    assert final.pixel_iterations == sum(t.pixels for t in tiling.layout(final.size, final.tile)) + sum(
-        t.pixels for t in tiling.layout(final.size, final.tile, shifted=True))
+    assert [(e.tile, e.tiles, e.iteration) for e in tiled] == [(i, 4, n) for i in range(1, 5) for n in (1, 2)]
+    assert tiled[-1].step == tiled[-1].total_steps == 1 + 4 * 2
+    assert final.pixel_iterations == 2 * sum(t.pixels for t in tiling.layout(final.size, final.tile))
+
+
+def test_passes_move_the_grid_only_when_each_pass_has_iterations_enough():
+    assert tiling.pass_iterations(6) == [6] and tiling.pass_iterations(19) == [19]
+    assert tiling.pass_iterations(20) == [10, 10] and tiling.pass_iterations(101) == [51, 50]
+    size, tile = (512, 341), (256, 256)
+    assert tiling.pixel_iterations(size, tile, 20) == 10 * sum(t.pixels for t in tiling.layout(size, tile)) + 10 * sum(
+        t.pixels for t in tiling.layout(size, tile, shifted=True))
+    assert tiling.optimizer_steps(size, tile, 20) == 10 * 6 + 10 * 12
+    assert plan.tiled_step(size, 20, 256).pixel_iterations == tiling.pixel_iterations(size, tile, 20)
 
 
 def _evaluate(cache, content: Picture, style: Picture, settings: Settings, image: np.ndarray) -> dict[str, float]:
@@ -149,7 +158,8 @@ def test_tiles_leave_no_seams_and_cost_what_a_whole_run_costs(cache, cat, stain)
     save_picture(Picture(difference.astype(np.float32)), PICTURES / "difference-x4.png")
 
     ratios = seam_ratio(tiled.picture.rgb, step)
-    print(f"seam ratios (across borders / inside tiles): {ratios}")
+    reference = seam_ratio(whole.picture.rgb, step)  # the same lines of the untiled result: the picture's own
+    print(f"seam ratios (across borders / inside tiles): tiled {ratios}, the same lines untiled {reference}")
     assert max(ratios.values()) <= 1.25, ratios
     settings = Settings.from_dict(base)
     costs_whole = _evaluate(cache, cat, stain, settings, whole.picture.rgb)
