@@ -198,7 +198,7 @@ def stylize(
     model, _format = cache.get(settings, device, channels_last)
     run_settings, style_weight = cache.calibrated(settings)
     plan = plan_module.make_plan(content.size, settings, device, 2 if dtype != torch.float32 else 4)
-    size, message = plan.target, plan.message
+    size = plan.target
 
     content_rgb = luminance_only(content.rgb) if settings.preserve_colors else content.rgb
     style_rgbs = [match_luminance(s.rgb, content.rgb) if settings.preserve_colors else s.rgb for s in styles]
@@ -264,7 +264,7 @@ def stylize(
         device=str(device),
         seconds=time.perf_counter() - started,
         stopped_early=bool(stop is not None and stop.is_set()),
-        message=message,
+        message=plan.message,  # after the run: it may say that a scale was retried in smaller tiles
         plan=plan,
     )
 

@@ -1,11 +1,15 @@
 """How much memory a run needs, and what fits: out-of-memory is every peer's top complaint.
 
 The estimate counts VGG-19's activations that autograd keeps for the backward pass (they scale with
-the pixel count), the gradient buffers in flight, the weights and the optimiser's history.
+the pixel count), the gradient buffers in flight and the optimiser's history; not the model's
+weights, which are loaded before a job is planned (the device's free memory no longer has them, and
+`memory_limit` does not count them). Its constants are measured (tests/test_memory.py), not guessed.
+A tiled scale needs one tile's worth plus a few whole-image buffers (the canvas, the content).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -16,15 +20,9 @@ from nst_engine.model import LAYER_INDEX
 # Channels of VGG-19's modules per block and how much each block is downsampled.
 _BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 _BLOCK_CONVS = (2, 2, 4, 4, 4)
-_FEATURE_PARAMS = 20_024_384  # conv1_1..conv5_4 of VGG-19
-_HEADROOM = 0.85  # never plan to use the last 15% of a device
-_limit: int | None = None  # `serve --memory-limit-mb`: plan as if the device had at most this much
-
-
-def set_limit(limit: int | None) -> None:
-    """Cap the memory every plan assumes (an engine sharing its machine, and tests that force out-of-memory)."""
-    global _limit
-    _limit = limit
+_FIXED = 46 * 2**20  # measured: what a run needs whatever its size (oneDNN's buffers, small tensors)
+_CANVAS_IMAGES = 8  # whole-image RGB buffers of a tiled scale (canvas, start, content, style, blending)
+_HEADROOM = 0.85  # never plan to use the last 15% of a device or of a limit
 
 
 @dataclass
@@ -62,22 +60,66 @@ def activation_elements(width: int, height: int, deepest_layer: str = "conv5_1")
 
 
 def estimate_bytes(width: int, height: int, dtype_bytes: int = 4, deepest_layer: str = "conv5_1") -> int:
-    """Peak bytes of one optimisation step at this size."""
+    """Peak bytes of optimising a whole image of this size, the model's weights not counted.
+
+    Measured on the CPU in fp32 (tests/test_memory.py): 46 MiB plus 2464 bytes a pixel after one
+    L-BFGS step, whose history (`lbfgs_history_bytes`) then grows for ten more.
+    """
     activations = activation_elements(width, height, deepest_layer)
-    # Saved activations, plus the gradient of the largest activations during backward, plus fp32
-    # copies for the costs (content and style layers only, small) and the image, its gradient and
-    # ten L-BFGS history pairs (3 channels each).
+    pixels = width * height
+    # Saved activations; the gradients in flight during backward (about 3.5 of conv1's 64 channels);
+    # RGB copies (image, gradient, content, style, L-BFGS's work vectors); L-BFGS's history.
     kept = activations * dtype_bytes
-    backward = 2 * 64 * width * height * 4
-    image_state = (2 + 2 * 10 + 4) * 3 * width * height * 4
-    return int(kept + backward + image_state + _FEATURE_PARAMS * 4 + 64 * 2**20)
+    backward = 3.5 * 64 * pixels * 4
+    image_state = 24 * 3 * pixels * 4
+    return int(kept + backward + image_state + lbfgs_history_bytes(width, height) + _FIXED)
 
 
-def available_bytes(device: torch.device) -> int | None:
+def lbfgs_history_bytes(width: int, height: int) -> int:
+    """L-BFGS's ten (step, gradient change) pairs of RGB images, full from its eleventh step."""
+    return 2 * 10 * 3 * width * height * 4
+
+
+def canvas_bytes(width: int, height: int) -> int:
+    """What a tiled scale keeps at the whole image's size: canvas, start, content, style (fp32 RGB)."""
+    return _CANVAS_IMAGES * 3 * 4 * width * height
+
+
+def tiled_bytes(size: tuple[int, int], tile: tuple[int, int], dtype_bytes: int = 4) -> int:
+    """Peak bytes of a scale optimised in tiles of `tile`: one tile at a time, plus the whole-image buffers."""
+    return estimate_bytes(*tile, dtype_bytes=dtype_bytes) + canvas_bytes(*size)
+
+
+def plan_bytes(plan) -> int:  # noqa: ANN001 (a plan.Plan; plan.py imports this module)
+    """The peak bytes of a plan: its largest step's."""
+    return max(
+        estimate_bytes(*step.size, dtype_bytes=plan.dtype_bytes) if step.tile is None
+        else tiled_bytes(step.size, step.tile, plan.dtype_bytes)
+        for step in plan.steps
+    )
+
+
+def fits(bytes_needed: int, available: int | None) -> bool:
+    return available is None or bytes_needed <= available * _HEADROOM
+
+
+def tile_for(size: tuple[int, int], dtype_bytes: int, available: int) -> int | None:
+    """The largest tile side (a multiple of 16) at which a scale of `size` fits in tiles, or None."""
+    from nst_engine.tiling import MIN_TILE  # tiling's geometry; plan.py imports both
+
+    width, height = size
+    for side in range(max(size) // 16 * 16, MIN_TILE - 1, -16):
+        if fits(tiled_bytes(size, (min(width, side), min(height, side)), dtype_bytes), available):
+            return side
+    return None
+
+
+def available_bytes(device: torch.device, limit: int | None = None) -> int | None:
+    """What a plan may use: the device's free memory, capped by `limit` (the `memory_limit` setting)."""
     found = _device_bytes(device)
-    if _limit is None:
+    if limit is None:
         return found
-    return _limit if found is None else min(found, _limit)
+    return limit if found is None else min(found, limit)
 
 
 def _device_bytes(device: torch.device) -> int | None:
@@ -102,14 +144,16 @@ def _device_bytes(device: torch.device) -> int | None:
         return None
 
 
-def estimate(size: tuple[int, int], device: torch.device, dtype_bytes: int = 4) -> MemoryEstimate:
-    return MemoryEstimate(size, estimate_bytes(*size, dtype_bytes=dtype_bytes), available_bytes(device))
+def estimate(
+    size: tuple[int, int], device: torch.device, dtype_bytes: int = 4, limit: int | None = None
+) -> MemoryEstimate:
+    return MemoryEstimate(size, estimate_bytes(*size, dtype_bytes=dtype_bytes), available_bytes(device, limit))
 
 
 def largest_fitting_long_side(
     size: tuple[int, int], device: torch.device, dtype_bytes: int = 4, available: int | None = None
 ) -> int | None:
-    """The largest long side (a multiple of 16) at which a run of this aspect ratio fits, or None if unknown."""
+    """The largest long side (a multiple of 16) at which a run of this aspect ratio fits whole, or None if unknown."""
     budget = available if available is not None else available_bytes(device)
     if budget is None:
         return None
@@ -117,6 +161,22 @@ def largest_fitting_long_side(
     long_side = max(width, height)
     for candidate in range(long_side // 16 * 16, 15, -16):
         w, h = max(1, round(width * candidate / long_side)), max(1, round(height * candidate / long_side))
-        if estimate_bytes(w, h, dtype_bytes) <= budget * _HEADROOM:
+        if fits(estimate_bytes(w, h, dtype_bytes), budget):
             return candidate
     return 16
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """torch's OutOfMemoryError, or the plain RuntimeError that cuDNN and some drivers raise instead."""
+    return isinstance(error, torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    )
+
+
+def free(device: torch.device) -> None:
+    """Give the memory of dropped tensors back to the device, for a retry or the next job."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()

@@ -1,8 +1,9 @@
-"""Optimise the pixels of G against the seed's costs, coarse to fine.
+"""Optimise the pixels of G against the seed's costs, coarse to fine, following a `Plan`.
 
 Most iterations run at low resolution: each scale starts from the previous result upsampled, so
 the full-size scale only has to add detail. Style Gram matrices and the content target are computed
-once per scale, never per step.
+once per scale, never per step. A scale the plan tiles is optimised tile by tile (tiling.py). Running
+out of memory in a scale (the estimate was wrong) retries that scale once in smaller tiles.
 """
 
 from __future__ import annotations
@@ -15,17 +16,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nst_engine.costs import (
-    compute_content_cost,
-    compute_style_cost,
-    style_targets,
-    total_cost,
-    total_variation,
-)
+from nst_engine import memory, tiling
+from nst_engine.costs import compute_content_cost, compute_style_cost, total_cost, total_variation
+from nst_engine.costs import style_targets as compute_style_targets
 from nst_engine.errors import Cancelled
 from nst_engine.images import resize_tensor, scaled_size
 from nst_engine.model import FeatureModel
-from nst_engine.plan import Plan, scale_sizes  # noqa: F401  (scale_sizes: re-exported)
+from nst_engine.plan import Plan, Step, scale_sizes, smaller_tiles  # noqa: F401  (scale_sizes: re-exported)
 from nst_engine.settings import Settings
 
 _SEED_MEAN_RGB = (123.68, 116.779, 103.939)
@@ -45,6 +42,9 @@ class Progress:
     size: tuple[int, int]
     elapsed: float
     preview: torch.Tensor | None = None
+    fraction: float = 0.0  # of the whole job's work (pixel-iterations), 0..1
+    tile: int = 1  # the tile being optimised (1-based, within its pass over the scale)
+    tiles: int = 1  # tiles in that pass (1: the scale runs whole)
 
 
 @dataclass
@@ -103,7 +103,9 @@ class Objective:
         style_weight: float,
         autocast: Callable[[], object],
         memory_format: torch.memory_format = torch.contiguous_format,
+        style_targets: dict[str, torch.Tensor] | None = None,
     ) -> None:
+        """`style_targets`, when given, replace those of `styles` (a tile's: the whole style's, computed once)."""
         self.model = model
         self.memory_format = memory_format
         self.settings = settings
@@ -115,17 +117,22 @@ class Objective:
         self.autocast = autocast
         with torch.no_grad(), autocast():
             self.content_target = model(content)[settings.content_layer].float()
-            self.style_targets = style_targets(
-                ((model(image), weight) for image, weight in styles), settings.style_layers
-            )
+            if style_targets is None:
+                style_targets = compute_style_targets(
+                    ((model(image), weight) for image, weight in styles), settings.style_layers
+                )
+        self.style_targets = style_targets
 
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def __call__(
+        self, image: torch.Tensor, tv_image: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """J and its terms; total variation is measured on `tv_image` (a tile framed by its neighbours) if given."""
         with self.autocast():
             # The optimised tensor stays contiguous (L-BFGS flattens its gradient with view()).
             activations = self.model(image.contiguous(memory_format=self.memory_format))
         J_content = compute_content_cost(self.content_target, activations[self.settings.content_layer])
         J_style = compute_style_cost(self.style_targets, activations, self.settings.style_layers)
-        J_tv = total_variation(image)
+        J_tv = total_variation(image if tv_image is None else tv_image)
         J = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.tv_weight)
         return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
 
@@ -152,77 +159,175 @@ def run(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Stylise `content` (1, 3, H, W, 0..1) following `plan` (its last scale is the final size).
 
-    Returns the image at that size and its costs there, with the targets the last scale computed
-    (rebuilt only when "stop and keep" ended the run at a coarser scale).
+    Returns the image at that size and its costs there. A scale that runs out of memory is retried
+    once in smaller tiles: `plan` then holds the step that ran and a note saying so.
     """
-    device = content.device
     generator = torch.Generator().manual_seed(settings.seed if settings.seed is not None else 0)
     if settings.seed is None:
         generator.seed()
-    autocast = make_autocast(device, dtype)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    final_size = plan.target
-    sizes = [step.size for step in plan.steps]
-    budgets = [step.iterations for step in plan.steps]
-    total_steps = plan.total_iterations
-    started = time.perf_counter()
+    job = _Job(model, content, styles, settings, style_weight, plan, control, make_autocast(content.device, dtype),
+               torch.channels_last if channels_last else torch.contiguous_format)
     image: torch.Tensor | None = None
-
-    def objective_at(size: tuple[int, int]) -> tuple[Objective, torch.Tensor]:
-        content_s = resize_tensor(content, size).contiguous(memory_format=memory_format)
-        styles_s = [
-            (resize_tensor(s, style_size(s, size, settings)).contiguous(memory_format=memory_format), w)
-            for s, w in styles
-        ]
-        return Objective(model, content_s, styles_s, settings, style_weight, autocast, memory_format), content_s
-
-    for scale_index, (size, iterations) in enumerate(zip(sizes, budgets, strict=True), start=1):
+    retried = False
+    for index, step in enumerate(plan.steps):
         control.check_cancel()
-        objective, content_s = objective_at(size)
-        start = initial_image(content_s, settings, generator) if image is None else resize_tensor(image, size)
-        image = start.detach().contiguous().requires_grad_(True)
-        optimizer = _make_optimizer(settings, image)
-        losses: dict[str, torch.Tensor] = {}
-        closure = _closure(optimizer, objective, image, losses)
-
-        for iteration in range(1, iterations + 1):
-            control.check_cancel()
-            if control.stopping:
-                break
-            optimizer.step(closure)
-            control.steps_done += 1
-            if control.progress is not None:
-                preview = None
-                if control.preview_every and (
-                    iteration % control.preview_every == 0 or iteration == iterations
-                ):
-                    preview = resize_tensor(
-                        image.detach().float().clamp(0, 1), scaled_size(size, min(control.preview_size, max(size)))
-                    )
-                control.progress(
-                    Progress(
-                        scale=scale_index,
-                        scales=len(sizes),
-                        iteration=iteration,
-                        iterations=iterations,
-                        step=control.steps_done,
-                        total_steps=total_steps,
-                        losses={k: float(v.detach()) for k, v in losses.items()},
-                        size=size,
-                        elapsed=time.perf_counter() - started,
-                        preview=preview,
-                    )
-                )
+        content_s = job.content_at(step.size)
+        start = initial_image(content_s, settings, generator) if image is None else resize_tensor(image, step.size)
+        try:
+            image = job.run_step(index, step, start, content_s)
+            out_of_memory = False
+        except (torch.OutOfMemoryError, RuntimeError) as error:
+            if retried or not memory.is_out_of_memory(error):
+                raise
+            out_of_memory = True  # retried below, once the failed step's tensors are gone with `error`
+        if out_of_memory:
+            smaller = smaller_tiles(step)
+            if smaller is None:
+                raise torch.OutOfMemoryError(f"out of memory at {step.describe()}, even in the smallest tiles")
+            retried = True
+            job.forget_step(index)
+            memory.free(content.device)
+            plan.steps[index] = smaller
+            plan.notes.append(f"Ran out of memory at {step.describe()}: retried in tiles of "
+                              f"{smaller.tile[0]}x{smaller.tile[1]}.")  # type: ignore[index]
+            image = job.run_step(index, smaller, start, content_s)
         if control.stopping:
             break
     assert image is not None
-    result = resize_tensor(image.detach().float(), final_size).clamp(0, 1).contiguous()
-    if result.shape[-2:] != content_s.shape[-2:]:
-        objective, content_s = objective_at(final_size)
-    with torch.no_grad():
-        _, final = objective(result)
-    return result, {name: float(value) for name, value in final.items()}
+    result = resize_tensor(image.detach().float(), plan.target).clamp(0, 1).contiguous()
+    return result, job.final_losses(result)
 
+
+class _Job:
+    """One run's fixed parts and its progress bookkeeping, shared by its scales."""
+
+    def __init__(
+        self, model: FeatureModel, content: torch.Tensor, styles: list[tuple[torch.Tensor, float]],
+        settings: Settings, style_weight: float, plan: Plan, control: Control, autocast: Callable[[], object],
+        memory_format: torch.memory_format,
+    ) -> None:  # fmt: skip
+        self.model, self.content, self.styles = model, content, styles
+        self.settings, self.style_weight, self.plan, self.control = settings, style_weight, plan, control
+        self.autocast, self.memory_format = autocast, memory_format
+        self.started = time.perf_counter()
+        self.work_done = 0  # pixel-iterations of the finished steps
+        self.steps_before: dict[int, tuple[int, int]] = {}  # step index -> (work_done, control.steps_done) at its start
+        self.last: tuple[Step, Objective | None] | None = None  # the last scale run, with its whole-image objective
+        self.targets: tuple[tuple[int, int], dict[str, torch.Tensor]] | None = None  # the last tiled scale's
+
+    def content_at(self, size: tuple[int, int]) -> torch.Tensor:
+        return resize_tensor(self.content, size).contiguous(memory_format=self.memory_format)
+
+    def styles_at(self, size: tuple[int, int]) -> list[tuple[torch.Tensor, float]]:
+        return [(resize_tensor(s, style_size(s, size, self.settings)).contiguous(memory_format=self.memory_format), w)
+                for s, w in self.styles]
+
+    def objective(self, content_s: torch.Tensor, targets: dict[str, torch.Tensor] | None = None) -> Objective:
+        styles = self.styles_at((content_s.shape[-1], content_s.shape[-2])) if targets is None else []
+        return Objective(self.model, content_s, styles, self.settings, self.style_weight, self.autocast,
+                         self.memory_format, style_targets=targets)
+
+    def tile_targets(self, step: Step) -> dict[str, torch.Tensor]:
+        """The whole style's targets at a tiled scale, computed in chunks no larger than its tiles."""
+        assert step.tile is not None
+        if self.targets is None or self.targets[0] != step.size:
+            self.targets = step.size, tiling.style_targets(self.model, self.styles_at(step.size),
+                                                           self.settings.style_layers, max(step.tile), self.autocast)
+        return self.targets[1]
+
+    def forget_step(self, index: int) -> None:
+        """Undo the progress counted by a step that failed, before it runs again."""
+        self.work_done, self.control.steps_done = self.steps_before[index]
+
+    def run_step(self, index: int, step: Step, start: torch.Tensor, content_s: torch.Tensor) -> torch.Tensor:
+        self.steps_before[index] = (self.work_done, self.control.steps_done)
+        if step.tile is None:
+            image = self._whole(index, step, start, content_s)
+        else:
+            image = self._tiled(index, step, start, content_s)
+        self.work_done = self.steps_before[index][0] + step.pixel_iterations
+        return image
+
+    def _whole(self, index: int, step: Step, start: torch.Tensor, content_s: torch.Tensor) -> torch.Tensor:
+        objective = self.objective(content_s)
+        image = start.detach().contiguous().requires_grad_(True)
+        optimizer = _make_optimizer(self.settings, image)
+        losses: dict[str, torch.Tensor] = {}
+        closure = _closure(optimizer, objective, image, losses)
+        pixels = step.size[0] * step.size[1]
+        for iteration in range(1, step.iterations + 1):
+            self.control.check_cancel()
+            if self.control.stopping:
+                break
+            optimizer.step(closure)
+            self._report(index, step, iteration, pixels * iteration, losses, image)
+        self.last = (step, objective)
+        return image.detach()
+
+    def _tiled(self, index: int, step: Step, start: torch.Tensor, content_s: torch.Tensor) -> torch.Tensor:
+        assert step.tile is not None
+        targets = self.tile_targets(step)
+        work = 0
+
+        def on_step(event: tiling.TileEvent, canvas: torch.Tensor) -> None:
+            nonlocal work
+            work += event.pixels
+            self.control.check_cancel()
+            self._report(index, step, event.iteration, work, event.losses, canvas, event.tile, event.tiles)
+
+        image = tiling.optimise(
+            start, content_s, step.tile, step.iterations,
+            objective_for=lambda crop: self.objective(crop.contiguous(memory_format=self.memory_format), targets),
+            optimizer_for=lambda tile: _make_optimizer(self.settings, tile),
+            on_step=on_step, stopping=lambda: self.control.stopping,
+        )  # fmt: skip
+        self.last = (step, None)
+        return image
+
+    def _report(
+        self, index: int, step: Step, iteration: int, work: int, losses: dict[str, torch.Tensor],
+        image: torch.Tensor, tile: int = 1, tiles: int = 1,
+    ) -> None:  # fmt: skip
+        control = self.control
+        control.steps_done += 1
+        if control.progress is None:
+            return
+        preview = None
+        last = tile == tiles and iteration == step.iterations
+        if control.preview_every and (iteration % control.preview_every == 0 or last) and tile == tiles:
+            preview = resize_tensor(image.detach().float().clamp(0, 1),
+                                    scaled_size(step.size, min(control.preview_size, max(step.size))))
+        total_work = max(1, self.plan.pixel_iterations)
+        control.progress(
+            Progress(
+                scale=index + 1, scales=len(self.plan.steps), iteration=iteration, iterations=step.iterations,
+                step=control.steps_done, total_steps=total_steps(self.plan), losses={k: float(v.detach()) for k, v in
+                losses.items()}, size=step.size, elapsed=time.perf_counter() - self.started, preview=preview,
+                fraction=min(1.0, (self.steps_before[index][0] + work) / total_work), tile=tile, tiles=tiles,
+            )
+        )  # fmt: skip
+
+    def final_losses(self, result: torch.Tensor) -> dict[str, float]:
+        """The result's costs at the final size (tile by tile where the final scale is tiled)."""
+        final = self.plan.steps[-1]
+        content_s = self.content_at(final.size)
+        if final.tile is not None:
+            targets = self.tile_targets(final)
+            return tiling.evaluate(result, content_s, final.tile, lambda crop: self.objective(crop, targets))
+        objective = self.last[1] if self.last is not None and self.last[0].size == final.size else None
+        if objective is None:
+            objective = self.objective(content_s)
+        with torch.no_grad():
+            _, parts = objective(result)
+        return {name: float(value) for name, value in parts.items()}
+
+
+def total_steps(plan: Plan) -> int:
+    """Optimiser steps of the whole plan: a tiled scale takes one per tile and iteration."""
+    return sum(
+        step.iterations if step.tile is None else tiling.optimizer_steps(step.size, step.tile, step.iterations)
+        for step in plan.steps
+    )
 
 def _closure(
     optimizer: torch.optim.Optimizer, objective: Objective, image: torch.Tensor, losses: dict[str, torch.Tensor]

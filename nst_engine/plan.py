@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nst_engine import memory
+from nst_engine import memory, tiling
 from nst_engine.errors import OutOfMemory
 from nst_engine.images import scaled_size
 from nst_engine.settings import Settings
@@ -28,9 +28,10 @@ class Step:
 
     @property
     def pixel_iterations(self) -> int:
-        """The step's work: pixels optimised times iterations (tiles count their overlaps)."""
-        pixels = self.tiles * self.tile[0] * self.tile[1] if self.tile is not None else self.size[0] * self.size[1]
-        return pixels * self.iterations
+        """The step's work: pixels optimised times iterations (tiles count their overlaps, in every pass)."""
+        if self.tile is not None:
+            return tiling.pixel_iterations(self.size, self.tile, self.iterations)
+        return self.size[0] * self.size[1] * self.iterations
 
     def describe(self) -> str:
         text = f"{self.size[0]}x{self.size[1]}"
@@ -104,29 +105,83 @@ def target_size(content_size: Size, settings: Settings) -> Size:
 
 
 def make_plan(content_size: Size, settings: Settings, device: torch.device, dtype_bytes: int) -> Plan:
-    """The schedule for a content of `content_size`: sizes, iterations, tiles, and notes saying why."""
+    """The schedule for a content of `content_size`: sizes, iterations, tiles, and notes saying why.
+
+    A scale too large for the memory available (the device's, capped by `memory_limit`) is tiled;
+    only when even tiles of the smallest size would not fit is the size scaled down (or, with
+    `on_oom` "refuse", refused). `tile_size` forces tiles of at most that side.
+    """
     size = target_size(content_size, settings)
     notes: list[str] = []
     if settings.max_pixels is not None and size[0] * size[1] > settings.max_pixels:
         side = int(max(size) * (settings.max_pixels / (size[0] * size[1])) ** 0.5)
         notes.append(f"Scaled down from {max(size)} px to {side} px (long side) to stay within max_pixels.")
         size = scaled_size(size, side)
-    estimate = memory.estimate(size, device, dtype_bytes)
-    if not estimate.fits:
-        fitting = memory.largest_fitting_long_side(size, device, dtype_bytes) or 16
-        if settings.on_oom == "refuse":
-            raise OutOfMemory(
-                f"{max(size)} px would need {estimate.describe()} on {device.type}: "
-                f"choose a size of at most {fitting} px.",
-                suggested_size=fitting,
-            )
-        available = (estimate.bytes_available or 0) / 2**30
-        notes.append(
-            f"Scaled down from {max(size)} px to {fitting} px (long side) to fit the {available:.1f} GiB "
-            f"available on {device.type}."
-        )
-        size = scaled_size(size, fitting)
+    available = memory.available_bytes(device, settings.memory_limit)
+    where = _where(device, settings.memory_limit, available)
+    size = _fit(size, settings, device, dtype_bytes, available, where, notes)
     sizes = scale_sizes(size, settings.scales, settings.min_scale_size)
     budgets = [settings.coarse_iterations_or_default()] * (len(sizes) - 1) + [settings.iterations]
-    steps = [Step(s, n) for s, n in zip(sizes, budgets, strict=True)]
-    return Plan(target=size, steps=steps, dtype_bytes=dtype_bytes, notes=notes)
+    steps = [_step(s, n, settings.tile_size, dtype_bytes, available) for s, n in zip(sizes, budgets, strict=True)]
+    plan = Plan(target=size, steps=steps, dtype_bytes=dtype_bytes, notes=notes)
+    if plan.tiled:
+        why = f"as tile_size {settings.tile_size} asks" if settings.tile_size else f"to fit {where}"
+        notes.append(f"{plan.describe()[0].upper()}{plan.describe()[1:]}: tiled {why}.")
+    return plan
+
+
+def _where(device: torch.device, limit: int | None, available: int | None) -> str:
+    """The memory a plan is fitted to, in words: "the 1.0 GiB memory limit", "the 6.2 GiB available on cuda"."""
+    gib = (available or 0) / 2**30
+    if limit is not None and available == limit:
+        return f"the {gib:.1f} GiB memory limit"
+    return f"the {gib:.1f} GiB available on {device.type}"
+
+
+def _fit(
+    size: Size, settings: Settings, device: torch.device, dtype_bytes: int, available: int | None, where: str,
+    notes: list[str],
+) -> Size:  # fmt: skip
+    """The size itself, unless not even tiles of the smallest size fit: then scaled down, or refused."""
+    whole = memory.fits(memory.estimate_bytes(*size, dtype_bytes=dtype_bytes), available)
+    if whole or memory.tile_for(size, dtype_bytes, available) is not None:  # type: ignore[arg-type]
+        return size
+    fitting = memory.largest_fitting_long_side(size, device, dtype_bytes, available=available) or 16
+    if settings.on_oom == "refuse":
+        need = memory.estimate(size, device, dtype_bytes, settings.memory_limit)
+        raise OutOfMemory(
+            f"{max(size)} px would need {need.describe()} on {device.type}, too much even in tiles: "
+            f"choose a size of at most {fitting} px.",
+            suggested_size=fitting,
+        )
+    notes.append(f"Scaled down from {max(size)} px to {fitting} px (long side) to fit {where}, "
+                 "too little even for tiles.")
+    return scaled_size(size, fitting)
+
+
+def _step(size: Size, iterations: int, tile_size: int | None, dtype_bytes: int, available: int | None) -> Step:
+    """One scale: whole if it fits (and no tile size is forced), else in the largest tiles that fit."""
+    side = None
+    if tile_size is not None and max(size) > tile_size:
+        side = tile_size
+    if available is not None and not memory.fits(memory.estimate_bytes(*size, dtype_bytes=dtype_bytes), available):
+        fitting = memory.tile_for(size, dtype_bytes, available)
+        side = fitting if side is None or fitting is None else min(side, fitting)
+    return tiled_step(size, iterations, side)
+
+
+def tiled_step(size: Size, iterations: int, side: int | None) -> Step:
+    """A step in tiles of at most `side` px (whole when `side` is None or covers the size)."""
+    if side is None or side >= max(size):
+        return Step(size, iterations)
+    tile = (min(size[0], side), min(size[1], side))
+    return Step(size, iterations, tile=tile, tiles=len(tiling.layout(size, tile)))
+
+
+def smaller_tiles(step: Step) -> Step | None:
+    """The step in tiles of about half the memory (0.7 of the side), or None below the smallest tile."""
+    side = max(step.tile) if step.tile is not None else max(step.size)
+    smaller = max(tiling.MIN_TILE, int(side * 0.7) // 16 * 16)
+    if smaller >= side:
+        return None
+    return tiled_step(step.size, step.iterations, smaller)

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import numbers
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NewType, Union, get_args, get_origin, get_type_hints
@@ -41,6 +42,7 @@ class Spec:
     zero_ok: bool = False
     nonzero: bool = False
     flag: bool = True
+    unit: str = ""  # "bytes": the CLI also reads sizes such as 300MiB, 6GiB, 1.5GB
     name: str = ""
     kind: str = ""
     optional: bool = False
@@ -229,6 +231,8 @@ def argparse_options(spec: Spec) -> dict[str, Any]:
         return {"action": argparse.BooleanOptionalAction}
     if spec.kind == "choice":
         return {"choices": spec.choices}
+    if spec.unit == "bytes":
+        return {"type": byte_size, "metavar": "SIZE"}
     return {
         "int": {"type": int, "metavar": "N"},
         "number": {"type": float, "metavar": "X"},
@@ -247,3 +251,13 @@ def layer_weight(text: str) -> tuple[str, float]:
         return name.strip(), float(weight)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not LAYER=WEIGHT (e.g. conv1_1=0.2)") from None
+
+
+def byte_size(text: str) -> int:
+    """A CLI size: "300MiB", "6GiB", "1.5GB" or plain bytes (memory.parse_size's rules)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([kKmMgGtT]i?[bB]?|[bB])?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 300MiB, 6GiB, 1.5GB or a number of bytes")
+    unit = (match.group(2) or "b").lower()
+    factor = 1 if unit == "b" else (1024 if "i" in unit else 1000) ** ("kmgt".index(unit[0]) + 1)
+    return int(float(match.group(1)) * factor)

@@ -113,6 +113,12 @@ class Settings:
                           choices=("scale-down", "refuse"))
     max_pixels: int | None = setting(None, "largest working size in pixels (width x height)",
                                      low=1024, high=10**10, scope="server")
+    memory_limit: int | None = setting(None, "memory the optimisation may plan for, the model's weights not counted "
+                                       "(e.g. 300MiB, 6GiB, 1.5GB): scales that do not fit run in tiles "
+                                       "(default: what the device has free)", low=2**26, high=2**50,
+                                       scope="server", unit="bytes")
+    tile_size: int | None = setting(None, "optimise every scale larger than this in tiles of at most this long "
+                                    "side (default: tiles only where memory is short)", low=192, high=MAX_SIDE)
     fit: str = setting("keep-aspect", "style image sizing: keep its aspect, or stretch it to the output",
                        choices=("keep-aspect", "stretch"))
     output: str = setting("generated", "result size: the working size, or scaled back to the content's",

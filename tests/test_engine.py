@@ -176,17 +176,24 @@ def test_scale_schedule_halves_down_to_the_minimum():
     assert plan.scale_sizes((512, 384), 1, 128) == [(512, 384)]
 
 
-def test_memory_plan_scales_down_or_refuses(monkeypatch, cat):
+def test_memory_plan_tiles_then_scales_down_or_refuses(monkeypatch, cat):
+    """Short of memory, a scale runs in tiles; only when even the smallest tiles don't fit is it scaled down."""
     cpu = torch.device("cpu")
     need_512 = memory.estimate_bytes(512, 341)
-    monkeypatch.setattr(memory, "available_bytes", lambda device: need_512)
+    monkeypatch.setattr(memory, "_device_bytes", lambda device: need_512)
+    made = plan.make_plan(cat.size, Settings.from_dict({"size": 1024, "device": "cpu"}), cpu, 4)
+    assert made.target == (1024, 681) and made.steps[-1].tile is not None and made.tiled
+    assert "1024x681 (in" in made.message and "to fit the" in made.message
+    tiny = memory.estimate_bytes(128, 128)  # less than the smallest tile needs
+    monkeypatch.setattr(memory, "_device_bytes", lambda device: tiny)
     size, message = _plan_size(cat, Settings.from_dict({"size": 1024, "device": "cpu"}), cpu, 4)
     assert max(size) < 1024 and "Scaled down from 1024 px" in message
-    assert memory.estimate_bytes(*size) <= need_512
+    assert memory.fits(memory.estimate_bytes(*size), tiny)
     with pytest.raises(OutOfMemory) as refused:
         _plan_size(cat, Settings.from_dict({"size": 1024, "on_oom": "refuse"}), cpu, 4)
     assert refused.value.suggested_size == max(size)
     assert "at most" in refused.value.message
+    monkeypatch.undo()
     small_size, no_message = _plan_size(cat, Settings.from_dict({"size": 256}), cpu, 4)
     assert small_size == (256, 170) and no_message is None
 

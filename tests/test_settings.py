@@ -83,7 +83,7 @@ def test_setting_names_must_be_strings():
 
 
 def test_server_only_settings_are_refused_per_job_and_named():
-    assert SERVER_ONLY == {"device", "precision", "max_pixels", "channels_last"}
+    assert SERVER_ONLY == {"device", "precision", "max_pixels", "channels_last", "memory_limit"}
     with pytest.raises(SettingsError, match=r"device, precision are set by the engine's server "
                                             r"\(nst-engine serve --device … --precision …\), not per job"):
         Settings.from_dict({"precision": "fp16", "device": "cuda", "size": 64}, scope="job")

@@ -45,7 +45,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle-timeout", type=float, default=0, help="exit after this many idle seconds (0 = never)")
     parser.add_argument("--weights", type=Path, help="VGG-19 weights file (default: the cache's)")
     # The device and precision every job runs with (jobs cannot choose others), declared in settings.py.
-    parser.set_defaults(server_setting_names=add_arguments(parser, only=("device", "precision")))
+    parser.set_defaults(server_setting_names=add_arguments(parser, only=("device", "precision", "memory_limit")))
     parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help="largest image accepted, in pixels")
     parser.add_argument("--max-request-pixels", type=int, default=defaults.request_pixels,
@@ -54,8 +54,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="decoded pixels of all queued jobs together (default: from this machine's memory)")
     parser.add_argument("--max-result-mb", type=float, default=defaults.result_bytes / 2**20,
                         help="finished results kept for fetching, in MB (default: from this machine's memory)")
-    parser.add_argument("--memory-limit-mb", type=float, default=0,
-                        help="plan each job as if the device had at most this much memory (0 = what it has)")
+    parser.add_argument("--memory-limit-mb", type=float, default=0, help=argparse.SUPPRESS)  # the old --memory-limit
     parser.add_argument("--max-body-mb", type=float, default=512, help="largest request accepted, in MB")
     parser.add_argument("--max-queue", type=int, default=8, help="jobs that may wait at once")
     parser.add_argument("--header-timeout", type=float, default=10, help="seconds a request's headers may take")
@@ -226,10 +225,8 @@ def _config(args: argparse.Namespace, token: str, loopback: bool) -> ServiceConf
     for name, value in checked.items():
         if value < 1:
             raise EngineError(f"{name} must be positive.")
-    if args.memory_limit_mb:
-        from nst_engine import memory
-
-        memory.set_limit(int(args.memory_limit_mb * 2**20))
+    if args.memory_limit_mb and args.memory_limit is None:
+        args.memory_limit = int(args.memory_limit_mb * 2**20)
     return ServiceConfig(
         token=token, weights=args.weights, max_image_pixels=args.max_image_pixels,
         max_body_bytes=int(args.max_body_mb * 2**20), max_queue=args.max_queue,

@@ -247,7 +247,7 @@ class JobQueue:
                 "type": "progress", "scale": event.scale, "scales": event.scales,
                 "iteration": event.iteration, "iterations": event.iterations, "step": event.step,
                 "total_steps": event.total_steps, "losses": event.losses, "size": list(event.size),
-                "elapsed": round(event.elapsed, 3),
+                "elapsed": round(event.elapsed, 3), "fraction": round(event.fraction, 4),
             }  # fmt: skip
             if event.preview is not None:
                 data["preview"] = base64.b64encode(encode_png(event.preview, 8)).decode("ascii")

@@ -1,0 +1,134 @@
+"""The memory planner measured, not guessed (issue 10, point 4), and running out of memory handled.
+
+Peak memory is measured in a process of its own (tests/memory_probe.py): the rise of the resident
+set's high-water mark once the model is loaded, i.e. the optimisation's memory without the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nst_engine import api, optimize
+from nst_engine.cli import build_parser, main
+from nst_engine.errors import OutOfMemory
+from nst_engine.images import load_picture
+from nst_engine.settings import Settings
+
+PROBE = Path(__file__).with_name("memory_probe.py")
+GIB = 2**30
+
+
+def probe(weights: Path, photos: dict[str, Path], size: int, **settings) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    done = subprocess.run(
+        [sys.executable, str(PROBE), "--weights", str(weights), "--content", str(photos["chelsea"]),
+         "--style", str(photos["ihc"]), "--size", str(size), "--settings", json.dumps(settings)],
+        capture_output=True, text=True, timeout=880, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc to measure peak memory")
+@pytest.mark.timeout(900)
+def test_the_estimate_is_within_30_percent_of_the_measured_peak(synthetic_weights_file, photos):
+    """One L-BFGS step at three sizes; its history, empty after one step, is the only part not measured."""
+    ratios = {}
+    for side in (256, 512, 768):
+        found = probe(synthetic_weights_file, photos, side, iterations=1)
+        ratios[side] = found["measured"] / (found["estimate"] - found["lbfgs_history"])
+        assert 0.7 <= found["measured"] / found["estimate"] <= 1.3, found
+    print(f"measured / estimate (L-BFGS history aside): {ratios}")
+    assert all(0.7 <= ratio <= 1.3 for ratio in ratios.values()), ratios
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc to measure peak memory")
+@pytest.mark.timeout(900)
+def test_a_size_needing_3_gib_runs_tiled_within_a_1_gib_limit(synthetic_weights_file, photos):
+    found = probe(synthetic_weights_file, photos, 1344, iterations=1, memory_limit=GIB)
+    assert found["estimate"] > 2.8 * GIB  # whole, it would need about 3 GiB
+    assert found["result_size"] == [1344, 894] and found["plan"]["scales"][-1]["tile"] is not None
+    assert "tiles of" in found["message"] and "the 1.0 GiB memory limit" in found["message"]
+    print(f"1 GiB limit: measured peak {found['measured'] / GIB:.2f} GiB, planned {found['planned'] / GIB:.2f} GiB, "
+          f"{found['message']}")
+    assert found["measured"] < GIB
+
+
+@pytest.fixture(scope="module")
+def cache(synthetic_weights_file):
+    return api.ModelCache(synthetic_weights_file)
+
+
+def _fail_first(monkeypatch, times: int) -> list[str]:
+    """Make the first `times` whole-image scales run out of memory, as a wrong estimate would."""
+    failed: list[str] = []
+    real = optimize._Job._whole
+
+    def whole(self, index, step, start, content_s):
+        if len(failed) < times:
+            failed.append(step.describe())
+            raise torch.OutOfMemoryError("CPU out of memory (injected)")
+        return real(self, index, step, start, content_s)
+
+    monkeypatch.setattr(optimize._Job, "_whole", whole)
+    return failed
+
+
+def test_running_out_of_memory_retries_once_in_smaller_tiles_and_says_so(monkeypatch, cache, photos):
+    failed = _fail_first(monkeypatch, 1)
+    settings = Settings.from_dict({"size": 256, "iterations": 2, "scales": 1, "device": "cpu", "precision": "fp32"})
+    result = api.stylize(load_picture(photos["chelsea"]), [load_picture(photos["ihc"])], settings, cache=cache)
+    assert failed == ["256x170"]
+    assert result.picture.size == (256, 170) and result.plan.steps[-1].tile == (192, 170)
+    assert "Ran out of memory at 256x170: retried in tiles of 192x170." in result.message
+
+
+def test_running_out_of_memory_twice_fails_cleanly_and_writes_nothing(monkeypatch, tmp_path, photos,
+                                                                      synthetic_weights_file):
+    _fail_first(monkeypatch, 1)
+
+    def tiled(*args, **kwargs):
+        raise torch.OutOfMemoryError("CPU out of memory (injected again)")
+
+    monkeypatch.setattr(optimize._Job, "_tiled", tiled)
+    settings = Settings.from_dict({"size": 256, "iterations": 1, "scales": 1, "device": "cpu", "precision": "fp32"})
+    with pytest.raises(OutOfMemory, match="ran out of memory at 256 px"):
+        api.stylize(load_picture(photos["chelsea"]), [load_picture(photos["ihc"])], settings,
+                    cache=api.ModelCache(synthetic_weights_file))
+    _fail_first(monkeypatch, 1)
+    out = tmp_path / "result.png"
+    code = main(["stylize", str(photos["chelsea"]), str(photos["ihc"]), "-o", str(out), "--size", "256",
+                 "--iterations", "1", "--scales", "1", "--device", "cpu", "--weights", str(synthetic_weights_file),
+                 "--quiet"])  # fmt: skip
+    assert code == 2 and not out.exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("text, expected", [("300MiB", 300 * 2**20), ("6GiB", 6 * GIB), ("1.5GB", 1_500_000_000),
+                                            ("1073741824", GIB), ("512 MB", 512_000_000)])
+def test_memory_limit_reads_sizes_on_stylize_and_serve(text, expected):
+    parser = build_parser()
+    stylize = parser.parse_args(["stylize", "c.png", "s.png", "-o", "o.png", "--memory-limit", text])
+    assert stylize.memory_limit == expected
+    serve = parser.parse_args(["serve", "--memory-limit", text])
+    assert serve.memory_limit == expected and "memory_limit" in serve.server_setting_names
+
+
+def test_the_old_serve_flag_is_a_hidden_alias_and_jobs_cannot_set_the_limit():
+    from nst_engine.errors import SettingsError
+    from nst_engine.service.instance import _config
+
+    parser = build_parser()
+    args = parser.parse_args(["serve", "--memory-limit-mb", "400"])
+    assert _config(args, "t" * 32, True).server_settings["memory_limit"] == 400 * 2**20
+    assert "--memory-limit-mb" not in parser._subparsers._group_actions[0].choices["serve"].format_help()
+    with pytest.raises(SettingsError, match="memory_limit is set by the engine's server"):
+        Settings.from_dict({"memory_limit": GIB}, scope="job")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["stylize", "c.png", "s.png", "-o", "o.png", "--memory-limit", "lots"])
