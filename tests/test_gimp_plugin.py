@@ -182,6 +182,7 @@ def test_registration_as_listed_by_the_pdb(results):
     assert proc["authors"] and proc["copyright"] and proc["date"]
     defaults = proc["defaults"]
     assert defaults["quality"] == "standard" and defaults["preserve-colors"] is False
+    assert defaults["max-size"] == 0  # the layer's own size
     # The sensitivity mask is not visible through a PDB proxy; GIMP records it in pluginrc, the line
     # after the image types: 1 = GIMP_PROCEDURE_SENSITIVE_DRAWABLE (exactly one drawable).
     rc = results["_gimp"]["pluginrc"]
@@ -206,6 +207,19 @@ def test_rgba_layer_with_transparency_and_offsets(results):
     settings = record["engine_settings"]
     assert settings["style_blend"] == [0.75, 0.25] and settings["preset"] == "draft"
     assert settings["iterations"] == EXTRA_SETTINGS["iterations"]
+
+
+def test_photo_sized_layer_is_computed_at_its_own_size(results):
+    """2048x1365 at the default working resolution (the layer's size): the engine works at 2048x1365, not
+    at a preset's size scaled up, and the result's message (stored on the layer) says so."""
+    entry = C.case(results, "full_size")
+    new = C.assert_new_layer(entry, "style")
+    assert new["size"] == [2048, 1365] and not new["has_alpha"]
+    record = new["parasite"]
+    assert record["arguments"]["max_size"] == 0 and record["arguments"]["quality"] == "standard"
+    assert "size" not in record["engine_settings"] and "max_long_side" not in record["engine_settings"]
+    assert record["engine_message"].startswith("Computed at 2048x1365"), record["engine_message"]
+    assert {"width": 2048, "height": 1365, "sample": "u8", "channels": 4} in results["_gimp"]["received"]
 
 
 def test_16bit_rgb_is_sent_as_16_bits(results):
