@@ -71,5 +71,7 @@ def iterations_for(sizes: list[Size], settings: Settings, full_effort_side: int 
 
 def schedule(final_size: Size, settings: Settings, full_effort_side: int = FULL_EFFORT_SIDE) -> list[tuple[Size, int]]:
     """(size, iterations) per scale, coarse to fine, for a job whose working size is `final_size`."""
+    if settings.scales == 1:  # a single scale gets all the iterations asked for, whatever its size
+        return [(final_size, settings.iterations)]
     sizes = sizes_for(final_size, settings, full_effort_side)
     return list(zip(sizes, iterations_for(sizes, settings, full_effort_side), strict=True))
