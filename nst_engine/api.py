@@ -221,8 +221,8 @@ def stylize(
     if style_weight is None:
         style_weight = cache.default_style_weight()
     estimate = None
-    if plan is None:
-        plan, estimate = plan_job(content.size, settings, cache)
+    if plan is None:  # the device's speed is measured only if the time budget needs it
+        plan, estimate = plan_job(content.size, settings, cache, "auto" if settings.time_budget else "never")
     size = plan.target
 
     content_rgb = luminance_only(content.rgb) if settings.preserve_colors else content.rgb
