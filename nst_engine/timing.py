@@ -1,11 +1,12 @@
 """How long a job will take on this device, said before it runs.
 
-A short calibration measures the optimisation's speed on this device: a few L-BFGS iterations at two
-small sizes give the time of one iteration as a fixed part plus a part proportional to its pixels,
-and the set-up of a scale (its style and content targets) in iterations. It is measured once and kept
-in the engine's data folder (`NST_ENGINE_HOME` respected) per device, thread count, precision and
-weights file, so that it is redone when any of them changes. `estimate_seconds` applies it to a
-`Plan`: a step's pixel-iterations, plus the fixed costs of its iterations and tiles.
+A short calibration measures the optimisation's speed on this device: a few L-BFGS iterations at a
+small size (two on a GPU) give the time of one iteration as a part proportional to its pixels (plus,
+on a GPU, a fixed part), and the set-up of a scale (its style and content targets) in iterations.
+It is measured once and kept in the engine's data folder (`NST_ENGINE_HOME` respected) per device,
+thread count, precision and weights file, so that it is redone when any of them changes.
+`estimate_seconds` applies it to a `Plan`: a step's pixel-iterations, plus the fixed costs of its
+iterations and tiles.
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ if TYPE_CHECKING:
 CALIBRATION_VERSION = 1  # bump when the measurement changes: older rates are then measured again
 TIMING_FILE_NAME = "timing.json"
 FINAL_EVALUATION = 0.5  # the last cost evaluation (a forward pass, no backward), in iterations
-# Sizes (square, px) and timed iterations of the calibration: small on a CPU, where an iteration at
-# 192 px already takes a fraction of a second, larger on GPUs, which small sizes leave idle.
-# The median of the timed iterations resists another program's burst of work.
-_CALIBRATION: dict[str, tuple[tuple[int, int], int]] = {"cpu": ((96, 192), 3), "mps": ((192, 384), 3),
+# Sizes (square, px) and timed iterations of the calibration. A CPU's iteration is all arithmetic
+# (its fixed part is negligible), so one small size gives its rate; a fit over two sizes would be at
+# the mercy of other programs' load. GPUs have a real fixed part per iteration (kernel launches) and
+# are left idle by small sizes: two larger sizes, fitted. The median of the timed iterations resists
+# another program's burst of work.
+_CALIBRATION: dict[str, tuple[tuple[int, ...], int]] = {"cpu": ((192,), 3), "mps": ((192, 384), 3),
                                                         "cuda": ((384, 768), 5)}
 
 _lock = threading.Lock()
@@ -164,46 +167,41 @@ def forget() -> None:
 
 def _measure(cache: ModelCache, settings: Settings, device: torch.device, dtype: torch.dtype,
              weights_sha256: str) -> Rate:
-    """Time L-BFGS iterations at two sizes; fit seconds = fixed + pixels / rate."""
+    """Time L-BFGS iterations at two sizes through optimize.run (as jobs run); fit seconds = fixed + pixels / rate.
+
+    Each progress report marks the end of an iteration (reading its losses waits for the device);
+    the time to the first report is the scale's set-up plus a first, warm-up iteration.
+    """
+    from nst_engine import optimize
     from nst_engine.images import resize_tensor, to_tensor
-    from nst_engine.optimize import Objective, _closure, _make_optimizer, make_autocast
+    from nst_engine.plan import Plan, Step
     from nst_engine.reference import procedural_images
 
     started = time.perf_counter()
     channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
     model, _format = cache.get(settings, device, channels_last)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     sides, timed = _CALIBRATION.get(device.type, _CALIBRATION["cpu"])
     content_rgb, style_rgb = procedural_images(count=2, size=max(sides), seed=1)
-    lbfgs = settings.replace(optimizer="lbfgs")
-    autocast = make_autocast(device, dtype)
+    lbfgs = settings.replace(optimizer="lbfgs", init="content", scales=1, fit="stretch", style_scale=1.0)
     points = []
     for side in sides:
-        content = resize_tensor(to_tensor(content_rgb, device), (side, side)).contiguous(memory_format=memory_format)
-        style = resize_tensor(to_tensor(style_rgb, device), (side, side)).contiguous(memory_format=memory_format)
+        size = (side, side)
+        content = resize_tensor(to_tensor(content_rgb, device), size)
+        style = resize_tensor(to_tensor(style_rgb, device), size)
+        marks: list[float] = []
+        control = optimize.Control(progress=lambda _event, marks=marks: marks.append(time.perf_counter()))
+        plan = Plan(size, [Step(size, timed + 1)], dtype.itemsize)
         _sync(device)
-        setup_started = time.perf_counter()
-        objective = Objective(model, content, [(style, 1.0)], lbfgs, 1.0, autocast, memory_format)
-        _sync(device)
-        setup = time.perf_counter() - setup_started
-        image = content.detach().contiguous().requires_grad_(True)
-        optimizer = _make_optimizer(lbfgs, image)
-        closure = _closure(optimizer, objective, image, {})
-        optimizer.step(closure)  # warm-up: allocations, cuDNN's choice of algorithms
-        times = []
-        for _ in range(timed):
-            _sync(device)
-            iteration_started = time.perf_counter()
-            optimizer.step(closure)
-            _sync(device)
-            times.append(time.perf_counter() - iteration_started)
-        points.append((side * side, statistics.median(times), setup))
-        del objective, optimizer, closure, image
-    (p1, t1, _), (p2, t2, setup2) = points
-    if t2 > t1 * 1.05:
+        run_started = time.perf_counter()
+        optimize.run(model, content, [(style, 1.0)], lbfgs, 1.0, plan, control, dtype, channels_last)
+        iteration = statistics.median(later - earlier for earlier, later in zip(marks, marks[1:], strict=False))
+        setup = max(0.0, marks[0] - run_started - iteration)
+        points.append((side * side, iteration, setup))
+    (p1, t1, _), (p2, t2, setup2) = points[0], points[-1]
+    if len(points) > 1 and t2 > t1 * 1.05:
         per_pixel = (t2 - t1) / (p2 - p1)
         fixed = max(0.0, t1 - p1 * per_pixel)
-    else:  # noise swamped the difference: all of it per pixel (an overestimate for small jobs)
+    else:  # one size, or noise swamped the difference: all of it per pixel
         per_pixel, fixed = t2 / p2, 0.0
     return Rate(
         pixels_per_second=1.0 / per_pixel, seconds_per_iteration=fixed, setup_iterations=setup2 / t2,
