@@ -41,9 +41,12 @@ GUI_SUITES = os.environ.get("NST_GIMP_GUI_SUITES", " ".join(H.SUITES)).split()
 
 REPO = H.REPO
 DRIVERS = REPO / "tests" / "gimp"
-# time_budget 0: the photo-sized case (2048x1365) must be computed at its size on any machine; on two busy
+EXTRA_SETTINGS = {"iterations": 2, "scales": 1}
+# The photo-sized case (2048x1365): one iteration at one scale (the set-up and the final evaluation cost
+# about as much again), and time_budget 0 so that it is computed at its size on any machine: on two busy
 # cores its estimate can pass the default 10-minute budget, which would cap it (tests/test_presets.py).
-EXTRA_SETTINGS = {"iterations": 2, "scales": 1, "time_budget": 0}
+FULL_SIZE_SETTINGS = {"iterations": 1, "scales": 1, "time_budget": 0}
+FULL_SIZE_TIMEOUT = 2400
 # Interactive runs must still be running when the test clicks Cancel / "Stop and keep" (after the
 # plug-in has shown an iteration), on any machine: many iterations, and the runs the test does not click
 # (scratch, repeat) are stopped early through the engine as soon as they show progress.
@@ -163,6 +166,33 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> Iterator[
     yield data
 
 
+@pytest.fixture(scope="module")
+def full_size_results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> dict[str, Any]:
+    """Its own headless GIMP start (driver_fullsize.py): a 2048x1365 layer at the default resolution."""
+    inside = gimp_root.inside
+    profile = workdir / "profile-fullsize"
+    tap = EventTap(engine.url)
+    ok = {**H.engine_json_ok(engine), "url": tap.url}
+    plugin_dir = H.install_plugin(profile, ok)
+    H.make_style_images(workdir)
+    _copy_drivers(workdir, "driver_fullsize.py")
+    params = {"results": inside(workdir) + "/fullsize.json", "style": inside(workdir) + "/style.jpg",
+              "engine_json": inside(plugin_dir / "engine.json"), "engine_json_variants": {"ok": ok}}
+    (workdir / "params-fullsize.json").write_text(json.dumps(params))
+    env = {"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(FULL_SIZE_SETTINGS)}
+    try:
+        proc = H.run_batch(gimp_root, profile, workdir / "driver_fullsize.py", workdir / "params-fullsize.json",
+                           workdir / "gimp-fullsize.log", env, timeout=FULL_SIZE_TIMEOUT)
+    finally:
+        tap.close()
+    out_file = workdir / "fullsize.json"
+    if not out_file.exists():
+        pytest.fail(f"GIMP exited {proc.returncode} and wrote no results:\n{proc.stderr[-5000:]}")
+    data = json.loads(out_file.read_text())
+    data["_gimp"] = {"returncode": proc.returncode, "stderr": proc.stderr, "received": list(tap.received)}
+    return data
+
+
 # --- the tests -------------------------------------------------------------------------------------
 
 
@@ -211,9 +241,11 @@ def test_rgba_layer_with_transparency_and_offsets(results):
     assert settings["iterations"] == EXTRA_SETTINGS["iterations"]
 
 
-def test_photo_sized_layer_is_computed_at_its_own_size(results):
+def test_photo_sized_layer_is_computed_at_its_own_size(full_size_results):
     """2048x1365 at the default working resolution (the layer's size): the engine works at 2048x1365, not
     at a preset's size scaled up, and the result's message (stored on the layer) says so."""
+    results = full_size_results
+    assert results.get("finished"), results["_gimp"]["stderr"][-3000:]
     entry = C.case(results, "full_size")
     new = C.assert_new_layer(entry, "style")
     assert new["size"] == [2048, 1365] and not new["has_alpha"]

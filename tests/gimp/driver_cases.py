@@ -109,27 +109,6 @@ write_engine_json("flatpak")
 run_case("flatpak_started", imgx, layerx, **BASE)
 write_engine_json("ok")
 
-# --- 9. a photo-sized layer at the default working resolution (the layer's size) -------------------
-def fill_quickly(layer):
-    """A gradient with a checker, as 8-bit RGBA built with byte slices (fill() is too slow for megapixels)."""
-    w, h = layer.get_width(), layer.get_height()
-    data = bytearray(w * h * 4)
-    data[0::4] = bytes(x * 255 // (w - 1) for x in range(w)) * h
-    data[1::4] = b"".join(bytes([y * 255 // (h - 1)]) * w for y in range(h))
-    data[2::4] = b"".join(bytes(200 * ((x // 64 + y // 64) % 2) for x in range(w)) for y in range(h))
-    data[3::4] = b"\xff" * (w * h)
-    layer.get_buffer().set(Gegl.Rectangle.new(0, 0, w, h), "R'G'B'A u8", bytes(data))
-    layer.get_buffer().flush()
-    layer.update(0, 0, w, h)
-
-
-imgl = Gimp.Image.new_with_precision(2048, 1365, Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
-layerl = Gimp.Layer.new(imgl, "Photo", 2048, 1365, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
-imgl.insert_layer(layerl, None, 0)
-fill_quickly(layerl)
-run_case("full_size", imgl, layerl, **{**BASE, "quality": "standard", "max-size": 0})
-imgl.delete()
-
 RESULTS["finished"] = True
 save()
 for image in Gimp.get_images():
