@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from nst_engine import contract
+from nst_engine.settings import CONTENT_LAYER, STYLE_LAYERS
 
 if TYPE_CHECKING:
     from nst_engine.api import ModelCache
@@ -179,10 +180,12 @@ def _measure(cache: ModelCache, settings: Settings, device: torch.device, dtype:
 
     started = time.perf_counter()
     channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
-    model, _format = cache.get(settings, device, channels_last)
     sides, timed = _CALIBRATION.get(device.type, _CALIBRATION["cpu"])
     content_rgb, style_rgb = procedural_images(count=2, size=max(sides), seed=1)
-    lbfgs = settings.replace(optimizer="lbfgs", init="content", scales=1, fit="stretch", style_scale=1.0)
+    # The standard network whatever the job's layers: the rate is the device's, kept for every job.
+    lbfgs = settings.replace(optimizer="lbfgs", init="content", scales=1, fit="stretch", style_scale=1.0,
+                             content_layer=CONTENT_LAYER, style_layers=dict(STYLE_LAYERS))
+    model, _format = cache.get(lbfgs, device, channels_last)
     points = []
     for side in sides:
         size = (side, side)
