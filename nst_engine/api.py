@@ -20,7 +20,7 @@ import torch
 
 from nst_engine import optimize, timing
 from nst_engine import plan as plan_module
-from nst_engine.errors import OutOfMemory, SettingsError
+from nst_engine.errors import EngineError, OutOfMemory, SettingsError
 from nst_engine.images import (
     Picture,
     combine_luminance,
@@ -175,7 +175,12 @@ def plan_job(
         rough = plan_module.make_plan(content_size, settings, device, dtype_bytes)
         if calibrate == "auto" and rough.pixel_iterations <= SMALL_WORK:
             return rough, None
-        rate = timing.rate_for(cache, settings, device, dtype, notify=notify)
+        try:
+            rate = timing.rate_for(cache, settings, device, dtype, notify=notify)
+        except EngineError:
+            raise  # missing or unusable weights: the job cannot run either
+        except Exception:  # noqa: BLE001 - an estimate is not worth a job: plan without it
+            rate = None
     plan = plan_module.make_plan(content_size, settings, device, dtype_bytes, rate=rate)
     return plan, (timing.estimate_seconds(plan, rate) if rate is not None else None)
 

@@ -122,3 +122,15 @@ def test_a_real_calibration_estimates_a_small_run(engine_home, synthetic_weights
     print(f"estimate {estimate:.2f} s, measured {result.seconds:.2f} s, rate {measured}")
     assert estimate is not None and 1 / 3 < result.seconds / estimate < 3
     timing.forget()
+
+
+def test_a_failed_measurement_costs_the_estimate_not_the_job(monkeypatch, engine_home, synthetic_weights_file):
+    def broken(*args):
+        raise RuntimeError("out of memory while measuring")
+
+    monkeypatch.setattr(timing, "_measure", broken)
+    timing.forget()
+    plan, seconds = plan_job((451, 300), Settings.from_dict({"device": "cpu"}), ModelCache(synthetic_weights_file),
+                             calibrate="always")
+    assert seconds is None and plan.target == (451, 300) and not plan.notes
+    timing.forget()
