@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
-from nst_engine import optimize
+from nst_engine import optimize, timing
 from nst_engine import plan as plan_module
-from nst_engine.errors import OutOfMemory, SettingsError
+from nst_engine.errors import EngineError, OutOfMemory, SettingsError
 from nst_engine.images import (
     Picture,
     combine_luminance,
@@ -41,8 +42,11 @@ from nst_engine.weights import LoadedWeights, WeightsFormat, find_weights, load_
 # both costs in units of the network's activation scale s on a reference image
 # (`ModelCache.calibrated`): the style weight below is for networks whose activations are of order one.
 BASE_STYLE_WEIGHT = 1e4
+# Pixel-iterations below which a job is over before a calibration of the device would be (a 512 px
+# draft on a slow CPU is several times more): such a job is not worth measuring the device for.
+SMALL_WORK = 2_000_000
 
-__all__ = ["ModelCache", "Progress", "StylizeResult", "resolve_device", "stylize"]
+__all__ = ["ModelCache", "Progress", "StylizeResult", "plan_job", "resolve_device", "stylize"]
 
 
 @dataclass
@@ -53,8 +57,9 @@ class StylizeResult:
     device: str
     seconds: float
     stopped_early: bool
-    message: str | None = None  # e.g. why the size was reduced
+    message: str | None = None  # the size computed at, and why it was reduced if it was
     plan: plan_module.Plan | None = None  # the schedule that ran
+    estimate_seconds: float | None = None  # what the plan was expected to take (None: not calibrated)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -175,6 +180,49 @@ def target_size(content: Picture, settings: Settings) -> tuple[int, int]:
     return plan_module.target_size(content.size, settings)
 
 
+def plan_job(
+    content_size: tuple[int, int],
+    settings: Settings,
+    cache: ModelCache,
+    calibrate: Literal["auto", "always", "never"] = "auto",
+    notify: Callable[[str], None] | None = None,
+) -> tuple[plan_module.Plan, float | None]:
+    """The plan for a content of `content_size` and its estimated seconds (None when not calibrated).
+
+    The device's rate is measured once (timing.py): "always" measures it if needed, "never" only
+    uses a kept one, "auto" measures it unless the job is too small to be worth it (SMALL_WORK).
+    With a rate, the plan also keeps within `settings.time_budget`.
+    """
+    device = resolve_device(settings.device)
+    dtype = resolve_precision(settings, device)
+    dtype_bytes = 2 if dtype != torch.float32 else 4
+    rate = timing.rate_for(cache, settings, device, dtype, calibrate=False)
+    if rate is None and calibrate != "never":
+        rough = plan_module.make_plan(content_size, settings, device, dtype_bytes)
+        if calibrate == "auto" and rough.pixel_iterations <= SMALL_WORK:
+            return rough, None
+        try:
+            rate = timing.rate_for(cache, settings, device, dtype, notify=notify)
+        except EngineError:
+            raise  # missing or unusable weights: the job cannot run either
+        except Exception:  # noqa: BLE001 - an estimate is not worth a job: plan without it
+            rate = None
+    plan = plan_module.make_plan(content_size, settings, device, dtype_bytes, rate=rate)
+    return plan, (timing.estimate_seconds(plan, rate) if rate is not None else None)
+
+
+def result_message(plan: plan_module.Plan, output_size: tuple[int, int], stopped: bool) -> str:
+    """The plan's notes, then the sizes computed at: e.g. "Computed at 2048x1365 (coarse to fine: ...)"."""
+    width, height = plan.target
+    text = f"Computed at {width}x{height}"
+    if len(plan.steps) > 1 or plan.tiled:
+        text += f" (coarse to fine: {', '.join(step.describe() for step in plan.steps)})"
+    if output_size != plan.target:
+        text += f", scaled to {output_size[0]}x{output_size[1]}"
+    text += "." + (" Stopped early on request." if stopped else "")
+    return " ".join([*plan.notes, text])
+
+
 def stylize(
     content: Picture,
     styles: Sequence[Picture],
@@ -185,8 +233,12 @@ def stylize(
     preview_every: int = 0,
     preview_size: int = 256,
     cache: ModelCache | None = None,
+    plan: plan_module.Plan | None = None,
 ) -> StylizeResult:
-    """Stylise `content` with `styles` (blended by `settings.style_blend`); see docs/architecture.md."""
+    """Stylise `content` with `styles` (blended by `settings.style_blend`); see docs/architecture.md.
+
+    `plan` (from `plan_job`, e.g. to show its estimate first) is followed; by default one is made.
+    """
     if not styles:
         raise SettingsError("At least one style image is needed.")
     started = time.perf_counter()
@@ -197,7 +249,9 @@ def stylize(
     cache = cache or ModelCache()
     model, _format = cache.get(settings, device, channels_last)
     run_settings, style_weight = cache.calibrated(settings)
-    plan = plan_module.make_plan(content.size, settings, device, 2 if dtype != torch.float32 else 4)
+    estimate = None
+    if plan is None:  # the device's speed is measured only if the time budget needs it
+        plan, estimate = plan_job(content.size, settings, cache, "auto" if settings.time_budget else "never")
     size = plan.target
 
     content_rgb = luminance_only(content.rgb) if settings.preserve_colors else content.rgb
@@ -264,8 +318,10 @@ def stylize(
         device=str(device),
         seconds=time.perf_counter() - started,
         stopped_early=bool(stop is not None and stop.is_set()),
-        message=plan.message,  # after the run: it may say that a scale was retried in smaller tiles
+        # after the run: the plan may say that a scale was retried in smaller tiles
+        message=result_message(plan, output_size, bool(stop is not None and stop.is_set())),
         plan=plan,
+        estimate_seconds=estimate,
     )
 
 

@@ -75,8 +75,9 @@ class ProgressBar:
 
 
 def _run_stylize(args: argparse.Namespace) -> int:
-    from nst_engine.api import ModelCache, stylize
+    from nst_engine.api import ModelCache, plan_job, resolve_device, stylize
     from nst_engine.images import Picture, load_picture, save_picture
+    from nst_engine.timing import device_name
     settings = from_args(args, args.setting_names)
     if args.output.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp"):
         return _fail(f"cannot write {args.output.name}: use a .png, .tif, .jpg or .webp output name.")
@@ -93,6 +94,10 @@ def _run_stylize(args: argparse.Namespace) -> int:
             )
             save_picture(Picture(event.preview.rgb, None, content.bit_depth, content.grayscale), path)
 
+    cache = ModelCache(args.weights)
+    plan, seconds = plan_job(content.size, settings, cache, notify=None if args.quiet else _say)
+    if not args.quiet:
+        _say(_plan_line(plan, seconds, device_name(resolve_device(settings.device))))
     result = stylize(
         content,
         styles,
@@ -100,7 +105,8 @@ def _run_stylize(args: argparse.Namespace) -> int:
         progress=on_progress,
         preview_every=args.save_every,
         preview_size=100_000,
-        cache=ModelCache(args.weights),
+        cache=cache,
+        plan=plan,
     )
     if bar is not None:
         bar.close()
@@ -113,6 +119,22 @@ def _run_stylize(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _plan_line(plan, seconds: float | None, device: str) -> str:
+    """E.g. "Plan: 2048x1365 in 4 scales (...), 181 iterations; about 40 s on NVIDIA ...", then its notes."""
+    from nst_engine.timing import describe_seconds
+
+    scales = len(plan.steps)
+    line = (f"Plan: {plan.target[0]}x{plan.target[1]} in {scales} scale{'s' if scales > 1 else ''} "
+            f"({', '.join(step.describe() for step in plan.steps)}), {plan.total_iterations} iterations")
+    line += (f"; {describe_seconds(seconds)} on {device}." if seconds is not None
+             else f"; a short job on {device} (its time is not estimated).")
+    return line + (f"\n{plan.message}" if plan.message else "")
 
 
 # ---------------------------------------------------------------- info

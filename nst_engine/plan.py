@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nst_engine import memory, tiling
+from nst_engine import memory, tiling, timing
 from nst_engine.errors import OutOfMemory
 from nst_engine.images import scaled_size
+from nst_engine.schedule import scale_sizes, schedule
 from nst_engine.settings import Settings
+
+__all__ = ["Plan", "Step", "make_plan", "scale_sizes", "target_size"]
 
 Size = tuple[int, int]
 
@@ -79,18 +82,6 @@ class Plan:
         }
 
 
-def scale_sizes(final_size: Size, scales: int, min_long_side: int) -> list[Size]:
-    """Sizes of the coarse-to-fine schedule, halving from the final size, none below `min_long_side`."""
-    long_side = max(final_size)
-    sizes = [final_size]
-    for level in range(1, scales):
-        side = round(long_side / 2**level)
-        if side < min(min_long_side, long_side):
-            break
-        sizes.insert(0, scaled_size(final_size, side))
-    return sizes
-
-
 def target_size(content_size: Size, settings: Settings) -> Size:
     """The working size the settings ask for, before memory has its say."""
     if settings.notebook_size is not None:
@@ -104,9 +95,11 @@ def target_size(content_size: Size, settings: Settings) -> Size:
     return size
 
 
-def make_plan(content_size: Size, settings: Settings, device: torch.device, dtype_bytes: int) -> Plan:
+def make_plan(content_size: Size, settings: Settings, device: torch.device, dtype_bytes: int,
+              rate: timing.Rate | None = None) -> Plan:
     """The schedule for a content of `content_size`: sizes, iterations, tiles, and notes saying why.
 
+    With the device's `rate`, a size whose estimate exceeds `settings.time_budget` is capped to fit.
     A scale too large for the memory available (the device's, capped by `memory_limit`) is tiled;
     only when even tiles of the smallest size would not fit is the size scaled down (or, with
     `on_oom` "refuse", refused). `tile_size` forces tiles of at most that side.
@@ -117,16 +110,16 @@ def make_plan(content_size: Size, settings: Settings, device: torch.device, dtyp
         side = int(max(size) * (settings.max_pixels / (size[0] * size[1])) ** 0.5)
         notes.append(f"Scaled down from {max(size)} px to {side} px (long side) to stay within max_pixels.")
         size = scaled_size(size, side)
+    if rate is not None and settings.time_budget and settings.notebook_size is None:
+        size = _fit_time_budget(size, settings, rate, dtype_bytes, notes)
     available = memory.available_bytes(device, settings.memory_limit)
     where = _where(device, settings.memory_limit, available)
     size = _fit(size, settings, device, dtype_bytes, available, where, notes)
-    sizes = scale_sizes(size, settings.scales, settings.min_scale_size)
-    budgets = [settings.coarse_iterations_or_default()] * (len(sizes) - 1) + [settings.iterations]
-    steps = [_step(s, n, settings.tile_size, dtype_bytes, available) for s, n in zip(sizes, budgets, strict=True)]
+    steps = [_step(s, n, settings.tile_size, dtype_bytes, available) for s, n in schedule(size, settings)]
     plan = Plan(target=size, steps=steps, dtype_bytes=dtype_bytes, notes=notes)
     if plan.tiled:
         why = f"as tile_size {settings.tile_size} asks" if settings.tile_size else f"to fit {where}"
-        notes.append(f"{plan.describe()[0].upper()}{plan.describe()[1:]}: tiled {why}.")
+        notes.append(f"Tiled {why}.")  # which scales, and their tiles: api.result_message
     return plan
 
 
@@ -185,3 +178,27 @@ def smaller_tiles(step: Step) -> Step | None:
     if smaller >= side:
         return None
     return tiled_step(step.size, step.iterations, smaller)
+
+
+def _fit_time_budget(size: Size, settings: Settings, rate: timing.Rate, dtype_bytes: int, notes: list[str]) -> Size:
+    """The largest size (long side a multiple of 16) whose estimate fits the time budget; a note if capped."""
+
+    def seconds(candidate: Size) -> float:
+        steps = [Step(s, n) for s, n in schedule(candidate, settings)]
+        return timing.estimate_seconds(Plan(candidate, steps, dtype_bytes), rate)
+
+    full = seconds(size)
+    if full <= settings.time_budget:
+        return size
+    smallest = min(max(size), settings.min_scale_size)
+    side = max(size) // 16 * 16
+    while side > smallest and seconds(scaled_size(size, side)) > settings.time_budget:
+        side -= 16
+    capped = scaled_size(size, max(side, smallest))
+    notes.append(
+        f"The working size is capped at {capped[0]}x{capped[1]}: the full {size[0]}x{size[1]} would take "
+        f"{timing.describe_seconds(full)} on {rate.device_name}, over the time budget of "
+        f"{timing.describe_seconds(settings.time_budget).removeprefix('about ')}. Ask for the size explicitly "
+        "(a working resolution in GIMP, --time-budget 0 on the command line) to lift the cap."
+    )
+    return capped

@@ -38,11 +38,13 @@ STYLE_LAYERS: dict[str, float] = {
 CONTENT_LAYER = "conv4_2"
 MAX_SIDE = 16384
 
-# What each preset changes from the defaults ("standard" changes nothing).
+# What each preset changes from the defaults ("standard" changes nothing). Presets set effort, not
+# size: "draft" is a quick look at 512 px; "standard" and "high" work at the content's own size
+# (size 0), reached coarse to fine (schedule.py), within the time budget on the device.
 PRESETS: dict[str, dict[str, Any]] = {
-    "draft": {"size": 384, "iterations": 60, "scales": 2},
+    "draft": {"size": 512, "iterations": 30, "scales": 2},
     "standard": {},
-    "high": {"size": 1024, "iterations": 200, "scales": 4},
+    "high": {"iterations": 200, "scales": 4},
     # The seed document's exact setup: its costs with alpha 10 and beta 40, five style layers at 0.2,
     # conv4_2, Adam at lr 2.0 for 200 iterations from noise blended with the content (ratio 0.6),
     # 400x300, average pooling as in its MatConvNet model, no total variation, one scale.
@@ -60,6 +62,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "tv_weight": 0.0,
         "fit": "stretch",
         "notebook_size": (400, 300),
+        "time_budget": 0.0,  # exact: never capped
     },
 }
 
@@ -68,20 +71,23 @@ PRESETS: dict[str, dict[str, Any]] = {
 class Settings:
     """Everything a stylisation run needs besides its images (see each field's help).
 
-    Sizes are long sides in pixels. `iterations` run at the final size, `coarse_iterations` at each
-    coarser scale of the coarse-to-fine schedule. Made in any way, an instance is validated.
+    Sizes are long sides in pixels. `iterations` run at the final size (scales above 1024 px get
+    fewer, schedule.py), `coarse_iterations` at each coarser scale of the coarse-to-fine schedule.
+    Made in any way, an instance is validated.
     """
 
     preset: str = setting("standard", "quality preset; its values are defaults that explicit settings override",
                           choices=tuple(PRESETS))
-    size: int = setting(512, "long side of the result in pixels; 0 = the content's own size",
+    size: int = setting(0, "long side of the result in pixels; 0 = the content's own size",
                         low=32, high=MAX_SIDE, zero_ok=True)
     max_long_side: int | None = setting(None, "caps the working size whatever the preset says",
                                         low=32, high=MAX_SIDE)
-    iterations: int = setting(100, "iterations at the final scale", low=1, high=100_000)
+    iterations: int = setting(100, "iterations at the final scale up to 1024 px; scales above 1024 px add "
+                              "detail with fewer (a quarter per doubling of the long side)", low=1, high=100_000)
     coarse_iterations: int | None = setting(None, "iterations at each coarser scale (default: half)",
                                             low=1, high=100_000)
-    scales: int = setting(3, "number of coarse-to-fine scales (1 = single scale)", low=1, high=8)
+    scales: int = setting(3, "coarse-to-fine scales up to 1024 px (1 = one single scale); larger sizes add a "
+                          "detail scale per doubling", low=1, high=8)
     min_scale_size: int = setting(128, "smallest long side of the coarse scales", low=32, high=4096)
     optimizer: str = setting("lbfgs", "optimiser of the pixels", choices=("lbfgs", "adam"))
     learning_rate: float = setting(2.0, "Adam's step in 8-bit pixel units (seed: 2.0)", low=1e-6, high=1000.0)
@@ -109,6 +115,8 @@ class Settings:
                              "AMX)", choices=("auto", "fp32", "bf16", "fp16"), scope="server")
     channels_last: bool | None = setting(None, "channels-last memory layout (default: on CUDA only)",
                                          scope="server")
+    time_budget: float = setting(600.0, "seconds a job may take on this device: a larger working size is "
+                                 "capped to fit, saying so (0 = no cap)", low=0.0, high=1e7)
     on_oom: str = setting("scale-down", "when the size would not fit in memory",
                           choices=("scale-down", "refuse"))
     max_pixels: int | None = setting(None, "largest working size in pixels (width x height)",

@@ -29,9 +29,9 @@ BLOCKING = {"size": 48, "iterations": 100_000, "scales": 1}
 
 
 def call(engine, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-         token: str | None = "default") -> tuple[int, dict, bytes]:
+         token: str | None = "default", timeout: float = 60) -> tuple[int, dict, bytes]:
     parsed = urllib.parse.urlsplit(engine.url)
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
     all_headers = dict(headers or {})
     if token is not None:
         all_headers["Authorization"] = f"Bearer {engine.token if token == 'default' else token}"

@@ -58,6 +58,9 @@ def test_stylize_writes_the_result_and_intermediates(tmp_path, photos, synthetic
     )
     assert result.returncode == 0, result.stderr
     assert "iteration 4/4" in result.stderr and "Wrote" in result.stderr
+    # The plan, before the work: too small a job to measure the device for.
+    assert "Plan: 160x106 in 2 scales (80x53, 160x106), 6 iterations; a short job on " in result.stderr
+    assert "Computed at 160x106 (coarse to fine: 80x53, 160x106)." in result.stderr
     picture = load_picture(out)
     assert picture.size == (160, 106)
     saved = sorted(p.name for p in tmp_path.glob("cat_s*_i*.png"))
@@ -103,7 +106,7 @@ def test_stylize_help_lists_the_flags_derived_from_the_schema(capsys):
             assert f"--{name.replace('_', '-')} " in text, name
             assert spec.help.split(";")[0] in text, name  # the schema's help text, not a second one
     assert "an integer from 1 to 100000; default 100" in text  # --iterations: range and default from the schema
-    assert "draft: size 384, iterations 60, scales 2" in text
+    assert "draft: size 512, iterations 30, scales 2" in text and "high: iterations 200, scales 4" in text
 
 
 def _argv(values: dict) -> list[str]:
@@ -138,7 +141,7 @@ def test_parsed_flags_give_the_same_settings_as_the_same_values(tmp_path):
     args = build_parser().parse_args(["stylize", "c.png", "s.png", "-o", "o.png", *_argv(values)])
     parsed = from_args(args, args.setting_names)
     assert parsed == Settings.from_dict(values)
-    assert parsed.size == 384  # unset: the preset's
+    assert parsed.size == 512  # unset: the preset's
     assert set(args.setting_names) == {name for name in Settings().to_dict() if name != "output"}
 
 

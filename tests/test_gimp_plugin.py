@@ -43,6 +43,14 @@ GUI_SUITES = os.environ.get("NST_GIMP_GUI_SUITES", " ".join(H.SUITES)).split()
 REPO = H.REPO
 DRIVERS = REPO / "tests" / "gimp"
 EXTRA_SETTINGS = {"iterations": 2, "scales": 1}
+# The photo-sized case (2048x1365) tests the path of a full-size layer, not the painting: a few iterations
+# (L-BFGS's first step is scaled down to nothing visible in 8 bits) at one scale of a network cut after
+# conv1_1 (a 200th of VGG-19's work per pixel: tens of CPU minutes otherwise),
+# and time_budget 0 so that it is computed at its size on any machine: on two busy cores the estimate can
+# pass the default 10-minute budget, which would cap it (tests/test_presets.py tests the cap).
+FULL_SIZE_SETTINGS = {"iterations": 4, "scales": 1, "time_budget": 0, "content_layer": "conv1_1",
+                      "style_layers": {"conv1_1": 1.0}}
+FULL_SIZE_TIMEOUT = 2400
 # Interactive runs must still be running when the test clicks Cancel / "Stop and keep" (after the
 # plug-in has shown an iteration), on any machine: many iterations, and the runs the test does not click
 # (scratch, repeat) are stopped early through the engine as soon as they show progress.
@@ -162,6 +170,33 @@ def results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> Iterator[
     yield data
 
 
+@pytest.fixture(scope="module")
+def full_size_results(gimp_root: H.GimpRoot, workdir: Path, engine: H.Engine) -> dict[str, Any]:
+    """Its own headless GIMP start (driver_fullsize.py): a 2048x1365 layer at the default resolution."""
+    inside = gimp_root.inside
+    profile = workdir / "profile-fullsize"
+    tap = EventTap(engine.url)
+    ok = {**H.engine_json_ok(engine), "url": tap.url}
+    plugin_dir = H.install_plugin(profile, ok)
+    H.make_style_images(workdir)
+    _copy_drivers(workdir, "driver_fullsize.py")
+    params = {"results": inside(workdir) + "/fullsize.json", "style": inside(workdir) + "/style.jpg",
+              "engine_json": inside(plugin_dir / "engine.json"), "engine_json_variants": {"ok": ok}}
+    (workdir / "params-fullsize.json").write_text(json.dumps(params))
+    env = {"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(FULL_SIZE_SETTINGS)}
+    try:
+        proc = H.run_batch(gimp_root, profile, workdir / "driver_fullsize.py", workdir / "params-fullsize.json",
+                           workdir / "gimp-fullsize.log", env, timeout=FULL_SIZE_TIMEOUT)
+    finally:
+        tap.close()
+    out_file = workdir / "fullsize.json"
+    if not out_file.exists():
+        pytest.fail(f"GIMP exited {proc.returncode} and wrote no results:\n{proc.stderr[-5000:]}")
+    data = json.loads(out_file.read_text())
+    data["_gimp"] = {"returncode": proc.returncode, "stderr": proc.stderr, "received": list(tap.received)}
+    return data
+
+
 # --- the tests -------------------------------------------------------------------------------------
 
 
@@ -183,6 +218,7 @@ def test_registration_as_listed_by_the_pdb(results):
     assert proc["authors"] and proc["copyright"] and proc["date"]
     defaults = proc["defaults"]
     assert defaults["quality"] == "standard" and defaults["preserve-colors"] is False
+    assert defaults["max-size"] == 0  # the layer's own size
     # The sensitivity mask is not visible through a PDB proxy; GIMP records it in pluginrc, the line
     # after the image types: 1 = GIMP_PROCEDURE_SENSITIVE_DRAWABLE (exactly one drawable).
     rc = results["_gimp"]["pluginrc"]
@@ -207,6 +243,21 @@ def test_rgba_layer_with_transparency_and_offsets(results):
     settings = record["engine_settings"]
     assert settings["style_blend"] == [0.75, 0.25] and settings["preset"] == "draft"
     assert settings["iterations"] == EXTRA_SETTINGS["iterations"]
+
+
+def test_photo_sized_layer_is_computed_at_its_own_size(full_size_results):
+    """2048x1365 at the default working resolution (the layer's size): the engine works at 2048x1365, not
+    at a preset's size scaled up, and the result's message (stored on the layer) says so."""
+    results = full_size_results
+    assert results.get("finished"), results["_gimp"]["stderr"][-3000:]
+    entry = C.case(results, "full_size")
+    new = C.assert_new_layer(entry, "style")
+    assert new["size"] == [2048, 1365] and not new["has_alpha"]
+    record = new["parasite"]
+    assert record["arguments"]["max_size"] == 0 and record["arguments"]["quality"] == "standard"
+    assert "size" not in record["engine_settings"] and "max_long_side" not in record["engine_settings"]
+    assert record["engine_message"].startswith("Computed at 2048x1365"), record["engine_message"]
+    assert {"width": 2048, "height": 1365, "sample": "u8", "channels": 4} in results["_gimp"]["received"]
 
 
 def test_16bit_rgb_is_sent_as_16_bits(results):

@@ -29,10 +29,13 @@ def test_argument_table_matches_issue():
 def test_engine_settings_single_and_blend():
     args = L.PluginArgs(style_file="/s/a.jpg", quality="draft", max_size=0, style_strength=2.0, seed=7)
     s = L.engine_settings(args)
-    assert s == {"preset": "draft", "output": "content", "size": 0, "style_strength": 2.0, "style_scale": 1.0,
+    # 0 (the default): the preset decides the size (the layer's own for standard and high).
+    assert L.PluginArgs().max_size == 0
+    assert s == {"preset": "draft", "output": "content", "style_strength": 2.0, "style_scale": 1.0,
                  "preserve_colors": False, "seed": 7}
-    args.max_size = 300
+    args.max_size = 300  # the artist's cap, which also lifts the engine's time budget
     assert L.engine_settings(args)["max_long_side"] == 300 and "size" not in L.engine_settings(args)
+    assert L.engine_settings(args)["time_budget"] == 0
     args.style_file_2 = "/s/b.png"
     args.style_blend = 0.25
     assert L.engine_settings(args)["style_blend"] == [0.75, 0.25]

@@ -9,9 +9,11 @@ from nst_engine.settings import SERVER_ONLY, SPECS, Settings, json_schema
 
 
 def test_presets_differ_and_explicit_values_win():
+    """Presets set effort: draft is a 512-px look, standard and high work at the content's own size (0)."""
     draft, standard, high = (Settings.from_dict({"preset": p}) for p in ("draft", "standard", "high"))
-    assert draft.size < standard.size < high.size
+    assert draft.size == 512 and standard.size == high.size == 0
     assert draft.iterations < standard.iterations < high.iterations
+    assert draft.scales < standard.scales < high.scales
     assert Settings.from_dict({"preset": "draft", "size": 999}).size == 999
 
 
@@ -126,8 +128,10 @@ def test_json_schema_describes_job_settings_only():
     properties = schema["properties"]
     assert schema["type"] == "object" and schema["additionalProperties"] is False
     assert set(properties) == set(SPECS) - SERVER_ONLY
-    assert properties["iterations"] == {"type": "integer", "minimum": 1, "maximum": 100_000,
-                                        "description": "Iterations at the final scale.", "default": 100}
+    assert properties["iterations"] == {
+        "type": "integer", "minimum": 1, "maximum": 100_000, "default": 100,
+        "description": "Iterations at the final scale up to 1024 px; scales above 1024 px add detail with fewer "
+                       "(a quarter per doubling of the long side)."}
     assert properties["size"]["anyOf"][0] == {"const": 0}
     assert properties["style_blend"]["type"] == ["array", "null"]
     assert properties["style_blend"]["items"] == {"type": "number", "minimum": 0.0}

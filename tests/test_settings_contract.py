@@ -67,7 +67,10 @@ def test_the_engine_refuses_what_the_plugin_must_map():
     with pytest.raises(SettingsError, match="max_long_side must be an integer from 32"):
         Settings.from_dict({"max_long_side": 31}, scope="job")
     assert _job(**{"max-size": 31}).max_long_side == L.MIN_WORKING_SIZE == 32
-    assert _job(**{"max-size": 0}).size == 0
+    assert _job(**{"max-size": 0}).size == 0  # standard: the layer's own size
+    assert _job(quality="draft", **{"max-size": 0}).size == 512  # draft: a quick look, at most 512 px
+    capped = _job(**{"max-size": 2000})
+    assert (capped.size, capped.max_long_side, capped.time_budget) == (0, 2000, 0.0)
 
 
 def test_the_services_openapi_describes_job_settings_from_the_schema():

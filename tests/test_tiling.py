@@ -89,7 +89,10 @@ def test_tile_size_forces_tiles_and_progress_tells_tiles_and_fraction(cache, cat
     final = result.plan.steps[-1]
     assert final.tile == (192, 192) and final.tiles == len(tiling.layout(final.size, final.tile)) == 4
     assert result.plan.steps[0].tile is None  # 160 px: no tiles needed
-    assert result.message == "Ran at 160x106, 320x213 (in 4 tiles of 192x192): tiled as tile_size 192 asks."
+    assert result.message == (
+        "Tiled as tile_size 192 asks. "
+        "Computed at 320x213 (coarse to fine: 160x106, 320x213 (in 4 tiles of 192x192))."
+    )
     assert result.picture.size == (320, 213) and np.isfinite(result.picture.rgb).all()
     fractions = [e.fraction for e in events]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0) and fractions[0] > 0
@@ -150,7 +153,7 @@ def test_tiles_leave_no_seams_and_cost_what_a_whole_run_costs(cache, cat, stain)
     whole = api.stylize(cat, [stain], Settings.from_dict(base), cache=cache)
     tiled = api.stylize(cat, [stain], Settings.from_dict({**base, "tile_size": 256}), cache=cache)
     step = tiled.plan.steps[-1]
-    assert step.tile == (256, 256) and whole.plan.steps[-1].tile is None and "tiled as tile_size 256" in tiled.message
+    assert step.tile == (256, 256) and whole.plan.steps[-1].tile is None and "Tiled as tile_size 256" in tiled.message
     PICTURES.mkdir(parents=True, exist_ok=True)
     save_picture(whole.picture, PICTURES / "whole.png")
     save_picture(tiled.picture, PICTURES / "tiled.png")

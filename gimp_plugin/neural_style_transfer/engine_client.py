@@ -60,6 +60,7 @@ class RawImage:
     channels: int
     sample_format: str  # u8, u16 or f32
     data: bytes
+    message: str | None = None  # the engine's word on a result: the size it was computed at, caps
 
 
 class EngineClient:
@@ -176,6 +177,14 @@ class EngineClient:
 
     # ---------------------------------------------------------- jobs
 
+    def plan(self, width: int, height: int, settings: dict[str, Any]) -> dict[str, Any]:
+        """What a job on a `width` x `height` layer would do, without running it: `plan` (sizes, scales,
+        iterations, `message`), `seconds` (the estimate; None until the engine has measured its device),
+        `device`, `device_name`, `calibrated`. The first call may take a few seconds (the measurement)."""
+        body = json.dumps({"width": int(width), "height": int(height), "settings": settings}).encode("utf-8")
+        data, _ = self._call("POST", "/plan", body, {"Content-Type": "application/json"}, timeout=120)
+        return json.loads(data)
+
     def submit(self, content: RawImage | bytes, styles: list[bytes], settings: dict[str, Any],
                preview: bool = False) -> Job:
         """Send the images (as bytes) and settings; returns the queued job."""
@@ -281,7 +290,7 @@ class Job:
     def result(self) -> RawImage:
         data, response = self.client._call("GET", f"/jobs/{self.id}/result?format=raw-f32", timeout=120)
         width, height = int(response.getheader("X-Width")), int(response.getheader("X-Height"))
-        return RawImage(width, height, 4, "f32", data)
+        return RawImage(width, height, 4, "f32", data, response.getheader("X-Message"))
 
     def cancel(self) -> None:
         self.client._call("DELETE", f"/jobs/{self.id}")

@@ -48,11 +48,13 @@ ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     ("quality", "choice", "_Quality",
      "Draft: a quick, small look at the idea. Standard: balanced. High: more detail, slowest",
      {"default": "standard"}),
-    ("max-size", "int", "_Resolution cap (long side, px)",
-     "The largest long side, in pixels, at which the style is computed; smaller is faster and gives "
-     "broader strokes. The result always has the layer's size. 0 = no cap: the layer's full size. "
-     f"1 to {MIN_WORKING_SIZE - 1} count as {MIN_WORKING_SIZE}, the smallest the engine works at.",
-     {"min": 0, "max": 16384, "default": 1024}),
+    ("max-size", "int", "_Resolution cap (0 = the layer's size)",
+     "0: the quality preset decides: Standard and High work at the layer's own size (smaller only if it "
+     "would take more than about 10 minutes on the engine's device, which the result's note then says), "
+     "Draft at 512 px at most. A number caps the long side at which the style is computed and lifts the "
+     f"time limit; 1 to {MIN_WORKING_SIZE - 1} count as {MIN_WORKING_SIZE}, the smallest the engine works "
+     "at. The result always has the layer's size.",
+     {"min": 0, "max": 16384, "default": 0}),
     ("preserve-colors", "bool", "_Keep the layer's colours",
      "Take only texture and brushwork from the style; the colours stay the layer's own", {"default": False}),
     ("style-scale", "double", "_Brush size",
@@ -101,7 +103,7 @@ class PluginArgs:
     style_blend: float = 0.5
     style_strength: float = 1.0
     quality: str = "standard"
-    max_size: int = 1024
+    max_size: int = 0
     preserve_colors: bool = False
     style_scale: float = 1.0
     seed: int = 0
@@ -146,8 +148,10 @@ def engine_settings(args: PluginArgs) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "preset": args.quality,
         "output": "content",  # the layer's size, and no work above it
-        # 0: the layer's full size; otherwise a cap on the preset's working size.
-        **({"size": 0} if int(args.max_size) == 0 else {"max_long_side": max(MIN_WORKING_SIZE, int(args.max_size))}),
+        # 0: the preset's size (the layer's own for standard and high, within the engine's time budget);
+        # a number: the artist's cap on the working size, which also lifts the time budget.
+        **({} if int(args.max_size) == 0 else {"max_long_side": max(MIN_WORKING_SIZE, int(args.max_size)),
+                                                "time_budget": 0}),
         "style_strength": float(args.style_strength),
         "style_scale": float(args.style_scale),
         "preserve_colors": bool(args.preserve_colors),

@@ -37,6 +37,7 @@ from nst_engine.images import (
 from nst_engine.service import learned_routes
 from nst_engine.service.jobs import KEPT_RESULTS, Job, JobQueue, ServiceError, new_job_id
 from nst_engine.service.limits import Budgets, check_fits_network, check_request_pixels, machine_memory
+from nst_engine.service.plan_route import add_plan_route, queued_plan
 from nst_engine.settings import Settings, json_schema
 
 MAX_STYLES = 8
@@ -177,6 +178,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
             await form.close()
         return {"id": job.id, "state": job.state, "position": position}
 
+    add_plan_route(app, config, queue, device, authorised)
+
     @app.get("/jobs/{job_id}", dependencies=[Depends(authorised)])
     def job_status(job_id: str) -> dict[str, Any]:
         job = queue.get(job_id)
@@ -265,6 +268,11 @@ def _settings(form: Any, server_settings: dict[str, Any]) -> Settings:
         values = json.loads(text or "{}")
     except ValueError as error:
         raise ServiceError(400, f"`settings` is not valid JSON ({error}): send a JSON object.") from None
+    return settings_from_values(values, server_settings)
+
+
+def settings_from_values(values: Any, server_settings: dict[str, Any]) -> Settings:
+    """Validated job settings from a decoded JSON value, with the server's own settings applied."""
     if not isinstance(values, dict):
         raise ServiceError(400, "`settings` must be a JSON object, such as {\"preset\": \"draft\"}.")
     try:
@@ -320,6 +328,7 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
         raise ServiceError(400, error.message) from None
     except SettingsError as error:
         raise ServiceError(422, error.message) from None
+    planned = queued_plan(content_size, settings, queue.cache)
     queue.reserve(pixels)
     try:
         if raw:
@@ -340,7 +349,8 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
     except BaseException:
         queue.release(pixels)
         raise
-    return Job(new_job_id(), content, pictures, settings, preview, pixels=pixels, received={"content": received})
+    return Job(new_job_id(), content, pictures, settings, preview, pixels=pixels, received={"content": received},
+               plan=planned)
 
 
 async def _event_stream(queue: JobQueue, job: Job) -> AsyncIterator[str]:

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nst_engine.api import ModelCache, StylizeResult, stylize
+from nst_engine.api import ModelCache, StylizeResult, plan_job, stylize
 from nst_engine.contract import TERMINAL_EVENTS
 from nst_engine.errors import Cancelled, EngineError, OutOfMemory
 from nst_engine.images import Picture, encode_png
+from nst_engine.plan import Plan
 from nst_engine.settings import Settings
 
 PREVIEW_EVERY = 5
@@ -37,6 +38,12 @@ class ServiceError(EngineError):
         super().__init__(message)
         self.status = status
         self.headers = headers
+
+
+def plan_fields(plan: Plan | None, seconds: float | None) -> dict[str, Any]:
+    """What `queued` and `started` events say of the job's plan: its estimate (null: not calibrated yet)."""
+    return {"estimate_seconds": None if seconds is None else round(seconds, 1),
+            "plan": None if plan is None else plan.to_dict()}
 
 
 def new_job_id() -> str:
@@ -66,13 +73,14 @@ class Job:
     # Another kind of job (learned styles): called instead of stylize(), returns (result or None, done event).
     work: Callable[[Job], tuple[Any, dict[str, Any]]] | None = None
     keep_running: bool = False  # goes on when its event stream closes (learning: the artist closed the dialog)
+    plan: dict[str, Any] = field(default_factory=lambda: plan_fields(None, None))  # for `queued` events
     _preview_seq: int | None = None
 
     def announce_position(self, position: int) -> None:
         """A `queued` event only when the position changed (the worker and submit both announce)."""
         if position != self.announced_position:
             self.announced_position = position
-            self.post({"type": "queued", "position": position})
+            self.post({"type": "queued", "position": position, **self.plan})
 
     def post(self, event: dict[str, Any]) -> None:
         with self.changed:
@@ -129,6 +137,7 @@ class JobQueue:
         self.reserved_pixels = 0  # admitted jobs' inputs, decoded or being decoded
         self.admitting = 0  # requests between reserve() and submit()/release()
         self.lock = threading.Condition()
+        self.device_lock = threading.Lock()  # held while a job runs, or while POST /plan measures the device
         self.closed = False
         self.last_activity = time.monotonic()
         self.thread = threading.Thread(target=self._work, name="nst-engine-jobs", daemon=True)
@@ -224,7 +233,8 @@ class JobQueue:
                 job = self.running = self.waiting.pop(0)
                 self._announce_positions()
             try:
-                self._run(job)
+                with self.device_lock:
+                    self._run(job)
             finally:
                 with self.lock:
                     self._free_inputs(job)
@@ -233,13 +243,23 @@ class JobQueue:
 
     def _run(self, job: Job) -> None:
         job.state = "running"
-        job.post({"type": "started", "received": job.received})
-        state, event = self._execute(job)  # its frame, and any traceback holding the pictures, are gone now
+        plan, seconds = self._plan(job)
+        job.post({"type": "started", "received": job.received, **plan_fields(plan, seconds)})
+        state, event = self._execute(job, plan)  # its frame, and any traceback holding the pictures, are gone now
         with self.lock:
             self._free_inputs(job)
         self._finish(job, state, event)
 
-    def _execute(self, job: Job) -> tuple[str, dict[str, Any]]:
+    def _plan(self, job: Job) -> tuple[Plan | None, float | None]:
+        """The job's plan and estimate (the device is measured once, unless the job is tiny); a plan that
+        fails is made again by stylize(), which reports why."""
+        assert job.content is not None
+        try:
+            return plan_job(job.content.size, job.settings, self.cache)
+        except Exception:  # noqa: BLE001 - reported by the run itself
+            return None, None
+
+    def _execute(self, job: Job, plan: Plan | None = None) -> tuple[str, dict[str, Any]]:
         """Run stylize(); the terminal state and event, whatever happens."""
 
         def on_progress(event) -> None:
@@ -261,7 +281,7 @@ class JobQueue:
             else:
                 result = stylize(
                     job.content, job.styles, job.settings, progress=on_progress, cancel=job.cancel, stop=job.stop,
-                    preview_every=PREVIEW_EVERY if job.preview else 0, cache=self.cache,
+                    preview_every=PREVIEW_EVERY if job.preview else 0, cache=self.cache, plan=plan,
                 )
         except Cancelled:
             return "cancelled", {"type": "cancelled"}

@@ -16,7 +16,7 @@ import torch
 from nst_engine.api import target_size
 from nst_engine.model import LAYER_INDEX
 from nst_engine.optimize import style_size
-from nst_engine.plan import scale_sizes
+from nst_engine.schedule import sizes_for
 from nst_engine.service.jobs import ServiceError
 from nst_engine.settings import Settings
 
@@ -72,7 +72,7 @@ def check_fits_network(content: tuple[int, int], styles: list[tuple[int, int]], 
     layers = [settings.content_layer, *settings.style_layers]
     need = 2 ** _pooled_by(layers)
     final = target_size(_Sized(content), settings)  # type: ignore[arg-type]
-    sizes = scale_sizes(final, settings.scales, settings.min_scale_size)
+    sizes = sizes_for(final, settings)
     coarsest = sizes[0]
     layer = _deepest_name(layers)
     if min(coarsest) < need:

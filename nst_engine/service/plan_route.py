@@ -1,0 +1,91 @@
+"""`POST /plan`: what a job of a given size would do and how long it would take, without running it.
+
+The plug-in's dialog asks it to show "about 40 s on NVIDIA GeForce RTX 3060" before the artist
+commits, and the `queued` and `started` events carry the same plan and estimate. The device's speed is
+measured once (timing.py); /plan measures it when the device is idle, never while a job runs (the
+measurement would be wrong and the job slower): until then the estimate is null.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+from fastapi import Depends, FastAPI, Request
+
+from nst_engine import timing
+from nst_engine.api import ModelCache, plan_job
+from nst_engine.errors import EngineError, WeightsInvalid, WeightsMissing
+from nst_engine.schedule import Size
+from nst_engine.service.jobs import JobQueue, ServiceError, plan_fields
+from nst_engine.service.limits import check_fits_network
+from nst_engine.settings import MAX_SIDE, Settings
+
+if TYPE_CHECKING:
+    from nst_engine.service.app import ServiceConfig
+
+MAX_PLAN_BODY = 64 * 1024
+
+
+def queued_plan(content_size: Size, settings: Settings, cache: ModelCache) -> dict[str, Any]:
+    """The plan fields of a `queued` event: from a rate measured earlier, never measuring now."""
+    try:
+        return plan_fields(*plan_job(content_size, settings, cache, calibrate="never"))
+    except EngineError:  # e.g. no weights: the job's own run reports it
+        return plan_fields(None, None)
+
+
+def add_plan_route(app: FastAPI, config: ServiceConfig, queue: JobQueue, device: torch.device,
+                   authorised: Callable[[Request], None]) -> None:
+    """Register POST /plan on `app` (token-protected like /jobs)."""
+
+    @app.post("/plan", dependencies=[Depends(authorised)])
+    async def plan(request: Request) -> dict[str, Any]:
+        """JSON `{"width": W, "height": H, "settings": {...}}` -> `{"plan", "seconds", "device",
+        "device_name", "calibrated"}`; `seconds` is null until the device's speed has been measured."""
+        from nst_engine.service.app import _check_framing, settings_from_values
+
+        _check_framing(request, MAX_PLAN_BODY)
+        try:
+            body = json.loads(await request.body() or b"null")
+        except ValueError as error:
+            raise ServiceError(400, f"The body is not valid JSON ({error}): send "
+                                    '{"width": W, "height": H, "settings": {...}}.') from None
+        if not isinstance(body, dict):
+            raise ServiceError(400, 'Send a JSON object: {"width": W, "height": H, "settings": {...}}.')
+        size = (_side(body, "width"), _side(body, "height"))
+        if size[0] * size[1] > config.max_image_pixels:
+            raise ServiceError(413, f"A {size[0]}x{size[1]} image is more than the engine's limit of "
+                                    f"{config.max_image_pixels:,} pixels: plan a smaller one.")
+        settings = settings_from_values(body.get("settings") or {}, config.server_settings)
+        check_fits_network(size, [], settings)
+        return await asyncio.get_running_loop().run_in_executor(None, _plan, size, settings, queue, device)
+
+
+def _side(body: dict[str, Any], name: str) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4 * MAX_SIDE:
+        raise ServiceError(422, f"`{name}` must be an integer from 1 to {4 * MAX_SIDE} (pixels), not "
+                                f"{json.dumps(value)[:40]}.")
+    return value
+
+
+def _plan(size: Size, settings: Settings, queue: JobQueue, device: torch.device) -> dict[str, Any]:
+    """Plan on a worker thread; measure the device first if it is idle and was never measured."""
+    try:
+        if queue.device_lock.acquire(blocking=False):
+            try:
+                made, seconds = plan_job(size, settings, queue.cache, calibrate="always")
+            finally:
+                queue.device_lock.release()
+        else:
+            made, seconds = plan_job(size, settings, queue.cache, calibrate="never")
+    except (WeightsMissing, WeightsInvalid) as error:
+        raise ServiceError(503, error.message) from None
+    except EngineError as error:  # out of memory with on_oom "refuse"
+        raise ServiceError(422, error.message) from None
+    return {"plan": made.to_dict(), "seconds": None if seconds is None else round(seconds, 1),
+            "device": device.type, "device_name": timing.device_name(device), "calibrated": seconds is not None}

@@ -1,0 +1,107 @@
+"""POST /plan and the estimate in `queued`/`started` events, on a real `nst-engine serve` process.
+
+One engine serves the module, in order: before its device is measured (estimates are null, the plan
+is there), then /plan measures it (once), then jobs carry an estimate. The plug-in's client asks
+the same engine.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import EngineProcess
+from service_helpers import FAST, call, events, submit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gimp_plugin" / "neural_style_transfer"))
+from engine_client import EngineClient, EngineJobFailed  # noqa: E402
+
+PHOTO = (2048, 1365)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, synthetic_weights_file):
+    process = EngineProcess(tmp_path_factory.mktemp("plan-home"), synthetic_weights_file, "--device", "cpu")
+    yield process
+    process.stop()
+
+
+def plan(engine, body, token="default", timeout: float = 300) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    status, _, answer = call(engine, "POST", "/plan", data, {"Content-Type": "application/json"}, token=token,
+                             timeout=timeout)
+    return status, json.loads(answer)
+
+
+def test_events_carry_the_plan_before_the_device_is_measured(engine, photos):
+    """A tiny job is not worth measuring the device for: its events say so with a null estimate."""
+    _, job = submit(engine, photos, FAST)
+    seen = events(engine, job["id"])
+    queued, started = seen[0], next(e for e in seen if e["type"] == "started")
+    for event in (queued, started):
+        assert event["estimate_seconds"] is None
+        assert event["plan"]["size"] == [48, 32] and event["plan"]["scales"][0]["iterations"] == 2
+    assert seen[-1]["type"] == "done"
+    assert not (engine.home / "data" / "timing.json").exists()
+
+
+@pytest.mark.parametrize("body,status,words", [
+    (b"{not json", 400, "not valid JSON"),
+    ([1, 2], 400, "JSON object"),
+    ({"height": 10}, 422, "`width` must be an integer"),
+    ({"width": 10, "height": True}, 422, "`height` must be an integer"),
+    ({"width": 30000, "height": 30000}, 413, "limit"),
+    ({"width": 64, "height": 64, "settings": {"sise": 3}}, 422, "did you mean size"),
+    ({"width": 64, "height": 64, "settings": {"device": "cpu"}}, 422, "set by the engine's server"),
+    ({"width": 64, "height": 64, "settings": "draft"}, 400, "must be a JSON object"),
+    ({"width": 8, "height": 8}, 422, "too small"),
+])
+def test_plan_refusals_are_4xx_errors(engine, body, status, words):
+    got, answer = plan(engine, body)
+    assert got == status and words in answer["error"], answer
+
+
+def test_plan_needs_the_token(engine):
+    got, answer = plan(engine, {"width": 64, "height": 64}, token="wrong")
+    assert got == 401 and "token" in answer["error"]
+
+
+def test_plan_measures_the_device_once_and_estimates_the_layers_size(engine):
+    got, answer = plan(engine, {"width": PHOTO[0], "height": PHOTO[1], "settings": {"time_budget": 0}})
+    assert got == 200, answer
+    assert answer["calibrated"] is True and answer["seconds"] > 0
+    assert answer["device"] == "cpu" and answer["device_name"]
+    steps = answer["plan"]["scales"]
+    assert answer["plan"]["size"] == list(PHOTO) and steps[-1]["size"] == list(PHOTO)
+    assert [s["iterations"] for s in steps] == [50, 50, 100, 25]  # the detail scale gets a quarter
+    stored = json.loads((engine.home / "data" / "timing.json").read_text())
+    assert len(stored["rates"]) == 1
+
+    _, draft = plan(engine, {"width": PHOTO[0], "height": PHOTO[1], "settings": {"preset": "draft"}})
+    assert draft["plan"]["size"] == [512, 341] and draft["seconds"] < answer["seconds"]
+    # A budget shorter than the full size's estimate caps the working size and says so.
+    budget = answer["seconds"] / 4
+    _, capped = plan(engine, {"width": PHOTO[0], "height": PHOTO[1], "settings": {"time_budget": budget}})
+    assert max(capped["plan"]["size"]) < PHOTO[0] and capped["seconds"] <= budget
+    assert "capped" in capped["plan"]["message"] and "time budget" in capped["plan"]["message"]
+    assert len(json.loads((engine.home / "data" / "timing.json").read_text())["rates"]) == 1  # measured once
+
+
+def test_events_carry_the_estimate_once_measured(engine, photos):
+    _, job = submit(engine, photos, {**FAST, "output": "content"})
+    seen = events(engine, job["id"])
+    queued, started = seen[0], next(e for e in seen if e["type"] == "started")
+    for event in (queued, started):
+        assert event["estimate_seconds"] > 0 and event["plan"]["size"] == [48, 32]
+    assert seen[-1]["type"] == "done"
+
+
+def test_the_plugins_client_asks_for_a_plan(engine):
+    client = EngineClient(engine.url, engine.token)
+    answer = client.plan(PHOTO[0], PHOTO[1], {"preset": "standard", "output": "content"})
+    assert set(answer) == {"plan", "seconds", "device", "device_name", "calibrated"}
+    assert answer["calibrated"] and answer["seconds"] > 0
+    with pytest.raises(EngineJobFailed, match="quality|preset"):
+        client.plan(PHOTO[0], PHOTO[1], {"preset": "ultra"})
