@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from nst_engine import contract
+from nst_engine import contract, tiling
 from nst_engine.settings import CONTENT_LAYER, STYLE_LAYERS
 
 if TYPE_CHECKING:
@@ -70,8 +70,12 @@ def estimate_seconds(plan: Plan, rate: Rate) -> float:
     """Seconds the optimisation of `plan` should take on the calibrated device (not loading the model)."""
     total = 0.0
     for step in plan.steps:
-        pixels = step.tile[0] * step.tile[1] if step.tile is not None else step.size[0] * step.size[1]
-        total += step.tiles * (step.iterations + rate.setup_iterations) * rate.iteration_seconds(pixels)
+        if step.tile is None:
+            pixels = step.size[0] * step.size[1]
+            total += (step.iterations + rate.setup_iterations) * rate.iteration_seconds(pixels)
+            continue
+        for tiles, iterations in tiling.passes(step.size, step.tile, step.iterations):  # every pass, every tile
+            total += sum((iterations + rate.setup_iterations) * rate.iteration_seconds(t.pixels) for t in tiles)
     return total + FINAL_EVALUATION * rate.iteration_seconds(plan.target[0] * plan.target[1])
 
 

@@ -185,7 +185,7 @@ def test_memory_plan_tiles_then_scales_down_or_refuses(monkeypatch, cat):
     monkeypatch.setattr(memory, "_device_bytes", lambda device: need_512)
     made = plan.make_plan(cat.size, Settings.from_dict({"size": 1024, "device": "cpu"}), cpu, 4)
     assert made.target == (1024, 681) and made.steps[-1].tile is not None and made.tiled
-    assert "1024x681 (in" in made.message and "to fit the" in made.message
+    assert "1024x681 (in" in made.describe() and made.message.startswith("Tiled to fit the")
     tiny = memory.estimate_bytes(128, 128)  # less than the smallest tile needs
     monkeypatch.setattr(memory, "_device_bytes", lambda device: tiny)
     size, message = _plan_size(cat, Settings.from_dict({"size": 1024, "device": "cpu"}), cpu, 4)

@@ -19,7 +19,7 @@ PHOTO = (4000, 3000)  # a 12-megapixel photo
 @pytest.fixture(autouse=True)
 def unlimited_memory(monkeypatch):
     """Sizes here are about time and effort; memory's say is tested elsewhere (test_engine, tiling)."""
-    monkeypatch.setattr(memory, "available_bytes", lambda device: None)
+    monkeypatch.setattr(memory, "available_bytes", lambda device, limit=None: None)
 
 
 def slow_rate(pixels_per_second: float = 1e5) -> timing.Rate:
