@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from nst_engine import optimize, timing
+from nst_engine import memory, optimize, timing
 from nst_engine import plan as plan_module
 from nst_engine.errors import EngineError, OutOfMemory, SettingsError
 from nst_engine.images import (
@@ -282,10 +282,10 @@ def stylize(
     except (torch.OutOfMemoryError, RuntimeError) as error:
         # cuDNN and some drivers report running out of memory as a plain RuntimeError.
         if not isinstance(error, torch.OutOfMemoryError) and "out of memory" not in str(error).lower():
-            _free(device)
+            memory.free(device)
             raise
         del error
-        _free(device)
+        memory.free(device)
         fitting = max(16, int(max(size) * 0.7) // 16 * 16)
         raise OutOfMemory(
             f"The {device.type} device ran out of memory at {max(size)} px: try {fitting} px or less "
@@ -293,7 +293,7 @@ def stylize(
             suggested_size=fitting,
         ) from None
     except BaseException:  # cancelled or failed: the next job gets the whole device
-        _free(device)
+        memory.free(device)
         raise
     output_size = content.size if settings.output == "content" else size
     result = resize_tensor(result, output_size).clamp(0, 1)
@@ -310,7 +310,7 @@ def stylize(
     if alpha is not None and output_size != content.size:
         alpha = from_alpha(resize_tensor(torch.from_numpy(alpha)[None, None], output_size))
     picture = Picture(rgb, alpha, content.bit_depth, content.grayscale)
-    _free(device)
+    memory.free(device)
     return StylizeResult(
         picture=picture,
         size=size,
@@ -328,10 +328,3 @@ def stylize(
 def from_alpha(alpha: torch.Tensor) -> np.ndarray:
     return alpha.squeeze(0).squeeze(0).clamp(0, 1).numpy().astype(np.float32)
 
-
-def _free(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    elif device.type == "mps":
-        torch.mps.empty_cache()

@@ -134,3 +134,27 @@ def start_engine(tmp_path: Path, synthetic_weights_file: Path):
     yield start
     for engine in started:
         engine.stop()
+
+
+@pytest.fixture(scope="module")
+def cache(synthetic_weights_file: Path):
+    """A warm engine model on the synthetic weights, shared by a module's stylisations."""
+    from nst_engine.api import ModelCache
+
+    return ModelCache(synthetic_weights_file)
+
+
+@pytest.fixture(scope="module")
+def cat(photos: dict[str, Path]):
+    """The content photograph most engine tests stylise (451x300)."""
+    from nst_engine.images import load_picture
+
+    return load_picture(photos["chelsea"])
+
+
+@pytest.fixture(scope="module")
+def stain(photos: dict[str, Path]):
+    """A stained-tissue photograph: a style with strong colour and texture."""
+    from nst_engine.images import load_picture
+
+    return load_picture(photos["ihc"])

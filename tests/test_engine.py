@@ -14,21 +14,6 @@ from nst_engine.images import Picture, load_picture, to_tensor
 from nst_engine.settings import Settings
 
 
-@pytest.fixture(scope="module")
-def cache(synthetic_weights_file):
-    return api.ModelCache(synthetic_weights_file)
-
-
-@pytest.fixture(scope="module")
-def cat(photos):
-    return load_picture(photos["chelsea"])
-
-
-@pytest.fixture(scope="module")
-def stain(photos):
-    return load_picture(photos["ihc"])
-
-
 def small(**overrides) -> Settings:
     # time_budget 0: these runs need no estimate, so the device is never measured for them.
     values = {"size": 64, "iterations": 8, "scales": 2, "min_scale_size": 32, "device": "cpu", "time_budget": 0,

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from nst_engine import api, optimize
-from nst_engine.images import load_picture, resize_tensor, to_tensor
+from nst_engine.images import resize_tensor, to_tensor
 from nst_engine.model import CONVS, FeatureModel
 from nst_engine.settings import Settings
 from nst_engine.synthetic_weights import save_matconvnet, save_pth
@@ -94,16 +94,6 @@ def formats(synthetic_weights, tmp_path_factory) -> dict[str, Path]:
     caffe = save_pth(folder / "converted-caffe.pth", caffe_state)
     matconvnet = save_matconvnet(folder / "converted.mat", matconvnet_from_caffe(caffe_state))
     return {"torchvision": torchvision, "caffe": caffe, "matconvnet": matconvnet}
-
-
-@pytest.fixture(scope="module")
-def cat(photos):
-    return load_picture(photos["chelsea"])
-
-
-@pytest.fixture(scope="module")
-def stain(photos):
-    return load_picture(photos["ihc"])
 
 
 def small(**overrides) -> Settings:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from nst_engine import api, optimize
-from nst_engine.images import load_picture, resize_tensor, to_tensor
+from nst_engine.images import resize_tensor, to_tensor
 from nst_engine.settings import SPECS, Settings
 
 pytestmark = pytest.mark.gpu
@@ -25,21 +25,6 @@ def needs_tiling_settings() -> None:
     missing = [name for name in ("tile_size", "memory_limit") if name not in SPECS]
     if missing:
         pytest.skip(f"this engine has no {' or '.join(missing)} setting yet (the tiling work adds them)")
-
-
-@pytest.fixture(scope="module")
-def cache(synthetic_weights_file):
-    return api.ModelCache(synthetic_weights_file)
-
-
-@pytest.fixture(scope="module")
-def cat(photos):
-    return load_picture(photos["chelsea"])
-
-
-@pytest.fixture(scope="module")
-def stain(photos):
-    return load_picture(photos["ihc"])
 
 
 @pytest.fixture(autouse=True)

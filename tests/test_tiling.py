@@ -10,25 +10,10 @@ import pytest
 import torch
 
 from nst_engine import api, costs, optimize, plan, tiling
-from nst_engine.images import Picture, load_picture, resize_tensor, save_picture, to_tensor
+from nst_engine.images import Picture, resize_tensor, save_picture, to_tensor
 from nst_engine.settings import Settings
 
 PICTURES = Path(os.environ.get("NST_TILING_PICTURES", "/tmp/nst-tiling"))  # the seam test's images, to look at
-
-
-@pytest.fixture(scope="module")
-def cache(synthetic_weights_file):
-    return api.ModelCache(synthetic_weights_file)
-
-
-@pytest.fixture(scope="module")
-def cat(photos):
-    return load_picture(photos["chelsea"])
-
-
-@pytest.fixture(scope="module")
-def stain(photos):
-    return load_picture(photos["ihc"])
 
 
 @pytest.mark.parametrize("length, tile", [(512, 256), (341, 256), (1230, 500), (4096, 768), (260, 256), (2000, 192)])
