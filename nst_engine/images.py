@@ -352,3 +352,17 @@ def combine_luminance(stylised_rgb: np.ndarray, content_rgb: np.ndarray) -> np.n
     content_yiq = content_rgb @ to_yiq.T
     content_yiq[..., 0] = to_luminance(stylised_rgb)
     return np.clip(content_yiq @ to_rgb.T, 0, 1).astype(np.float32)
+
+
+def decode_content(data: bytes, raw: tuple[int, int, str, int] | None, grayscale: bool,
+                   max_pixels: int) -> tuple[Picture, dict[str, object]]:
+    """A job's content picture and what was received, for its events: raw pixels when `raw` gives their
+    (width, height, sample format, channels), else an encoded file."""
+    if raw is not None:
+        width, height, sample, channels = raw
+        content = raw_rgba_to_picture(data, width, height, sample, channels, max_pixels, grayscale=grayscale)
+        return content, {"width": width, "height": height, "sample": sample, "channels": channels}
+    content = decode_picture(data, max_pixels, name="the content image")
+    return content, {"width": content.width, "height": content.height,
+                     "sample": {8: "u8", 16: "u16"}.get(content.bit_depth, "f32"),
+                     "channels": (1 if content.grayscale else 3) + (content.alpha is not None)}

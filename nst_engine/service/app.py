@@ -28,11 +28,11 @@ from nst_engine.errors import ImageError, SettingsError
 from nst_engine.images import (
     DEFAULT_MAX_PIXELS,
     ImageTooLarge,
+    decode_content,
     decode_picture,
     encode_png,
     picture_to_raw_rgba,
     probe_picture,
-    raw_rgba_to_picture,
 )
 from nst_engine.service import learned_routes
 from nst_engine.service.jobs import KEPT_RESULTS, Job, JobQueue, ServiceError, new_job_id
@@ -331,15 +331,9 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
     planned = queued_plan(content_size, settings, queue.cache)
     queue.reserve(pixels)
     try:
-        if raw:
-            content = raw_rgba_to_picture(content_bytes, width, height, sample, channels, config.max_image_pixels,
-                                          grayscale=_text_field(form, "grayscale", "false").lower() == "true")
-            received = {"width": width, "height": height, "sample": sample, "channels": channels}
-        else:
-            content = decode_picture(content_bytes, config.max_image_pixels, name="the content image")
-            received = {"width": content.width, "height": content.height,
-                        "sample": {8: "u8", 16: "u16"}.get(content.bit_depth, "f32"),
-                        "channels": (1 if content.grayscale else 3) + (content.alpha is not None)}
+        content, received = decode_content(
+            content_bytes, (width, height, sample, channels) if raw else None,
+            _text_field(form, "grayscale", "false").lower() == "true", config.max_image_pixels)
         del content_bytes
         pictures = [decode_picture(data, config.max_image_pixels, name=name)
                     for data, name in zip(style_bytes, style_names, strict=True)]
@@ -351,6 +345,7 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
         raise
     return Job(new_job_id(), content, pictures, settings, preview, pixels=pixels, received={"content": received},
                plan=planned)
+
 
 
 async def _event_stream(queue: JobQueue, job: Job) -> AsyncIterator[str]:

@@ -24,9 +24,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from nst_engine.errors import ImageError, SettingsError
 from nst_engine.images import (
     ImageTooLarge,
+    decode_content,
     decode_picture,
     probe_picture,
-    raw_rgba_to_picture,
 )
 from nst_engine.learned import library
 from nst_engine.learned.library import StyleError
@@ -197,15 +197,8 @@ def _admit_apply(form: Any, name: str, config: Any, queue: JobQueue, sessions: A
     pixels = width * height
     queue.reserve(pixels)
     try:
-        if raw:
-            content = raw_rgba_to_picture(data, width, height, sample, channels, config.max_image_pixels,
-                                          grayscale=_flag(form, "grayscale"))
-            received = {"width": width, "height": height, "sample": sample, "channels": channels}
-        else:
-            content = decode_picture(data, config.max_image_pixels, name="the content image")
-            received = {"width": content.width, "height": content.height,
-                        "sample": {8: "u8", 16: "u16"}.get(content.bit_depth, "f32"),
-                        "channels": (1 if content.grayscale else 3) + (content.alpha is not None)}
+        content, received = decode_content(data, (width, height, sample, channels) if raw else None,
+                                           _flag(form, "grayscale"), config.max_image_pixels)
     except ImageError as error:
         queue.release(pixels)
         raise ServiceError(400, error.message) from None
