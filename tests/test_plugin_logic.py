@@ -207,6 +207,45 @@ def test_runner_cancel_before_submit_reaches_job():
     assert isinstance(runner.events, queue.Queue)
 
 
+class _MainContext:
+    """GLib.MainContext's two calls that EngineJobRunner.wait makes: counts the turns of the main loop."""
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self._pending = 0
+
+    def pending(self) -> bool:
+        self._pending = (self._pending + 1) % 3
+        return self._pending != 0
+
+    def iteration(self, may_block: bool) -> bool:
+        assert may_block is False
+        self.turns += 1
+        return True
+
+
+def test_runner_drain_hands_over_progress_and_returns_the_outcome_once_it_arrives():
+    runner = EngineJobRunner(lambda: _FakeClient(_FakeJob()), "C", [], {})
+    seen: list[int] = []
+    assert runner.drain(seen.append) is None  # nothing yet: a window's timer polls again
+    for i in (1, 2):
+        runner.events.put(("progress", i))
+    assert runner.drain(seen.append) is None and seen == [1, 2]
+    runner.events.put(("progress", 3))
+    runner.events.put(("done", "RESULT"))
+    runner.events.put(("progress", 4))  # after the outcome: left for nobody
+    assert runner.drain(seen.append) == ("done", "RESULT") and seen == [1, 2, 3]
+
+
+def test_runner_wait_turns_the_main_loop_until_the_outcome():
+    runner = EngineJobRunner(lambda: _FakeClient(_FakeJob(fail=ValueError("bad"))), "C", [], {})
+    context, seen = _MainContext(), []
+    runner.start()
+    kind, payload = runner.wait(seen.append, context)
+    assert kind == "error" and isinstance(payload, ValueError)
+    assert [event["iteration"] for event in seen] == [1, 2, 3] and context.turns >= 2
+
+
 @pytest.mark.parametrize(("given", "expected"), [
     ("/path/x.jpg", "/path/x.jpg"),
     ("//path/x.jpg", "/path/x.jpg"),  # GIMP 3.2's Repeat hands this back

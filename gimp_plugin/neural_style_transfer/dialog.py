@@ -22,28 +22,19 @@ import gi
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
-gi.require_version("GdkPixbuf", "2.0")
 import dialog_logic as D  # noqa: E402
 import engine_client  # noqa: E402
 import nst_logic  # noqa: E402
+import pixbufs  # noqa: E402
 import plugin_messages  # noqa: E402
 import recent_styles  # noqa: E402
 from dialog_preview import PreviewPane  # noqa: E402
-from gi.repository import GdkPixbuf, Gimp, GimpUi, GLib, GObject, Gtk  # noqa: E402
+from gi.repository import Gimp, GimpUi, GLib, GObject, Gtk  # noqa: E402
 
 THUMB = 96  # the style's thumbnail beside its chooser
 RECENT_THUMB = 48
 CHOOSER_PREVIEW = 180
 STATE_ENV = "NST_PLUGIN_DIALOG_STATE"  # tests: a JSON file the dialog keeps up to date with what it shows
-
-
-def _pixbuf(path: str | None, size: int) -> GdkPixbuf.Pixbuf | None:
-    if not path:
-        return None
-    try:
-        return GdkPixbuf.Pixbuf.new_from_file_at_scale(path, size, size, True)
-    except GLib.Error:
-        return None
 
 
 class _Engine:
@@ -193,7 +184,7 @@ class StyleTransferDialog:
         chooser.set_use_preview_label(False)
 
         def update(widget: Any) -> None:
-            pixbuf = _pixbuf(widget.get_preview_filename(), CHOOSER_PREVIEW)
+            pixbuf = pixbufs.from_file(widget.get_preview_filename(), CHOOSER_PREVIEW)
             pane.set_from_pixbuf(pixbuf)
             widget.set_preview_widget_active(pixbuf is not None)
 
@@ -232,11 +223,11 @@ class StyleTransferDialog:
         for prop, image, size, key in (("style-file", self.thumb, THUMB, "style"),
                                        ("style-file-2", self.thumb2, THUMB // 2, "style2")):
             path = self._path(prop)
-            pixbuf = _pixbuf(path, size)
+            pixbuf = pixbufs.from_file(path, size)
             if pixbuf is None:
                 image.set_from_icon_name("image-missing" if path else "image-x-generic", Gtk.IconSize.DIALOG)
             else:
-                image.set_from_pixbuf(pixbuf)
+                image.set_from_pixbuf(pixbufs.over_checks(pixbuf))
             image.set_tooltip_text(path or "No style image chosen")
             self.state[key] = {"path": path, "thumbnail": [pixbuf.get_width(), pixbuf.get_height()]
                                if pixbuf is not None else None}
@@ -256,11 +247,11 @@ class StyleTransferDialog:
             self.recent_box.remove(child)
         paths = recent_styles.load(self.recent_file)
         for index, path in enumerate(paths):
-            pixbuf = _pixbuf(path, RECENT_THUMB)
+            pixbuf = pixbufs.from_file(path, RECENT_THUMB)
             if pixbuf is None:
                 continue
             button = Gtk.Button()
-            button.set_image(Gtk.Image.new_from_pixbuf(pixbuf))
+            button.set_image(Gtk.Image.new_from_pixbuf(pixbufs.over_checks(pixbuf)))
             button.set_relief(Gtk.ReliefStyle.NONE)
             button.set_tooltip_text(f"{nst_logic.style_label(path)}\n{path}")
             button.connect("clicked", self._on_recent, path)

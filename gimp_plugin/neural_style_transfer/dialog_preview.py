@@ -9,7 +9,6 @@ cancels it; closing the dialog cancels it too.
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ gi.require_version("GdkPixbuf", "2.0")
 import dialog_logic as D  # noqa: E402
 import engine_client  # noqa: E402
 import nst_logic  # noqa: E402
+import pixbufs  # noqa: E402
 import plugin_messages  # noqa: E402
 from engine_job import EngineJobRunner  # noqa: E402
 from gi.repository import GdkPixbuf, Gegl, Gimp, GLib, Gtk  # noqa: E402
@@ -121,24 +121,22 @@ class PreviewPane:
         runner = self._runner
         if runner is None:
             return False
-        while True:
-            try:
-                kind, payload = runner.events.get_nowait()
-            except queue.Empty:
-                return True
-            if kind == "progress":
-                fraction = nst_logic.progress_fraction(payload)
-                if fraction is not None:
-                    self.bar.set_fraction(fraction)
-                else:
-                    self.bar.pulse()
-                png = nst_logic.preview_png(payload)
-                if png:
-                    self._show_png(png)
-                self._text("Preview: " + nst_logic.progress_text(payload))
-                continue
-            self._finished(kind, payload)
-            return False
+        outcome = runner.drain(self._show_progress)
+        if outcome is None:
+            return True
+        self._finished(*outcome)
+        return False
+
+    def _show_progress(self, payload: Any) -> None:
+        fraction = nst_logic.progress_fraction(payload)
+        if fraction is not None:
+            self.bar.set_fraction(fraction)
+        else:
+            self.bar.pulse()
+        png = nst_logic.preview_png(payload)
+        if png:
+            self._show_png(png)
+        self._text("Preview: " + nst_logic.progress_text(payload))
 
     def _finished(self, kind: str, payload: Any) -> None:
         self._runner = None
@@ -148,9 +146,7 @@ class PreviewPane:
         if kind == "done":
             try:
                 data = D.rgba8_from_f32(payload.data, payload.width, payload.height)
-                pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB, True, 8,
-                                                         payload.width, payload.height, payload.width * 4)
-                self._set(pixbuf)
+                self._set(pixbufs.from_rgba(data, payload.width, payload.height))
                 self._text(f"Preview ({payload.width}\u00d7{payload.height} draft). OK runs the full job.")
                 self.state["preview"] = "done"
                 self.state["preview_size"] = [payload.width, payload.height]
@@ -170,23 +166,13 @@ class PreviewPane:
         self._report()
 
     def _show_png(self, png: bytes) -> None:
-        try:
-            loader = GdkPixbuf.PixbufLoader.new_with_type("png")
-            loader.write(png)
-            loader.close()
-            pixbuf = loader.get_pixbuf()
-        except GLib.Error:
-            return
+        pixbuf = pixbufs.from_png(png)
         if pixbuf is not None:
             self._set(pixbuf)
 
     def _set(self, pixbuf: GdkPixbuf.Pixbuf) -> None:
-        w, h = pixbuf.get_width(), pixbuf.get_height()
-        scale = min(D.PREVIEW_LONG_SIDE / w, D.PREVIEW_LONG_SIDE * 3 / 4 / h)
-        if abs(scale - 1.0) > 0.01:
-            pixbuf = pixbuf.scale_simple(max(1, round(w * scale)), max(1, round(h * scale)),
-                                         GdkPixbuf.InterpType.BILINEAR)
-        self.image.set_from_pixbuf(pixbuf)
+        self.image.set_from_pixbuf(pixbufs.over_checks(pixbufs.fit(pixbuf, D.PREVIEW_LONG_SIDE,
+                                                                   D.PREVIEW_LONG_SIDE * 3 // 4)))
         self.image.set_opacity(1.0)
         self._has_preview = True
         self.stale = False

@@ -59,6 +59,32 @@ class EngineJobRunner:
         if job is not None:
             threading.Thread(target=_quietly, args=(job.stop,), daemon=True).start()
 
+    def drain(self, on_progress: Callable[[Any], None], timeout: float = 0.0) -> Event | None:
+        """Hand the progress events waiting (after up to `timeout` s for the first) to `on_progress`.
+
+        Returns the outcome, ("done", RawImage) or ("error", exception), once the worker has posted
+        it, else None. For the main thread: GTK windows poll it from a timer.
+        """
+        block = timeout > 0
+        while True:
+            try:
+                kind, payload = self.events.get(timeout=timeout) if block else self.events.get_nowait()
+            except queue.Empty:
+                return None
+            block = False
+            if kind != "progress":
+                return kind, payload
+            on_progress(payload)
+
+    def wait(self, on_progress: Callable[[Any], None], main_context: Any) -> Event:
+        """Block the main thread until the outcome, turning `main_context` (a GLib.MainContext) meanwhile."""
+        while True:
+            while main_context.pending():
+                main_context.iteration(False)
+            outcome = self.drain(on_progress, timeout=0.1)
+            if outcome is not None:
+                return outcome
+
     def _work(self) -> None:
         try:
             client = self._connect()

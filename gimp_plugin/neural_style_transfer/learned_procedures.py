@@ -10,7 +10,6 @@ Registered from neural_style_transfer.py; every Gimp.* call stays on the main th
 from __future__ import annotations
 
 import os
-import queue
 import sys
 import traceback
 from collections.abc import Callable
@@ -111,23 +110,17 @@ def _failure(exc: BaseException) -> PluginFailure:
 
 
 def _wait(runner: _Runner, name: str, learning: bool) -> tuple[str, Any]:
-    """Drain the worker's events on the main thread with GIMP's progress bar: ("done"|"error", payload)."""
-    context = GLib.MainContext.default()
-    while True:
-        while context.pending():
-            context.iteration(False)
-        try:
-            kind, payload = runner.events.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        if kind != "progress":
-            return kind, payload
+    """Follow the job with GIMP's progress bar: ("done"|"error", payload)."""
+
+    def show(payload: Any) -> None:
         Gimp.progress_set_text(L.progress_text(payload, name, learning))
         fraction = L.progress_fraction(payload)
         if fraction is not None:
             Gimp.progress_update(fraction)
         else:
             Gimp.progress_pulse()
+
+    return runner.wait(show, GLib.MainContext.default())
 
 
 def _guard(procedure: Gimp.Procedure, body: Callable[[], Gimp.PDBStatusType]) -> Gimp.ValueArray:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import queue
 from typing import Any
 
 import gi
@@ -17,6 +16,7 @@ import gi
 gi.require_version("Gtk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
 import learned_logic as L  # noqa: E402
+import pixbufs  # noqa: E402
 from gi.repository import GdkPixbuf, GLib, Gtk  # noqa: E402
 
 THUMBNAIL = 96
@@ -27,17 +27,10 @@ def _pixbuf(png_base64: str | None) -> GdkPixbuf.Pixbuf | None:
     if not png_base64:
         return None
     try:
-        loader = GdkPixbuf.PixbufLoader.new_with_type("png")
-        loader.write(base64.b64decode(png_base64, validate=True))
-        loader.close()
-        pixbuf = loader.get_pixbuf()
-    except (GLib.Error, binascii.Error, ValueError):
+        pixbuf = pixbufs.from_png(base64.b64decode(png_base64, validate=True))
+    except (binascii.Error, ValueError):
         return None
-    if pixbuf is None:
-        return None
-    w, h = pixbuf.get_width(), pixbuf.get_height()
-    scale = THUMBNAIL / max(w, h)
-    return pixbuf.scale_simple(max(1, round(w * scale)), max(1, round(h * scale)), GdkPixbuf.InterpType.BILINEAR)
+    return None if pixbuf is None else pixbufs.over_checks(pixbufs.fit(pixbuf, THUMBNAIL, THUMBNAIL))
 
 
 class StyleChooser:
@@ -146,20 +139,18 @@ class LearningWindow:
             self._runner.cancel()
 
     def _poll(self) -> bool:
-        while True:
-            try:
-                kind, payload = self._runner.events.get_nowait()
-            except queue.Empty:
-                return True
-            if kind == "progress":
-                self._bar.set_text(L.progress_text(payload, self._name, learning=True))
-                fraction = L.progress_fraction(payload)
-                if fraction is not None:
-                    self._bar.set_fraction(fraction)
-                losses = payload.get("losses")
-                if isinstance(losses, dict) and isinstance(losses.get("total"), (int, float)):
-                    self._label.set_text(f"Loss {losses['total']:.4g}")
-                continue
-            self._outcome = ("cancelled", None) if self._cancelling else (kind, payload)
-            self._loop.quit()
-            return False
+        outcome = self._runner.drain(self._show)
+        if outcome is None:
+            return True
+        self._outcome = ("cancelled", None) if self._cancelling else outcome
+        self._loop.quit()
+        return False
+
+    def _show(self, payload: dict[str, Any]) -> None:
+        self._bar.set_text(L.progress_text(payload, self._name, learning=True))
+        fraction = L.progress_fraction(payload)
+        if fraction is not None:
+            self._bar.set_fraction(fraction)
+        losses = payload.get("losses")
+        if isinstance(losses, dict) and isinstance(losses.get("total"), (int, float)):
+            self._label.set_text(f"Loss {losses['total']:.4g}")

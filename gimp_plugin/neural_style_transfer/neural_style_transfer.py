@@ -10,7 +10,6 @@ after the engine's result arrived, so a cancelled or killed run never leaves a h
 from __future__ import annotations
 
 import os
-import queue
 import sys
 import time
 import traceback
@@ -240,28 +239,12 @@ def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any],
         outcome, payload = ProgressWindow("Neural Style Transfer \u2014 working", runner, progress.update,
                                           content, alpha).run()
     else:
-        outcome, payload = _wait_headless(runner, progress)
+        outcome, payload = runner.wait(progress.update, GLib.MainContext.default())
     if outcome == "error":
         return _failure_or_cancel(payload)
     if outcome == "done":
         _check_result(payload, content)
     return outcome, payload
-
-
-def _wait_headless(runner: EngineJobRunner, progress: _GimpProgress) -> tuple[str, Any]:
-    """Non-interactive: drain the worker's events on the main thread, iterating GLib's context."""
-    context = GLib.MainContext.default()
-    while True:
-        while context.pending():
-            context.iteration(False)
-        try:
-            kind, payload = runner.events.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        if kind == "progress":
-            progress.update(payload)
-        else:
-            return kind, payload
 
 
 def _failure_or_cancel(exc: BaseException) -> tuple[str, Any]:

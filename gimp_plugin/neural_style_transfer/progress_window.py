@@ -11,7 +11,6 @@ decided in progress_model.py (no GTK), so it is tested without GIMP.
 
 from __future__ import annotations
 
-import queue
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,14 +20,13 @@ import gi
 gi.require_version("Gtk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
 import nst_logic  # noqa: E402
+import pixbufs  # noqa: E402
 import progress_model as PM  # noqa: E402
 from gi.repository import GdkPixbuf, GLib, Gtk  # noqa: E402
 
 PREVIEW_SIZE = 320
 RESPONSE_STOP = 1
 CANCEL_GRACE_S = 15.0
-CHECK_SIZE = 8  # GIMP's "mid-tone checks", medium size
-CHECK_LIGHT, CHECK_DARK = 0x999999, 0x666666
 
 
 class ProgressWindow:
@@ -121,16 +119,9 @@ class ProgressWindow:
             self._runner.cancel()
 
     def _poll(self) -> bool:
-        while True:
-            try:
-                kind, payload = self._runner.events.get_nowait()
-            except queue.Empty:
-                break
-            if kind == "progress":
-                if self._cancel_time is None:
-                    self._show(payload)
-                continue
-            self._outcome = ("cancelled", None) if self._cancel_time is not None else (kind, payload)
+        outcome = self._runner.drain(self._show)
+        if outcome is not None:
+            self._outcome = ("cancelled", None) if self._cancel_time is not None else outcome
             self._loop.quit()
             return False
         if self._cancel_time is not None and time.monotonic() - self._cancel_time > CANCEL_GRACE_S:
@@ -142,6 +133,8 @@ class ProgressWindow:
         return True
 
     def _show(self, event: dict[str, Any]) -> None:
+        if self._cancel_time is not None:  # cancelling: the bar says so until the engine confirms
+            return
         self._clock.update(event, time.monotonic())
         if self._stop_button.get_sensitive():  # after "Stop and keep" the bar says so
             self._bar.set_text(PM.bar_text(event))
@@ -169,16 +162,10 @@ class ProgressWindow:
         except (KeyError, ValueError, IndexError):
             return
         self._thumb_size = (w, h)
-        self._image.set_from_pixbuf(_over_checks(_pixbuf_rgba(rgba, w, h)))
+        self._image.set_from_pixbuf(pixbufs.over_checks(pixbufs.from_rgba(rgba, w, h)))
 
     def _set_preview(self, png: bytes) -> None:
-        try:
-            loader = GdkPixbuf.PixbufLoader.new_with_type("png")
-            loader.write(png)
-            loader.close()
-            pixbuf = loader.get_pixbuf()
-        except GLib.Error:
-            return
+        pixbuf = pixbufs.from_png(png)
         if pixbuf is None:
             return
         w, h = self._thumb_size or PM.fit(pixbuf.get_width(), pixbuf.get_height(), PREVIEW_SIZE)
@@ -188,8 +175,8 @@ class ProgressWindow:
         if alpha is not None:
             rgba = PM.with_alpha(bytes(pixbuf.get_pixels()), w, h, pixbuf.get_n_channels(),
                                  pixbuf.get_rowstride(), alpha)
-            pixbuf = _pixbuf_rgba(rgba, w, h)
-        self._image.set_from_pixbuf(_over_checks(pixbuf))
+            pixbuf = pixbufs.from_rgba(rgba, w, h)
+        self._image.set_from_pixbuf(pixbufs.over_checks(pixbuf))
         self._caption.set_text("Live preview of the work in progress")
 
     def _alpha_at(self, w: int, h: int) -> bytes | None:
@@ -199,15 +186,3 @@ class ProgressWindow:
         if (w, h) not in self._alpha_cache:
             self._alpha_cache = {(w, h): PM.alpha_plane8(content.width, content.height, alpha, w, h)}
         return self._alpha_cache[(w, h)]
-
-
-def _pixbuf_rgba(rgba: bytes, w: int, h: int) -> GdkPixbuf.Pixbuf:
-    return GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(rgba), GdkPixbuf.Colorspace.RGB, True, 8, w, h, w * 4)
-
-
-def _over_checks(pixbuf: GdkPixbuf.Pixbuf) -> GdkPixbuf.Pixbuf:
-    """Transparent parts over GIMP's checkerboard, as on the canvas; opaque pictures are unchanged."""
-    if not pixbuf.get_has_alpha():
-        return pixbuf
-    return pixbuf.composite_color_simple(pixbuf.get_width(), pixbuf.get_height(), GdkPixbuf.InterpType.NEAREST,
-                                         255, CHECK_SIZE, CHECK_LIGHT, CHECK_DARK)
