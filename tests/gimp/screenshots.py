@@ -11,6 +11,9 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -21,24 +24,64 @@ from event_tap import EventTap  # noqa: E402
 from xsession import XSession  # noqa: E402
 
 
-def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
-    """Takes the three pictures; the progress one once the plug-in has had a few iterations to show."""
+@dataclass
+class Rig:
+    """What a screenshot run drives: GIMP's root, a work folder, an engine behind an event tap, a profile."""
+
+    gimp: H.GimpRoot
+    work: Path
+    engine: H.Engine
+    tap: EventTap
+    profile: Path
+    session: XSession | None = None
+
+
+@contextmanager
+def rig(prefix: str) -> Iterator[Rig]:
+    """A Rig with the plug-in installed and photo.jpg (chelsea) and style.jpg (ihc, 256 px) in its folder."""
     from PIL import Image
 
     gimp = H.provision(os.environ.get("NST_GIMP_SUITE", "trixie"))
-    work = gimp.workdir("nst-shots-")
+    work = gimp.workdir(prefix)
     engine = H.start_engine(work)
     tap = EventTap(engine.url)
-    session: XSession | None = None
-    out_dir.mkdir(parents=True, exist_ok=True)
+    rig = Rig(gimp, work, engine, tap, work / "profile")
     try:
-        profile = work / "profile"
-        H.install_plugin(profile, {**H.engine_json_ok(engine), "url": tap.url})
-        H.make_style_images(work, size=256)
+        H.install_plugin(rig.profile, {**H.engine_json_ok(engine), "url": tap.url})
         with Image.open(H.REPO / "tests" / "data" / "chelsea.jpg") as im:
             im.convert("RGB").save(work / "photo.jpg", quality=92)
         with Image.open(H.REPO / "tests" / "data" / "ihc.jpg") as im:  # a real picture as the style
             im.convert("RGB").resize((256, 256)).save(work / "style.jpg", quality=92)
+        yield rig
+    finally:
+        if rig.session is not None:
+            rig.session.close()
+        tap.close()
+        engine.close()
+        if not os.environ.get("NST_KEEP_GIMP_TEST_DIR"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def save(work: Path, out_dir: Path, names: Iterable[str]) -> list[Path]:
+    """work/NAME.png as out_dir/plugin-NAME.png, in 256 colours (small enough to keep in git)."""
+    from PIL import Image
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shots = []
+    for name in names:
+        target = out_dir / f"plugin-{name}.png"
+        with Image.open(work / f"{name}.png") as im:
+            im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+        shots.append(target)
+    return shots
+
+
+def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
+    """Takes the pictures; the progress one once the plug-in has had a few iterations to show."""
+    from PIL import Image
+
+    with rig("nst-shots-") as r:
+        gimp, work, tap, profile = r.gimp, r.work, r.tap, r.profile
         with Image.open(H.REPO / "tests" / "data" / "hubble.jpg") as im:  # a second one, for "Recent styles"
             im.convert("RGB").resize((256, 256)).save(work / "style2.jpg", quality=92)
         DD.seed_recent(profile, [gimp.inside(work / "style2.jpg"), gimp.inside(work / "style.jpg")])
@@ -47,9 +90,9 @@ def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
         params = {"photo": gimp.inside(work / "photo.jpg"), "style": gimp.inside(work / "style.jpg"),
                   "args": {"quality": "draft", "max-size": 256, "style-strength": 3.0, "seed": 1}}
         (work / "params.json").write_text(json.dumps(params))
-        session = XSession(gimp, profile, work,
-                           env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps({"iterations": iterations, "scales": 1}),
-                                DD.STATE_ENV: gimp.inside(state)})
+        env = {"NST_PLUGIN_EXTRA_SETTINGS": json.dumps({"iterations": iterations, "scales": 1}),
+               DD.STATE_ENV: gimp.inside(state)}
+        session = r.session = XSession(gimp, profile, work, env=env)
         session.start(work / "drive_screens.py", work / "params.json")
         session.wait_file(work / "result-ready", 600)
         dialog = session.wait_window("^Neural Style Transfer$")
@@ -74,20 +117,7 @@ def screenshots(out_dir: Path, iterations: int = 40) -> list[Path]:
         main = session.wait_window("GIMP$")
         session.wait_settled(main)
         session.shot(work / "result.png", main)
-        shots = []
-        for name in ("dialog", "dialog-advanced", "progress", "result"):
-            target = out_dir / f"plugin-{name}.png"
-            with Image.open(work / f"{name}.png") as im:
-                im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
-            shots.append(target)
-        return shots
-    finally:
-        if session is not None:
-            session.close()
-        tap.close()
-        engine.close()
-        if not os.environ.get("NST_KEEP_GIMP_TEST_DIR"):
-            shutil.rmtree(work, ignore_errors=True)
+        return save(work, out_dir, ("dialog", "dialog-advanced", "progress", "result"))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ state and the connection). The engine uses generated test weights, so the style 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -19,34 +18,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gimp_harness as H  # noqa: E402
-from event_tap import EventTap  # noqa: E402
+import screenshots as S  # noqa: E402
 from xsession import XSession  # noqa: E402
 
 OK_FROM_CORNER = (68, 42)  # the procedure dialog's OK button, from its bottom-right corner
 
 
 def screenshots(out_dir: Path, iterations: int = 30) -> list[Path]:
-    from PIL import Image
-
-    gimp = H.provision(os.environ.get("NST_GIMP_SUITE", "trixie"))
-    work = gimp.workdir("nst-shots-engine-")
-    engine = H.start_engine(work)
-    tap = EventTap(engine.url)
-    session: XSession | None = None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        profile = work / "profile"
-        H.install_plugin(profile, {**H.engine_json_ok(engine), "url": tap.url})
-        with Image.open(H.REPO / "tests" / "data" / "chelsea.jpg") as im:
-            im.convert("RGB").save(work / "photo.jpg", quality=92)
-        with Image.open(H.REPO / "tests" / "data" / "ihc.jpg") as im:
-            im.convert("RGB").resize((256, 256)).save(work / "style.jpg", quality=92)
+    with S.rig("nst-shots-engine-") as r:
+        gimp, work, tap = r.gimp, r.work, r.tap
         shutil.copy2(H.REPO / "tests" / "gimp" / "drive_screens_engine.py", work / "drive_screens_engine.py")
         params = {"photo": gimp.inside(work / "photo.jpg"), "style": gimp.inside(work / "style.jpg"),
                   "args": {"quality": "draft", "max-size": 256, "style-strength": 3.0, "seed": 1}}
         (work / "params.json").write_text(json.dumps(params))
         extra = {"iterations": iterations, "scales": 2}
-        session = XSession(gimp, profile, work, env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(extra)})
+        session = r.session = XSession(gimp, r.profile, work, env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(extra)})
         session.start(work / "drive_screens_engine.py", work / "params.json")
         session.wait_file(work / "result-ready", 1500)
         dialog = session.wait_window("^Neural Style Transfer$")
@@ -66,21 +52,7 @@ def screenshots(out_dir: Path, iterations: int = 30) -> list[Path]:
         session.shot(work / "settings.png", settings)
         session.key(settings, "Escape")
         session.wait_file(work / "finished", 120)
-        shots = []
-        for name in ("progress", "settings", "progress-start"):
-            target = out_dir / f"plugin-{name}.png"
-            with Image.open(work / f"{name}.png") as im:
-                im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
-            shots.append(target)
-        return shots
-    finally:
-        if session is not None:
-            session.close()
-        tap.close()
-        engine.close()
-        if not os.environ.get("NST_KEEP_GIMP_TEST_DIR"):
-            shutil.rmtree(work, ignore_errors=True)
-
+        return S.save(work, out_dir, ("progress", "settings", "progress-start"))
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
