@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
               "run benchmarks/gpu_check.sh on a GPU machine")
     for item in gpu_items:
         item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@contextmanager
+def loopback_server(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server on a free loopback port, serving from a thread: yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture()
+def no_engine_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No engine URL, token, config or state file from the environment: the test's engine.json decides."""
+    for name in ("NST_ENGINE_URL", "NST_ENGINE_TOKEN", "NST_ENGINE_CONFIG", "NST_ENGINE_STATE_FILE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,11 @@ import http.server
 import io
 import os
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import loopback_server
 
 from nst_engine.download import DownloadFailed, ProgressBar, fetch_weights
 from nst_engine.errors import EngineError, WeightsInvalid
@@ -74,14 +74,8 @@ def _handler(state: Server) -> type[http.server.BaseHTTPRequestHandler]:
 @pytest.fixture
 def server() -> Iterator[tuple[Server, str]]:
     state = Server()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state, f"http://127.0.0.1:{httpd.server_address[1]}/models/vgg19-test.pth"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with loopback_server(_handler(state)) as url:
+        yield state, f"{url}/models/vgg19-test.pth"
 
 
 def test_full_download_verifies_and_records_sha256(server: tuple[Server, str], tmp_path: Path) -> None:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gimp_plugin" / "ne
 
 import engine_status as S  # noqa: E402
 import plugin_messages as M  # noqa: E402
+from conftest import loopback_server  # noqa: E402
 from engine_connection import EngineConfig, EngineConfigError, load_config, save_connection  # noqa: E402
 from test_plugin_messages import closed_port_url, write_engine_json  # noqa: E402
 
 TOKEN = "s3cret-token"
-
-
-@pytest.fixture()
-def no_engine_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("NST_ENGINE_URL", "NST_ENGINE_TOKEN", "NST_ENGINE_CONFIG", "NST_ENGINE_STATE_FILE"):
-        monkeypatch.delenv(name, raising=False)
 
 
 class _Health(BaseHTTPRequestHandler):
@@ -47,11 +41,8 @@ class _Health(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def health_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_server(_Health) as url:
+        yield url
 
 
 def test_remote_engine_that_answers_shows_version_device_and_weights(tmp_path, no_engine_env, health_server):

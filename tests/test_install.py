@@ -17,13 +17,13 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import loopback_server
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "install" / "install.py"
@@ -454,13 +454,9 @@ def weights_server(tmp_path_factory: pytest.TempPathFactory, synthetic_weights_f
     """The synthetic weights over HTTP on 127.0.0.1, under their official name."""
     folder = tmp_path_factory.mktemp("served")
     shutil.copyfile(synthetic_weights_file, folder / "vgg19-dcbb9e9d.pth")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     digest = hashlib.sha256((folder / "vgg19-dcbb9e9d.pth").read_bytes()).hexdigest()
-    yield {"url": f"http://127.0.0.1:{server.server_address[1]}/vgg19-dcbb9e9d.pth", "sha256": digest}
-    server.shutdown()
-    server.server_close()
+    with loopback_server(partial(QuietHandler, directory=str(folder))) as url:
+        yield {"url": f"{url}/vgg19-dcbb9e9d.pth", "sha256": digest}
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,8 @@ import json
 import re
 import socket
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gimp_plugin" / "ne
 
 import nst_logic as L  # noqa: E402
 import plugin_messages as M  # noqa: E402
+from conftest import loopback_server  # noqa: E402
 from engine_client import EngineClient, EngineUnavailable  # noqa: E402
 from engine_connection import EngineConfigError, load_config  # noqa: E402
 
@@ -37,12 +37,6 @@ def assert_plain(message: str) -> None:
     assert "Errno" not in message and "Error(" not in message and not re.search(r"\[\w", message), message
     assert message.count("not changed") == 1, message
     assert message.index(M.UNCHANGED) > 0 and not message.endswith(M.UNCHANGED), "what, unchanged, what to do"
-
-
-@pytest.fixture()
-def no_engine_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("NST_ENGINE_URL", "NST_ENGINE_TOKEN", "NST_ENGINE_CONFIG", "NST_ENGINE_STATE_FILE"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def write_engine_json(path: Path, **values: object) -> Path:
@@ -106,12 +100,8 @@ class _RefusesTokens(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def refusing_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _RefusesTokens)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_server(_RefusesTokens) as url:
+        yield url
 
 
 def test_a_refused_token_says_where_the_token_is_set(tmp_path, no_engine_env, refusing_server):
