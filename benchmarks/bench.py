@@ -96,29 +96,6 @@ def trajectory(cache, content, style, settings: Settings, device, snapshots: int
     return points
 
 
-def fp32_judge(cache, content: Picture, style: Picture, settings: Settings):
-    """J of an image by the plain run's fp32 objective at its size: the race's one yardstick."""
-    device = api.resolve_device(settings.device)
-    judge_settings = settings.replace(precision="fp32", channels_last=False)
-    model, _ = cache.get(judge_settings, device, False)
-    run_settings, beta = cache.calibrated(judge_settings)
-    objectives: dict[tuple[int, int], optimize.Objective] = {}
-
-    def judge(picture: Picture) -> float:
-        size = picture.size
-        if size not in objectives:
-            content_t = resize_tensor(to_tensor(content.rgb, device), size)
-            style_t = to_tensor(style.rgb, device)
-            style_t = resize_tensor(style_t, optimize.style_size(style_t, size, run_settings))
-            autocast = optimize.make_autocast(device, torch.float32)
-            objectives[size] = optimize.Objective(model, content_t, [(style_t, 1.0)], run_settings, beta, autocast)
-        with torch.no_grad():
-            _, parts = objectives[size](to_tensor(picture.rgb, device))
-        return float(parts["total"])
-
-    return judge
-
-
 def time_to_reach(points: list[tuple[float, float]], target: float) -> float | None:
     return next((seconds for seconds, loss in points if loss <= target), None)
 
@@ -129,9 +106,9 @@ def race(cache, content, style, base: Settings, size: int, iterations: int, devi
     print(f"\n## Default pipeline vs plain single-scale fp32 L-BFGS at {size} px (one fp32 objective judges both)\n")
     plain_images = trajectory(cache, content, style, plain, device)
     default_images = trajectory(cache, content, style, default, device)
-    judge = fp32_judge(cache, content, style, plain)
-    plain_points = [(seconds, judge(image)) for seconds, image in plain_images]
-    default_points = [(seconds, judge(image)) for seconds, image in default_images]
+    judge = api.judge(content, [style], plain, cache)  # the plain run's fp32 objective judges both
+    plain_points = [(seconds, judge(image)["total"]) for seconds, image in plain_images]
+    default_points = [(seconds, judge(image)["total"]) for seconds, image in default_images]
     target = plain_points[-1][1]
     print(f"plain: final loss {target:.5g}, {plain_points[-1][0]:.1f} s")
     scales = optimize.scale_sizes(scaled_size(content.size, size), default.scales, default.min_scale_size)
@@ -183,7 +160,9 @@ def fullres_row(spec: dict) -> dict:
     content = Picture(np.ascontiguousarray(
         resize_tensor(to_tensor(photo.rgb), (width, height)).clamp(0, 1)[0].permute(1, 2, 0).numpy()))
     style = load_picture(ROOT / "tests" / "data" / "ihc.jpg")
-    settings = Settings.from_dict({"preset": "standard", "size": 0, "device": spec["device"], **spec["settings"]})
+    # Full resolution whatever the estimate: no time budget (the estimate is printed beside the time).
+    settings = Settings.from_dict({"preset": "standard", "size": 0, "time_budget": 0, "device": spec["device"],
+                                   **spec["settings"]})
     device = api.resolve_device(settings.device)
     cache.get(settings, device, settings.channels_last or device.type == "cuda")
     estimate = None

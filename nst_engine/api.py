@@ -325,6 +325,38 @@ def stylize(
     )
 
 
+def judge(
+    content: Picture, styles: Sequence[Picture], settings: Settings, cache: ModelCache
+) -> Callable[[Picture], dict[str, float]]:
+    """The cost terms of pictures under the objective the engine runs `settings` with, in fp32, whole.
+
+    One yardstick for measurements (benchmarks, tests): a run's own losses come from its precision
+    and, where tiled, from its tiles. An objective is made once per picture size.
+    """
+    device = resolve_device(settings.device)
+    fp32 = settings.replace(precision="fp32", channels_last=False)
+    model, _ = cache.get(fp32, device, False)
+    run_settings, style_weight = cache.calibrated(fp32)
+    blend = settings.blend_weights(len(styles))
+    objectives: dict[tuple[int, int], optimize.Objective] = {}
+
+    def terms(picture: Picture) -> dict[str, float]:
+        size = picture.size
+        if size not in objectives:
+            styles_t = []
+            for style, weight in zip(styles, blend, strict=True):
+                style_t = to_tensor(style.rgb, device)
+                styles_t.append((resize_tensor(style_t, optimize.style_size(style_t, size, run_settings)), weight))
+            content_t = resize_tensor(to_tensor(content.rgb, device), size)
+            objectives[size] = optimize.Objective(model, content_t, styles_t, run_settings, style_weight,
+                                                  optimize.make_autocast(device, torch.float32))
+        with torch.no_grad():
+            _, parts = objectives[size](to_tensor(picture.rgb, device))
+        return {name: float(value) for name, value in parts.items()}
+
+    return terms
+
+
 def from_alpha(alpha: torch.Tensor) -> np.ndarray:
     return alpha.squeeze(0).squeeze(0).clamp(0, 1).numpy().astype(np.float32)
 

@@ -83,6 +83,21 @@ def compute_style_cost(
     return J_style
 
 
+def style_cost_per_pixel(
+    targets: Mapping[str, torch.Tensor], grams: Mapping[str, torch.Tensor], style_layers: Mapping[str, float]
+) -> torch.Tensor:
+    """`compute_style_cost` for a G whose Gram matrices are given, divided by their pixel counts.
+
+    With G_S and G_G both n_H*n_W times a per-pixel Gram matrix, equation 2's 1/(n_H n_W)^2 cancels:
+    what remains is 1/(4 n_C^2) * sum((targets - grams)^2). Used for an image summed in parts (tiles).
+    """
+    J_style = torch.zeros((), device=next(iter(grams.values())).device)
+    for layer_name, coeff in style_layers.items():
+        n_C = grams[layer_name].shape[-1]
+        J_style = J_style + coeff * (targets[layer_name] - grams[layer_name]).pow(2).sum() / (4 * n_C**2)
+    return J_style
+
+
 def total_cost(J_content, J_style, alpha: float = 10, beta: float = 40, J_tv=0.0, tv_weight: float = 0.0):
     """J = alpha * J_content + beta * J_style + tv_weight * J_tv (the seed's, which has no TV term, by default).
 

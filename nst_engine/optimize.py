@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from nst_engine import memory, tiling
+from nst_engine.canvas_style import CanvasGrams, TileStyle
 from nst_engine.costs import compute_content_cost, compute_style_cost, total_cost, total_variation
 from nst_engine.costs import style_targets as compute_style_targets
 from nst_engine.errors import Cancelled
@@ -104,8 +105,12 @@ class Objective:
         autocast: Callable[[], object],
         memory_format: torch.memory_format = torch.contiguous_format,
         style_targets: dict[str, torch.Tensor] | None = None,
+        tile_style: TileStyle | None = None,
     ) -> None:
-        """`style_targets`, when given, replace those of `styles` (a tile's: the whole style's, computed once)."""
+        """`style_targets`, when given, replace those of `styles` (a tile's: the whole style's, computed once).
+
+        With `tile_style`, the image is a tile and its style cost is that of the whole canvas around it.
+        """
         self.model = model
         self.memory_format = memory_format
         self.settings = settings
@@ -122,6 +127,7 @@ class Objective:
                     ((model(image), weight) for image, weight in styles), settings.style_layers
                 )
         self.style_targets = style_targets
+        self.tile_style = tile_style
 
     def __call__(
         self, image: torch.Tensor, tv_image: torch.Tensor | None = None
@@ -131,10 +137,24 @@ class Objective:
             # The optimised tensor stays contiguous (L-BFGS flattens its gradient with view()).
             activations = self.model(image.contiguous(memory_format=self.memory_format))
         J_content = compute_content_cost(self.content_target, activations[self.settings.content_layer])
-        J_style = compute_style_cost(self.style_targets, activations, self.settings.style_layers)
         J_tv = total_variation(image if tv_image is None else tv_image)
-        J = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.tv_weight)
-        return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
+        if self.tile_style is None:
+            J_style = compute_style_cost(self.style_targets, activations, self.settings.style_layers)
+            J = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.tv_weight)
+            return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
+        J_style = self.tile_style.cost(self.style_targets, activations, self.settings.style_layers)
+        J = total_cost(J_content, J_style * self.tile_style.scale, self.alpha, self.beta, J_tv, self.tv_weight)
+        reported = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.tv_weight)
+        return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": reported}
+
+    def written(self, region: torch.Tensor) -> None:
+        """The tile as blended into the canvas: the canvas's style statistics follow it."""
+        if self.tile_style is None:
+            return
+        with torch.no_grad(), self.autocast():
+            self.tile_style.cost(self.style_targets, self.model(region.contiguous(memory_format=self.memory_format)),
+                                 self.settings.style_layers)
+        self.tile_style.write_back()
 
 
 def _make_optimizer(settings: Settings, image: torch.Tensor) -> torch.optim.Optimizer:
@@ -222,10 +242,18 @@ class _Job:
         return [(resize_tensor(s, style_size(s, size, self.settings)).contiguous(memory_format=self.memory_format), w)
                 for s, w in self.styles]
 
-    def objective(self, content_s: torch.Tensor, targets: dict[str, torch.Tensor] | None = None) -> Objective:
+    def objective(
+        self, content_s: torch.Tensor, targets: dict[str, torch.Tensor] | None = None,
+        tile_style: TileStyle | None = None,
+    ) -> Objective:  # fmt: skip
         styles = self.styles_at((content_s.shape[-1], content_s.shape[-2])) if targets is None else []
         return Objective(self.model, content_s, styles, self.settings, self.style_weight, self.autocast,
-                         self.memory_format, style_targets=targets)
+                         self.memory_format, style_targets=targets, tile_style=tile_style)
+
+    def canvas_grams(self, image: torch.Tensor, step: Step) -> CanvasGrams:
+        assert step.tile is not None
+        return CanvasGrams.measure(self.model, image.contiguous(memory_format=self.memory_format),
+                                   self.settings.style_layers, max(step.tile), self.autocast)
 
     def tile_targets(self, step: Step) -> dict[str, torch.Tensor]:
         """The whole style's targets at a tiled scale, computed in chunks no larger than its tiles."""
@@ -267,6 +295,7 @@ class _Job:
     def _tiled(self, index: int, step: Step, start: torch.Tensor, content_s: torch.Tensor) -> torch.Tensor:
         assert step.tile is not None
         targets = self.tile_targets(step)
+        grams = self.canvas_grams(start, step)
         work = 0
 
         def on_step(event: tiling.TileEvent, canvas: torch.Tensor) -> None:
@@ -277,7 +306,8 @@ class _Job:
 
         image = tiling.optimise(
             start, content_s, step.tile, step.iterations,
-            objective_for=lambda crop: self.objective(crop.contiguous(memory_format=self.memory_format), targets),
+            objective_for=lambda crop: self.objective(crop.contiguous(memory_format=self.memory_format), targets,
+                                                      grams.tile(crop.shape[-2] * crop.shape[-1])),
             optimizer_for=lambda tile: _make_optimizer(self.settings, tile),
             on_step=on_step, stopping=lambda: self.control.stopping,
         )  # fmt: skip
@@ -313,7 +343,13 @@ class _Job:
         content_s = self.content_at(final.size)
         if final.tile is not None:
             targets = self.tile_targets(final)
-            return tiling.evaluate(result, content_s, final.tile, lambda crop: self.objective(crop, targets))
+            parts = tiling.evaluate(result, content_s, final.tile, lambda crop: self.objective(crop, targets))
+            # Content and TV are means, so the tiles' pixel-weighted mean is theirs; style is not: measure it whole.
+            objective = self.objective(content_s[..., :16, :16], targets)
+            parts["style"] = float(self.canvas_grams(result, final).cost(targets, self.settings.style_layers))
+            parts["total"] = float(total_cost(parts["content"], parts["style"], objective.alpha, objective.beta,
+                                              parts["tv"], objective.tv_weight))
+            return parts
         objective = self.last[1] if self.last is not None and self.last[0].size == final.size else None
         if objective is None:
             objective = self.objective(content_s)

@@ -3,7 +3,9 @@
 A tiled scale keeps the whole image as a canvas (three channels: small) and optimises one tile at a
 time, so memory follows the tile's size, not the image's. Each tile has the content target of its
 own region and the style targets of the whole style at that scale: style Gram matrices are
-normalised per pixel (costs.style_targets), so every tile aims at the global statistics. Tiles
+normalised per pixel (costs.style_targets), so every tile aims at the global statistics, and a
+tile's style cost is that of the whole canvas with the rest held fixed (canvas_style.py), so calm
+regions need not carry the style's average texture. Tiles
 start from the canvas (the upsampled previous scale, then the tiles already done), overlap by at
 least an eighth of a tile and 64 px, and are written back with raised-cosine ramps facing the tiles
 already written; the grid moves by half a tile between passes so that no seam stays in place. The
@@ -148,6 +150,9 @@ class TileObjective(Protocol):
         self, image: torch.Tensor, tv_image: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
+    def written(self, region: torch.Tensor) -> None:
+        """The tile's region of the canvas once the tile is blended in."""
+
 
 @dataclass
 class TileEvent:
@@ -208,6 +213,7 @@ def optimise(
                 on_step(TileEvent(index, len(tiles), done + iteration, tile.pixels, losses), canvas)
             mask = blend_mask(tile, canvas.device)
             region.mul_(1 - mask).add_(image.detach().to(canvas.dtype) * mask)
+            objective.written(region)
             del objective, optimizer, image, losses
         done += n
     return canvas
@@ -236,45 +242,58 @@ def _downsampling(layer: str) -> int:
     return 2 ** (block if layer.startswith("pool") else block - 1)
 
 
+def gram_sums(
+    model: Callable[[torch.Tensor], Mapping[str, torch.Tensor]],
+    image: torch.Tensor,
+    style_layers: Iterable[str],
+    chunk: int,
+    autocast: Callable[[], object],
+    margin: int = 32,
+) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+    """Per layer, the Gram matrix of an image too large for VGG-19 at once, unnormalised, and its pixel count.
+
+    A Gram matrix is a sum over pixels, so it is summed over chunks of at most `chunk` px (plus a
+    `margin` of context that is run but not counted). Chunk borders lie on multiples of 16, where
+    VGG-19's pooling windows do.
+    """
+    layers = tuple(style_layers)
+    height, width = image.shape[-2:]
+    grams: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    step = max(_ALIGN, (chunk - 2 * margin) // _ALIGN * _ALIGN)
+    for y in range(0, height, step):
+        for x in range(0, width, step):
+            y0, x0 = max(0, y - margin), max(0, x - margin)
+            y1, x1 = min(height, y + step + margin), min(width, x + step + margin)
+            with torch.no_grad(), autocast():
+                activations = model(image[..., y0:y1, x0:x1])
+            for name in layers:
+                f = _downsampling(name)
+                a = activations[name]
+                rows = slice((y - y0) // f, (min(height, y + step) - y0) // f)
+                cols = slice((x - x0) // f, (min(width, x + step) - x0) // f)
+                inner = a[..., rows, cols]
+                if inner.numel() == 0:
+                    continue
+                gram = layer_style_gram(inner)
+                grams[name] = grams[name] + gram if name in grams else gram
+                counts[name] = counts.get(name, 0) + inner.shape[-2] * inner.shape[-1]
+            del activations
+    return grams, counts
+
+
 def style_targets(
     model: Callable[[torch.Tensor], Mapping[str, torch.Tensor]],
     styles: Iterable[tuple[torch.Tensor, float]],
     style_layers: Iterable[str],
     chunk: int,
     autocast: Callable[[], object],
-    margin: int = 32,
 ) -> dict[str, torch.Tensor]:
-    """costs.style_targets for style images too large to run through VGG-19 at once.
-
-    A Gram matrix is a sum over pixels, so it is summed over chunks of at most `chunk` px (plus a
-    `margin` of context that is run but not counted), then divided by the pixel count. Chunk borders
-    lie on multiples of 16, where VGG-19's pooling windows do.
-    """
+    """costs.style_targets for style images too large to run through VGG-19 at once (see `gram_sums`)."""
     layers = tuple(style_layers)
     targets: dict[str, torch.Tensor] = {}
     for style, weight in styles:
-        height, width = style.shape[-2:]
-        grams: dict[str, torch.Tensor] = {}
-        counts: dict[str, int] = {}
-        step = max(_ALIGN, (chunk - 2 * margin) // _ALIGN * _ALIGN)
-        for y in range(0, height, step):
-            for x in range(0, width, step):
-                y0, x0 = max(0, y - margin), max(0, x - margin)
-                y1, x1 = min(height, y + step + margin), min(width, x + step + margin)
-                with torch.no_grad(), autocast():
-                    activations = model(style[..., y0:y1, x0:x1])
-                for name in layers:
-                    f = _downsampling(name)
-                    a = activations[name]
-                    rows = slice((y - y0) // f, (min(height, y + step) - y0) // f)
-                    cols = slice((x - x0) // f, (min(width, x + step) - x0) // f)
-                    inner = a[..., rows, cols]
-                    if inner.numel() == 0:
-                        continue
-                    gram = layer_style_gram(inner)
-                    grams[name] = grams[name] + gram if name in grams else gram
-                    counts[name] = counts.get(name, 0) + inner.shape[-2] * inner.shape[-1]
-                del activations
+        grams, counts = gram_sums(model, style, layers, chunk, autocast)
         for name in layers:
             gram = grams[name] * (weight / counts[name])
             targets[name] = targets[name] + gram if name in targets else gram
