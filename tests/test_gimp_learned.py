@@ -151,3 +151,58 @@ def test_an_unknown_style_is_an_error_and_changes_nothing(results) -> None:
     entry = C.case(results, "unknown_style")
     assert entry["call"]["status"] == "execution-error" and "no learned style" in entry["call"]["message"]
     C.assert_untouched(entry, new_layers=0)
+
+
+GUI_SUITES = os.environ.get("NST_GIMP_GUI_SUITES", " ".join(H.SUITES)).split()
+PICTURES = Path(os.environ.get("NST_LEARNED_WINDOWS_PICTURES", "/tmp/nst-learned-windows"))  # to look at
+
+
+@pytest.fixture(scope="module")
+def windows(gimp_root: H.GimpRoot) -> dict[str, Any]:
+    """The learned-style windows in GIMP's own GTK and Python under Xvfb, driven by drive_learned_windows.py."""
+    from PIL import Image
+    from xsession import XSession
+
+    if gimp_root.suite not in GUI_SUITES:
+        pytest.skip(f"GUI tests run on {GUI_SUITES} ($NST_GIMP_GUI_SUITES), not {gimp_root.suite}")
+    work = gimp_root.workdir("nst-learned-windows-")
+    session = XSession(gimp_root, work / "profile", work)
+    try:
+        plugin = H.install_plugin(work / "profile", {"url": "http://127.0.0.1:9", "token": "unused"})
+        shutil.copy2(DRIVERS / "drive_learned_windows.py", work / "drive.py")
+        out = work / "out"
+        out.mkdir()
+        with Image.open(H.REPO / "tests" / "data" / "hubble.jpg") as im:
+            im.convert("RGB").resize((200, 150)).save(out / "thumb.png")
+        session.start_x()
+        session.x("python3", gimp_root.inside(work / "drive.py"), gimp_root.inside(plugin), gimp_root.inside(out),
+                  check=True)
+        PICTURES.mkdir(parents=True, exist_ok=True)
+        for shot in out.glob("*.png"):
+            shutil.copy2(shot, PICTURES / f"{gimp_root.suite}-{shot.name}")
+        return json.loads((out / "windows.json").read_text())
+    finally:
+        session.close()
+        if not os.environ.get("NST_KEEP_GIMP_TEST_DIR"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def test_learning_window_stop_and_keep_asks_the_engine_to_stop_and_gives_its_result(windows) -> None:
+    stop = windows["stop"]
+    assert stop["asked"] == ["stop"] and stop["outcome"] == "done" and stop["payload"]["stopped_early"] is True
+    assert "step 2/2000" in stop["bar_before"] and "Finishing" in stop["bar_after"]
+    assert [label.replace("_", "") for label in stop["buttons"]] == [
+        "Close (keeps learning)", "Stop and keep", "Cancel learning"]
+
+
+def test_learning_window_cancel_and_close(windows) -> None:
+    assert windows["cancel"]["asked"] == ["cancel"] and windows["cancel"]["outcome"] == "cancelled"
+    assert "Cancelling" in windows["cancel"]["bar_after"]
+    assert windows["close"]["asked"] == [] and windows["close"]["outcome"] == "closed"
+    finish = windows["finish"]
+    assert finish["asked"] == [] and finish["outcome"] == "done" and "Close (keeps learning)" not in str(
+        finish["buttons"])
+
+
+def test_style_chooser_returns_the_selected_style_and_strength(windows) -> None:
+    assert windows["chooser"] == ["waves", pytest.approx(0.7)]

@@ -233,6 +233,23 @@ def test_a_learning_job_is_cancelled_and_its_name_is_busy_meanwhile(engine, lear
     assert not any(uploads.iterdir()) if uploads.is_dir() else True, "the uploaded photographs are removed"
 
 
+def test_stop_ends_a_learning_job_early_and_keeps_what_it_learned(engine, learned, photo_files) -> None:
+    status, job = learn(engine, photo_files, name="stopped", options={**QUICK, "steps": 100_000})
+    assert status == 202, job
+    first = first_progress_then_close(engine, job["id"])
+    assert first["type"] == "progress", first
+    assert call(engine, "POST", f"/jobs/{job['id']}/stop")[0] == 202
+    done = events(engine, job["id"])[-1]
+    assert done["type"] == "done" and done["stopped_early"] is True, done
+    assert 1 <= done["steps"] < 100_000 and f"of {100_000}" in done["message"] and "stopped early" in done["message"]
+    [entry] = [s for s in json_call(engine, "GET", "/styles")[1]["styles"] if s["name"] == "stopped"]
+    assert entry["problem"] is None
+    status, applied = apply(engine, "stopped", (DATA / "chelsea.jpg").read_bytes())
+    assert status == 202 and events(engine, applied["id"])[-1]["type"] == "done"  # the stopped style works
+    assert json_call(engine, "DELETE", "/styles/stopped")[0] == 200
+    assert learned["stopped_early"] is False
+
+
 def test_deleting_a_style(engine, learned) -> None:
     assert json_call(engine, "DELETE", "/styles/nothing")[0] == 404
     status, answer = json_call(engine, "DELETE", f"/styles/{urllib.parse.quote(STYLE)}")

@@ -21,16 +21,20 @@ from gi.repository import GdkPixbuf, GLib, Gtk  # noqa: E402
 
 THUMBNAIL = 96
 RESPONSE_CLOSE = 1
+RESPONSE_STOP = 2
 
 
-def _pixbuf(png_base64: str | None) -> GdkPixbuf.Pixbuf | None:
-    if not png_base64:
-        return None
-    try:
-        pixbuf = pixbufs.from_png(base64.b64decode(png_base64, validate=True))
-    except (binascii.Error, ValueError):
-        return None
-    return None if pixbuf is None else pixbufs.over_checks(pixbufs.fit(pixbuf, THUMBNAIL, THUMBNAIL))
+def _thumbnail(png_base64: str | None) -> GdkPixbuf.Pixbuf:
+    """The style's thumbnail fitted in THUMBNAIL px, or a grey one where it has none (or a broken one)."""
+    pixbuf = None
+    if png_base64:
+        try:
+            pixbuf = pixbufs.from_png(base64.b64decode(png_base64, validate=True))
+        except (binascii.Error, ValueError):
+            pixbuf = None
+    if pixbuf is None:
+        return pixbufs.placeholder(THUMBNAIL, THUMBNAIL * 3 // 4)
+    return pixbufs.over_checks(pixbufs.fit(pixbuf, THUMBNAIL, THUMBNAIL))
 
 
 class StyleChooser:
@@ -50,7 +54,7 @@ class StyleChooser:
             tip = f"{style['name']}: {style.get('width') or '?'} network, {style.get('steps') or '?'} steps"
             if style.get("style_image"):
                 tip += f", from {style['style_image']}"
-            self._store.append([_pixbuf(style.get("thumbnail_png")), style["name"], tip])
+            self._store.append([_thumbnail(style.get("thumbnail_png")), style["name"], tip])
             if style["name"] == current:
                 selected = index
         self._view = Gtk.IconView.new_with_model(self._store)
@@ -102,6 +106,8 @@ class LearningWindow:
         if keep_running:
             button = self.dialog.add_button("C_lose (keeps learning)", RESPONSE_CLOSE)
             button.set_tooltip_text("The engine goes on; the style appears in Apply Learned Style when it is done")
+        self._stop = self.dialog.add_button("_Stop and keep", RESPONSE_STOP)
+        self._stop.set_tooltip_text("End learning now and keep what it has learned as the style")
         self._cancel = self.dialog.add_button("_Cancel learning", Gtk.ResponseType.CANCEL)
         box = self.dialog.get_content_area()
         box.set_spacing(8)
@@ -132,9 +138,14 @@ class LearningWindow:
         if response == RESPONSE_CLOSE:
             self._outcome = ("closed", None)
             self._loop.quit()
+        elif response == RESPONSE_STOP and not self._cancelling:
+            self._stop.set_sensitive(False)
+            self._bar.set_text("Finishing: storing what it has learned\u2026")
+            self._runner.stop()
         elif not self._cancelling:
             self._cancelling = True
             self._cancel.set_sensitive(False)
+            self._stop.set_sensitive(False)
             self._bar.set_text("Cancelling (the last checkpoint is kept)\u2026")
             self._runner.cancel()
 
@@ -147,6 +158,8 @@ class LearningWindow:
         return False
 
     def _show(self, payload: dict[str, Any]) -> None:
+        if self._cancelling or not self._stop.get_sensitive():  # the bar says what was asked until the end
+            return
         self._bar.set_text(L.progress_text(payload, self._name, learning=True))
         fraction = L.progress_fraction(payload)
         if fraction is not None:

@@ -51,6 +51,13 @@ def fit(pixbuf: GdkPixbuf.Pixbuf, width: int, height: int) -> GdkPixbuf.Pixbuf:
     return pixbuf.scale_simple(max(1, round(w * scale)), max(1, round(h * scale)), GdkPixbuf.InterpType.BILINEAR)
 
 
+def placeholder(width: int, height: int) -> GdkPixbuf.Pixbuf:
+    """A plain grey picture where there is none to show (a style without a thumbnail), keeping the layout."""
+    pixbuf = GdkPixbuf.Pixbuf.new(GdkPixbuf.Colorspace.RGB, False, 8, width, height)
+    pixbuf.fill(0x808080FF)
+    return pixbuf
+
+
 def over_checks(pixbuf: GdkPixbuf.Pixbuf) -> GdkPixbuf.Pixbuf:
     """Transparent parts over GIMP's checkerboard, as on the canvas; opaque pictures are unchanged."""
     if not pixbuf.get_has_alpha():

@@ -58,8 +58,11 @@ def learn_style(
     replace: bool = False,
     restart: bool = False,
     style_label: str | None = None,
+    stop: threading.Event | None = None,
 ) -> LearnedStyle:
     """Learn `style` from the photographs in `images` and store it in the library as `name`.
+
+    `stop` stores the network learned so far as the style (see train.learn).
 
     `style_label` names the style picture in the metadata when it is given as a Picture (an upload).
     """
@@ -73,7 +76,7 @@ def learn_style(
     checkpoint = library.checkpoint_path(name)
     if restart and checkpoint.exists():
         checkpoint.unlink()
-    result = learn(picture, images, options, checkpoint, weights_path, progress, cancel)
+    result = learn(picture, images, options, checkpoint, weights_path, progress, cancel, stop)
     work = checkpoint.parent
     report = export(result.net, work / library.MODEL_FILE)
     metadata = {
@@ -82,6 +85,7 @@ def learn_style(
         "training": options.to_dict(),
         "learning": {
             "steps_done": result.steps,
+            "stopped_early": result.stopped_early,
             "resumed_from": result.resumed_from,
             "seconds_last_run": round(result.seconds, 1),
             "device": result.device,

@@ -58,6 +58,7 @@ class LearnResult:
     weights_sha256: str
     style_weight: float
     losses: list[float] = field(default_factory=list)
+    stopped_early: bool = False  # asked to stop before options.steps: the network as it was then
 
 
 # ---------------------------------------------------------------- photographs
@@ -214,8 +215,12 @@ def learn(
     weights_path: str | os.PathLike[str] | None = None,
     progress: Callable[[LearnProgress], None] | None = None,
     cancel: threading.Event | None = None,
+    stop: threading.Event | None = None,
 ) -> LearnResult:
-    """Train a network of `options.width` for `options.steps` steps (resuming from `checkpoint`)."""
+    """Train a network of `options.width` for `options.steps` steps (resuming from `checkpoint`).
+
+    `stop` ends it early with the network learned so far ("Stop and keep"); `cancel` raises Cancelled.
+    """
     options.validate()
     started = time.perf_counter()
     rng = random.Random(options.seed)
@@ -236,7 +241,7 @@ def learn(
     losses: list[float] = []
     run_started = time.perf_counter()
     net.train()
-    while step < options.steps:
+    while step < options.steps and not (stop is not None and stop.is_set() and step > resumed_from):
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"Learning was cancelled at step {step}; the last checkpoint is kept for resuming.")
         optimizer.zero_grad(set_to_none=True)
@@ -277,6 +282,7 @@ def learn(
         weights_sha256=costs.weights_sha256,
         style_weight=costs.style_weight,
         losses=losses,
+        stopped_early=step < options.steps,
     )
 
 

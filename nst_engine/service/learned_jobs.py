@@ -85,16 +85,20 @@ class LearnWork:
         assert job.content is not None
         try:
             learned = learn_style(job.content, self.photos, self.name, self.options, self.weights_path,
-                                  on_progress, job.cancel, replace=self.replace, style_label=self.style_label)
+                                  on_progress, job.cancel, replace=self.replace, style_label=self.style_label,
+                                  stop=job.stop)
         finally:
             shutil.rmtree(self.photos, ignore_errors=True)
         result = learned.learning
         message = (f"Learned the style {self.name!r} from {result.images} photographs in {result.steps} steps"
+                   + (f" of {self.options.steps} (stopped early: learn it again for a stronger style)"
+                      if result.stopped_early else "")
                    + (f" ({result.skipped} file(s) were not readable pictures and were skipped)."
                       if result.skipped else "."))
         return None, {
             "type": "done", "message": message, "style": style_entry(learned.style.summary()),
-            "steps": result.steps, "resumed_from": result.resumed_from, "photos": result.images,
+            "steps": result.steps, "stopped_early": result.stopped_early, "resumed_from": result.resumed_from,
+            "photos": result.images,
             "skipped_files": result.skipped, "first_loss": result.first_loss, "last_loss": result.last_loss,
             "seconds": round(result.seconds, 3), "device": result.device,
             "max_difference": learned.export.max_difference,
