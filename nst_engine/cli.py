@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from nst_engine import __version__
+from nst_engine.contract import estimate_text
 from nst_engine.errors import EngineError
 from nst_engine.settings import add_arguments, from_args
 
@@ -127,12 +128,10 @@ def _say(text: str) -> None:
 
 def _plan_line(plan, seconds: float | None, device: str) -> str:
     """E.g. "Plan: 2048x1365 in 4 scales (...), 181 iterations; about 40 s on NVIDIA ...", then its notes."""
-    from nst_engine.timing import describe_seconds
-
     scales = len(plan.steps)
     line = (f"Plan: {plan.target[0]}x{plan.target[1]} in {scales} scale{'s' if scales > 1 else ''} "
             f"({', '.join(step.describe() for step in plan.steps)}), {plan.total_iterations} iterations")
-    line += (f"; {describe_seconds(seconds)} on {device}." if seconds is not None
+    line += (f"; {estimate_text(seconds)} on {device}." if seconds is not None
              else f"; a short job on {device} (its time is not estimated).")
     return line + (f"\n{plan.message}" if plan.message else "")
 

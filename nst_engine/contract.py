@@ -89,3 +89,27 @@ def make_private_dir(path: Path) -> Path:
     if sys.platform != "win32":
         os.chmod(path, 0o700)
     return path
+
+
+# How the engine and the plug-in say a duration to a person.
+def clock_text(seconds: float) -> str:
+    """'8 s', '1 min 05 s', '1 h 02 min': a time passed or left, read like a clock."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def estimate_text(seconds: float) -> str:
+    """'about 40 s', 'about 3 min', 'about 1 h 20 min': an estimate, as precise as it deserves."""
+    if seconds < 1:
+        return "under a second"
+    if seconds < 55:
+        return f"about {max(1, round(seconds / 5) * 5 if seconds >= 10 else round(seconds))} s"
+    minutes = seconds / 60
+    if minutes < 59.5:
+        return f"about {max(1, round(minutes))} min"
+    hours, rest = divmod(round(minutes / 5) * 5, 60)
+    return f"about {hours} h" + (f" {rest} min" if rest else "")

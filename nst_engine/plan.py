@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from nst_engine import memory, tiling, timing
+from nst_engine.contract import estimate_text
 from nst_engine.errors import OutOfMemory
 from nst_engine.images import scaled_size
 from nst_engine.schedule import scale_sizes, schedule
@@ -197,8 +198,8 @@ def _fit_time_budget(size: Size, settings: Settings, rate: timing.Rate, dtype_by
     capped = scaled_size(size, max(side, smallest))
     notes.append(
         f"The working size is capped at {capped[0]}x{capped[1]}: the full {size[0]}x{size[1]} would take "
-        f"{timing.describe_seconds(full)} on {rate.device_name}, over the time budget of "
-        f"{timing.describe_seconds(settings.time_budget).removeprefix('about ')}. Ask for the size explicitly "
+        f"{estimate_text(full)} on {rate.device_name}, over the time budget of "
+        f"{estimate_text(settings.time_budget).removeprefix('about ')}. Ask for the size explicitly "
         "(a working resolution in GIMP, --time-budget 0 on the command line) to lift the cap."
     )
     return capped

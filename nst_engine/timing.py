@@ -79,17 +79,6 @@ def estimate_seconds(plan: Plan, rate: Rate) -> float:
     return total + FINAL_EVALUATION * rate.iteration_seconds(plan.target[0] * plan.target[1])
 
 
-def describe_seconds(seconds: float) -> str:
-    """'about 40 s', 'about 3 min', 'about 1 h 20 min': as precise as an estimate deserves."""
-    if seconds < 60:
-        return f"about {max(1, round(seconds))} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"about {minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"about {hours} h" + (f" {minutes} min" if minutes else "")
-
-
 def device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU's model with the threads torch uses (the rate depends on both)."""
     if device.type == "cuda":

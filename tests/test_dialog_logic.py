@@ -18,7 +18,7 @@ import dialog_logic as D  # noqa: E402
     (61, "about 1 min"), (200, "about 3 min"), (3600, "about 1 h"), (4790, "about 1 h 20 min"),
 ])
 def test_durations_read_as_a_clock(seconds, text):
-    assert D.format_duration(seconds) == text
+    assert D.contract.estimate_text(seconds) == text
 
 
 def test_estimate_line_names_time_and_device():

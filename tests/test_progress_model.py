@@ -41,9 +41,9 @@ def test_details_keep_the_technical_numbers_for_a_tooltip():
 
 
 def test_durations_read_like_a_clock():
-    assert PM.format_duration(8.4) == "8 s"
-    assert PM.format_duration(65) == "1 min 05 s"
-    assert PM.format_duration(3720) == "1 h 02 min"
+    assert PM.contract.clock_text(8.4) == "8 s"
+    assert PM.contract.clock_text(65) == "1 min 05 s"
+    assert PM.contract.clock_text(3720) == "1 h 02 min"
 
 
 def test_clock_estimates_the_remaining_time_from_the_rate_then_from_the_engine():

@@ -12,6 +12,7 @@ import torch
 
 from nst_engine import tiling, timing
 from nst_engine.api import ModelCache, plan_job, stylize
+from nst_engine.contract import estimate_text
 from nst_engine.images import load_picture
 from nst_engine.plan import Plan, Step
 from nst_engine.settings import Settings
@@ -66,8 +67,8 @@ def test_an_estimate_is_the_plans_work_at_the_rate():
 
 
 def test_seconds_are_said_as_precisely_as_an_estimate_deserves():
-    assert [timing.describe_seconds(s) for s in (0.2, 40.4, 90, 600, 3599, 4800, 7200)] == [
-        "about 1 s", "about 40 s", "about 2 min", "about 10 min", "about 1 h", "about 1 h 20 min", "about 2 h"]
+    assert [estimate_text(s) for s in (0.2, 40.4, 90, 600, 3599, 4800, 7200)] == [
+        "under a second", "about 40 s", "about 2 min", "about 10 min", "about 1 h", "about 1 h 20 min", "about 2 h"]
 
 
 def test_the_calibration_is_stored_reused_and_redone_when_weights_or_precision_change(fake_measure, engine_home):

@@ -11,22 +11,11 @@ from array import array
 from collections.abc import Mapping
 from typing import Any
 
+from engine_connection import contract
+
 PREVIEW_LONG_SIDE = 320  # the preview's long side in pixels: a few seconds on a GPU
 ESTIMATING = "Estimated time: asking the engine\u2026"
 UNAVAILABLE = "Estimated time: unavailable"
-
-
-def format_duration(seconds: float) -> str:
-    """'about 40 s', 'about 3 min', 'about 1 h 20 min': rounded as an artist reads a clock."""
-    if seconds < 1:
-        return "under a second"
-    if seconds < 55:
-        return f"about {max(1, round(seconds / 5) * 5 if seconds >= 10 else round(seconds))} s"
-    minutes = seconds / 60
-    if minutes < 59.5:
-        return f"about {max(1, round(minutes))} min"
-    hours, rest = divmod(round(minutes / 5) * 5, 60)
-    return f"about {hours} h" + (f" {rest} min" if rest else "")
 
 
 def estimate_text(answer: Mapping[str, Any] | None) -> str:
@@ -42,7 +31,7 @@ def estimate_text(answer: Mapping[str, Any] | None) -> str:
         size = f", working at {w}\u00d7{h}"
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds):
         return f"Estimated time: not known yet on {device}{size} (the engine measures its speed on its first job)"
-    return f"Estimated time: {format_duration(float(seconds))} on {device}{size}"
+    return f"Estimated time: {contract.estimate_text(float(seconds))} on {device}{size}"
 
 
 def preview_region(bounds: tuple[int, int, int, int], long_side: int = PREVIEW_LONG_SIDE

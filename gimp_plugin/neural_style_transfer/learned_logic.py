@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import nst_logic
+from engine_connection import contract
 
 APPLY_PROC = "plug-in-nst-apply-learned-style"
 LEARN_PROC = "plug-in-nst-learn-style"
@@ -64,15 +65,6 @@ def learn_options(steps: int, size: int, width: str, style_strength: float) -> d
     return {"steps": int(steps), "size": int(size), "width": width, "style_strength": float(style_strength)}
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 def progress_text(event: Mapping[str, Any], name: str, learning: bool) -> str:
     """'Learning "dots" — step 120/2000, about 4 min 10 s left' or 'Applying "dots" — tile 2/4'."""
     kind = event.get("type")
@@ -82,7 +74,7 @@ def progress_text(event: Mapping[str, Any], name: str, learning: bool) -> str:
     step, total = event.get("step"), event.get("total_steps")
     if learning:
         remaining = event.get("remaining")
-        left = f", about {_duration(remaining)} left" if isinstance(remaining, (int, float)) else ""
+        left = f", about {contract.clock_text(remaining)} left" if isinstance(remaining, (int, float)) else ""
         return f"Learning \u201c{name}\u201d \u2014 step {step}/{total}{left}"
     return f"Applying \u201c{name}\u201d \u2014 tile {step}/{total}"
 

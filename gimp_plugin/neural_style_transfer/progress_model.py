@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine_connection import contract
+
 # Below this much work done (or time seen), a rate-based remaining time is noise: say nothing instead.
 MIN_FRACTION_FOR_RATE = 0.02
 MIN_SECONDS_FOR_RATE = 3.0
@@ -36,16 +38,6 @@ def overall_fraction(event: Mapping[str, Any]) -> float | None:
             return None
         fraction = step / total
     return min(1.0, max(0.0, fraction))
-
-
-def format_duration(seconds: float) -> str:
-    """'8 s', '1 min 05 s', '1 h 02 min': rounded the way a person reads a clock."""
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 @dataclass
@@ -86,10 +78,10 @@ class ProgressClock:
 
     def time_line(self, now: float) -> str:
         """'Elapsed 1 min 05 s · about 40 s left' (or without the second part while unknown)."""
-        text = f"Elapsed {format_duration(self.elapsed(now))}"
+        text = f"Elapsed {contract.clock_text(self.elapsed(now))}"
         left = self.remaining(now)
         if left is not None and self.fraction < 1.0:
-            text += f" \u00b7 about {format_duration(max(1.0, left))} left"
+            text += f" \u00b7 about {contract.clock_text(max(1.0, left))} left"
         return text
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from nst_engine.contract import clock_text
 from nst_engine.learned.options import DEFAULT_TILE, WIDTHS, LearnOptions
 from nst_engine.settings import CHOICES
 
@@ -64,15 +65,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_styles, func=run_styles)
 
 
-def duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 class LearnBar:
     """One self-overwriting stderr line: step, bar, loss, pace, time left."""
 
@@ -86,7 +78,7 @@ class LearnBar:
             return
         self.last = now
         done = int(24 * event.step / event.steps)
-        left = "" if event.remaining is None else f"  {duration(event.remaining)} left"
+        left = "" if event.remaining is None else f"  {clock_text(event.remaining)} left"
         saved = "  (checkpoint saved)" if event.checkpoint_saved else ""
         self.stream.write(
             f"\rstep {event.step}/{event.steps} [{'#' * done}{'.' * (24 - done)}] "
@@ -122,7 +114,7 @@ def run_learn(args: argparse.Namespace) -> int:
         print(f"Skipped {result.skipped} file(s) that are not readable pictures.", file=sys.stderr)
     print(
         f"Learned style {args.name!r} from {result.images} photographs: {result.steps} steps, "
-        f"loss {result.first_loss:.4g} -> {result.last_loss:.4g}, {duration(result.seconds)} on {result.device}; "
+        f"loss {result.first_loss:.4g} -> {result.last_loss:.4g}, {clock_text(result.seconds)} on {result.device}; "
         f"ONNX check max difference {learned.export.max_difference:.2g}. Stored in {learned.style.folder}"
         if result.first_loss is not None else
         f"Stored style {args.name!r} ({result.steps} steps, from the checkpoint) in {learned.style.folder}",
