@@ -83,15 +83,21 @@ class EngineClient:
     # ---------------------------------------------------------- finding the engine
 
     @classmethod
+    def configured(cls, config: EngineConfig) -> EngineClient:
+        """A client for engine.json's (or the environment's) URL, its failures advising where that is set."""
+        assert config.url
+        try:
+            return cls(config.url, config.token or "",
+                       advice=M.remote_advice(config.url_source, config.local_installed),
+                       token_advice=M.token_advice(config.url_source))
+        except EngineUnavailable as error:
+            raise EngineUnavailable(error.what, M.bad_url_advice(config.url_source)) from None
+
+    @classmethod
     def connect(cls, config: EngineConfig, start_if_needed: bool = True, timeout: float = 90.0) -> EngineClient:
         """A configured URL, else the engine in the state file, else a freshly started one."""
         if config.url:
-            try:
-                client = cls(config.url, config.token or "",
-                             advice=M.remote_advice(config.url_source, config.local_installed),
-                             token_advice=M.token_advice(config.url_source))
-            except EngineUnavailable as error:
-                raise EngineUnavailable(error.what, M.bad_url_advice(config.url_source)) from None
+            client = cls.configured(config)
             client.health()
             return client
         client = cls.from_state_file(config.state_file)

@@ -83,11 +83,9 @@ def probe(config: EngineConfig, with_info: bool = True, info_timeout: float = 12
     client: EngineClient | None = None
     if config.url:
         try:
-            client = EngineClient(config.url, config.token or "",
-                                  advice=M.remote_advice(config.url_source, config.local_installed),
-                                  token_advice=M.token_advice(config.url_source))
+            client = EngineClient.configured(config)
         except EngineClientError as error:
-            status.problem = f"{error.what} {M.bad_url_advice(config.url_source)}"
+            status.problem = error.message
             return status
     else:
         client = EngineClient.from_state_file(config.state_file)

@@ -329,20 +329,13 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
     except SettingsError as error:
         raise ServiceError(422, error.message) from None
     planned = queued_plan(content_size, settings, queue.cache)
-    queue.reserve(pixels)
-    try:
+    with queue.reserved(pixels):
         content, received = decode_content(
             content_bytes, (width, height, sample, channels) if raw else None,
             _text_field(form, "grayscale", "false").lower() == "true", config.max_image_pixels)
         del content_bytes
         pictures = [decode_picture(data, config.max_image_pixels, name=name)
                     for data, name in zip(style_bytes, style_names, strict=True)]
-    except ImageError as error:
-        queue.release(pixels)
-        raise ServiceError(400, error.message) from None
-    except BaseException:
-        queue.release(pixels)
-        raise
     return Job(new_job_id(), content, pictures, settings, preview, pixels=pixels, received={"content": received},
                plan=planned)
 

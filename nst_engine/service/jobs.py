@@ -14,14 +14,14 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from nst_engine.api import ModelCache, StylizeResult, plan_job, stylize
 from nst_engine.contract import TERMINAL_EVENTS
 from nst_engine.errors import Cancelled, EngineError, OutOfMemory
-from nst_engine.images import Picture, encode_png
+from nst_engine.images import ImageError, Picture, encode_png
 from nst_engine.plan import Plan
 from nst_engine.settings import Settings
 
@@ -167,6 +167,19 @@ class JobQueue:
         with self.lock:
             self.reserved_pixels -= pixels
             self.admitting -= 1
+
+    @contextlib.contextmanager
+    def reserved(self, pixels: int) -> Iterator[None]:
+        """`reserve` for a request being decoded: released if it fails (an unreadable image is a 400)."""
+        self.reserve(pixels)
+        try:
+            yield
+        except ImageError as error:
+            self.release(pixels)
+            raise ServiceError(400, error.message) from None
+        except BaseException:
+            self.release(pixels)
+            raise
 
     def submit(self, job: Job) -> int:
         """Queue a job whose `pixels` were reserved; returns its position (0: it runs next)."""

@@ -195,16 +195,9 @@ def _admit_apply(form: Any, name: str, config: Any, queue: JobQueue, sessions: A
     except ImageError as error:
         raise ServiceError(400, error.message) from None
     pixels = width * height
-    queue.reserve(pixels)
-    try:
+    with queue.reserved(pixels):
         content, received = decode_content(data, (width, height, sample, channels) if raw else None,
                                            _flag(form, "grayscale"), config.max_image_pixels)
-    except ImageError as error:
-        queue.release(pixels)
-        raise ServiceError(400, error.message) from None
-    except BaseException:
-        queue.release(pixels)
-        raise
     return Job(new_job_id(), content, [], _job_settings(config), False, pixels=pixels,
                received={"content": received, "style": name, "strength": strength},
                work=ApplyWork(name, strength, sessions))
