@@ -1,13 +1,13 @@
 """Speed of the engine on this machine's device (a benchmark, not a test).
 
-1. Time per L-BFGS iteration at several sizes (and achieved TFLOP/s and peak memory on CUDA).
+1. Time per L-BFGS iteration at several sizes, with the row's peak memory (and achieved TFLOP/s on CUDA).
 2. The default pipeline (coarse-to-fine; bf16 where the hardware runs it fast; channels-last on CUDA)
    against a plain single-scale fp32 L-BFGS run at the same size: the time each needs to reach the
    plain run's final loss. Both runs' images are judged by one fp32 objective (the default's own
    losses come from its bf16 network), at snapshots of the final scale.
 3. Full resolution: a 2048x1365 content at "standard", with and without a memory limit: time, the
    estimate beside it (where timing.py exists), peak memory, and the seam figure where it was tiled.
-   Each row runs in a process of its own, so that its peak memory is its own.
+Each row of sections 1 and 3 runs in a process of its own, so that its peak memory is its own.
 
 Run: `.venv/bin/python benchmarks/bench.py [--size 512] [--iterations 100] [--weights FILE]`;
 `--fullres 2048x1365 --memory-limit 1GiB` set section 3 (`--fullres 0` skips it), `--skip-race` and
@@ -47,10 +47,33 @@ def vgg_flops(width: int, height: int) -> float:
     return 2.0 * forward
 
 
-def peak_memory(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB (CUDA)"
-    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (process RSS high-water mark)"
+class RowPeak:
+    """A row's peak memory: in a process of its own, the RSS rise from after the model is loaded to the
+    process's high-water mark (the weights are not the row's); on CUDA, torch's peak allocation."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.before = device, resident_bytes()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+
+    def measure(self) -> tuple[int, str]:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device), "CUDA allocated"
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - self.before, "RSS rise"
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def in_child(kind: str, spec: dict, env: dict[str, str] | None = None) -> dict | str:
+    """Run one row in a process of its own (so that its peak memory is its own): its JSON, or why it failed."""
+    done = subprocess.run([sys.executable, __file__, "--row", json.dumps({"kind": kind, **spec})],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if done.returncode != 0:
+        return (done.stderr.strip().splitlines() or ["?"])[-1][:100]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def sync(device: torch.device) -> None:
@@ -60,20 +83,25 @@ def sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def time_iterations(cache, content, style, size: int, settings: Settings, device, steps: int = 6) -> tuple[float, str]:
-    """Seconds per iteration at `size` (after two warm-up iterations)."""
+def speed_row(spec: dict, steps: int = 6) -> dict:
+    """Seconds per iteration at `size` (after two warm-up iterations) and the row's peak memory."""
+    cache = api.ModelCache(spec["weights"])
+    settings = Settings.from_dict({"device": spec["device"], **spec["settings"]})
+    device = api.resolve_device(settings.device)
+    cache.get(settings, device, bool(settings.channels_last))
+    content = load_picture(ROOT / "tests" / "data" / "chelsea.jpg")
+    style = load_picture(ROOT / "tests" / "data" / "ihc.jpg")
     stamps: list[float] = []
 
     def on_progress(event) -> None:
         sync(device)
         stamps.append(time.perf_counter())
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    run = settings.replace(size=size, scales=1, iterations=steps + 2)
+    peak = RowPeak(device)
+    run = settings.replace(size=spec["size"], scales=1, iterations=steps + 2)
     api.stylize(content, [style], run, progress=on_progress, cache=cache)
-    per_iteration = (stamps[-1] - stamps[1]) / (len(stamps) - 2)
-    return per_iteration, peak_memory(device)
+    peak_bytes, peak_kind = peak.measure()
+    return {"seconds": (stamps[-1] - stamps[1]) / (len(stamps) - 2), "peak": peak_bytes, "peak_kind": peak_kind}
 
 
 # ------------------------------------------------------------------ the race, judged by one objective
@@ -147,11 +175,6 @@ def seam_figure(picture: Picture, step) -> float | None:
     return seam_ratio(picture.rgb, edges[0], edges[1])
 
 
-def resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def fullres_row(spec: dict) -> dict:
     """One full-resolution run (in its own process): time, estimate, peak memory, plan, seams."""
     cache = api.ModelCache(spec["weights"])
@@ -172,18 +195,16 @@ def fullres_row(spec: dict) -> dict:
         rate = timing.rate_for(cache, settings, device, api.resolve_precision(settings, device))
     except ImportError:
         timing, rate = None, None
-    before = resident_bytes()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    peak = RowPeak(device)
     result = api.stylize(content, [style], settings, cache=cache)
     if timing is not None and rate is not None and result.plan is not None:
         estimate = timing.estimate_seconds(result.plan, rate)
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak_bytes, peak_kind = peak.measure()
     return {
         "seconds": result.seconds,
         "estimate": estimate,
-        "peak": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else peak_rss - before,
-        "peak_kind": "CUDA allocated" if device.type == "cuda" else "RSS rise",
+        "peak": peak_bytes,
+        "peak_kind": peak_kind,
         "plan": result.plan.describe() if result.plan is not None else f"{result.size}",
         "message": result.message,
         "seam": seam_figure(result.picture, result.plan.steps[-1]) if result.plan is not None else None,
@@ -211,12 +232,10 @@ def fullres(weights: Path, device: str, size: tuple[int, int], limit: int, extra
             print(f"| {name} | skipped: this engine has no memory_limit setting | | | | |")
             continue
         spec = {"weights": str(weights), "device": device, "size": list(size), "settings": row_settings}
-        done = subprocess.run([sys.executable, __file__, "--row", json.dumps(spec)], capture_output=True, text=True,
-                              env={**os.environ, "NST_ENGINE_HOME": home})
-        if done.returncode != 0:
-            print(f"| {name} | failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:100]} | | | | |")
+        row = in_child("fullres", spec, {"NST_ENGINE_HOME": home})
+        if isinstance(row, str):
+            print(f"| {name} | failed: {row} | | | | |")
             continue
-        row = json.loads(done.stdout.strip().splitlines()[-1])
         estimate = f"{row['estimate']:.1f} s" if row["estimate"] is not None else "n/a (no timing.py)"
         seam = f"{row['seam']:.2f}" if row["seam"] is not None else "untiled"
         print(f"| {name} | {row['seconds']:.1f} s | {estimate} | {row['peak'] / 2**30:.2f} GiB ({row['peak_kind']}) "
@@ -235,10 +254,11 @@ def main() -> int:
     parser.add_argument("--memory-limit", default="1GiB", help="section 3's limited row (e.g. 300MiB, 1GiB)")
     parser.add_argument("--fullres-iterations", type=int, help="section 3's final-scale iterations (default: "
                         "the preset's; fewer for a smoke run)")
-    parser.add_argument("--row", help=argparse.SUPPRESS)  # one full-resolution row, in a child process
+    parser.add_argument("--row", help=argparse.SUPPRESS)  # one row, in a child process (in_child)
     args = parser.parse_args()
     if args.row:
-        print(json.dumps(fullres_row(json.loads(args.row))))
+        spec = json.loads(args.row)
+        print(json.dumps((speed_row if spec["kind"] == "speed" else fullres_row)(spec)))
         return 0
 
     weights = args.weights
@@ -262,11 +282,17 @@ def main() -> int:
     precisions = ["fp32", "bf16"] if device.type == "cuda" or api.cpu_has_fast_bf16() else ["fp32"]
     for size in args.sizes:
         for precision in precisions:
-            settings = base.replace(precision=precision, channels_last=precision != "fp32" or None)
-            seconds, peak = time_iterations(cache, content, style, size, settings, device)
+            channels_last = precision != "fp32" or device.type == "cuda"
+            row = in_child("speed", {"weights": str(weights), "device": args.device, "size": size,
+                                     "settings": {"precision": precision, "channels_last": channels_last}})
             w, h = scaled_size(content.size, size)
+            if isinstance(row, str):
+                print(f"| {w}x{h} | {precision} | failed: {row} | | | |", flush=True)
+                continue
+            seconds = row["seconds"]
             tflops = f"{vgg_flops(w, h) / seconds / 1e12:.1f}" if device.type == "cuda" else "-"
-            print(f"| {w}x{h} | {precision} | {seconds:.3f} | {1 / seconds:.2f} | {peak} | {tflops} |", flush=True)
+            print(f"| {w}x{h} | {precision} | {seconds:.3f} | {1 / seconds:.2f} | {row['peak'] / 2**30:.2f} GiB "
+                  f"({row['peak_kind']}) | {tflops} |", flush=True)
 
     status = 0 if args.skip_race else race(cache, content, style, base, args.size, args.iterations, device)
     if args.fullres != "0":
