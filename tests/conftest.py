@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -33,6 +34,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
               "run benchmarks/gpu_check.sh on a GPU machine")
     for item in gpu_items:
         item.add_marker(pytest.mark.skip(reason=reason))
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet request handler for the tests' small servers, with a JSON answer in one call."""
+
+    def send_json(self, status: int, answer: object) -> None:
+        body = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
 
 
 @contextmanager

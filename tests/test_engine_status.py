@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,26 +16,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gimp_plugin" / "ne
 
 import engine_status as S  # noqa: E402
 import plugin_messages as M  # noqa: E402
-from conftest import loopback_server  # noqa: E402
+from conftest import JsonHandler, loopback_server  # noqa: E402
 from engine_connection import EngineConfig, EngineConfigError, load_config, save_connection  # noqa: E402
 from test_plugin_messages import closed_port_url, write_engine_json  # noqa: E402
 
 TOKEN = "s3cret-token"
 
 
-class _Health(BaseHTTPRequestHandler):
+class _Health(JsonHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         answer = {"status": "ok", "version": "9.9"}
         if self.headers.get("Authorization") == f"Bearer {TOKEN}":
             answer.update(device="cuda", weights={"present": True, "path": "/w/vgg19.pth"})
-        body = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: object) -> None:
-        pass
+        self.send_json(200, answer)
 
 
 @pytest.fixture()

@@ -8,7 +8,6 @@ import re
 import socket
 import sys
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gimp_plugin" / "ne
 
 import nst_logic as L  # noqa: E402
 import plugin_messages as M  # noqa: E402
-from conftest import loopback_server  # noqa: E402
+from conftest import JsonHandler, loopback_server  # noqa: E402
 from engine_client import EngineClient, EngineUnavailable  # noqa: E402
 from engine_connection import EngineConfigError, load_config  # noqa: E402
 
@@ -86,16 +85,9 @@ def test_a_bad_url_says_where_to_correct_it(tmp_path, no_engine_env):
     assert "ftp://host/x" in caught.value.what and str(tmp_path / "engine.json") in caught.value.advice
 
 
-class _RefusesTokens(BaseHTTPRequestHandler):
+class _RefusesTokens(JsonHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = json.dumps({"error": "wrong token"}).encode()
-        self.send_response(401)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: object) -> None:
-        pass
+        self.send_json(401, {"error": "wrong token"})
 
 
 @pytest.fixture()
