@@ -52,21 +52,29 @@ class TileStyle:
         self.first: dict[str, torch.Tensor] | None = None
         self.latest: dict[str, torch.Tensor] = {}
 
+    def record(
+        self, activations: Mapping[str, torch.Tensor], style_layers: Iterable[str]
+    ) -> dict[str, torch.Tensor]:
+        """The tile's Gram matrices from its activations now; the first recorded are its start's."""
+        grams = {name: layer_style_gram(activations[name]) for name in style_layers}
+        self.latest = {name: gram.detach() for name, gram in grams.items()}
+        if self.first is None:
+            self.first = self.latest
+        return grams
+
     def cost(
         self, targets: Mapping[str, torch.Tensor], activations: Mapping[str, torch.Tensor],
         style_layers: Mapping[str, float],
     ) -> torch.Tensor:  # fmt: skip
         """J_style of the whole canvas with this tile's activations in place (the first call's are the start's)."""
-        grams = {name: layer_style_gram(activations[name]) for name in style_layers}
-        self.latest = {name: gram.detach() for name, gram in grams.items()}
-        if self.first is None:
-            self.first = self.latest
+        grams = self.record(activations, style_layers)
+        assert self.first is not None
         canvas = self.canvas
         joint = {n: (canvas.sums[n] - self.first[n] + grams[n]) / canvas.counts[n] for n in style_layers}
         return style_cost_per_pixel(targets, joint, style_layers)
 
     def write_back(self) -> None:
-        """The tile is in the canvas as last evaluated: the canvas's sums take its Gram matrices."""
+        """The tile is in the canvas as last recorded: the canvas's sums take its Gram matrices."""
         if self.first is None:
             return
         for name, gram in self.latest.items():

@@ -152,8 +152,8 @@ class Objective:
         if self.tile_style is None:
             return
         with torch.no_grad(), self.autocast():
-            self.tile_style.cost(self.style_targets, self.model(region.contiguous(memory_format=self.memory_format)),
-                                 self.settings.style_layers)
+            activations = self.model(region.contiguous(memory_format=self.memory_format))
+        self.tile_style.record(activations, self.settings.style_layers)
         self.tile_style.write_back()
 
 
