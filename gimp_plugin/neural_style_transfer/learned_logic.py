@@ -86,6 +86,15 @@ def progress_fraction(event: Mapping[str, Any]) -> float | None:
     return nst_logic.progress_fraction(event)
 
 
+def learning_outcome_text(kind: str, event: Mapping[str, Any] | None, name: str) -> str:
+    """What the artist is told when the learning window closes: ("done", the engine's done event) or ("closed")."""
+    where = f"Filters \u2192 Artistic \u2192 {APPLY_LABEL}"
+    if kind == "closed":
+        return f"The engine goes on learning \u201c{name}\u201d: it appears in {where} when it is stored."
+    message = str((event or {}).get("message") or f"Learned the style \u201c{name}\u201d.")
+    return f"{message} Apply it with {where}"
+
+
 def layer_name(source_name: str, style_name: str) -> str:
     return f"{source_name} (learned style: {style_name})"
 

@@ -222,6 +222,8 @@ def _run_learn(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Im
             from learned_windows import LearningWindow
 
             kind, payload = LearningWindow(name, len(files), runner, keep).run()
+            if kind in ("done", "closed"):
+                Gimp.message(L.learning_outcome_text(kind, payload, name))
         else:
             kind, payload = _wait(runner, name, learning=True)
         if kind in ("done", "closed"):
