@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +21,14 @@ PHOTOS = sorted(DATA.glob("*.jpg"))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 # Busy cores: OpenMP threads that spin while waiting make every torch call many times slower.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The engine's folders (timing.json, a serving engine's state file, weights) are the run's own unless a
+# test names others: a test run never reads or writes the user's real ones, nor finds an engine they run.
+TEST_ENGINE_HOME = Path(tempfile.mkdtemp(prefix="nst-tests-home-"))
+os.environ["NST_ENGINE_HOME"] = str(TEST_ENGINE_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(TEST_ENGINE_HOME, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
