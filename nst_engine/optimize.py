@@ -92,6 +92,14 @@ def initial_image(content: torch.Tensor, settings: Settings, generator: torch.Ge
     return settings.noise_ratio * centred + (1 - settings.noise_ratio) * content
 
 
+def cost_weights(settings: Settings, style_weight: float) -> tuple[float, float, float]:
+    """(alpha, beta, tv weight) of J for these settings and the calibrated style weight."""
+    # Smoothing serves the style (it removes the noise the style cost lets in): it fades with the
+    # strength below 1, so that at strength 0 the content cost alone leaves the content as it is.
+    return (settings.content_weight, style_weight * settings.style_strength,
+            settings.tv_weight * min(settings.style_strength, 1.0))
+
+
 class Objective:
     """J(G) = alpha J_content + beta J_style + tv TV(G) at one scale, with its targets precomputed."""
 
@@ -114,11 +122,7 @@ class Objective:
         self.model = model
         self.memory_format = memory_format
         self.settings = settings
-        self.alpha = settings.content_weight
-        self.beta = style_weight * settings.style_strength
-        # Smoothing serves the style (it removes the noise the style cost lets in): it fades with the
-        # strength below 1, so that at strength 0 the content cost alone leaves the content as it is.
-        self.tv_weight = settings.tv_weight * min(settings.style_strength, 1.0)
+        self.alpha, self.beta, self.tv_weight = cost_weights(settings, style_weight)
         self.autocast = autocast
         with torch.no_grad(), autocast():
             self.content_target = model(content)[settings.content_layer].float()
@@ -345,10 +349,9 @@ class _Job:
             targets = self.tile_targets(final)
             parts = tiling.evaluate(result, content_s, final.tile, lambda crop: self.objective(crop, targets))
             # Content and TV are means, so the tiles' pixel-weighted mean is theirs; style is not: measure it whole.
-            objective = self.objective(content_s[..., :16, :16], targets)
+            alpha, beta, tv_weight = cost_weights(self.settings, self.style_weight)
             parts["style"] = float(self.canvas_grams(result, final).cost(targets, self.settings.style_layers))
-            parts["total"] = float(total_cost(parts["content"], parts["style"], objective.alpha, objective.beta,
-                                              parts["tv"], objective.tv_weight))
+            parts["total"] = float(total_cost(parts["content"], parts["style"], alpha, beta, parts["tv"], tv_weight))
             return parts
         objective = self.last[1] if self.last is not None and self.last[0].size == final.size else None
         if objective is None:
