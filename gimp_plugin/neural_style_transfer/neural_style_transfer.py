@@ -9,7 +9,6 @@ after the engine's result arrived, so a cancelled or killed run never leaves a h
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import time
@@ -67,7 +66,7 @@ try:
     from layer_io import PluginFailure
 
     for _window in WINDOW_MODULES:
-        if importlib.util.find_spec(_window) is None:
+        if not os.path.isfile(os.path.join(HERE, f"{_window}.py")):  # its file, not a namesake elsewhere
             raise ModuleNotFoundError(f"No module named {_window!r}", name=_window)
     INCOMPLETE = None
 except ImportError as _error:
