@@ -29,13 +29,12 @@ MIN_PYTHON = (3, 10)
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_SRC = REPO / "gimp_plugin" / "neural_style_transfer"
 PLUGIN_NAME = "neural_style_transfer"
-CONTRACT_SRC = REPO / "nst_engine" / "contract.py"
-CONTRACT_NAME = "nst_contract.py"  # what the plug-in imports; the engine's own contract.py, copied
+CONTRACT_FILE = PLUGIN_SRC / "nst_contract.py"  # the plug-in's copy of nst_engine/contract.py (kept identical)
 
 
 def _load_contract():
-    """nst_engine/contract.py (standard library only), without importing the engine (torch is not here)."""
-    spec = importlib.util.spec_from_file_location("nst_contract", CONTRACT_SRC)
+    """The contract (standard library only), without importing the engine (torch is not here)."""
+    spec = importlib.util.spec_from_file_location("nst_contract", CONTRACT_FILE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("nst_contract", module)
@@ -745,7 +744,9 @@ def allow_flatpak_spawn(which: Callable[[str], str | None] = shutil.which) -> bo
 
 def install_plugin(profile: Profile, python: Path, cache_dir: Path, weights: Path | None,
                    which: Callable[[str], str | None] = shutil.which) -> Path:
-    """Copy the plug-in's *.py into the profile (run bit on the main file) and write engine.json."""
+    """Copy the plug-in's *.py into the profile (run bit on the main file) and write engine.json.
+
+    The folder is the plug-in as it stands (its contract included): a manual copy gives the same files."""
     target = profile.plugin_dir
     if profile.created and not profile.path.exists():
         say(f"  GIMP 3 has no settings folder yet: making {profile.path / 'plug-ins'}")
@@ -754,7 +755,6 @@ def install_plugin(profile: Profile, python: Path, cache_dir: Path, weights: Pat
         stale.unlink()
     for source in sorted(PLUGIN_SRC.glob("*.py")):
         shutil.copy2(source, target / source.name)
-    shutil.copy2(CONTRACT_SRC, target / CONTRACT_NAME)  # folders, files and events the plug-in shares with the engine
     (target / f"{PLUGIN_NAME}.py").chmod(0o755)
     config_path = target / "engine.json"
     old: dict = {}

@@ -1,8 +1,9 @@
 """What the engine, the GIMP plug-in and the installer agree on, written down once.
 
-Standard library only: the installer copies this file beside the plug-in as `nst_contract.py`
-(GIMP's Python cannot import the engine), and the engine imports it as `nst_engine.contract`.
-A change here reaches all three at the next install.
+Standard library only: the engine imports it as `nst_engine.contract`; GIMP's Python cannot import
+the engine, so the plug-in folder holds a byte-identical copy, `nst_contract.py` (the folder works as
+copied), which the installer also reads. This file is the source: tests/test_plugin_contract.py fails
+until the copy is made again.
 
 `NST_ENGINE_HOME` puts every per-user folder under one directory (tests, portable installs).
 """

@@ -11,7 +11,7 @@ from array import array
 from collections.abc import Mapping
 from typing import Any
 
-from engine_connection import contract
+import nst_contract as contract
 
 PREVIEW_LONG_SIDE = 320  # the preview's long side in pixels: a few seconds on a GPU
 ESTIMATING = "Estimated time: asking the engine\u2026"

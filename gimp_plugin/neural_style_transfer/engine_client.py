@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nst_contract as contract
 import plugin_messages as M
-from engine_connection import EngineConfig, contract
+from engine_connection import EngineConfig
 from nst_logic import installer_hint
 
 TERMINAL = contract.TERMINAL_EVENTS

@@ -2,45 +2,23 @@
 
 Standard library only (GIMP's Python). The installer writes engine.json; a person pointing GIMP at an
 engine on another machine sets `url` and `token` there, or NST_ENGINE_URL and NST_ENGINE_TOKEN.
-Folders and file names come from `nst_contract`, the engine's own `nst_engine/contract.py`, which
-the installer copies beside the plug-in.
+Folders and file names come from `nst_contract`, the plug-in's copy of the engine's
+`nst_engine/contract.py`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
+import nst_contract as contract
 import plugin_messages as M
 
 CONFIG_NAME = "engine.json"
 
 
-def _load_contract() -> ModuleType:
-    """`nst_contract` beside the plug-in (installed), else the repository's `nst_engine/contract.py`
-    (GIMP pointed at a checkout's gimp_plugin/ folder): one file either way, never a copy to keep in step."""
-    try:
-        import nst_contract
-
-        return nst_contract
-    except ImportError:
-        source = Path(__file__).resolve().parents[2] / "nst_engine" / "contract.py"
-        spec = importlib.util.spec_from_file_location("nst_contract", source)
-        if spec is None or spec.loader is None or not source.is_file():
-            raise ImportError(f"nst_contract.py is missing beside {Path(__file__).name}: "
-                              "run the installer again.") from None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["nst_contract"] = module
-        spec.loader.exec_module(module)
-        return module
-
-
-contract = _load_contract()
 
 
 class EngineConfigError(M.PluginError):

@@ -10,8 +10,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import nst_contract as contract
 import nst_logic
-from engine_connection import contract
 
 APPLY_PROC = "plug-in-nst-apply-learned-style"
 LEARN_PROC = "plug-in-nst-learn-style"

@@ -21,20 +21,59 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gimp, Gio, GLib, GObject  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import engine_client  # noqa: E402
-import engine_connection  # noqa: E402
-import layer_io  # noqa: E402
-import learned_procedures  # noqa: E402
-import nst_logic  # noqa: E402
-import plugin_messages  # noqa: E402
-import recent_styles  # noqa: E402
-import rerun  # noqa: E402
-import settings_procedure  # noqa: E402
-from engine_job import EngineJobRunner  # noqa: E402
-from layer_io import PluginFailure  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 
-PROC = nst_logic.PROC_NAME
+# Modules imported only when a window opens (GTK): their files are checked at start as well, so that a
+# missing one is reported before anything runs (tests/test_plugin_folder.py keeps this list complete).
+WINDOW_MODULES = ("dialog", "dialog_logic", "dialog_preview", "learned_windows", "pixbufs", "progress_model",
+                  "progress_window", "settings_window")
+# What the menus show when a file is missing, so that the plug-in does not vanish: each procedure's name,
+# menu label and kind, as its module registers it (tests/test_plugin_folder.py and the real-GIMP test
+# tests/test_gimp_plugin_copy.py compare them).
+FALLBACK_MENU_PATH = "<Image>/Filters/Artistic"
+FALLBACK_PROCEDURES = (
+    ("plug-in-neural-style-transfer", "Neural Style Transfer\u2026", "layer"),
+    ("plug-in-neural-style-transfer-settings", "Neural Style Transfer Settings\u2026", "plain"),
+    ("plug-in-nst-apply-learned-style", "Apply Learned Style\u2026", "layer"),
+    ("plug-in-nst-learn-style", "Learn Style\u2026", "image"),
+)
+
+
+def _incomplete(error: ImportError) -> str:
+    """What is missing and what to do, for GIMP's error dialog (no module of the folder can be trusted here)."""
+    name = getattr(error, "name", None) or str(error)
+    if os.path.isfile(os.path.join(HERE, f"{name}.py")):
+        what = f"the plug-in folder {HERE} could not load {name}.py ({error})"
+    else:
+        what = f"{name}.py is missing from the plug-in folder {HERE}"
+    return (f"Neural Style Transfer cannot run: {what}. The image was not changed. Copy the whole folder "
+            "gimp_plugin/neural_style_transfer from the plug-in's download into GIMP's plug-ins folder again "
+            "(or run the installer again), then restart GIMP.")
+
+
+try:
+    import engine_client
+    import engine_connection
+    import layer_io
+    import learned_procedures
+    import nst_logic
+    import plugin_messages
+    import recent_styles
+    import rerun
+    import settings_procedure
+    from engine_job import EngineJobRunner
+    from layer_io import PluginFailure
+
+    for _window in WINDOW_MODULES:
+        if not os.path.isfile(os.path.join(HERE, f"{_window}.py")):  # its file, not a namesake elsewhere
+            raise ModuleNotFoundError(f"No module named {_window!r}", name=_window)
+    INCOMPLETE = None
+except ImportError as _error:
+    INCOMPLETE = _incomplete(_error)
+    sys.stderr.write(INCOMPLETE + "\n")
+
+PROC = FALLBACK_PROCEDURES[0][0] if INCOMPLETE else nst_logic.PROC_NAME
 RW = GObject.ParamFlags.READWRITE
 
 
@@ -45,12 +84,16 @@ class NeuralStyleTransfer(Gimp.PlugIn):
     """Registers `plug-in-neural-style-transfer` and the learned-style procedures (learned_procedures.py)."""
 
     def do_query_procedures(self) -> list[str]:
+        if INCOMPLETE:
+            return [name for name, _label, _kind in FALLBACK_PROCEDURES]
         return [PROC, settings_procedure.PROC, *learned_procedures.PROCEDURES]
 
     def do_set_i18n(self, name: str) -> bool:
         return False
 
     def do_create_procedure(self, name: str) -> Gimp.Procedure:
+        if INCOMPLETE:
+            return _fallback_procedure(self, name)
         if name in learned_procedures.PROCEDURES:
             return learned_procedures.create_procedure(self, name)
         if name == settings_procedure.PROC:  # the engine connection, seen and fixed inside GIMP
@@ -91,6 +134,32 @@ class NeuralStyleTransfer(Gimp.PlugIn):
         return procedure
 
 
+def _fallback_procedure(plugin: Gimp.PlugIn, name: str) -> Gimp.Procedure:
+    """A procedure in the usual menu place whose every run is GIMP's error dialog naming the missing file."""
+    label, kind = next((label, kind) for name_, label, kind in FALLBACK_PROCEDURES if name_ == name)
+    if kind == "plain":
+        procedure = Gimp.Procedure.new(plugin, name, Gimp.PDBProcType.PLUGIN,
+                                       lambda proc, _config, _data: _refuse(proc), None)
+        procedure.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
+                                    Gimp.RunMode.INTERACTIVE, RW)
+    else:
+        procedure = Gimp.ImageProcedure.new(plugin, name, Gimp.PDBProcType.PLUGIN,
+                                            lambda proc, *_args: _refuse(proc), None)
+        procedure.set_image_types("RGB*, GRAY*" if kind == "layer" else "*")
+    procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE if kind == "layer"
+                                   else Gimp.ProcedureSensitivityMask.ALWAYS)
+    procedure.set_menu_label(label)
+    procedure.add_menu_path(FALLBACK_MENU_PATH)
+    procedure.set_documentation("Neural Style Transfer is incomplete", INCOMPLETE, name)
+    procedure.set_attribution("Neural Style Transfer for GIMP contributors",
+                              "Neural Style Transfer for GIMP contributors, GPL-3.0-or-later", "2026")
+    return procedure
+
+
+def _refuse(procedure: Gimp.Procedure) -> Gimp.ValueArray:
+    return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(INCOMPLETE))
+
+
 # --- run --------------------------------------------------------------------------------------
 
 
@@ -99,7 +168,7 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
     """The procedure: check, ask (interactive), read, stylise, write. Errors leave the image unchanged."""
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
     try:
-        source = _single_layer(drawables)
+        source = layer_io.single_layer(drawables)
         result_layer, source = rerun.prepare(image, source, interactive)  # a result: update it in place
         if source is None:
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
@@ -111,7 +180,7 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         args = _read_args(config)
         styles = [_read_style(path) for path in args.style_paths()]
         settings = nst_logic.engine_settings(args)
-        content, alpha = _read_layer(image, source)
+        content, alpha = layer_io.read_layer(image, source)
         outcome, payload = _stylise(content, styles, settings, interactive, alpha)
         if outcome == "cancelled":
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
@@ -130,10 +199,7 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         message = plugin_messages.for_artist(*plugin_messages.internal_error(exc))
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
     finally:
-        _end_progress()
-
-
-_single_layer = layer_io.single_layer
+        layer_io.end_progress()
 
 
 def _show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, source: Gimp.Layer,
@@ -215,9 +281,6 @@ def _read_style(path: str) -> bytes:
     return data
 
 
-_read_layer = layer_io.read_layer
-
-
 # --- talking to the engine (worker thread) while the main thread shows progress -----------------
 
 
@@ -287,9 +350,6 @@ class _GimpProgress:
             Gimp.progress_update(fraction)
         else:
             Gimp.progress_pulse()
-
-
-_end_progress = layer_io.end_progress
 
 
 # --- writing the result -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine_connection import contract
+import nst_contract as contract
 
 # Below this much work done (or time seen), a rate-based remaining time is noise: say nothing instead.
 MIN_FRACTION_FOR_RATE = 0.02

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-import urllib.parse
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +22,7 @@ import engine_connection
 import engine_status
 import plugin_messages as M
 from gi.repository import Gimp, GLib, GObject
+from settings_tasks import url_problem
 
 PROC = "plug-in-neural-style-transfer-settings"
 MENU_LABEL = "Neural Style Transfer Settings\u2026"
@@ -113,25 +111,3 @@ def perform(action: str, url: str = "", token: str = "") -> engine_status.Engine
     if problem:
         raise M.PluginError(problem)
     return status
-
-
-def url_problem(url: str) -> str | None:
-    """Why `url` cannot be an engine's address (None when it can)."""
-    parts = urllib.parse.urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return M.bad_url(url.strip())
-    return None
-
-
-def in_background(task: Callable[[], Any], done: Callable[[Any, BaseException | None], None]) -> None:
-    """Run `task` off GTK's thread (it talks to the network or waits for an engine) and hand its result
-    to `done` on the main loop: PDB and GTK calls stay on the main thread."""
-
-    def work() -> None:
-        try:
-            result, error = task(), None
-        except BaseException as exc:  # noqa: BLE001 - reported in the window
-            result, error = None, exc
-        GLib.idle_add(lambda: done(result, error) and False)
-
-    threading.Thread(target=work, name="nst-settings", daemon=True).start()

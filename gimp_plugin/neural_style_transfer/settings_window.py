@@ -2,7 +2,7 @@
 
 Glue only: the state and its wording come from engine_status.py, engine.json is written by
 engine_connection.save_connection, network and engine waits run off the main thread
-(settings_procedure.in_background).
+(settings_tasks.in_background).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import engine_connection  # noqa: E402
 import engine_status  # noqa: E402
 import plugin_messages as M  # noqa: E402
 from gi.repository import Gtk  # noqa: E402
-from settings_procedure import in_background, url_problem  # noqa: E402
+from settings_tasks import in_background, url_problem  # noqa: E402
 
 RESPONSE_SAVE = 1
 

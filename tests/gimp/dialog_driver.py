@@ -9,7 +9,6 @@ the dialog itself reports instead of at a position measured once by hand.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,5 +53,4 @@ def click_widget(session: XSession, window: str, state: dict[str, Any], name: st
     from its left edge (an expander toggles only on its arrow and title)."""
     x, y, _w, _h = session.wait_settled(window)
     wx, wy, ww, wh = state["widgets"][name]
-    session.click(x + wx + (ww // 2 if left is None else left), y + wy + wh // 2)
-    time.sleep(0.2)
+    session.click(x + wx + (ww // 2 if left is None else left), y + wy + wh // 2)  # callers wait on what it does

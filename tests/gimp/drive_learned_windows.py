@@ -2,7 +2,9 @@
 
 Run with the GIMP root's python3 (GIMP's own Python and GI): `drive_learned_windows.py PLUGIN_DIR OUT_DIR`.
 An engine job is played by a runner whose events the script posts; the artist's buttons are pressed
-with the dialogs' own responses. Writes OUT_DIR/windows.json (what each window returned, what it
+with the dialogs' own responses. Each step waits for what it needs on the window (shown, its bar at the
+step posted, the events drained), polled with a deadline, never for a fixed time.
+Writes OUT_DIR/windows.json (what each window returned, what it
 asked of the runner, what its bar said) and screenshots (ImageMagick's import) for a person to look at.
 """
 
@@ -10,6 +12,7 @@ import base64
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 PLUGIN, OUT = sys.argv[1], Path(sys.argv[2])
@@ -26,25 +29,50 @@ from gi.repository import GLib, Gtk  # noqa: E402
 RESULTS: dict = {}
 
 
+DEADLINE_S = 60  # for any one wait below; a miss is recorded in RESULTS["timeouts"] and fails the test
+
+
 class PlayedRunner(EngineJobRunner):
-    """An EngineJobRunner whose engine is this script: stop() and cancel() are answered as the engine would."""
+    """An EngineJobRunner whose engine is this script: stop() and cancel() are answered as the engine would,
+    after one more progress step (the engine's next step, before it ends), once the window has taken it."""
 
     def __init__(self) -> None:
         super().__init__(lambda: None, None, [], {})
         self.asked: list[str] = []
+        self.before_outcome = lambda: None  # called once the window has taken the step after the click
 
     def stop(self) -> None:
         self.asked.append("stop")
-        later(600, lambda: self.events.put(("done", {"type": "done", "stopped_early": True, "steps": 3,
-                                                      "message": "Learned the style 'dots' in 3 steps of 2000"})))
+        self._answer(("done", {"type": "done", "stopped_early": True, "steps": 3,
+                               "message": "Learned the style 'dots' in 3 steps of 2000"}))
 
     def cancel(self) -> None:
         self.asked.append("cancel")
-        later(600, lambda: self.events.put(("error", engine_client.JobCancelled("cancelled"))))
+        self._answer(("error", engine_client.JobCancelled("cancelled")))
+
+    def _answer(self, outcome: tuple) -> None:
+        self.events.put(progress(3))
+        when(self.events.empty, lambda: (self.before_outcome(), self.events.put(outcome)),
+             "the window to take the step after the click")
 
 
-def later(ms: int, call) -> None:
-    GLib.timeout_add(ms, lambda: call() and False)
+def when(condition, then, what: str, on_timeout=None) -> None:
+    """Call `then` once `condition()` holds, checked every 20 ms on GTK's main loop; after DEADLINE_S record
+    `what` as missed and call `on_timeout` (so that the window still closes and the script ends)."""
+    deadline = time.monotonic() + DEADLINE_S
+
+    def check() -> bool:
+        if condition():
+            then()
+            return False
+        if time.monotonic() > deadline:
+            RESULTS.setdefault("timeouts", []).append(what)
+            if on_timeout is not None:
+                on_timeout()
+            return False
+        return True
+
+    GLib.timeout_add(20, check)
 
 
 def shot(name: str, window: Gtk.Window) -> None:
@@ -72,13 +100,15 @@ def learning(case: str, response: int | None, keep_running: bool = True) -> None
         if response is None:
             runner.events.put(("done", {"type": "done", "steps": 2000, "message": "Learned"}))
         else:
+            # the step after the click must not overwrite what the bar says was asked
+            runner.before_outcome = lambda: record.update(bar_after_step=window._bar.get_text())
             window.dialog.response(response)
             record["bar_after"] = window._bar.get_text()
-            later(200, lambda: runner.events.put(progress(3)))  # the engine's next step, before it ends
 
     runner.events.put(progress(1))
     runner.events.put(progress(2))
-    later(900, press)
+    when(lambda: window.dialog.get_mapped() and "step 2/" in (window._bar.get_text() or ""), press,
+         f"{case}: the window to show the second step", lambda: window.dialog.response(W.RESPONSE_CLOSE))
     kind, payload = window.run()
     record.update(outcome=kind, payload=payload if isinstance(payload, dict) else None, asked=runner.asked)
     RESULTS[case] = record
@@ -90,13 +120,29 @@ def chooser() -> None:
     styles = [{"name": "dots", "width": "small", "steps": 2000, "style_image": "dots.jpg", "thumbnail_png": thumb},
               {"name": "waves", "width": "standard", "steps": 4000, "thumbnail_png": None}]
     window = W.StyleChooser(styles, "waves", 0.7)
+    view = next(w for w in _descendants(window.dialog) if isinstance(w, Gtk.IconView))
+    scale = next(w for w in _descendants(window.dialog) if isinstance(w, Gtk.Scale))
+
+    def selected() -> list[str]:
+        return [view.get_model()[path][1] for path in view.get_selected_items()]
 
     def press() -> None:
+        RESULTS["chooser_preselected"] = selected()
         shot("chooser", window.dialog)
+        view.select_path(Gtk.TreePath.new_from_indices([0]))  # the artist picks another style, and strength
+        scale.set_value(0.35)
+        RESULTS["chooser_selected"] = selected()
         window.dialog.response(Gtk.ResponseType.OK)
 
-    later(900, press)
+    when(window.dialog.get_mapped, press, "the chooser to show",
+         lambda: window.dialog.response(Gtk.ResponseType.CANCEL))
     RESULTS["chooser"] = list(window.run() or ())
+
+
+def _descendants(widget: Gtk.Widget) -> list:
+    """Every widget inside `widget`, found as an artist sees them, not by the window's private names."""
+    children = widget.get_children() if isinstance(widget, Gtk.Container) else []
+    return [widget, *(w for child in children for w in _descendants(child))]
 
 
 learning("stop", W.RESPONSE_STOP)

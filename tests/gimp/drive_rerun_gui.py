@@ -28,13 +28,16 @@ try:
     entry = RESULTS["cases"]["undo"] = {"before": image_state(img)}
     save()
     flag("undo-now")
+    # Wait for the undo itself, then for two reads in a row to agree (not a fixed sleep): GIMP applies an
+    # undo group between two PDB calls, so the first change seen is normally the whole of it.
     deadline = time.monotonic() + 120
-    while image_state(img)["layers"] == entry["before"]["layers"]:
+    seen = [entry["before"]["layers"]]
+    while seen[-1] == entry["before"]["layers"] or (len(seen) > 1 and seen[-1] != seen[-2]):
         if time.monotonic() > deadline:
-            entry["driver_error"] = "nothing changed within 120 s of asking for Ctrl+Z"
+            entry["driver_error"] = "the image did not change (or kept changing) within 120 s of asking for Ctrl+Z"
             break
-        time.sleep(0.5)
-    time.sleep(1.0)
+        time.sleep(0.2)
+        seen = [seen[-1], image_state(img)["layers"]]
     entry["after"] = image_state(img)
     save()
 except Exception:  # noqa: BLE001

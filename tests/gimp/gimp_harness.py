@@ -243,15 +243,13 @@ def engine_json_ok(engine: Engine) -> dict[str, object]:
 
 
 def install_plugin(profile: Path, engine_json: dict[str, object]) -> Path:
-    """Copy the plug-in as the installer does: profile/plug-ins/neural_style_transfer/, run bits."""
+    """Copy the plug-in folder's *.py as the installer does (profile/plug-ins/neural_style_transfer/, run bit
+    on the main file) and write engine.json."""
     target = profile / "plug-ins" / PLUGIN_DIR_NAME
     target.mkdir(parents=True, exist_ok=True)
     for src in PLUGIN_SRC.glob("*.py"):
         shutil.copy2(src, target / src.name)
     (target / f"{PLUGIN_DIR_NAME}.py").chmod(0o755)
-    contract = REPO / "nst_engine" / "contract.py"  # the plug-in imports it as nst_contract (PLAN.md)
-    if contract.is_file():
-        shutil.copy2(contract, target / "nst_contract.py")
     (target / "engine.json").write_text(json.dumps(engine_json))
     return target
 

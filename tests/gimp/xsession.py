@@ -14,6 +14,7 @@ import select
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,11 +153,19 @@ class XSession:
         self.x("xdotool", "key", "--clearmodifiers", keys, check=True)
 
     def shot(self, out: Path, window: str | None = None) -> None:
-        inside = self.gimp.inside(out) if str(out).startswith(str(self.gimp.root)) else None
-        target = inside or "/tmp/.nst-shot.png"
-        self.x("import", "-window", window or "root", target, check=True)
-        if inside is None:
-            shutil.copy2(self.gimp.root / target.lstrip("/"), out)
+        """A screenshot to `out`; through a file of this run's own in the root when `out` is outside it."""
+        try:
+            self.x("import", "-window", window or "root", self.gimp.inside(out), check=True)
+            return
+        except ValueError:  # not under the root: GIMP's root cannot write there
+            pass
+        fd, name = tempfile.mkstemp(prefix="nst-shot-", suffix=".png", dir=self.gimp.root / "tmp")
+        os.close(fd)
+        try:
+            self.x("import", "-window", window or "root", self.gimp.inside(Path(name)), check=True)
+            shutil.copy2(name, out)
+        finally:
+            os.unlink(name)
 
     def check_alive(self) -> None:
         if self.procs and self.procs[-1].poll() is not None:
