@@ -607,7 +607,7 @@ def run_pip(python: Path, pip_args: Sequence[str], what: str, tmp: Path, extra: 
     """pip with its output in the log (LOG, else a file in `tmp`); the screen shows downloads, sizes, progress."""
     log = LOG or tmp / "pip.log"
     command = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", *pip_args, *extra]
-    env = clean_env()
+    env = {**clean_env(), "PYTHONUNBUFFERED": "1"}  # pip's lines as they come, not in bursts
     if cache is not None and "PIP_CACHE_DIR" not in env:
         env["PIP_CACHE_DIR"] = str(cache)
     try:
@@ -908,7 +908,7 @@ def install(args: argparse.Namespace, platform: str, env: Mapping[str, str], hom
         need = plan.need_bytes if not venv_python(venv, platform).exists() else 1 * GB
         if args.no_torch_index and platform == "linux":
             need = max(need, 6 * GB)  # PyPI's Linux torch brings the CUDA libraries
-            if plan.kind == "cpu":
+            if plan.kind == "cpu" and platform_module.machine().lower() in ("x86_64", "amd64"):
                 say(f"  Note: {NO_INDEX_CPU}")
     need += 0 if any((weights_dir / name).is_file() for name in OFFICIAL_WEIGHTS.values()) else WEIGHTS_BYTES
     check_free_space(data_dir, need, "the engine")
