@@ -763,7 +763,7 @@ def install_weights(python: Path, weights_dir: Path, args: argparse.Namespace, g
     code, tail = run_shown(command)
     if code != 0:
         line = next((ln for ln in reversed(tail.splitlines()) if "error" in ln.lower()), tail.strip()[-300:])
-        line = line.split("error:", 1)[-1].strip()
+        line = re.sub(r"\[Errno -?\d+\] ", "", line.split("error:", 1)[-1].strip())  # the reason, not its number
         first = line.split(". ", 1)[0].rstrip(".")  # the engine's own advice names nst-engine commands
         checksum = re.search(r"SHA-256 ([0-9a-f]+), not ([0-9a-f.]+)", line)
         if checksum:

@@ -448,6 +448,16 @@ def test_a_long_silence_shows_that_pip_still_works(tmp_path: Path, capsys: pytes
     assert "still working" in capsys.readouterr().out
 
 
+def test_a_failed_weights_download_is_plain(tmp_path: Path) -> None:
+    engine = fake_program(tmp_path, "python", "echo 'nst-engine: error: Could not download the VGG-19 weights from "
+                          "http://127.0.0.1:9/w.pth ([Errno 111] Connection refused). Check the internet connection.'"
+                          " >&2; exit 1")
+    with pytest.raises(inst.InstallError) as error:
+        inst.install_weights(engine, tmp_path / "weights", inst.build_parser().parse_args(["--weights-url", "http://x"]))
+    message = error.value.message
+    assert "(Connection refused)" in message and "Errno" not in message and "--weights FILE" in message, message
+
+
 def test_weights_given_again_are_not_copied_again(tmp_path: Path, synthetic_weights_file: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """--weights names the format the engine detects; a re-run with the same file finds it by SHA-256."""
