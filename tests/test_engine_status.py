@@ -160,7 +160,7 @@ def test_a_missing_engine_python_is_not_ready_and_names_it_and_the_installer(tmp
     status = S.probe(_local(tmp_path, [python, "-m", "nst_engine", "serve"]))
     problem = S.problem_for_run(status) or ""
     assert python in problem and "missing" in problem and "install/install.sh" in problem, problem
-    assert dict(status.rows())["State"] == "not usable"
+    assert dict(status.rows())["State"] == "cannot start (see below)"
 
 
 def test_an_engine_python_without_the_package_is_not_ready(tmp_path, no_engine_env):

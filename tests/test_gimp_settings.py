@@ -251,7 +251,7 @@ def test_settings_window_says_the_engines_python_is_gone_and_names_the_installer
     message = window["message"]
     assert "Ready" not in message and GONE_PYTHON in message and "missing" in message, message
     assert "install/install.sh" in message and "again" in message, message
-    assert window["rows"]["State"] == "not usable", window["rows"]
+    assert window["rows"]["State"] == "cannot start (see below)", window["rows"]
 
 
 def test_settings_window_says_the_engine_package_is_missing_from_its_python(settings_windows):

@@ -47,7 +47,9 @@ class EngineStatus:
         """(label, value) lines for the window, in words."""
         rows = [("Engine", f"at {self.url}" if self.mode == "remote" else "on this computer"
                  + ("" if self.local_installed else " (not installed)"))]
-        if self.problem:
+        if self.problem and self.mode == "local" and self.local_installed and not self.running:
+            rows.append(("State", "cannot start (see below)"))
+        elif self.problem:
             rows.append(("State", "not usable"))
         elif self.running:
             rows.append(("State", "running, answers"))
