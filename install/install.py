@@ -10,6 +10,7 @@ repair or upgrade; `--uninstall` removes what it recorded in its manifest. `--he
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -43,6 +44,11 @@ def _load_contract():
 
 
 contract = _load_contract()
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # pip_log.py, beside this file
+import pip_log  # noqa: E402
+
+LOG_NAME = "install.log"
+LOG: Path | None = None  # this run's log (pip's output and the engine's messages); set by install()
 APP = contract.APP
 FLATPAK_APP = "org.gimp.GIMP"
 FLATPAK_SPAWN = ["flatpak-spawn", "--host"]
@@ -59,6 +65,9 @@ READY = "Ready: open GIMP, Filters > Artistic > Neural Style Transfer…"
 NO_GIMP = "GIMP 3 was not found: install GIMP 3 from gimp.org, start it once, then run this installer again."
 RUN_AGAIN = "run this installer again (it continues where it stopped)"
 RETRY = "Run this installer again"
+NO_INDEX_CPU = ("with --no-torch-index PyTorch comes from pip's usual sources, which for Linux have only the build "
+                "with NVIDIA's CUDA libraries (about 2.5 GB to download, 5 GB installed; it runs on the CPU here "
+                "too). Without --no-torch-index the installer takes PyTorch's CPU build (about 200 MB).")
 PYTHON_NAMES = ("python3.13", "python3.12", "python3.11", "python3.10", "python3", "python")
 
 
@@ -182,6 +191,19 @@ def profile_kind(path: Path) -> str:
     return "native"
 
 
+def missing_profile(missing: Sequence[Path], existing: Sequence[Profile]) -> str:
+    """--gimp-profile names a folder that is not there (a typo?): nothing is made; the real ones are named."""
+    names = ", ".join(str(path) for path in missing)
+    what = f"There is no GIMP settings folder {names}" if len(missing) == 1 else f"These folders do not exist: {names}"
+    if existing:
+        found = "; ".join(str(profile.path) + (f" ({profile.kind})" if profile.kind != "native" else "")
+                          for profile in existing)
+        return (f"{what}, so nothing was installed. GIMP 3's settings folders on this computer: {found}. Give one "
+                "of them to --gimp-profile, or leave --gimp-profile out to install into all of them.")
+    return (f"{what}, so nothing was installed, and no GIMP 3 settings folder was found on this computer. Start "
+            "GIMP 3 once (it makes its folder), then run this installer again without --gimp-profile.")
+
+
 def choose_profiles(
     given: Sequence[str],
     platform: str,
@@ -192,7 +214,11 @@ def choose_profiles(
 ) -> list[Profile]:
     """--gimp-profile folders, else every existing 3.x profile plus a new 3.0 one for a GIMP 3 never started."""
     if given:
-        return [Profile(Path(p).expanduser().absolute(), profile_kind(Path(p).expanduser().absolute())) for p in given]
+        chosen = [Path(p).expanduser().absolute() for p in given]
+        missing = [path for path in chosen if not path.is_dir()]
+        if missing:
+            raise InstallError(missing_profile(missing, find_profiles(platform, env, home)))
+        return [Profile(path, profile_kind(path)) for path in chosen]
     profiles = find_profiles(platform, env, home)
     bases = dict((kind, base) for base, kind in gimp_config_bases(platform, env, home))
     for kind in detect_gimp3(platform, env, home, which, root):
@@ -422,23 +448,32 @@ def run_shown(command: Sequence[str], tail_lines: int = 40) -> tuple[int, str]:
 NETWORK_SIGNS = (
     "Failed to establish a new connection", "Temporary failure in name resolution", "Name or service not known",
     "Read timed out", "ConnectionError", "NewConnectionError", "ProxyError", "SSLError", "Connection reset",
-    "Network is unreachable", "No matching distribution", "Could not find a version",
+    "Network is unreachable",
 )  # fmt: skip
+NOT_FOUND_SIGNS = ("No matching distribution", "Could not find a version")
 
 
-def pip_failure(what: str, tail: str) -> InstallError:
-    """One message for a failed pip run, naming the likely cause."""
+def pip_failure(what: str, tail: str, log: Path | None = None) -> InstallError:
+    """One plain paragraph for a failed pip run: what failed, the likely cause, the log's path, what to try."""
+    where = f" pip's messages are in {log}." if log else ""
     if "No space left" in tail:
-        return InstallError(f"The disk filled up while {what}. Free some disk space and {RUN_AGAIN}.")
+        return InstallError(f"The disk filled up while {what}.{where} Free some disk space and {RUN_AGAIN}.")
     if any(sign in tail for sign in NETWORK_SIGNS):
+        torch = (" If only PyTorch's own download site cannot be reached, run the installer with --no-torch-index "
+                 "to take PyTorch from pip's usual sources." if what == "installing PyTorch" else "")
+        return InstallError(
+            f"Could not download the packages while {what}: the package index could not be reached.{where} Check "
+            "the internet connection (behind a proxy: --pip-args='--proxy http://HOST:PORT'; with a local mirror: "
+            f"--pip-args='--index-url URL'), then {RUN_AGAIN}.{torch}"
+        )
+    if any(sign in tail for sign in NOT_FOUND_SIGNS):
         version = f"{sys.version_info[0]}.{sys.version_info[1]}"
         return InstallError(
-            f"Could not download the packages while {what}. Check the internet connection and {RUN_AGAIN}. "
-            f"If the internet works, PyTorch may not support Python {version} yet: install Python 3.12 from "
-            "python.org and run the installer again."
+            f"pip found no package to install while {what}: there may be none for Python {version} on this "
+            f"system yet.{where} Install Python 3.12 from python.org and run the installer with it; if the "
+            "internet connection is the problem, check it and run this installer again."
         )
-    return InstallError(f"pip failed while {what} (see the lines above). {RETRY}; "
-                        "if it fails again, report those lines.")
+    return InstallError(f"pip failed while {what}.{where} {RETRY}; if it fails again, report the end of that file.")
 
 
 def check_free_space(folder: Path, need_bytes: float, what: str) -> None:
@@ -569,24 +604,21 @@ def pip_cache(cache_dir: Path) -> Path:
 
 def run_pip(python: Path, pip_args: Sequence[str], what: str, tmp: Path, extra: Sequence[str] = (),
             cache: Path | None = None) -> None:
-    """pip with the terminal to itself (its progress bars need one); its --log file explains a failure."""
-    log = tmp / "pip.log"
-    log.unlink(missing_ok=True)
-    command = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", "--log", str(log), *pip_args,
-               *extra]  # fmt: skip
-    env = clean_env()
+    """pip with its output in the log (LOG, else a file in `tmp`); the screen shows downloads, sizes, progress."""
+    log = LOG or tmp / "pip.log"
+    command = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", *pip_args, *extra]
+    env = {**clean_env(), "PYTHONUNBUFFERED": "1"}  # pip's lines as they come, not in bursts
     if cache is not None and "PIP_CACHE_DIR" not in env:
         env["PIP_CACHE_DIR"] = str(cache)
     try:
-        code = subprocess.call(command, stdin=subprocess.DEVNULL, env=env, cwd=neutral_cwd())
+        run = pip_log.run_logged(command, log, say, env=env, cwd=neutral_cwd())
     except OSError as error:
         raise InstallError(f"Could not run pip ({error}): {RUN_AGAIN}.") from None
-    if code != 0:
-        try:
-            tail = log.read_text(encoding="utf-8", errors="replace")[-20000:]
-        except OSError:
-            tail = ""
-        raise pip_failure(what, tail)
+    if run.code != 0:
+        raise pip_failure(what, "\n".join(run.tail), log)
+    done = pip_log.summary(run)
+    if done:
+        say(done)
 
 
 def install_engine(python: Path, plan: TorchPlan, ort: OnnxRuntimePlan, args: argparse.Namespace, cache_dir: Path,
@@ -642,6 +674,34 @@ def weights_format(python: Path, path: Path, shown: Path | None = None) -> str:
     raise InstallError(f"The engine cannot use {shown or path}: {reason}")
 
 
+FORMAT_WORDS = {  # what each format the engine detects is, in words
+    "torchvision": "torchvision's VGG-19 weights",
+    "caffe": "the Caffe-converted VGG-19 weights (the original paper's network)",
+    "matconvnet": "MatConvNet's VGG-19 weights",
+}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def same_file_in(source: Path, folder: Path) -> Path | None:
+    """The file under an official name in `folder` with `source`'s contents (size first, then SHA-256)."""
+    size = source.stat().st_size
+    for name in OFFICIAL_WEIGHTS.values():
+        present = folder / name
+        if present.is_file() and present.stat().st_size == size and present.resolve() != source.resolve():
+            if sha256_of(present) == sha256_of(source):
+                return present
+        elif present.is_file() and present.resolve() == source.resolve():
+            return present
+    return None
+
+
 def install_weights(python: Path, weights_dir: Path, args: argparse.Namespace, given: Sequence[str] = ()) -> Path:
     """--weights FILE copied in under its official name, else `fetch-weights` (resumes, checks SHA-256).
 
@@ -653,6 +713,12 @@ def install_weights(python: Path, weights_dir: Path, args: argparse.Namespace, g
         if not source.is_file():
             raise InstallError(f"There is no file {source}: check the name given to --weights and run again.")
         weights_dir.mkdir(parents=True, exist_ok=True)
+        same = same_file_in(source, weights_dir)
+        if same is not None:  # a re-run: the copy is there (same SHA-256); the engine still says what it is
+            fmt = weights_format(python, same, shown=source)
+            say(f"  {source.name}: {FORMAT_WORDS[fmt]}, already in place as {same} (same SHA-256): not copied "
+                "again")
+            return same
         # The engine checks a copy: checking the file where it is would leave its checksum file beside it.
         inside = source.resolve().parent == weights_dir.resolve()
         checked = source if inside else weights_dir / f"{source.name}.copying"
@@ -676,7 +742,7 @@ def install_weights(python: Path, weights_dir: Path, args: argparse.Namespace, g
             else:
                 os.replace(checked, target)
             target.with_name(target.name + ".sha256").unlink(missing_ok=True)  # the engine recomputes it
-        say(f"  Using your {fmt} weights: {target}")
+        say(f"  {source.name}: {FORMAT_WORDS[fmt]} (as the engine reads it), installed as {target}")
         return target
     if not args.weights_url:
         for fmt in ("torchvision", "caffe", "matconvnet"):  # the order the engine looks for them in
@@ -697,7 +763,7 @@ def install_weights(python: Path, weights_dir: Path, args: argparse.Namespace, g
     code, tail = run_shown(command)
     if code != 0:
         line = next((ln for ln in reversed(tail.splitlines()) if "error" in ln.lower()), tail.strip()[-300:])
-        line = line.split("error:", 1)[-1].strip()
+        line = re.sub(r"\[Errno -?\d+\] ", "", line.split("error:", 1)[-1].strip())  # the reason, not its number
         first = line.split(". ", 1)[0].rstrip(".")  # the engine's own advice names nst-engine commands
         checksum = re.search(r"SHA-256 ([0-9a-f]+), not ([0-9a-f.]+)", line)
         if checksum:
@@ -818,7 +884,6 @@ def install(args: argparse.Namespace, platform: str, env: Mapping[str, str], hom
     venv = data_dir / "venv"
     manifest_path = data_dir / MANIFEST_NAME
     weights_dir = cache_dir / "weights"
-
     step(1, "checking this computer (Python, GIMP 3, graphics card, disk space)...")
     for needed in (PLUGIN_SRC / f"{PLUGIN_NAME}.py", REPO / "pyproject.toml", REPO / "nst_engine"):
         if not needed.exists():
@@ -843,6 +908,8 @@ def install(args: argparse.Namespace, platform: str, env: Mapping[str, str], hom
         need = plan.need_bytes if not venv_python(venv, platform).exists() else 1 * GB
         if args.no_torch_index and platform == "linux":
             need = max(need, 6 * GB)  # PyPI's Linux torch brings the CUDA libraries
+            if plan.kind == "cpu" and platform_module.machine().lower() in ("x86_64", "amd64"):
+                say(f"  Note: {NO_INDEX_CPU}")
     need += 0 if any((weights_dir / name).is_file() for name in OFFICIAL_WEIGHTS.values()) else WEIGHTS_BYTES
     check_free_space(data_dir, need, "the engine")
     say(f"  Free disk space: enough (about {need / GB:.1f} GB needed)")
@@ -850,6 +917,10 @@ def install(args: argparse.Namespace, platform: str, env: Mapping[str, str], hom
     big = plan.kind == "cuda" or (args.no_torch_index and platform == "linux")
     size = "a few MB" if args.reuse_packages_from else ("about 2.5 GB" if big else "about 300 MB")
     step(2, f"installing the engine (this downloads {size} the first time)...")
+    global LOG
+    LOG = pip_log.new_log(data_dir / LOG_NAME, f"Neural Style Transfer installer, Python {sys.version.split()[0]}, "
+                          f"options: {' '.join(sys.argv[1:]) or '(none)'}")
+    say(f"  pip's messages go to {LOG}")
     python = ensure_venv(venv, platform)
     manifest = load_manifest(manifest_path)
     manifest.update({"format": 1, "venv": str(venv), "source": str(REPO)})
@@ -934,6 +1005,7 @@ def uninstall(args: argparse.Namespace, platform: str, env: Mapping[str, str], h
         say("  The Flatpak permission was left in place; to remove it run: "
             f"flatpak override --user --no-talk-name=org.freedesktop.Flatpak {FLATPAK_APP}")  # fmt: skip
     manifest_path.unlink(missing_ok=True)
+    (data_dir / LOG_NAME).unlink(missing_ok=True)
     for folder in (cache_dir / "weights", cache_dir, data_dir):
         try:
             folder.rmdir()  # only when empty

@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gimp_plugin" / "neural_style_transfer"))
 
+import engine_readiness as R  # noqa: E402
 import engine_status as S  # noqa: E402
 import plugin_messages as M  # noqa: E402
 from conftest import JsonHandler, loopback_server  # noqa: E402
@@ -136,3 +137,81 @@ def test_stop_local_ends_the_engine_announced_in_the_state_file(tmp_path, no_eng
     finally:
         if process.poll() is None:
             process.kill()
+
+
+# ---------------------------------------------------------------- readiness (issue 23 point 3)
+
+
+def _local(tmp_path: Path, command: list[str]) -> EngineConfig:
+    return load_config(write_engine_json(tmp_path / "engine.json", state_file=str(tmp_path / "none.json"),
+                                         python=command[0], command=command))
+
+
+def _python_without_site(tmp_path: Path) -> str:
+    """A Python that runs but cannot import the engine (no site-packages): an engine package gone."""
+    wrapper = tmp_path / "python-no-site"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+def test_a_missing_engine_python_is_not_ready_and_names_it_and_the_installer(tmp_path, no_engine_env):
+    python = str(tmp_path / "venv" / "bin" / "python")
+    status = S.probe(_local(tmp_path, [python, "-m", "nst_engine", "serve"]))
+    problem = S.problem_for_run(status) or ""
+    assert python in problem and "missing" in problem and "install/install.sh" in problem, problem
+    assert dict(status.rows())["State"] == "cannot start (see below)"
+
+
+def test_an_engine_python_without_the_package_is_not_ready(tmp_path, no_engine_env):
+    python = _python_without_site(tmp_path)
+    readiness = R.local_readiness(_local(tmp_path, [python, "-m", "nst_engine", "serve"]))
+    assert not readiness.ready and "package is not installed" in readiness.what and python in readiness.what
+    assert "install/install.sh" in readiness.advice
+
+
+def test_missing_weights_are_named_with_their_path(tmp_path, no_engine_env):
+    weights = tmp_path / "vgg19-dcbb9e9d.pth"
+    config = _local(tmp_path, [sys.executable, "-m", "nst_engine", "serve", "--weights", str(weights)])
+    readiness = R.local_readiness(config)
+    assert not readiness.ready and "weights are missing" in readiness.what and str(weights) in readiness.what
+    weights.write_bytes(b"present")  # presence is what the check asks; the engine checks the contents itself
+    assert R.local_readiness(config).ready
+    assert S.problem_for_run(S.probe(config, with_info=False)) is None
+
+
+def test_a_python_that_does_not_run_is_not_ready(tmp_path, no_engine_env):
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'Segmentation fault' >&2\nexit 139\n")
+    broken.chmod(0o755)
+    readiness = R.local_readiness(_local(tmp_path, [str(broken), "-m", "nst_engine", "serve"]))
+    assert not readiness.ready and "Segmentation fault" in readiness.what and str(broken) in readiness.what
+
+
+def test_start_local_refuses_an_engine_that_cannot_start_before_trying(tmp_path, no_engine_env):
+    python = str(tmp_path / "gone" / "python")
+    with pytest.raises(M.PluginError) as caught:
+        S.start_local(_local(tmp_path, [python, "-m", "nst_engine", "serve"]), timeout=5)
+    assert python in caught.value.message and "installer" in caught.value.message
+    assert not (tmp_path / "none.json").exists()
+
+
+@pytest.mark.parametrize(("platform", "file", "verb"), [("linux", "install/install.sh", "double-click it"),
+                                                        ("darwin", "install/install.command", "double-click"),
+                                                        ("win32", "install\\install.bat", "double-click")])
+def test_the_fix_names_the_installer_file_of_the_system(platform, file, verb):
+    advice = R.installer_advice(platform, repair=True)
+    assert file in advice and verb in advice and "again" in advice
+
+
+def test_in_the_settings_window_the_advice_points_at_its_own_fields(tmp_path, no_engine_env, health_server):
+    url = closed_port_url()
+    python = sys.executable
+    config = load_config(write_engine_json(tmp_path / "engine.json", url=url, token="t", python=python,
+                                           command=[python, "-m", "nst_engine", "serve"]))
+    problem = S.probe(config, in_window=True).problem or ""
+    assert url in problem and M.SETTINGS_MENU not in problem, problem
+    assert "Use the engine installed on this computer" in problem and "Save" in problem
+    wrong_token = load_config(write_engine_json(tmp_path / "engine2.json", url=health_server, token="old"))
+    problem = S.probe(wrong_token, in_window=True).problem or ""
+    assert "token" in problem and "Token above" in problem and M.SETTINGS_MENU not in problem, problem

@@ -190,3 +190,84 @@ def test_interactive_rerun_offers_update_in_place_and_one_undo_restores(gui_reru
     undo = C.case(gui_rerun, "undo")
     assert undo["after"]["layers"][0]["pixels"] == before[0]["pixels"], "one Ctrl+Z restores the result"
     assert undo["after"]["layers"][0]["parasite"] == before[0]["parasite"]
+
+
+# ---------------------------------------------------------------- the settings window (issue 23 points 3, 4)
+
+GONE_PYTHON = "/nonexistent/venv/bin/python"
+
+
+@pytest.fixture(scope="module")
+def settings_windows(gimp_root: H.GimpRoot) -> Iterator[dict[str, Any]]:  # noqa: F811
+    """The settings window in GIMP's own GTK and Python under Xvfb (tests/gimp/drive_settings_window.py):
+    an engine whose Python is gone, one whose Python lacks the engine, a configured engine that is down."""
+    if gimp_root.suite not in GUI_SUITES:
+        pytest.skip(f"GUI tests run on {GUI_SUITES} ($NST_GIMP_GUI_SUITES), not {gimp_root.suite}")
+    work = gimp_root.workdir("nst-settings-window-")
+    session = XSession(gimp_root, work / "profile", work)
+    state = gimp_root.inside(work / "server.json")  # no engine runs: none announces itself there
+    local = {"state_file": state, "url": None, "token": None, "spawn_prefix": []}
+    cases = [
+        {"name": "python_gone", "engine_json": {**local, "python": GONE_PYTHON,
+                                                "command": [GONE_PYTHON, "-m", "nst_engine", "serve"]}},
+        {"name": "package_gone", "engine_json": {**local, "python": "/usr/bin/python3",
+                                                 "command": ["/usr/bin/python3", "-m", "nst_engine", "serve"]}},
+        {"name": "remote_down", "engine_json": {**local, "python": GONE_PYTHON, "url": f"http://127.0.0.1:"
+                                                f"{H.free_port()}", "token": "t",
+                                                "command": [GONE_PYTHON, "-m", "nst_engine", "serve"]}},
+    ]
+    try:
+        plugin = H.install_plugin(work / "profile", {})
+        shutil.copy2(H.REPO / "tests" / "gimp" / "drive_settings_window.py", work / "drive.py")
+        (work / "cases.json").write_text(json.dumps(cases))
+        out = work / "out"
+        out.mkdir()
+        session.start_x()
+        run = session.x("python3", gimp_root.inside(work / "drive.py"), gimp_root.inside(plugin),
+                        gimp_root.inside(out), gimp_root.inside(work / "cases.json"))
+        if not (out / "windows.json").exists():
+            pytest.fail(f"the settings window driver wrote nothing: {run[-3000:]}")
+        data = json.loads((out / "windows.json").read_text())
+        data["_cases"] = {case["name"]: case for case in cases}
+        if os.environ.get("NST_SETTINGS_WINDOW_PICTURES"):
+            Path(os.environ["NST_SETTINGS_WINDOW_PICTURES"]).mkdir(parents=True, exist_ok=True)
+            for shot in out.glob("*.png"):
+                shutil.copy2(shot, Path(os.environ["NST_SETTINGS_WINDOW_PICTURES"]) / f"{gimp_root.suite}-{shot.name}")
+        yield data
+    finally:
+        session.close()
+        if not os.environ.get("NST_KEEP_GIMP_TEST_DIR"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _window(data: dict[str, Any], name: str) -> dict[str, Any]:
+    assert "timeouts" not in data, f"the driver waited in vain for: {data['timeouts']}"
+    assert name in data["cases"], data
+    return data["cases"][name]
+
+
+def test_settings_window_says_the_engines_python_is_gone_and_names_the_installer(settings_windows):
+    window = _window(settings_windows, "python_gone")
+    message = window["message"]
+    assert "Ready" not in message and GONE_PYTHON in message and "missing" in message, message
+    assert "install/install.sh" in message and "again" in message, message
+    assert window["rows"]["State"] == "cannot start (see below)", window["rows"]
+
+
+def test_settings_window_says_the_engine_package_is_missing_from_its_python(settings_windows):
+    message = _window(settings_windows, "package_gone")["message"]
+    assert "Ready" not in message and "package is not installed" in message and "/usr/bin/python3" in message
+
+
+def test_settings_window_advice_points_inside_the_window_not_at_its_menu(settings_windows):
+    window = _window(settings_windows, "remote_down")
+    message = window["message"]
+    assert settings_windows["_cases"]["remote_down"]["engine_json"]["url"] in message, message
+    assert SETTINGS_MENU not in message and "above" in message and "Save" in message, message
+
+
+def test_settings_window_save_confirms_and_the_state_is_checked_again(settings_windows):
+    window = _window(settings_windows, "python_gone")
+    assert window["saved_before"] == "" and window["saved"].startswith("Saved."), window
+    assert GONE_PYTHON in window["message_after_save"] and "Ready" not in window["message_after_save"]
+    assert window["engine_json_after_save"]["command"][0] == GONE_PYTHON, "Save keeps the installer's values"

@@ -25,6 +25,8 @@ from types import ModuleType
 import pytest
 from conftest import loopback_server
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "install"))
+
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "install" / "install.py"
 PLUGIN_SRC = REPO / "gimp_plugin" / "neural_style_transfer"
@@ -174,8 +176,35 @@ def test_given_profiles_replace_discovery_and_flatpak_is_recognised(tmp_path: Pa
     home = tmp_path / "home"
     make_profiles(home / ".config/GIMP/3.0")
     flatpak = home / ".var/app/org.gimp.GIMP/config/GIMP/3.2"
+    make_profiles(tmp_path / "p", flatpak)
     profiles = inst.choose_profiles([str(tmp_path / "p"), str(flatpak)], "linux", {}, home, no_programs)
     assert [(p.path, p.kind) for p in profiles] == [(tmp_path / "p", "native"), (flatpak, "flatpak")]
+
+
+def test_a_mistyped_gimp_profile_is_refused_and_the_real_ones_are_named(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    make_profiles(home / ".config/GIMP/3.0", home / ".var/app/org.gimp.GIMP/config/GIMP/3.2")
+    typo = home / ".config/GIMP/3.O"
+    with pytest.raises(inst.InstallError) as error:
+        inst.choose_profiles([str(typo)], "linux", {}, home, no_programs)
+    message = error.value.message
+    assert f"There is no GIMP settings folder {typo}" in message and "nothing was installed" in message
+    assert str(home / ".config/GIMP/3.0") in message and "GIMP/3.2 (flatpak)" in message, message
+    assert not typo.exists()
+    with pytest.raises(inst.InstallError) as none:
+        inst.choose_profiles([str(typo)], "linux", {}, tmp_path / "nobody", no_programs)
+    assert "no GIMP 3 settings folder was found" in none.value.message and "Start GIMP 3 once" in none.value.message
+
+
+def test_a_mistyped_gimp_profile_from_the_command_line_makes_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    make_profiles(home / ".config/GIMP/3.0")
+    typo = home / ".config/GIMP/3.O"
+    env = {"HOME": str(home), "PATH": str(Path(sys.executable).parent), "NST_ENGINE_HOME": str(tmp_path / "e")}
+    proc = subprocess.run([sys.executable, str(INSTALL), "--gimp-profile", str(typo)], capture_output=True,
+                          text=True, env=env, timeout=120)  # fmt: skip
+    assert proc.returncode != 0 and str(home / ".config/GIMP/3.0") in proc.stdout, proc.stdout
+    assert not typo.exists() and not (tmp_path / "e").exists()
 
 
 # ---------------------------------------------------------------- which torch
@@ -352,10 +381,100 @@ def test_not_enough_disk_space_says_how_much(tmp_path: Path, monkeypatch: pytest
 
 
 def test_pip_failures_are_explained() -> None:
+    log = Path("/x/install.log")
     assert "disk" in inst.pip_failure("installing PyTorch", "OSError: [Errno 28] No space left on device").message
-    net = inst.pip_failure("installing PyTorch", "NewConnectionError: Failed to establish a new connection").message
-    assert "internet connection" in net and "run this installer again" in net
-    assert "report" in inst.pip_failure("installing the engine", "something else").message
+    net = inst.pip_failure("installing PyTorch", "NewConnectionError: Failed to establish a new connection",
+                           log).message
+    assert "internet connection" in net and "run this installer again" in net and str(log) in net
+    assert "--no-torch-index" in net and "\n" not in net
+    assert "--no-torch-index" not in inst.pip_failure("installing the engine", "ProxyError").message
+    none = inst.pip_failure("installing PyTorch", "ERROR: No matching distribution found for torch", log).message
+    assert "Python 3.12" in none and str(log) in none
+    other = inst.pip_failure("installing the engine", "something else", log).message
+    assert "report" in other and str(log) in other
+
+
+def fake_pip(folder: Path, lines: list[str], code: int = 0, pause: float = 0.0) -> Path:
+    """A 'python' whose `-m pip ...` prints `lines` (as pip would, on stdout and stderr) and exits with `code`."""
+    script = folder / "pip_lines.txt"
+    script.write_text("\n".join(lines) + "\n")
+    body = f"sleep {pause}\n" if pause else ""
+    body += f'cat "{script}"\necho "last words on stderr" >&2\nexit {code}'
+    return fake_program(folder, "python", body)
+
+
+def test_pip_output_goes_to_the_log_and_the_screen_shows_downloads_and_a_summary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [f"Requirement already satisfied: pkg{n} in /venv/lib/site-packages (1.{n})" for n in range(50)]
+    lines += ["Collecting torch", "  Downloading torch-2.14.1-cp312-cp312-manylinux_2_28_x86_64.whl (899.7 MB)",
+              "  Using cached numpy-2.3.0-cp312-cp312-manylinux_2_28_x86_64.whl (16.6 MB)",
+              "Installing collected packages: torch, nst-engine",
+              "Successfully installed nst-engine-0.1.0 torch-2.14.1"]
+    monkeypatch.setattr(inst, "LOG", tmp_path / "logs" / "install.log")
+    inst.run_pip(fake_pip(tmp_path, lines), ["install", "torch"], "installing PyTorch", tmp_path)
+    screen = capsys.readouterr().out
+    assert "Requirement already satisfied" not in screen and "Collecting" not in screen
+    assert "downloading torch-2.14.1-cp312-cp312-manylinux_2_28_x86_64.whl (899.7 MB)" in screen
+    assert "already downloaded earlier: numpy-2.3.0" in screen
+    assert "installed nst-engine 0.1.0, torch 2.14.1; 50 packages already in place" in screen
+    log = (tmp_path / "logs" / "install.log").read_text()
+    assert log.count("Requirement already satisfied") == 50 and "last words on stderr" in log
+
+
+def test_an_unreachable_package_index_is_one_paragraph_naming_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    retry = ("WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after "
+             "connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object>: "
+             "Failed to establish a new connection: [Errno 111] Connection refused')': /simple/torch/")
+    lines = [retry] * 30 + ["ERROR: Could not find a version that satisfies the requirement torch (from versions: "
+                            "none)", "ERROR: No matching distribution found for torch"]
+    log = tmp_path / "install.log"
+    monkeypatch.setattr(inst, "LOG", log)
+    with pytest.raises(inst.InstallError) as error:
+        inst.run_pip(fake_pip(tmp_path, lines, code=1), ["install", "torch"], "installing PyTorch", tmp_path)
+    assert "Retrying" not in capsys.readouterr().out
+    message = error.value.message
+    assert message.startswith("Could not download the packages while installing PyTorch") and "\n" not in message
+    assert str(log) in message and "internet connection" in message and "Errno" not in message
+    assert log.read_text().count("Retrying") == 30
+
+
+def test_a_long_silence_shows_that_pip_still_works(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pip_log
+
+    python = fake_pip(tmp_path, ["Successfully installed torch-2.14.1"], pause=1.5)
+    run = pip_log.run_logged([str(python)], tmp_path / "log", print, heartbeat_s=0.5)
+    assert run.code == 0 and run.installed == ["torch-2.14.1"]
+    assert "still working" in capsys.readouterr().out
+
+
+def test_a_failed_weights_download_is_plain(tmp_path: Path) -> None:
+    engine = fake_program(tmp_path, "python", "echo 'nst-engine: error: Could not download the VGG-19 weights from "
+                          "http://127.0.0.1:9/w.pth ([Errno 111] Connection refused). Check the internet connection.'"
+                          " >&2; exit 1")
+    with pytest.raises(inst.InstallError) as error:
+        inst.install_weights(engine, tmp_path / "weights", inst.build_parser().parse_args(["--weights-url", "http://x"]))
+    message = error.value.message
+    assert "(Connection refused)" in message and "Errno" not in message and "--weights FILE" in message, message
+
+
+def test_weights_given_again_are_not_copied_again(tmp_path: Path, synthetic_weights_file: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """--weights names the format the engine detects; a re-run with the same file finds it by SHA-256."""
+    weights_dir = tmp_path / "weights"
+    mine = tmp_path / "my-vgg19.pth"
+    shutil.copyfile(synthetic_weights_file, mine)
+    args = inst.build_parser().parse_args(["--weights", str(mine)])
+    target = inst.install_weights(Path(sys.executable), weights_dir, args)
+    assert target == weights_dir / "vgg19-dcbb9e9d.pth" and target.read_bytes() == mine.read_bytes()
+    first = capsys.readouterr().out
+    assert f"my-vgg19.pth: {inst.FORMAT_WORDS['torchvision']} (as the engine reads it), installed as {target}" in first
+    before = target.stat()
+    assert inst.install_weights(Path(sys.executable), weights_dir, args) == target
+    again = capsys.readouterr().out
+    assert "Copying" not in again and "already in place" in again and "not copied again" in again, again
+    after = target.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
 def test_extra_pip_args_from_option_or_environment() -> None:
@@ -578,7 +697,11 @@ def test_real_install_repair_and_uninstall(sandbox: dict, run_installer: Callabl
     assert again.returncode == 0
     assert "Reusing the engine's Python environment" in again.stdout
     assert (plugin_dirs[1] / "nst_logic.py").is_file()
-    assert f"Copying {mine} into {weights.parent}" in again.stdout and "Using your torchvision weights" in again.stdout
+    # the same bytes as the installed file: found by SHA-256, named by the engine's detection, not copied
+    assert "Copying" not in again.stdout and "not copied again" in again.stdout, again.stdout[-2000:]
+    assert f"my-vgg19.pth: {inst.FORMAT_WORDS['torchvision']}" in again.stdout
+    assert "Requirement already satisfied" not in again.stdout, "pip's lines go to the log"
+    assert (home / "data" / inst.LOG_NAME).is_file()
     config = json.loads((plugin_dirs[1] / "engine.json").read_text())
     assert (config["url"], config["token"]) == ("http://gpu-box:8765", "tk")
     assert json.loads((home / "data/install-manifest.json").read_text())["plugin_dirs"] == [str(d) for d in plugin_dirs]

@@ -20,6 +20,7 @@ from typing import Any
 import plugin_messages as M
 from engine_client import EngineClient, EngineClientError
 from engine_connection import EngineConfig
+from engine_readiness import installer_advice, local_readiness
 
 
 @dataclass
@@ -46,7 +47,9 @@ class EngineStatus:
         """(label, value) lines for the window, in words."""
         rows = [("Engine", f"at {self.url}" if self.mode == "remote" else "on this computer"
                  + ("" if self.local_installed else " (not installed)"))]
-        if self.problem:
+        if self.problem and self.mode == "local" and self.local_installed and not self.running:
+            rows.append(("State", "cannot start (see below)"))
+        elif self.problem:
             rows.append(("State", "not usable"))
         elif self.running:
             rows.append(("State", "running, answers"))
@@ -75,9 +78,13 @@ def _where(config: EngineConfig) -> str:
     return str(config.source) if config.source else M.configured_where(None)
 
 
-def probe(config: EngineConfig, with_info: bool = True, info_timeout: float = 120.0) -> EngineStatus:
-    """Ask the configured engine (or the local one, if running) how it is; for a local install also
-    `nst-engine info --json` (device name, weights verified), which works while the engine is stopped."""
+def probe(config: EngineConfig, with_info: bool = True, info_timeout: float = 120.0,
+          in_window: bool = False) -> EngineStatus:
+    """Ask the configured engine (or the local one, if running) how it is; a local engine that is not
+    running must be able to start (engine_readiness) before the state is clean; then, for a local install,
+    also `nst-engine info --json` (device name, weights verified), which works while the engine is stopped.
+
+    `in_window`: the settings window asks; its advice points at its own fields, not at itself by menu."""
     status = EngineStatus(mode="remote" if config.url else "local", url=config.url, where=_where(config),
                           local_installed=config.local_installed)
     client: EngineClient | None = None
@@ -85,7 +92,7 @@ def probe(config: EngineConfig, with_info: bool = True, info_timeout: float = 12
         try:
             client = EngineClient.configured(config)
         except EngineClientError as error:
-            status.problem = error.message
+            status.problem = _advised(error.what, error.advice, config, in_window)
             return status
     else:
         client = EngineClient.from_state_file(config.state_file)
@@ -95,12 +102,41 @@ def probe(config: EngineConfig, with_info: bool = True, info_timeout: float = 12
             status.running = True
             status.url = client.url
             if config.url and status.device is None:  # /health says more only to a valid token
-                status.problem = f"{M.token_refused(client.url, '')} {M.token_advice(config.url_source)}"
+                status.problem = _advised(M.token_refused(client.url, ""), M.token_advice(config.url_source), config,
+                                          in_window)
         except EngineClientError as error:
-            status.problem = error.message
+            status.problem = _advised(error.what, error.advice, config, in_window)
+    if not config.url and not status.running and config.local_installed:
+        readiness = local_readiness(config)
+        if not readiness.ready:
+            status.problem = readiness.message
+            status.weights_present = readiness.weights_present
+            status.weights_path = readiness.weights_path or status.weights_path
+            return status
     if not config.url and with_info and config.local_installed:
         _fill_from_info(status, engine_info(config, info_timeout))
     return status
+
+
+def window_advice(config: EngineConfig) -> dict[str, str]:
+    """The plug-in's advice for a configured engine (which names this window by its menu, or engine.json),
+    mapped to what to do inside the settings window itself."""
+    if config.url_source == M.URL_ENV:  # the window cannot change the environment: the advice stands
+        return {}
+    remote = ('Start the engine at that address, or choose "Use the engine installed on this computer" above '
+              "and press Save." if config.local_installed else
+              "Start the engine at that address, or correct the address above and press Save.")
+    return {
+        M.remote_advice(config.url_source, config.local_installed): remote,
+        M.token_advice(config.url_source): "Type the engine's token in Token above and press Save.",
+        M.bad_url_advice(config.url_source): "Correct the address above and press Save.",
+    }
+
+
+def _advised(what: str, advice: str, config: EngineConfig, in_window: bool) -> str:
+    if in_window:
+        advice = window_advice(config).get(advice.strip(), advice)
+    return " ".join(part for part in (what.strip(), advice.strip()) if part)
 
 
 def problem_for_run(status: EngineStatus) -> str | None:
@@ -109,9 +145,7 @@ def problem_for_run(status: EngineStatus) -> str | None:
     if status.problem:
         return status.problem
     if status.mode == "local" and not status.local_installed:
-        from nst_logic import installer_hint
-
-        return f"The style-transfer engine is not installed ({status.where}). {installer_hint()}"
+        return f"The style-transfer engine is not installed ({status.where}). {installer_advice()}"
     return None
 
 
@@ -169,6 +203,10 @@ def engine_info(config: EngineConfig, timeout: float = 120.0) -> dict[str, Any] 
 def start_local(config: EngineConfig, timeout: float = 90.0) -> EngineStatus:
     """Start the installed engine (if it is not running) and report it; EngineClientError if it can't."""
     local = replace(config, url=None, token=None, url_source=None)
+    if EngineClient.from_state_file(local.state_file) is None:
+        readiness = local_readiness(local)
+        if not readiness.ready:
+            raise M.PluginError(readiness.what, readiness.advice)
     EngineClient.connect(local, start_if_needed=True, timeout=timeout)
     return probe(local, with_info=False)
 

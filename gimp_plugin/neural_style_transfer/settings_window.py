@@ -20,6 +20,9 @@ from gi.repository import Gtk  # noqa: E402
 from settings_tasks import in_background, url_problem  # noqa: E402
 
 RESPONSE_SAVE = 1
+READY_RUNNING = "The engine answers: the filter can use it."
+READY_STOPPED = ("Ready: the engine can start (its Python, its package and the VGG-19 weights are in place); "
+                 "the filter starts it when it needs it.")
 
 
 class SettingsWindow:
@@ -73,6 +76,11 @@ class SettingsWindow:
         for widget in (self._test, self._start, self._stop, self._spinner):
             actions.pack_start(widget, False, False, 0)
         box.pack_start(actions, False, False, 0)
+        self._saved = Gtk.Label(xalign=0.0, wrap=True, max_width_chars=60, selectable=True)
+        box.pack_start(self._saved, False, False, 0)
+        for entry in (self._url, self._token):  # "Saved." stays true only until the fields change
+            entry.connect("changed", lambda *_a: self._saved.set_text(""))
+        self._remote.connect("toggled", lambda *_a: self._saved.set_text(""))
         self._test.connect("clicked", lambda *_a: self._probe(self._chosen_config(), "Testing the connection\u2026"))
         self._start.connect("clicked", lambda *_a: self._start_local())
         self._stop.connect("clicked", lambda *_a: self._stop_local())
@@ -146,7 +154,7 @@ class SettingsWindow:
             self._message.set_text(problem)
             return
         self._set_busy(True, text)
-        in_background(lambda: engine_status.probe(config), self._show_status)
+        in_background(lambda: engine_status.probe(config, in_window=True), self._show_status)
 
     def _show_status(self, status: Any, error: BaseException | None) -> None:
         self._set_busy(False)
@@ -163,8 +171,7 @@ class SettingsWindow:
                               1, row, 1, 1)
         self._grid.show_all()
         problem = engine_status.problem_for_run(status)
-        self._message.set_text(problem or ("The engine answers: the filter can use it." if status.running else
-                                           "Ready: the filter starts the engine when it needs it."))
+        self._message.set_text(problem or (READY_RUNNING if status.running else READY_STOPPED))
 
     def _save_connection(self) -> None:
         remote = self._remote.get_active()
@@ -177,9 +184,11 @@ class SettingsWindow:
             path = engine_connection.save_connection(url if remote else None, token)
             self._config = engine_connection.load_config()
         except (M.PluginError, OSError) as error:
+            self._saved.set_text("Not saved.")
             self._message.set_text(getattr(error, "message", None) or f"Could not write the settings file ({error}).")
             return
-        self._probe(self._config, f"Saved in {path}. Asking the engine\u2026")
+        self._saved.set_text(f"Saved. The filter uses this connection from now on ({path}).")
+        self._probe(self._config, "Asking the engine\u2026")
 
     def _start_local(self) -> None:
         self._set_busy(True, "Starting the engine on this computer (this can take a minute)\u2026")
@@ -191,5 +200,6 @@ class SettingsWindow:
 
         def stop() -> Any:
             engine_status.stop_local(config)
-            return engine_status.probe(replace(config, url=None, token=None, url_source=None), with_info=False)
+            return engine_status.probe(replace(config, url=None, token=None, url_source=None), with_info=False,
+                                       in_window=True)
         in_background(stop, self._show_status)
