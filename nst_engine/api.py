@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -279,6 +280,7 @@ def stylize(
             result, final_losses = optimize.run(
                 model, content_t, styles_t, run_settings, style_weight, plan, control, dtype, channels_last
             )
+            _refuse_non_finite(result, final_losses)
     except (torch.OutOfMemoryError, RuntimeError) as error:
         # cuDNN and some drivers report running out of memory as a plain RuntimeError.
         if not isinstance(error, torch.OutOfMemoryError) and "out of memory" not in str(error).lower():
@@ -322,6 +324,16 @@ def stylize(
         message=result_message(plan, output_size, bool(stop is not None and stop.is_set())),
         plan=plan,
         estimate_seconds=estimate,
+    )
+
+
+def _refuse_non_finite(result: torch.Tensor, losses: dict[str, float]) -> None:
+    """A cost that overflowed leaves NaN pixels (a black picture): an error, never a finished job."""
+    if all(math.isfinite(value) for value in losses.values()) and bool(torch.isfinite(result).all()):
+        return
+    raise EngineError(
+        "The optimisation diverged (its cost became infinite or not a number), so there is no picture: lower the "
+        "style weight, the style strength or the layer weights, and run it again."
     )
 
 

@@ -24,8 +24,16 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from nst_engine.errors import Cancelled, SettingsError
-from nst_engine.images import Picture, resize_tensor, scaled_size, to_tensor
+from nst_engine.errors import Cancelled, ImageError, SettingsError
+from nst_engine.images import (
+    DECODED_FORMATS,
+    DEFAULT_MAX_PIXELS,
+    Picture,
+    check_pixels,
+    resize_tensor,
+    scaled_size,
+    to_tensor,
+)
 from nst_engine.learned.network import StyleNet, build
 from nst_engine.learned.options import LearnOptions
 
@@ -75,11 +83,11 @@ class PhotoSet:
         self.paths: list[Path] = []
         self.skipped: list[Path] = []
         for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
-            try:
-                with Image.open(path) as probe:
-                    probe.size  # noqa: B018  (the header is enough here; decoding errors are caught later)
+            try:  # the header is enough here (the engine's formats and pixel limit); decoding errors come later
+                with Image.open(path, formats=DECODED_FORMATS) as probe:
+                    check_pixels(probe.size[0], probe.size[1], DEFAULT_MAX_PIXELS)
                 self.paths.append(path)
-            except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            except (UnidentifiedImageError, OSError, ValueError, ImageError):
                 self.skipped.append(path)
         if len(self.paths) < MIN_IMAGES:
             raise SettingsError(
@@ -91,7 +99,7 @@ class PhotoSet:
     def _decoded(self, path: Path) -> Image.Image:
         if path in self._cache:
             return self._cache[path]
-        with Image.open(path) as image:
+        with Image.open(path, formats=DECODED_FORMATS) as image:
             image.draft("RGB", (2 * self.size, 2 * self.size))  # JPEG: decode at a reduced scale, fast
             rgb = image.convert("RGB")
         short = min(rgb.size)
@@ -108,7 +116,7 @@ class PhotoSet:
             try:
                 image = self._decoded(path)
                 break
-            except (OSError, ValueError, Image.DecompressionBombError):
+            except (OSError, ValueError):
                 self.paths.remove(path)  # damaged beyond its header: counted, never drawn again
                 self.skipped.append(path)
                 if len(self.paths) < MIN_IMAGES:

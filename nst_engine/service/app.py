@@ -242,8 +242,8 @@ def _check_framing(request: Request, max_body_bytes: int) -> None:
     if length is None or not length.strip().isdigit():
         raise ServiceError(411, "Send the request with a Content-Length header.")
     if int(length) > max_body_bytes:
-        raise ServiceError(413, f"The request is {int(length) / 2**20:.0f} MB, more than the engine's limit of "
-                                f"{max_body_bytes / 2**20:.0f} MB: use a smaller image.")
+        raise ServiceError(413, f"The request is {byte_text(int(length))}, more than the engine's limit of "
+                                f"{byte_text(max_body_bytes)}: send less.")
 
 
 def _text_field(form: Any, name: str, default: str) -> str:
@@ -261,12 +261,20 @@ def _int_field(form: Any, name: str, default: str) -> int:
         raise ServiceError(400, f"`{name}` must be an integer, not {text[:40]!r}.") from None
 
 
+def byte_text(count: int) -> str:
+    """A size in bytes as people read it: 70 KB, 1.5 MB (a limit of 64 KB must not read "0 MB")."""
+    for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if count >= size:
+            return f"{count / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{count} bytes"
+
+
 def _settings(form: Any, server_settings: dict[str, Any]) -> Settings:
     """The job's settings, validated; jobs run with the server's device and precision."""
     text = _text_field(form, "settings", "{}")
     try:
         values = json.loads(text or "{}")
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested beyond what json reads
         raise ServiceError(400, f"`settings` is not valid JSON ({error}): send a JSON object.") from None
     return settings_from_values(values, server_settings)
 

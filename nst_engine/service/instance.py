@@ -25,6 +25,7 @@ from typing import Any
 from nst_engine import __version__, contract
 from nst_engine.errors import EngineError
 from nst_engine.images import DEFAULT_MAX_PIXELS
+from nst_engine.learned import library
 from nst_engine.service.app import ServiceConfig, create_app
 from nst_engine.service.jobs import JobQueue
 from nst_engine.service.limits import Budgets, machine_memory
@@ -264,6 +265,10 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         token_file = args.token_file or contract.cache_dir() / contract.TOKEN_FILE_NAME
         config = _config(args, token or _read_or_make_token(token_file), loopback)
+        restored = library.recover_interrupted()  # a style whose replacement a killed engine left halfway
+        if restored:
+            print(f"Put back the learned style(s) {', '.join(restored)}: the engine was stopped while replacing "
+                  "them.", file=sys.stderr, flush=True)
         if not loopback:
             print(f"Listening on {args.host}, beyond this computer: anyone who can reach it and holds the token can "
                   "use the engine. Keep the token file secret.", file=sys.stderr, flush=True)

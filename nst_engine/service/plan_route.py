@@ -51,7 +51,7 @@ def add_plan_route(app: FastAPI, config: ServiceConfig, queue: JobQueue, device:
         _check_framing(request, MAX_PLAN_BODY)
         try:
             body = json.loads(await request.body() or b"null")
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # RecursionError: nested beyond what json reads
             raise ServiceError(400, f"The body is not valid JSON ({error}): send "
                                     '{"width": W, "height": H, "settings": {...}}.') from None
         if not isinstance(body, dict):
@@ -60,7 +60,7 @@ def add_plan_route(app: FastAPI, config: ServiceConfig, queue: JobQueue, device:
         if size[0] * size[1] > config.max_image_pixels:
             raise ServiceError(413, f"A {size[0]}x{size[1]} image is more than the engine's limit of "
                                     f"{config.max_image_pixels:,} pixels: plan a smaller one.")
-        settings = settings_from_values(body.get("settings") or {}, config.server_settings)
+        settings = settings_from_values(body.get("settings", {}), config.server_settings)
         check_fits_network(size, [], settings)
         return await asyncio.get_running_loop().run_in_executor(None, _plan, size, settings, queue, device)
 

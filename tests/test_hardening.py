@@ -1,0 +1,201 @@
+"""Defects a read of the code and two hostile batteries found (issue 21): each test fails on 46d980e."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nst_engine.errors import EngineError, SettingsError
+from nst_engine.images import DEFAULT_MAX_PIXELS, ImageTooLarge, Picture, decode_picture, encode_png
+from nst_engine.learned import library
+from nst_engine.learned.options import LearnOptions
+from nst_engine.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from service_helpers import call, json_call, submit  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gimp_plugin" / "neural_style_transfer"))
+from engine_client import _multipart  # noqa: E402
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height and holds one row of data: a decompression bomb's header."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1)))
+            + chunk(b"IEND", b""))
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n"
+
+
+def test_a_bomb_arriving_while_threads_decode_is_refused_with_the_engines_own_limit() -> None:
+    # Before: each decode set Pillow's process-wide cap to None and restored it; interleaved threads could
+    # leave it off for good, and the refusal quoted Pillow's 178,956,970 pixels instead of the engine's.
+    picture = encode_png(Picture(np.random.default_rng(0).random((600, 600, 3), dtype=np.float32), None, 8, False))
+    stop = threading.Event()
+
+    def decode_loop() -> None:
+        while not stop.is_set():
+            decode_picture(picture)
+
+    threads = [threading.Thread(target=decode_loop) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(20):
+            with pytest.raises(ImageTooLarge) as refused:
+                decode_picture(png_header(20000, 20000), name="the bomb")
+            assert f"{DEFAULT_MAX_PIXELS:,}" in refused.value.message
+            assert "178,956,970" not in refused.value.message and "357,913,940" not in refused.value.message
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    # A limit above Pillow's own cap is honoured: the engine's number decides, not Pillow's.
+    with pytest.raises(ImageTooLarge, match="300,000,000"):
+        decode_picture(png_header(20000, 20000), max_pixels=300_000_000)
+
+
+def test_learning_photographs_are_read_like_any_image(tmp_path: Path) -> None:
+    """EPS (Ghostscript), and headers over the engine's limit, are skipped however Pillow's cap stands."""
+    from nst_engine.learned.train import MIN_IMAGES, PhotoSet
+
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # what the race above left behind on 46d980e
+    try:
+        photo = Image.fromarray(np.full((64, 64, 3), 128, np.uint8))
+        for index in range(MIN_IMAGES):
+            photo.save(tmp_path / f"good{index}.png")
+        (tmp_path / "drawing.eps").write_bytes(EPS)
+        (tmp_path / "huge.png").write_bytes(png_header(15000, 15000))
+        import random
+
+        photos = PhotoSet(tmp_path, 64, random.Random(0))
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    assert sorted(p.name for p in photos.skipped) == ["drawing.eps", "huge.png"]
+    assert len(photos.paths) == MIN_IMAGES
+
+
+def _learn_request(engine, photos: list[tuple[str, bytes]], options: str = "{}") -> tuple[int, dict]:
+    style = (Path(__file__).parent / "data" / "hubble.jpg").read_bytes()
+    fields = [("name", "Hardened", None), ("options", options, None), ("style", style, "hubble.jpg")]
+    fields += [("photo", data, name) for name, data in photos]
+    body, content_type = _multipart(fields)
+    status, _, data = call(engine, "POST", "/styles/learn", body, {"Content-Type": content_type})
+    return status, json.loads(data)
+
+
+def test_learning_uploads_are_probed_and_counted_before_anything_is_stored(start_engine, photos) -> None:
+    from nst_engine.learned.train import MIN_IMAGES
+
+    engine = start_engine()
+    rng = np.random.default_rng(0)
+    good = [(f"photo{i}.png", encode_png(Picture(rng.random((64, 64, 3), dtype=np.float32), None, 8, False)))
+            for i in range(MIN_IMAGES)]
+    last = f"photograph {MIN_IMAGES}"
+    status, answer = _learn_request(engine, [*good[:-1], ("drawing.png", EPS)])
+    assert status == 400 and f"{last} (drawing.png)" in answer["error"], answer
+    black = Image.fromarray(np.zeros((100, 100), np.uint8)).resize((9000, 9000))
+    buffer = io.BytesIO()
+    black.save(buffer, "PNG")
+    status, answer = _learn_request(engine, [*good[:-1], ("huge.png", buffer.getvalue())])
+    assert status == 413 and f"{last.capitalize()} (huge.png)" in answer["error"] and f"{DEFAULT_MAX_PIXELS:,}" in \
+        answer["error"], answer
+    uploads = engine.home / "data" / "learning" / ".uploads"
+    assert not uploads.exists() or not any(uploads.iterdir()), "a refused request left photographs behind"
+    # Deeply nested JSON is a 400, not a 500 from RecursionError, in each JSON field of each route.
+    nested = "[" * 5000 + "]" * 5000  # deeper than json's recursion allows, small enough for every route
+    status, answer = _learn_request(engine, good, options=nested)
+    assert status == 400, answer
+    status, answer = submit(engine, photos, fields=[("settings", nested, None),
+                                                    ("content", photos["chelsea"].read_bytes(), "c.jpg"),
+                                                    ("style", photos["ihc"].read_bytes(), "s.jpg")])
+    assert status == 400, answer
+    status, answer = json_call(engine, "POST", "/plan", body=('{"width": 64, "height": 64, "settings": ' + nested
+                                                              + "}").encode(), headers={"Content-Type":
+                                                                                        "application/json"})
+    assert status == 400, answer
+    status, answer = json_call(engine, "POST", "/plan", body=b'{"width": 64, "height": 64, "settings": 0}',
+                               headers={"Content-Type": "application/json"})
+    assert status == 400 and "JSON object" in answer["error"], answer
+    status, answer = json_call(engine, "POST", "/plan", body=b"[" * 70_000, headers={"Content-Type":
+                                                                                      "application/json"})
+    assert status == 413 and "68.4 KB" in answer["error"] and "64 KB" in answer["error"], answer
+    assert engine.healthy()
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_replacement_killed_between_its_renames_is_put_back(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NST_ENGINE_HOME", str(tmp_path))
+    root = library.library_dir()
+    root.mkdir(parents=True)
+    pid = _dead_pid()
+    aside = root / f".Monet.{pid}.old"  # the old style renamed aside; the new one never arrived
+    aside.mkdir()
+    (aside / library.METADATA_FILE).write_text("{}")
+    half = root / f".Renoir.{pid}.new"  # a style being written when the engine died
+    half.mkdir()
+    ours = root / f".Degas.{os.getpid()}.new"  # a running process's work in progress: not touched
+    ours.mkdir()
+    names = [info.name for info in library.list_styles()]
+    assert names == ["Monet"]
+    assert (root / "Monet" / library.METADATA_FILE).exists() and not aside.exists()
+    assert not half.exists() and ours.exists()
+
+
+def test_style_names_windows_cannot_store_are_refused() -> None:
+    for name in ("CON", "con", "Nul.txt", "COM1", "lpt9"):
+        with pytest.raises(library.StyleError, match="Windows"):
+            library.check_name(name)
+    assert library.check_name("Console") == "Console"
+
+
+@pytest.mark.parametrize("values", [
+    {"style_layers": {"conv1_1": 1e300, "conv5_1": 1e300}},
+    {"style_blend": [1e308, 1e308]},
+])
+def test_every_numeric_setting_has_an_upper_bound(values: dict) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_dict(values)
+
+
+def test_a_run_whose_cost_becomes_non_finite_is_an_error(monkeypatch, cache, cat, stain) -> None:
+    from nst_engine import api, optimize
+
+    def diverged(*args, **kwargs):
+        plan = args[5]
+        return torch.full((1, 3, plan.target[1], plan.target[0]), float("nan")), {"total": float("inf")}
+
+    monkeypatch.setattr(optimize, "run", diverged)
+    with pytest.raises(EngineError, match="diverged"):
+        api.stylize(cat, [stain], Settings(size=64, iterations=1, scales=1, time_budget=0), cache=cache)
+
+
+@pytest.mark.parametrize("change", [
+    {"seed": "abc"}, {"seed": float("nan")}, {"seed": 2**80}, {"seed": 1.5}, {"seed": True}, {"seed": -1},
+    {"style_strength": True}, {"style_strength": float("nan")}, {"learning_rate": "0.1"},
+])
+def test_learn_options_are_checked_when_the_job_is_admitted(change: dict) -> None:
+    with pytest.raises(SettingsError):
+        LearnOptions(**change).validate()
