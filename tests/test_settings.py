@@ -133,8 +133,8 @@ def test_json_schema_describes_job_settings_only():
         "description": "Iterations at the final scale up to 1024 px; scales above 1024 px add detail with fewer "
                        "(a quarter per doubling of the long side)."}
     assert properties["size"]["anyOf"][0] == {"const": 0}
+    assert properties["style_blend"]["type"] == ["array", "null"]
     assert properties["style_blend"]["items"] == {"type": "number", "minimum": 0.0, "maximum": 1e6}
-    assert properties["style_blend"]["items"] == {"type": "number", "minimum": 0.0}
     assert "conv4_2" in properties["style_layers"]["propertyNames"]["enum"]
     assert properties["notebook_size"]["minItems"] == properties["notebook_size"]["maxItems"] == 2
     assert properties["optimizer"]["enum"] == ["lbfgs", "adam"]
