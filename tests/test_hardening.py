@@ -199,3 +199,36 @@ def test_a_run_whose_cost_becomes_non_finite_is_an_error(monkeypatch, cache, cat
 def test_learn_options_are_checked_when_the_job_is_admitted(change: dict) -> None:
     with pytest.raises(SettingsError):
         LearnOptions(**change).validate()
+
+
+def _cgroup_tree(tmp_path: Path, files: dict[str, str], proc: str) -> tuple[Path, Path]:
+    root = tmp_path / "cgroup"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (tmp_path / "proc-cgroup").write_text(proc)
+    return root, tmp_path / "proc-cgroup"
+
+
+def test_a_container_memory_limit_is_read_in_cgroup_v2_and_v1(tmp_path: Path, monkeypatch) -> None:
+    from nst_engine import host_memory, memory
+    from nst_engine.service import limits
+
+    gib = 2**30
+    v2 = _cgroup_tree(tmp_path / "v2", {  # the parent's limit is the tighter one; page cache is reclaimable
+        "memory.max": "max", "box/memory.max": str(3 * gib), "box/job/memory.max": str(5 * gib),
+        "box/memory.current": str(2 * gib), "box/memory.stat": f"anon 1\ninactive_file {gib}\n",
+        "box/job/memory.current": "0"}, "0::/box/job\n")
+    assert host_memory.cgroup_limit(*v2) == (3 * gib, gib)
+    v1 = _cgroup_tree(tmp_path / "v1", {
+        "memory/memory.limit_in_bytes": "9223372036854771712",  # v1's "unlimited"
+        "memory/api/7/memory.limit_in_bytes": str(4 * gib), "memory/api/7/memory.usage_in_bytes": str(gib),
+        "memory/api/7/memory.stat": "total_inactive_file 0\n"}, "4:memory:/api/7\n1:cpu:/\n")
+    assert host_memory.cgroup_limit(*v1) == (4 * gib, gib)
+    unlimited = _cgroup_tree(tmp_path / "none", {"memory/memory.limit_in_bytes": "9223372036854771712"},
+                             "4:memory:/\n")
+    assert host_memory.cgroup_limit(*unlimited) is None
+    # The service's budgets and the plans' free memory both start from the container's numbers.
+    monkeypatch.setattr(host_memory, "cgroup_limit", lambda *a, **k: (4 * gib, 3 * gib))
+    assert limits.machine_memory() == 4 * gib
+    assert memory.available_bytes(torch.device("cpu")) <= gib
