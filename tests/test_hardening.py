@@ -232,3 +232,17 @@ def test_a_container_memory_limit_is_read_in_cgroup_v2_and_v1(tmp_path: Path, mo
     monkeypatch.setattr(host_memory, "cgroup_limit", lambda *a, **k: (4 * gib, 3 * gib))
     assert limits.machine_memory() == 4 * gib
     assert memory.available_bytes(torch.device("cpu")) <= gib
+
+
+def test_engine_json_holding_a_token_is_owner_only(tmp_path: Path, no_engine_env) -> None:
+    from engine_connection import save_connection
+
+    path = tmp_path / "engine.json"
+    path.write_text('{"python": null}')
+    old_mask = os.umask(0o022)
+    try:
+        save_connection("https://engine.example:8765", "secret-token", path)
+    finally:
+        os.umask(old_mask)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text())["token"] == "secret-token"

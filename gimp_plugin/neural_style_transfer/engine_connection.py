@@ -8,6 +8,7 @@ the installer copies beside the plug-in.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -134,6 +135,11 @@ def save_connection(url: str | None, token: str | None, path: str | os.PathLike[
     values["url"] = url.strip() if url and url.strip() else None
     values["token"] = (token.strip() or None) if (token and values["url"]) else None
     temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+    # Owner-only from the first byte (the token is a password): os.open's mode, not a chmod afterwards.
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(values, indent=2) + "\n")
     os.replace(temporary, target)
     return target
