@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import struct
 import subprocess
 import sys
 import threading
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,21 +21,10 @@ from nst_engine.learned.options import LearnOptions
 from nst_engine.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service_helpers import call, json_call, submit  # noqa: E402
+from service_helpers import block_queue, call, json_call, png, png_claiming, submit, unblock, wait_state  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gimp_plugin" / "neural_style_transfer"))
 from engine_client import _multipart  # noqa: E402
-
-
-def png_header(width: int, height: int) -> bytes:
-    """A PNG that declares width x height and holds one row of data: a decompression bomb's header."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1)))
-            + chunk(b"IEND", b""))
-
 
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n"
 
@@ -59,7 +45,7 @@ def test_a_bomb_arriving_while_threads_decode_is_refused_with_the_engines_own_li
     try:
         for _ in range(20):
             with pytest.raises(ImageTooLarge) as refused:
-                decode_picture(png_header(20000, 20000), name="the bomb")
+                decode_picture(png_claiming(20000, 20000), name="the bomb")
             assert f"{DEFAULT_MAX_PIXELS:,}" in refused.value.message
             assert "178,956,970" not in refused.value.message and "357,913,940" not in refused.value.message
     finally:
@@ -68,7 +54,7 @@ def test_a_bomb_arriving_while_threads_decode_is_refused_with_the_engines_own_li
             thread.join()
     # A limit above Pillow's own cap is honoured: the engine's number decides, not Pillow's.
     with pytest.raises(ImageTooLarge, match="300,000,000"):
-        decode_picture(png_header(20000, 20000), max_pixels=300_000_000)
+        decode_picture(png_claiming(20000, 20000), max_pixels=300_000_000)
 
 
 def test_learning_photographs_are_read_like_any_image(tmp_path: Path) -> None:
@@ -82,7 +68,7 @@ def test_learning_photographs_are_read_like_any_image(tmp_path: Path) -> None:
         for index in range(MIN_IMAGES):
             photo.save(tmp_path / f"good{index}.png")
         (tmp_path / "drawing.eps").write_bytes(EPS)
-        (tmp_path / "huge.png").write_bytes(png_header(15000, 15000))
+        (tmp_path / "huge.png").write_bytes(png_claiming(15000, 15000))
         import random
 
         photos = PhotoSet(tmp_path, 64, random.Random(0))
@@ -111,10 +97,7 @@ def test_learning_uploads_are_probed_and_counted_before_anything_is_stored(start
     last = f"photograph {MIN_IMAGES}"
     status, answer = _learn_request(engine, [*good[:-1], ("drawing.png", EPS)])
     assert status == 400 and f"{last} (drawing.png)" in answer["error"], answer
-    black = Image.fromarray(np.zeros((100, 100), np.uint8)).resize((9000, 9000))
-    buffer = io.BytesIO()
-    black.save(buffer, "PNG")
-    status, answer = _learn_request(engine, [*good[:-1], ("huge.png", buffer.getvalue())])
+    status, answer = _learn_request(engine, [*good[:-1], ("huge.png", png(np.zeros((9000, 9000), np.uint8)))])
     assert status == 413 and f"{last.capitalize()} (huge.png)" in answer["error"] and f"{DEFAULT_MAX_PIXELS:,}" in \
         answer["error"], answer
     uploads = engine.home / "data" / "learning" / ".uploads"
@@ -246,3 +229,21 @@ def test_engine_json_holding_a_token_is_owner_only(tmp_path: Path, no_engine_env
         os.umask(old_mask)
     assert path.stat().st_mode & 0o777 == 0o600
     assert json.loads(path.read_text())["token"] == "secret-token"
+
+
+def test_a_learning_job_cancelled_in_the_queue_leaves_no_photographs(start_engine, photos) -> None:
+    from nst_engine.learned.train import MIN_IMAGES
+
+    engine = start_engine()
+    blocker = block_queue(engine, photos)
+    rng = np.random.default_rng(1)
+    good = [(f"photo{i}.png", encode_png(Picture(rng.random((64, 64, 3), dtype=np.float32), None, 8, False)))
+            for i in range(MIN_IMAGES)]
+    status, job = _learn_request(engine, good)
+    assert status == 202, job
+    folder = engine.home / "data" / "learning" / ".uploads" / job["id"]
+    assert len(list(folder.iterdir())) == MIN_IMAGES  # kept on disk while the job waits
+    assert call(engine, "DELETE", f"/jobs/{job['id']}")[0] == 200
+    assert wait_state(engine, job["id"], ("cancelled",))["state"] == "cancelled"
+    assert not folder.exists(), "the cancelled job's photographs are still on disk"
+    unblock(engine, blocker)

@@ -267,6 +267,8 @@ class JobQueue:
         """The job's plan and estimate (the device is measured once, unless the job is tiny); a plan that
         fails is made again by stylize(), which reports why."""
         assert job.content is not None
+        if job.work is not None:  # applying or learning a style: no Gatys plan, and no device to measure for one
+            return None, None
         try:
             return plan_job(job.content.size, job.settings, self.cache)
         except Exception:  # noqa: BLE001 - reported by the run itself
@@ -319,6 +321,9 @@ class JobQueue:
         if job.content is not None:
             job.content, job.styles = None, []
             self.reserved_pixels -= job.pixels
+        discard = getattr(job.work, "discard", None)
+        if discard is not None:  # the work's own inputs on disk (a learning job's photographs)
+            discard()
 
     def _finish(self, job: Job, state: str, event: dict[str, Any]) -> None:
         job.state = state
