@@ -120,14 +120,6 @@ class ModelCache:
     def loaded_weights(self) -> LoadedWeights | None:
         return self._weights
 
-    def default_style_weight(self) -> float:
-        """beta / alpha balance for the loaded network at the seed's raw content cost (learned styles use it).
-
-        `calibrated` is the whole default: it also scales alpha, so that total variation (a cost in
-        pixels, whatever the network) keeps its share in every format.
-        """
-        return BASE_STYLE_WEIGHT / self.activation_scale
-
     def calibrated(self, settings: Settings) -> tuple[Settings, float]:
         """The settings and style weight to optimise with (after `get`, which measures the scale).
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from nst_engine.images import (
 )
 from nst_engine.learned.network import StyleNet, build
 from nst_engine.learned.options import LearnOptions
+
+if TYPE_CHECKING:
+    from nst_engine.api import ModelCache
 
 MIN_IMAGES = 8
 CHECKPOINT_FORMAT = "nst-learned-checkpoint/1"
@@ -185,16 +188,21 @@ class Costs:
     target for each training crop; the style Gram targets are computed once.
     """
 
-    def __init__(self, style: Picture, options: LearnOptions, weights_path: str | os.PathLike[str] | None = None):
+    def __init__(
+        self, style: Picture, options: LearnOptions, weights: str | os.PathLike[str] | ModelCache | None = None
+    ) -> None:
         from nst_engine.api import ModelCache, resolve_device
         from nst_engine.optimize import Objective
         from nst_engine.settings import Settings
 
         settings = Settings.from_dict({"style_strength": options.style_strength})
         self.device = resolve_device(options.device)
-        cache = ModelCache(weights_path)
+        # The service hands in its own ModelCache: one VGG-19 in memory, read and hashed once.
+        cache = weights if isinstance(weights, ModelCache) else ModelCache(weights)
         self.model, _format = cache.get(settings, self.device, channels_last=False)
-        self.style_weight = cache.default_style_weight()
+        # The same weighting as a stylisation's (content and style in the network's activation units), so
+        # that total variation keeps its share in every weights format.
+        settings, self.style_weight = cache.calibrated(settings)
         self.weights_sha256 = cache.weights().sha256
         self.content_layer = settings.content_layer
         style_t = resize_tensor(to_tensor(style.rgb, self.device), scaled_size(style.size, options.size))
@@ -220,7 +228,7 @@ def learn(
     images: str | os.PathLike[str],
     options: LearnOptions,
     checkpoint: Path | None = None,
-    weights_path: str | os.PathLike[str] | None = None,
+    weights: str | os.PathLike[str] | ModelCache | None = None,
     progress: Callable[[LearnProgress], None] | None = None,
     cancel: threading.Event | None = None,
     stop: threading.Event | None = None,
@@ -233,7 +241,7 @@ def learn(
     started = time.perf_counter()
     rng = random.Random(options.seed)
     photos = PhotoSet(images, options.size, rng)
-    costs = Costs(style, options, weights_path)
+    costs = Costs(style, options, weights)
     net = initial_network(options).to(costs.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=options.learning_rate)
     fingerprint = _fingerprint(style, options, costs.weights_sha256)

@@ -66,7 +66,7 @@ class LearnWork:
     name: str
     options: LearnOptions
     photos: Path
-    weights_path: Path | None
+    weights: Any  # the service's ModelCache: learning uses the VGG-19 it already holds
     replace: bool = False
     style_label: str | None = None  # the uploaded style picture's file name, for the metadata
 
@@ -83,7 +83,7 @@ class LearnWork:
             })  # fmt: skip
 
         assert job.content is not None
-        learned = learn_style(job.content, self.photos, self.name, self.options, self.weights_path,
+        learned = learn_style(job.content, self.photos, self.name, self.options, self.weights,
                               on_progress, job.cancel, replace=self.replace, style_label=self.style_label,
                               stop=job.stop)
         result = learned.learning
