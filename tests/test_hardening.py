@@ -265,3 +265,21 @@ def test_learning_uses_the_callers_vgg19_and_the_stylisations_weighting(cache, m
     settings, style_weight = cache.calibrated(Settings())
     assert costs.style_weight == style_weight
     assert costs.objective.alpha == settings.content_weight  # alpha in activation units, as in stylize()
+
+
+def test_a_wildcard_engine_advertises_a_name_other_computers_can_use(monkeypatch) -> None:
+    import socket
+
+    from nst_engine.service import instance
+
+    resolved = {"localhost": ["127.0.0.1"], "box": ["127.0.1.1"], "studio.lan": ["10.1.2.3", "fe80::1%eth0"]}
+    monkeypatch.setattr(socket, "getaddrinfo", lambda name, *_: [(0, 0, 0, "", (a, 0)) for a in resolved[name]])
+    names = {"fqdn": "localhost", "host": "studio.lan"}
+    monkeypatch.setattr(socket, "getfqdn", lambda: names["fqdn"])
+    monkeypatch.setattr(socket, "gethostname", lambda: names["host"])
+    assert instance.advertised_host("0.0.0.0") == "studio.lan"  # before: "localhost"
+    names.update(fqdn="box", host="studio.lan")
+    assert instance.advertised_host("::") == "studio.lan"  # box resolves to Debian's 127.0.1.1 only
+    names.update(fqdn="localhost", host="box")
+    assert instance.advertised_host("0.0.0.0") == "box"  # nothing better known: the machine's name, at least
+    assert instance.advertised_host("10.0.0.5") == "10.0.0.5"

@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -73,10 +74,26 @@ def is_loopback(host: str) -> bool:
 
 
 def advertised_host(host: str) -> str:
-    """A host name clients can use: the machine's name for a wildcard address, brackets for IPv6."""
+    """A host name clients can use: the machine's name for a wildcard address, brackets for IPv6.
+
+    A name that only leads back to this computer ("localhost", or one resolving to 127.x / ::1) is
+    passed over for one that reaches it from elsewhere; failing that, the machine's own name.
+    """
     if host in ("0.0.0.0", "::", ""):
-        host = socket.getfqdn() or socket.gethostname()
+        names = [name for name in (socket.getfqdn(), socket.gethostname()) if name]
+        host = next((name for name in names if not _only_loopback(name)),
+                    next((name for name in names if not name.startswith("localhost")), "localhost"))
     return f"[{host}]" if ":" in host else host
+
+
+def _only_loopback(name: str) -> bool:
+    if name.startswith("localhost"):
+        return True
+    try:
+        addresses = [str(info[4][0]).split("%")[0] for info in socket.getaddrinfo(name, None)]
+    except (OSError, UnicodeError):
+        return True
+    return all(is_loopback(address) for address in addresses)
 
 
 def _read_or_make_token(path: Path) -> str:
@@ -105,10 +122,16 @@ def _remote_token(path: Path | None) -> str:
     if sys.platform != "win32" and (status.st_mode & 0o077 or status.st_uid != os.getuid()):
         raise EngineError(f"The token file {path} can be read by others (mode {status.st_mode & 0o777:o}): "
                           f"run `chmod 600 {path}` first; the engine did not start.")
+    if not _HEADER_SAFE.fullmatch(token):
+        raise EngineError(f"The token in {path} must be one line of printable characters without spaces (an HTTP "
+                          "client cannot send anything else): the engine did not start.")
     if len(token) < MIN_REMOTE_TOKEN:
         raise EngineError(f"The token in {path} has {len(token)} characters; beyond this computer it needs at least "
                           f"{MIN_REMOTE_TOKEN} (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`).")
     return token
+
+
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a Bearer token can be in an HTTP header
 
 
 def _pid_alive(pid: int) -> bool:
