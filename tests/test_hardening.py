@@ -283,3 +283,16 @@ def test_a_wildcard_engine_advertises_a_name_other_computers_can_use(monkeypatch
     names.update(fqdn="localhost", host="box")
     assert instance.advertised_host("0.0.0.0") == "box"  # nothing better known: the machine's name, at least
     assert instance.advertised_host("10.0.0.5") == "10.0.0.5"
+
+
+def test_stop_after_the_end_says_so_and_an_unknown_id_is_not_echoed_whole(start_engine, photos) -> None:
+    from service_helpers import events
+
+    engine = start_engine()
+    status, job = submit(engine, photos)
+    assert status == 202, job
+    assert events(engine, job["id"])[-1]["type"] == "done"
+    status, answer = json_call(engine, "POST", f"/jobs/{job['id']}/stop")
+    assert status == 409 and "ended already (done)" in answer["error"], answer
+    status, _, data = call(engine, "GET", "/jobs/" + "x" * 100_000)
+    assert status in (404, 414, 431) and len(data) < 1000, (status, len(data))

@@ -302,7 +302,11 @@ class Job:
         self.client._call("DELETE", f"/jobs/{self.id}")
 
     def stop(self) -> None:
-        self.client._call("POST", f"/jobs/{self.id}/stop")
+        try:
+            self.client._call("POST", f"/jobs/{self.id}/stop")
+        except EngineJobFailed as error:
+            if error.kind != "http_409":  # 409: it ended meanwhile, and its result is on its way
+                raise
 
     def status(self) -> dict[str, Any]:
         data, _ = self.client._call("GET", f"/jobs/{self.id}")

@@ -215,8 +215,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.post("/jobs/{job_id}/stop", status_code=202, dependencies=[Depends(authorised)])
     def stop_job(job_id: str) -> dict[str, Any]:
-        """Finish early and keep the current image ("Stop and keep")."""
+        """Finish early and keep the current image ("Stop and keep"); 409 once the job has ended."""
         job = queue.get(job_id)
+        if job.state not in ("queued", "running"):
+            raise ServiceError(409, f"Job {job_id} has ended already ({job.state}): there is nothing to stop.")
         job.stop.set()
         return job.summary(queue.position(job))
 

@@ -203,7 +203,8 @@ class JobQueue:
         with self.lock:
             job = self.jobs.get(job_id)
         if job is None:
-            raise ServiceError(404, f"No job {job_id!r}: it never existed or finished long ago.")
+            shown = job_id if len(job_id) <= 64 else job_id[:61] + "..."  # an id is 32 characters: never echo more
+            raise ServiceError(404, f"No job {shown!r}: it never existed or finished long ago.")
         return job
 
     def cancel(self, job: Job) -> None:

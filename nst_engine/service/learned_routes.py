@@ -281,7 +281,8 @@ def _admit_learn(form: Any, config: Any, queue: JobQueue, lock: threading.Lock) 
             queue.release(reserved)
             _remove(folder)
             raise
-        work = LearnWork(name, options, folder, queue.cache, replace, style_part.filename or None)
+        work = LearnWork(name, options, folder, queue.cache, replace,
+                         _client_name(style_part) if style_part.filename else None)
         job = Job(job_id, style, [], _job_settings(config), False, pixels=reserved,
                   received={"name": name, "style": {"width": style.width, "height": style.height},
                             "photos": len(photos)},
