@@ -63,6 +63,9 @@ class EngineConfig:
     url: str | None = None
     token: str | None = None
     spawn_prefix: list[str] = field(default_factory=list)
+    # SHA-256 of an https engine's certificate (its `serve` prints it): trusted for that engine instead of
+    # a certificate authority, so a self-made certificate is safe to use.
+    tls_fingerprint: str | None = None
     source: Path | None = None  # the engine.json read, for messages
     url_source: Path | str | None = None  # where `url` came from: engine.json's path or M.URL_ENV
 
@@ -87,6 +90,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> EngineConfig:
         url=values.get("url") or None,
         token=values.get("token") or None,
         spawn_prefix=list(values.get("spawn_prefix") or []),
+        tls_fingerprint=values.get("tls_fingerprint") or None,
         source=config_path if config_path.is_file() else None,
     )
     if config.url:
@@ -97,6 +101,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> EngineConfig:
         config.url = os.environ[M.URL_ENV]
         config.url_source = M.URL_ENV
         config.token = os.environ.get(M.TOKEN_ENV) or config.token
+        config.tls_fingerprint = os.environ.get(M.FINGERPRINT_ENV) or config.tls_fingerprint
     return config
 
 

@@ -46,6 +46,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-file", type=Path, help="where to announce URL and pid (default: the cache dir)")
     parser.add_argument("--idle-timeout", type=float, default=0, help="exit after this many idle seconds (0 = never)")
     parser.add_argument("--weights", type=Path, help="VGG-19 weights file (default: the cache's)")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM; with --tls-key): "
+                        "beyond loopback, the token then never crosses the network in clear text")
+    parser.add_argument("--tls-key", type=Path, help="the private key of --tls-cert (PEM)")
     # The device and precision every job runs with (jobs cannot choose others), declared in settings.py.
     parser.set_defaults(server_setting_names=add_arguments(parser, only=("device", "precision", "memory_limit")))
     parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_PIXELS,
@@ -129,6 +132,25 @@ def _remote_token(path: Path | None) -> str:
         raise EngineError(f"The token in {path} has {len(token)} characters; beyond this computer it needs at least "
                           f"{MIN_REMOTE_TOKEN} (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`).")
     return token
+
+
+def _tls_fingerprint(cert: Path | None, key: Path | None) -> str | None:
+    """The SHA-256 of the certificate's DER bytes (what clients pin), checked with its key before serving."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise EngineError("TLS needs both --tls-cert and --tls-key: the engine did not start.")
+    import hashlib
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+        first = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", cert.read_text("ascii"), re.S)
+        der = ssl.PEM_cert_to_DER_cert(first.group(0) if first else "")  # the server's own: a chain's first
+    except (OSError, ValueError, ssl.SSLError) as error:
+        raise EngineError(f"Cannot use {cert} with {key} for TLS ({error}): give a PEM certificate and its "
+                          "private key; the engine did not start.") from None
+    return hashlib.sha256(der).hexdigest()
 
 
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a Bearer token can be in an HTTP header
@@ -283,6 +305,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     loopback = is_loopback(args.host)
     token = None if loopback else _remote_token(args.token_file)  # refuse before claiming anything
+    fingerprint = _tls_fingerprint(args.tls_cert, args.tls_key)
     state_file = args.state_file or contract.state_file()
     lock = _claim_instance(state_file)
     try:
@@ -295,16 +318,24 @@ def run_serve(args: argparse.Namespace) -> int:
         if not loopback:
             print(f"Listening on {args.host}, beyond this computer: anyone who can reach it and holds the token can "
                   "use the engine. Keep the token file secret.", file=sys.stderr, flush=True)
+            if fingerprint is None:
+                print("Without --tls-cert the token crosses the network in clear text: use TLS, or an SSH tunnel "
+                      "(docs/service.md).", file=sys.stderr, flush=True)
         sock = _bind(args.host, args.port)
         app = create_app(config)
-        url = f"http://{advertised_host(args.host)}:{sock.getsockname()[1]}"
+        scheme = "http" if fingerprint is None else "https"
+        url = f"{scheme}://{advertised_host(args.host)}:{sock.getsockname()[1]}"
+        tls = {} if fingerprint is None else {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)}
         server = _make_server(uvicorn.Config(
             app, log_level="warning", timeout_graceful_shutdown=3,
             http=timed_protocol(args.header_timeout, args.body_timeout),  # type: ignore[arg-type]
+            **tls,
         ))  # fmt: skip
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: setattr(server, "should_exit", True))
         state = {"url": url, "token_file": str(token_file), "pid": os.getpid(), "version": __version__}
+        if fingerprint is not None:
+            state["tls_fingerprint"] = fingerprint  # what a client pins (the plug-in's engine.json)
         _write_state(state_file, state)
         print(json.dumps(state), flush=True)
         if args.idle_timeout:
