@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,15 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     server.private_key_pem.write_to_path(str(key))
     server.cert_chain_pems[0].write_to_path(str(cert))
     return cert, key
+
+
+def _answers(client: EngineClient) -> bool:
+    try:
+        return client.health()["status"] == "ok"
+    except EngineUnavailable as error:
+        if "fingerprint" in error.what:
+            raise
+        return False
 
 
 def _serve(tmp_path: Path, weights: Path, *extra: str) -> subprocess.Popen:
@@ -47,6 +57,10 @@ def test_https_engine_is_reached_by_its_pinned_fingerprint_only(tmp_path, synthe
         config_file.write_text(json.dumps({"url": state["url"], "token": token,
                                            "tls_fingerprint": state["tls_fingerprint"].upper()}))
         client = EngineClient.configured(load_config(config_file))
+        deadline = time.monotonic() + 60  # the state line comes once the port is bound, before it listens
+        while not _answers(client):
+            assert time.monotonic() < deadline, "the engine never answered over TLS"
+            time.sleep(0.1)
         assert client.health()["status"] == "ok"
         # Another certificate (or someone in between): refused before the token is sent.
         wrong = EngineClient(state["url"], token, tls_fingerprint="00" * 32)
