@@ -37,27 +37,13 @@ from nst_engine.images import (
 from nst_engine.service import learned_routes
 from nst_engine.service.jobs import KEPT_RESULTS, Job, JobQueue, ServiceError, new_job_id
 from nst_engine.service.limits import Budgets, check_fits_network, check_request_pixels, machine_memory
+from nst_engine.service.openapi_bodies import submit_body
 from nst_engine.service.plan_route import add_plan_route, queued_plan
-from nst_engine.settings import Settings, json_schema
+from nst_engine.settings import Settings
 
 MAX_STYLES = 8
 
 
-def _submit_body() -> dict[str, Any]:
-    """The OpenAPI description of POST /jobs' multipart body; its `settings` part is the settings schema."""
-    binary = {"type": "string", "format": "binary"}
-    fields = {
-        "content": {**binary, "description": "the content image (PNG, TIFF, WebP, JPEG), or raw pixels"},
-        "style": {"type": "array", "items": binary, "maxItems": MAX_STYLES, "description": "style images"},
-        "settings": {**json_schema(), "description": "the job's settings (a JSON object)"},
-        "preview": {"type": "boolean", "default": False},
-        "content_format": {"enum": ["encoded", "raw"], "default": "encoded"},
-        "width": {"type": "integer"}, "height": {"type": "integer"},
-        "sample_format": {"enum": ["u8", "u16", "f32"]}, "channels": {"enum": [3, 4]},
-    }
-    schema = {"type": "object", "required": ["content", "style"], "properties": fields}
-    return {"requestBody": {"required": True, "content": {"multipart/form-data": {
-        "schema": schema, "encoding": {"settings": {"contentType": "application/json"}}}}}}
 HEARTBEAT_SECONDS = 0.5
 DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 _DEFAULT_BUDGETS = Budgets.from_memory(machine_memory())
@@ -157,7 +143,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
                           "max_styles": MAX_STYLES})  # fmt: skip
         return answer
 
-    @app.post("/jobs", status_code=202, dependencies=[Depends(authorised)], openapi_extra=_submit_body())
+    @app.post("/jobs", status_code=202, dependencies=[Depends(authorised)], openapi_extra=submit_body(MAX_STYLES))
     async def submit(request: Request) -> dict[str, Any]:
         """multipart/form-data: `content` (image file, or raw pixels with `content_format=raw`, `width`,
         `height`, `sample_format` u8|u16|f32, `channels` 3|4), one or more `style` files, `settings`

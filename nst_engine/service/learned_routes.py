@@ -35,6 +35,7 @@ from nst_engine.learned.train import MIN_IMAGES
 from nst_engine.service.jobs import Job, JobQueue, ServiceError, new_job_id
 from nst_engine.service.learned_jobs import ApplyWork, LearnWork, style_entry, sweep_uploads, uploads_dir
 from nst_engine.service.limits import check_request_pixels
+from nst_engine.service.openapi_bodies import apply_body, learn_body
 from nst_engine.settings import Settings
 
 MAX_PHOTOS = 256  # photographs per learning request; more add little to a style and much to the upload
@@ -96,7 +97,7 @@ def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> N
             library.delete(name)
         return {"deleted": name}
 
-    @app.post("/styles/{name}/apply", status_code=202, dependencies=guarded)
+    @app.post("/styles/{name}/apply", status_code=202, dependencies=guarded, openapi_extra=apply_body())
     async def apply(name: str, request: Request) -> dict[str, Any]:
         """multipart/form-data: `content` (an image file, or raw pixels with `content_format=raw`, `width`,
         `height`, `sample_format` u8|u16|f32, `channels` 3|4, as POST /jobs takes it) and `strength` (0..1,
@@ -110,7 +111,8 @@ def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> N
             await form.close()
         return {"id": job.id, "state": job.state, "position": position}
 
-    @app.post("/styles/learn", status_code=202, dependencies=guarded)
+    @app.post("/styles/learn", status_code=202, dependencies=guarded,
+              openapi_extra=learn_body(MIN_IMAGES, MAX_PHOTOS, OPTION_NAMES))
     async def learn(request: Request) -> dict[str, Any]:
         """multipart/form-data: `name`, one `style` image file, at least 8 `photo` files (the photographs
         to learn on), `options` (JSON: steps, size, batch, style_strength, width small|standard,

@@ -22,6 +22,7 @@ from nst_engine.errors import EngineError, WeightsInvalid, WeightsMissing
 from nst_engine.schedule import Size
 from nst_engine.service.jobs import JobQueue, ServiceError, plan_fields
 from nst_engine.service.limits import check_fits_network
+from nst_engine.service.openapi_bodies import plan_body
 from nst_engine.settings import MAX_SIDE, Settings
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def add_plan_route(app: FastAPI, config: ServiceConfig, queue: JobQueue, device:
                    authorised: Callable[[Request], None]) -> None:
     """Register POST /plan on `app` (token-protected like /jobs)."""
 
-    @app.post("/plan", dependencies=[Depends(authorised)])
+    @app.post("/plan", dependencies=[Depends(authorised)], openapi_extra=plan_body(MAX_SIDE))
     async def plan(request: Request) -> dict[str, Any]:
         """JSON `{"width": W, "height": H, "settings": {...}}` -> `{"plan", "seconds", "device",
         "device_name", "calibrated"}`; `seconds` is null until the device's speed has been measured."""
