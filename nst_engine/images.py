@@ -144,9 +144,8 @@ def _from_pillow(image: Image.Image) -> Picture:
         return Picture(np.repeat(gray[..., None], 3, axis=2), None, 32 if mode == "F" else 16, True)
     grayscale = mode in ("1", "L", "LA", "La")
     has_alpha = mode in ("RGBA", "LA", "La", "PA", "RGBa") or (mode == "P" and "transparency" in image.info)
-    rgba = np.asarray(image.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32) / 255.0
-    alpha = rgba[..., 3].copy() if has_alpha else None
-    return Picture(np.ascontiguousarray(rgba[..., :3]), alpha, 8, grayscale)
+    rgba = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+    return Picture(_floats(rgba[..., :3], 8), _floats(rgba[..., 3], 8) if has_alpha else None, 8, grayscale)
 
 
 def _decode_with_opencv(data: bytes) -> Picture | None:
@@ -155,22 +154,25 @@ def _decode_with_opencv(data: bytes) -> Picture | None:
     array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if array is None:
         return None
-    if array.dtype == np.uint16:
-        depth, scaled = 16, array.astype(np.float32) / 65535.0
-    elif array.dtype in (np.float32, np.float64):
-        depth, scaled = 32, array.astype(np.float32)
-    elif array.dtype == np.uint8:
-        depth, scaled = 8, array.astype(np.float32) / 255.0
-    else:
+    if array.dtype not in (np.uint16, np.uint8, np.float32, np.float64):
         return None
-    if scaled.ndim == 2:
-        return Picture(np.repeat(scaled[..., None], 3, axis=2), None, depth, True)
-    channels = scaled.shape[2]
+    depth = {np.dtype(np.uint16): 16, np.dtype(np.uint8): 8}.get(array.dtype, 32)
+    if array.ndim == 2:
+        return Picture(np.repeat(_floats(array, depth)[..., None], 3, axis=2), None, depth, True)
+    channels = array.shape[2]
     if channels == 2:
-        return Picture(np.repeat(scaled[..., :1], 3, axis=2), scaled[..., 1].copy(), depth, True)
-    rgb = np.ascontiguousarray(scaled[..., 2::-1])  # OpenCV is BGR(A)
-    alpha = scaled[..., 3].copy() if channels == 4 else None
-    return Picture(rgb, alpha, depth, False)
+        return Picture(np.repeat(_floats(array[..., :1], depth), 3, axis=2), _floats(array[..., 1], depth), depth,
+                       True)
+    alpha = _floats(array[..., 3], depth) if channels == 4 else None
+    return Picture(_floats(array[..., 2::-1], depth), alpha, depth, False)  # OpenCV is BGR(A)
+
+
+def _floats(samples: np.ndarray, depth: int) -> np.ndarray:
+    """0..1 float32 straight from the decoder's integers, with no full-size float copy in between: the
+    service's budget counts BYTES_PER_DECODED_PIXEL for a decode."""
+    out = np.empty(samples.shape, np.float32)
+    np.divide(samples, np.float32(1 if depth == 32 else 2**depth - 1), out=out, casting="unsafe")  # as x / 255
+    return out
 
 
 def load_picture(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
