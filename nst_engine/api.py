@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -118,14 +119,6 @@ class ModelCache:
     @property
     def loaded_weights(self) -> LoadedWeights | None:
         return self._weights
-
-    def default_style_weight(self) -> float:
-        """beta / alpha balance for the loaded network at the seed's raw content cost (learned styles use it).
-
-        `calibrated` is the whole default: it also scales alpha, so that total variation (a cost in
-        pixels, whatever the network) keeps its share in every format.
-        """
-        return BASE_STYLE_WEIGHT / self.activation_scale
 
     def calibrated(self, settings: Settings) -> tuple[Settings, float]:
         """The settings and style weight to optimise with (after `get`, which measures the scale).
@@ -279,6 +272,7 @@ def stylize(
             result, final_losses = optimize.run(
                 model, content_t, styles_t, run_settings, style_weight, plan, control, dtype, channels_last
             )
+            _refuse_non_finite(result, final_losses)
     except (torch.OutOfMemoryError, RuntimeError) as error:
         # cuDNN and some drivers report running out of memory as a plain RuntimeError.
         if not isinstance(error, torch.OutOfMemoryError) and "out of memory" not in str(error).lower():
@@ -322,6 +316,16 @@ def stylize(
         message=result_message(plan, output_size, bool(stop is not None and stop.is_set())),
         plan=plan,
         estimate_seconds=estimate,
+    )
+
+
+def _refuse_non_finite(result: torch.Tensor, losses: dict[str, float]) -> None:
+    """A cost that overflowed leaves NaN pixels (a black picture): an error, never a finished job."""
+    if all(math.isfinite(value) for value in losses.values()) and bool(torch.isfinite(result).all()):
+        return
+    raise EngineError(
+        "The optimisation diverged (its cost became infinite or not a number), so there is no picture: lower the "
+        "style weight, the style strength or the layer weights, and run it again."
     )
 
 

@@ -20,6 +20,11 @@ from PIL import Image, UnidentifiedImageError
 from nst_engine.errors import ImageError
 
 DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000: far beyond what the optimisation runs at, still decodable
+# The engine checks every picture's size from its header against its own limit before decoding a pixel
+# (probe_picture, check_pixels). Pillow's process-wide cap is switched off once, here: saving and
+# restoring it around each decode raced between the service's decoding threads and could leave it off
+# for good, and its number (178,956,970) is not the engine's.
+Image.MAX_IMAGE_PIXELS = None
 # The only formats decoded: the documented four plus two harmless ones. Never EPS/PS (Ghostscript) or
 # any other format whose Pillow plug-in hands the bytes to an external program.
 DECODED_FORMATS = ("PNG", "TIFF", "WEBP", "JPEG", "GIF", "BMP")  # JPEG includes MPO (camera JPEGs)
@@ -63,10 +68,11 @@ class ImageTooLarge(ImageError):
     """An image (or a request's images together) over a pixel limit: the caller should scale it down."""
 
 
-def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
+def check_pixels(width: int, height: int, max_pixels: int | None, name: str = "the image") -> None:
+    """Refuse a size over `max_pixels` (None: no limit), naming the picture and the engine's limit."""
     if max_pixels is not None and width * height > max_pixels:
         raise ImageTooLarge(
-            f"The image is {width}x{height} pixels, more than the limit of {max_pixels:,} pixels: "
+            f"{name[:1].upper() + name[1:]} is {width}x{height} pixels, more than the limit of {max_pixels:,} pixels: "
             "scale it down first (Image > Scale Image in GIMP)."
         )
 
@@ -85,21 +91,21 @@ class ImageInfo:
         return self.width * self.height
 
 
-def probe_picture(data: bytes, name: str = "the image") -> ImageInfo:
-    """Size, format and mode from the header only (Pillow reads pixels lazily); only DECODED_FORMATS."""
+def probe_picture(data: bytes, name: str = "the image", max_pixels: int | None = None) -> ImageInfo:
+    """Size, format and mode from the header only (Pillow reads pixels lazily); only DECODED_FORMATS.
+
+    With `max_pixels`, a larger header is refused here, before anything else reads the file.
+    """
     try:
         with Image.open(io.BytesIO(data), formats=DECODED_FORMATS) as probe:
-            return ImageInfo(probe.size[0], probe.size[1], str(probe.format), probe.mode)
-    except Image.DecompressionBombError as error:
-        raise ImageTooLarge(
-            f"{name} is more than the limit of {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels: "
-            "scale it down first (Image > Scale Image in GIMP)."
-        ) from error
+            info = ImageInfo(probe.size[0], probe.size[1], str(probe.format), probe.mode)
     except (UnidentifiedImageError, OSError, ValueError, struct.error) as error:
         raise ImageError(
             f"Cannot read {name}: it is not an image file this engine understands "
             "(use PNG, TIFF, WebP or JPEG)."
         ) from error
+    check_pixels(info.width, info.height, max_pixels, name)
+    return info
 
 
 def decode_picture(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS, name: str = "the image") -> Picture:
@@ -108,28 +114,22 @@ def decode_picture(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS, nam
     The size is checked from the header before any pixel is decoded, so a decompression bomb costs
     nothing.
     """
-    info = probe_picture(data, name)
-    width, height, fmt, mode = info.width, info.height, info.format, info.mode
-    _check_pixels(width, height, max_pixels)
+    info = probe_picture(data, name, max_pixels)
+    fmt, mode = info.format, info.mode
     try:
         if (fmt == "PNG" and _png_bit_depth(data) == 16) or (fmt == "TIFF" and mode not in ("1", "L", "P")):
             picture = _decode_with_opencv(data)
             if picture is not None:
                 return picture
         return _decode_with_pillow(data)
-    except (OSError, ValueError, struct.error, Image.DecompressionBombError) as error:
+    except (OSError, ValueError, struct.error) as error:
         raise ImageError(f"Cannot read {name}: the file is damaged or truncated ({error}).") from error
 
 
 def _decode_with_pillow(data: bytes) -> Picture:
-    saved_limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # our own limit was checked already
-    try:
-        with Image.open(io.BytesIO(data), formats=DECODED_FORMATS) as image:
-            image.load()
-            return _from_pillow(image)
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved_limit
+    with Image.open(io.BytesIO(data), formats=DECODED_FORMATS) as image:
+        image.load()
+        return _from_pillow(image)
 
 
 def _from_pillow(image: Image.Image) -> Picture:
@@ -144,9 +144,8 @@ def _from_pillow(image: Image.Image) -> Picture:
         return Picture(np.repeat(gray[..., None], 3, axis=2), None, 32 if mode == "F" else 16, True)
     grayscale = mode in ("1", "L", "LA", "La")
     has_alpha = mode in ("RGBA", "LA", "La", "PA", "RGBa") or (mode == "P" and "transparency" in image.info)
-    rgba = np.asarray(image.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32) / 255.0
-    alpha = rgba[..., 3].copy() if has_alpha else None
-    return Picture(np.ascontiguousarray(rgba[..., :3]), alpha, 8, grayscale)
+    rgba = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+    return Picture(_floats(rgba[..., :3], 8), _floats(rgba[..., 3], 8) if has_alpha else None, 8, grayscale)
 
 
 def _decode_with_opencv(data: bytes) -> Picture | None:
@@ -155,22 +154,25 @@ def _decode_with_opencv(data: bytes) -> Picture | None:
     array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if array is None:
         return None
-    if array.dtype == np.uint16:
-        depth, scaled = 16, array.astype(np.float32) / 65535.0
-    elif array.dtype in (np.float32, np.float64):
-        depth, scaled = 32, array.astype(np.float32)
-    elif array.dtype == np.uint8:
-        depth, scaled = 8, array.astype(np.float32) / 255.0
-    else:
+    if array.dtype not in (np.uint16, np.uint8, np.float32, np.float64):
         return None
-    if scaled.ndim == 2:
-        return Picture(np.repeat(scaled[..., None], 3, axis=2), None, depth, True)
-    channels = scaled.shape[2]
+    depth = {np.dtype(np.uint16): 16, np.dtype(np.uint8): 8}.get(array.dtype, 32)
+    if array.ndim == 2:
+        return Picture(np.repeat(_floats(array, depth)[..., None], 3, axis=2), None, depth, True)
+    channels = array.shape[2]
     if channels == 2:
-        return Picture(np.repeat(scaled[..., :1], 3, axis=2), scaled[..., 1].copy(), depth, True)
-    rgb = np.ascontiguousarray(scaled[..., 2::-1])  # OpenCV is BGR(A)
-    alpha = scaled[..., 3].copy() if channels == 4 else None
-    return Picture(rgb, alpha, depth, False)
+        return Picture(np.repeat(_floats(array[..., :1], depth), 3, axis=2), _floats(array[..., 1], depth), depth,
+                       True)
+    alpha = _floats(array[..., 3], depth) if channels == 4 else None
+    return Picture(_floats(array[..., 2::-1], depth), alpha, depth, False)  # OpenCV is BGR(A)
+
+
+def _floats(samples: np.ndarray, depth: int) -> np.ndarray:
+    """0..1 float32 straight from the decoder's integers, with no full-size float copy in between: the
+    service's budget counts BYTES_PER_DECODED_PIXEL for a decode."""
+    out = np.empty(samples.shape, np.float32)
+    np.divide(samples, np.float32(1 if depth == 32 else 2**depth - 1), out=out, casting="unsafe")  # as x / 255
+    return out
 
 
 def load_picture(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
@@ -198,7 +200,7 @@ def raw_rgba_to_picture(
         raise ImageError(f"Unknown sample format {sample_format!r}: use u8, u16 or f32.")
     if channels not in (3, 4) or width < 1 or height < 1:
         raise ImageError("Raw images need width and height of at least 1 and 3 (RGB) or 4 (RGBA) channels.")
-    _check_pixels(width, height, max_pixels)
+    check_pixels(width, height, max_pixels)
     dtype, scale = SAMPLE_FORMATS[sample_format]
     expected = width * height * channels * np.dtype(dtype).itemsize
     if len(data) != expected:

@@ -10,11 +10,11 @@ A tiled scale needs one tile's worth plus a few whole-image buffers (the canvas,
 from __future__ import annotations
 
 import gc
-import os
 from dataclasses import dataclass
 
 import torch
 
+from nst_engine.host_memory import available_memory
 from nst_engine.model import LAYER_INDEX
 
 # Channels of VGG-19's modules per block and how much each block is downsampled.
@@ -131,17 +131,7 @@ def _device_bytes(device: torch.device) -> int | None:
             return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
         except (AttributeError, RuntimeError):
             return None
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return available_memory()  # the container's limit where one is set: the kernel kills beyond it
 
 
 def estimate(

@@ -101,13 +101,13 @@ class Settings:
     tv_weight: float = setting(1.0, "total-variation weight (smoothness)", low=0.0, high=1e6)
     style_scale: float = setting(1.0, "size of the style image relative to the output", low=0.05, high=8.0)
     style_blend: list[float] | None = setting(None, "blend weight of each style image, in order (default: equal)",
-                                              low=0.0, nonzero=True)
+                                              low=0.0, high=1e6, nonzero=True)
     preserve_colors: bool = setting(False, "keep the content's colours, take only texture from the style")
     pooling: str = setting("max", "VGG-19's pooling (the seed's MatConvNet model averages)",
                            choices=("max", "avg"))
     content_layer: Layer = setting(CONTENT_LAYER, "VGG-19 layer of the content cost")
     style_layers: dict[Layer, float] = setting(STYLE_LAYERS, "VGG-19 layers of the style cost and their weights",
-                                               low=0.0)
+                                               low=0.0, high=1e6)
     seed: int | None = setting(0, "random seed (CPU runs are reproducible)", low=0, high=2**63 - 1)
     device: str = setting("auto", "where to run (auto: CUDA, then Apple MPS, then the CPU)",
                           choices=("auto", "cuda", "mps", "cpu"), scope="server")

@@ -57,7 +57,7 @@ def style_picture() -> Picture:
 
 @pytest.fixture(scope="module")
 def trained(photo_dir: Path, style_picture: Picture, synthetic_weights_file: Path):
-    return learn(style_picture, photo_dir, OPTIONS, weights_path=synthetic_weights_file)
+    return learn(style_picture, photo_dir, OPTIONS, weights=synthetic_weights_file)
 
 
 @pytest.fixture(scope="module")

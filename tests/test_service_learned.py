@@ -148,6 +148,7 @@ def test_apply_job_keeps_size_alpha_and_16_bits_with_the_usual_events_and_result
     assert seen[-1]["width"] == 90 and seen[-1]["height"] == 70 and seen[-1]["provider"] in ("CPU", "CUDA")
     started = next(event for event in seen if event["type"] == "started")
     assert started["received"]["content"] == {"width": 90, "height": 70, "sample": "u16", "channels": 4}
+    assert started["plan"] is None and started["estimate_seconds"] is None  # no Gatys plan for an apply job
     status, headers, data = call(engine, "GET", f"/jobs/{job['id']}/result")
     assert status == 200 and headers["x-width"] == "90" and headers["x-height"] == "70"
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)

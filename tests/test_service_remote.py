@@ -35,6 +35,7 @@ def _token_file(tmp_path: Path, token: str, mode: int) -> Path:
     (None, 0o600, "needs --token-file"),
     ("x", 0o600, "at least 32"),
     (secrets.token_urlsafe(32), 0o644, "chmod 600"),
+    ("abc\n" + secrets.token_urlsafe(32), 0o600, "one line of printable characters"),  # no client can send it
 ])
 def test_beyond_loopback_it_refuses_to_start_without_a_long_private_token(tmp_path, synthetic_weights_file,
                                                                           token, mode, text):

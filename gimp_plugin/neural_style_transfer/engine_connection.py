@@ -8,6 +8,7 @@ Folders and file names come from `nst_contract`, the plug-in's copy of the engin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ class EngineConfig:
     url: str | None = None
     token: str | None = None
     spawn_prefix: list[str] = field(default_factory=list)
+    # SHA-256 of an https engine's certificate (its `serve` prints it): trusted for that engine instead of
+    # a certificate authority, so a self-made certificate is safe to use.
+    tls_fingerprint: str | None = None
     source: Path | None = None  # the engine.json read, for messages
     url_source: Path | str | None = None  # where `url` came from: engine.json's path or M.URL_ENV
 
@@ -64,6 +68,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> EngineConfig:
         url=values.get("url") or None,
         token=values.get("token") or None,
         spawn_prefix=list(values.get("spawn_prefix") or []),
+        tls_fingerprint=values.get("tls_fingerprint") or None,
         source=config_path if config_path.is_file() else None,
     )
     if config.url:
@@ -74,6 +79,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> EngineConfig:
         config.url = os.environ[M.URL_ENV]
         config.url_source = M.URL_ENV
         config.token = os.environ.get(M.TOKEN_ENV) or config.token
+        config.tls_fingerprint = os.environ.get(M.FINGERPRINT_ENV) or config.tls_fingerprint
     return config
 
 
@@ -112,6 +118,11 @@ def save_connection(url: str | None, token: str | None, path: str | os.PathLike[
     values["url"] = url.strip() if url and url.strip() else None
     values["token"] = (token.strip() or None) if (token and values["url"]) else None
     temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+    # Owner-only from the first byte (the token is a password): os.open's mode, not a chmod afterwards.
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(values, indent=2) + "\n")
     os.replace(temporary, target)
     return target

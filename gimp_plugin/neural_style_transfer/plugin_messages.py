@@ -139,3 +139,15 @@ def internal_error(error: BaseException) -> tuple[str, str]:
     detail = str(error).strip() or type(error).__name__
     return (f"Neural Style Transfer stopped because of an internal error: {detail}.",
             "Please report it, with the details from GIMP's error console.")
+
+
+FINGERPRINT_ENV = "NST_ENGINE_TLS_FINGERPRINT"
+
+
+def fingerprint_mismatch(url: str, expected: str, found: str) -> str:
+    return (f"The engine at {url} showed a certificate with the fingerprint {found[:16]}…, not the "
+            f"{expected[:16]}… saved for it: the connection was not used, and the token was not sent.")
+
+
+FINGERPRINT_ADVICE = ("If the engine's certificate was renewed, copy the new fingerprint its `serve` printed into "
+                      "engine.json's \"tls_fingerprint\"; otherwise someone may be in between: check the network.")

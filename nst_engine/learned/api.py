@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nst_engine.images import Picture, load_picture
 from nst_engine.learned import library
@@ -29,6 +30,9 @@ from nst_engine.learned.runtime import (
     stylize_picture,
 )
 from nst_engine.learned.train import LearnProgress, LearnResult, learn
+
+if TYPE_CHECKING:
+    from nst_engine.api import ModelCache
 
 __all__ = ["AppliedStyle", "LearnedStyle", "LearnOptions", "apply_style", "learn_style", "list_styles"]
 
@@ -52,7 +56,7 @@ def learn_style(
     images: str | os.PathLike[str],
     name: str,
     options: LearnOptions | None = None,
-    weights_path: str | os.PathLike[str] | None = None,
+    weights: str | os.PathLike[str] | ModelCache | None = None,
     progress: Callable[[LearnProgress], None] | None = None,
     cancel: threading.Event | None = None,
     replace: bool = False,
@@ -64,6 +68,7 @@ def learn_style(
 
     `stop` stores the network learned so far as the style (see train.learn).
 
+    `weights`: a weights file, or the caller's loaded ModelCache (the service's), used as it is.
     `style_label` names the style picture in the metadata when it is given as a Picture (an upload).
     """
     options = options or LearnOptions()
@@ -76,7 +81,7 @@ def learn_style(
     checkpoint = library.checkpoint_path(name)
     if restart and checkpoint.exists():
         checkpoint.unlink()
-    result = learn(picture, images, options, checkpoint, weights_path, progress, cancel, stop)
+    result = learn(picture, images, options, checkpoint, weights, progress, cancel, stop)
     work = checkpoint.parent
     report = export(result.net, work / library.MODEL_FILE)
     metadata = {

@@ -30,6 +30,10 @@ MODEL_FILE, THUMBNAIL_FILE, METADATA_FILE = "model.onnx", "thumbnail.png", "meta
 ONNX_MARKER = "nst_engine_learned_style"  # key of the ONNX metadata property the engine writes
 THUMBNAIL_SIZE = 256
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.+-]{0,63}")
+# Folder names Windows refuses (with any extension): a style must be storable wherever the engine runs.
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+# The hidden folders of a replacement in progress: .NAME.PID.new (being written), .NAME.PID.old (replaced).
+_IN_PROGRESS = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)\.(?P<kind>new|old)")
 
 
 class StyleError(EngineError):
@@ -51,7 +55,45 @@ def check_name(name: str) -> str:
             f"{name!r} is not a usable style name: use 1 to 64 letters, digits, spaces, '_', '-', '.' or '+', "
             "starting with a letter or digit."
         )
+    if name.split(".")[0].strip().upper() in _WINDOWS_RESERVED:
+        raise StyleError(f"{name!r} is a name Windows reserves for devices: choose another style name.")
     return name
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process: leave its folders alone
+    return True
+
+
+def recover_interrupted() -> list[str]:
+    """Finish what a process killed during `store` left: returns the names of the styles put back.
+
+    A replacement renames the old style aside, then the new one into place. Killed between the two,
+    the style exists only as `.NAME.PID.old`: it is put back. A half-written `.NAME.PID.new`, or an
+    `.old` whose replacement did land, is removed. Folders of a process still running are left alone.
+    """
+    root = library_dir()
+    if not root.is_dir():
+        return []
+    restored = []
+    for folder in sorted(root.iterdir()):
+        match = _IN_PROGRESS.fullmatch(folder.name)
+        if match is None or not folder.is_dir() or _alive(int(match["pid"])):
+            continue
+        final = root / match["name"]
+        if match["kind"] == "old" and not final.exists() and _NAME.fullmatch(match["name"]):
+            os.replace(folder, final)
+            restored.append(match["name"])
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    return restored
 
 
 def sha256_file(path: Path) -> str:
@@ -141,6 +183,7 @@ def list_styles() -> list[StyleInfo]:
     root = library_dir()
     if not root.is_dir():
         return []
+    recover_interrupted()
     found = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:

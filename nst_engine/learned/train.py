@@ -18,16 +18,27 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from nst_engine.errors import Cancelled, SettingsError
-from nst_engine.images import Picture, resize_tensor, scaled_size, to_tensor
+from nst_engine.errors import Cancelled, ImageError, SettingsError
+from nst_engine.images import (
+    DECODED_FORMATS,
+    DEFAULT_MAX_PIXELS,
+    Picture,
+    check_pixels,
+    resize_tensor,
+    scaled_size,
+    to_tensor,
+)
 from nst_engine.learned.network import StyleNet, build
 from nst_engine.learned.options import LearnOptions
+
+if TYPE_CHECKING:
+    from nst_engine.api import ModelCache
 
 MIN_IMAGES = 8
 CHECKPOINT_FORMAT = "nst-learned-checkpoint/1"
@@ -75,11 +86,11 @@ class PhotoSet:
         self.paths: list[Path] = []
         self.skipped: list[Path] = []
         for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
-            try:
-                with Image.open(path) as probe:
-                    probe.size  # noqa: B018  (the header is enough here; decoding errors are caught later)
+            try:  # the header is enough here (the engine's formats and pixel limit); decoding errors come later
+                with Image.open(path, formats=DECODED_FORMATS) as probe:
+                    check_pixels(probe.size[0], probe.size[1], DEFAULT_MAX_PIXELS)
                 self.paths.append(path)
-            except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            except (UnidentifiedImageError, OSError, ValueError, ImageError):
                 self.skipped.append(path)
         if len(self.paths) < MIN_IMAGES:
             raise SettingsError(
@@ -91,7 +102,7 @@ class PhotoSet:
     def _decoded(self, path: Path) -> Image.Image:
         if path in self._cache:
             return self._cache[path]
-        with Image.open(path) as image:
+        with Image.open(path, formats=DECODED_FORMATS) as image:
             image.draft("RGB", (2 * self.size, 2 * self.size))  # JPEG: decode at a reduced scale, fast
             rgb = image.convert("RGB")
         short = min(rgb.size)
@@ -108,7 +119,7 @@ class PhotoSet:
             try:
                 image = self._decoded(path)
                 break
-            except (OSError, ValueError, Image.DecompressionBombError):
+            except (OSError, ValueError):
                 self.paths.remove(path)  # damaged beyond its header: counted, never drawn again
                 self.skipped.append(path)
                 if len(self.paths) < MIN_IMAGES:
@@ -177,16 +188,21 @@ class Costs:
     target for each training crop; the style Gram targets are computed once.
     """
 
-    def __init__(self, style: Picture, options: LearnOptions, weights_path: str | os.PathLike[str] | None = None):
+    def __init__(
+        self, style: Picture, options: LearnOptions, weights: str | os.PathLike[str] | ModelCache | None = None
+    ) -> None:
         from nst_engine.api import ModelCache, resolve_device
         from nst_engine.optimize import Objective
         from nst_engine.settings import Settings
 
         settings = Settings.from_dict({"style_strength": options.style_strength})
         self.device = resolve_device(options.device)
-        cache = ModelCache(weights_path)
+        # The service hands in its own ModelCache: one VGG-19 in memory, read and hashed once.
+        cache = weights if isinstance(weights, ModelCache) else ModelCache(weights)
         self.model, _format = cache.get(settings, self.device, channels_last=False)
-        self.style_weight = cache.default_style_weight()
+        # The same weighting as a stylisation's (content and style in the network's activation units), so
+        # that total variation keeps its share in every weights format.
+        settings, self.style_weight = cache.calibrated(settings)
         self.weights_sha256 = cache.weights().sha256
         self.content_layer = settings.content_layer
         style_t = resize_tensor(to_tensor(style.rgb, self.device), scaled_size(style.size, options.size))
@@ -212,7 +228,7 @@ def learn(
     images: str | os.PathLike[str],
     options: LearnOptions,
     checkpoint: Path | None = None,
-    weights_path: str | os.PathLike[str] | None = None,
+    weights: str | os.PathLike[str] | ModelCache | None = None,
     progress: Callable[[LearnProgress], None] | None = None,
     cancel: threading.Event | None = None,
     stop: threading.Event | None = None,
@@ -225,7 +241,7 @@ def learn(
     started = time.perf_counter()
     rng = random.Random(options.seed)
     photos = PhotoSet(images, options.size, rng)
-    costs = Costs(style, options, weights_path)
+    costs = Costs(style, options, weights)
     net = initial_network(options).to(costs.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=options.learning_rate)
     fingerprint = _fingerprint(style, options, costs.weights_sha256)

@@ -37,27 +37,13 @@ from nst_engine.images import (
 from nst_engine.service import learned_routes
 from nst_engine.service.jobs import KEPT_RESULTS, Job, JobQueue, ServiceError, new_job_id
 from nst_engine.service.limits import Budgets, check_fits_network, check_request_pixels, machine_memory
+from nst_engine.service.openapi_bodies import submit_body
 from nst_engine.service.plan_route import add_plan_route, queued_plan
-from nst_engine.settings import Settings, json_schema
+from nst_engine.settings import Settings
 
 MAX_STYLES = 8
 
 
-def _submit_body() -> dict[str, Any]:
-    """The OpenAPI description of POST /jobs' multipart body; its `settings` part is the settings schema."""
-    binary = {"type": "string", "format": "binary"}
-    fields = {
-        "content": {**binary, "description": "the content image (PNG, TIFF, WebP, JPEG), or raw pixels"},
-        "style": {"type": "array", "items": binary, "maxItems": MAX_STYLES, "description": "style images"},
-        "settings": {**json_schema(), "description": "the job's settings (a JSON object)"},
-        "preview": {"type": "boolean", "default": False},
-        "content_format": {"enum": ["encoded", "raw"], "default": "encoded"},
-        "width": {"type": "integer"}, "height": {"type": "integer"},
-        "sample_format": {"enum": ["u8", "u16", "f32"]}, "channels": {"enum": [3, 4]},
-    }
-    schema = {"type": "object", "required": ["content", "style"], "properties": fields}
-    return {"requestBody": {"required": True, "content": {"multipart/form-data": {
-        "schema": schema, "encoding": {"settings": {"contentType": "application/json"}}}}}}
 HEARTBEAT_SECONDS = 0.5
 DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 _DEFAULT_BUDGETS = Budgets.from_memory(machine_memory())
@@ -157,7 +143,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
                           "max_styles": MAX_STYLES})  # fmt: skip
         return answer
 
-    @app.post("/jobs", status_code=202, dependencies=[Depends(authorised)], openapi_extra=_submit_body())
+    @app.post("/jobs", status_code=202, dependencies=[Depends(authorised)], openapi_extra=submit_body(MAX_STYLES))
     async def submit(request: Request) -> dict[str, Any]:
         """multipart/form-data: `content` (image file, or raw pixels with `content_format=raw`, `width`,
         `height`, `sample_format` u8|u16|f32, `channels` 3|4), one or more `style` files, `settings`
@@ -215,8 +201,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.post("/jobs/{job_id}/stop", status_code=202, dependencies=[Depends(authorised)])
     def stop_job(job_id: str) -> dict[str, Any]:
-        """Finish early and keep the current image ("Stop and keep")."""
+        """Finish early and keep the current image ("Stop and keep"); 409 once the job has ended."""
         job = queue.get(job_id)
+        if job.state not in ("queued", "running"):
+            raise ServiceError(409, f"Job {job_id} has ended already ({job.state}): there is nothing to stop.")
         job.stop.set()
         return job.summary(queue.position(job))
 
@@ -242,8 +230,8 @@ def _check_framing(request: Request, max_body_bytes: int) -> None:
     if length is None or not length.strip().isdigit():
         raise ServiceError(411, "Send the request with a Content-Length header.")
     if int(length) > max_body_bytes:
-        raise ServiceError(413, f"The request is {int(length) / 2**20:.0f} MB, more than the engine's limit of "
-                                f"{max_body_bytes / 2**20:.0f} MB: use a smaller image.")
+        raise ServiceError(413, f"The request is {byte_text(int(length))}, more than the engine's limit of "
+                                f"{byte_text(max_body_bytes)}: send less.")
 
 
 def _text_field(form: Any, name: str, default: str) -> str:
@@ -261,12 +249,20 @@ def _int_field(form: Any, name: str, default: str) -> int:
         raise ServiceError(400, f"`{name}` must be an integer, not {text[:40]!r}.") from None
 
 
+def byte_text(count: int) -> str:
+    """A size in bytes as people read it: 70 KB, 1.5 MB (a limit of 64 KB must not read "0 MB")."""
+    for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if count >= size:
+            return f"{count / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{count} bytes"
+
+
 def _settings(form: Any, server_settings: dict[str, Any]) -> Settings:
     """The job's settings, validated; jobs run with the server's device and precision."""
     text = _text_field(form, "settings", "{}")
     try:
         values = json.loads(text or "{}")
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested beyond what json reads
         raise ServiceError(400, f"`settings` is not valid JSON ({error}): send a JSON object.") from None
     return settings_from_values(values, server_settings)
 

@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -25,6 +26,7 @@ from typing import Any
 from nst_engine import __version__, contract
 from nst_engine.errors import EngineError
 from nst_engine.images import DEFAULT_MAX_PIXELS
+from nst_engine.learned import library
 from nst_engine.service.app import ServiceConfig, create_app
 from nst_engine.service.jobs import JobQueue
 from nst_engine.service.limits import Budgets, machine_memory
@@ -44,6 +46,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-file", type=Path, help="where to announce URL and pid (default: the cache dir)")
     parser.add_argument("--idle-timeout", type=float, default=0, help="exit after this many idle seconds (0 = never)")
     parser.add_argument("--weights", type=Path, help="VGG-19 weights file (default: the cache's)")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM; with --tls-key): "
+                        "beyond loopback, the token then never crosses the network in clear text")
+    parser.add_argument("--tls-key", type=Path, help="the private key of --tls-cert (PEM)")
     # The device and precision every job runs with (jobs cannot choose others), declared in settings.py.
     parser.set_defaults(server_setting_names=add_arguments(parser, only=("device", "precision", "memory_limit")))
     parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_PIXELS,
@@ -72,10 +77,26 @@ def is_loopback(host: str) -> bool:
 
 
 def advertised_host(host: str) -> str:
-    """A host name clients can use: the machine's name for a wildcard address, brackets for IPv6."""
+    """A host name clients can use: the machine's name for a wildcard address, brackets for IPv6.
+
+    A name that only leads back to this computer ("localhost", or one resolving to 127.x / ::1) is
+    passed over for one that reaches it from elsewhere; failing that, the machine's own name.
+    """
     if host in ("0.0.0.0", "::", ""):
-        host = socket.getfqdn() or socket.gethostname()
+        names = [name for name in (socket.getfqdn(), socket.gethostname()) if name]
+        host = next((name for name in names if not _only_loopback(name)),
+                    next((name for name in names if not name.startswith("localhost")), "localhost"))
     return f"[{host}]" if ":" in host else host
+
+
+def _only_loopback(name: str) -> bool:
+    if name.startswith("localhost"):
+        return True
+    try:
+        addresses = [str(info[4][0]).split("%")[0] for info in socket.getaddrinfo(name, None)]
+    except (OSError, UnicodeError):
+        return True
+    return all(is_loopback(address) for address in addresses)
 
 
 def _read_or_make_token(path: Path) -> str:
@@ -104,10 +125,35 @@ def _remote_token(path: Path | None) -> str:
     if sys.platform != "win32" and (status.st_mode & 0o077 or status.st_uid != os.getuid()):
         raise EngineError(f"The token file {path} can be read by others (mode {status.st_mode & 0o777:o}): "
                           f"run `chmod 600 {path}` first; the engine did not start.")
+    if not _HEADER_SAFE.fullmatch(token):
+        raise EngineError(f"The token in {path} must be one line of printable characters without spaces (an HTTP "
+                          "client cannot send anything else): the engine did not start.")
     if len(token) < MIN_REMOTE_TOKEN:
         raise EngineError(f"The token in {path} has {len(token)} characters; beyond this computer it needs at least "
                           f"{MIN_REMOTE_TOKEN} (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`).")
     return token
+
+
+def _tls_fingerprint(cert: Path | None, key: Path | None) -> str | None:
+    """The SHA-256 of the certificate's DER bytes (what clients pin), checked with its key before serving."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise EngineError("TLS needs both --tls-cert and --tls-key: the engine did not start.")
+    import hashlib
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+        first = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", cert.read_text("ascii"), re.S)
+        der = ssl.PEM_cert_to_DER_cert(first.group(0) if first else "")  # the server's own: a chain's first
+    except (OSError, ValueError, ssl.SSLError) as error:
+        raise EngineError(f"Cannot use {cert} with {key} for TLS ({error}): give a PEM certificate and its "
+                          "private key; the engine did not start.") from None
+    return hashlib.sha256(der).hexdigest()
+
+
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a Bearer token can be in an HTTP header
 
 
 def _pid_alive(pid: int) -> bool:
@@ -259,24 +305,37 @@ def run_serve(args: argparse.Namespace) -> int:
 
     loopback = is_loopback(args.host)
     token = None if loopback else _remote_token(args.token_file)  # refuse before claiming anything
+    fingerprint = _tls_fingerprint(args.tls_cert, args.tls_key)
     state_file = args.state_file or contract.state_file()
     lock = _claim_instance(state_file)
     try:
         token_file = args.token_file or contract.cache_dir() / contract.TOKEN_FILE_NAME
         config = _config(args, token or _read_or_make_token(token_file), loopback)
+        restored = library.recover_interrupted()  # a style whose replacement a killed engine left halfway
+        if restored:
+            print(f"Put back the learned style(s) {', '.join(restored)}: the engine was stopped while replacing "
+                  "them.", file=sys.stderr, flush=True)
         if not loopback:
             print(f"Listening on {args.host}, beyond this computer: anyone who can reach it and holds the token can "
                   "use the engine. Keep the token file secret.", file=sys.stderr, flush=True)
+            if fingerprint is None:
+                print("Without --tls-cert the token crosses the network in clear text: use TLS, or an SSH tunnel "
+                      "(docs/service.md).", file=sys.stderr, flush=True)
         sock = _bind(args.host, args.port)
         app = create_app(config)
-        url = f"http://{advertised_host(args.host)}:{sock.getsockname()[1]}"
+        scheme = "http" if fingerprint is None else "https"
+        url = f"{scheme}://{advertised_host(args.host)}:{sock.getsockname()[1]}"
+        tls = {} if fingerprint is None else {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)}
         server = _make_server(uvicorn.Config(
             app, log_level="warning", timeout_graceful_shutdown=3,
             http=timed_protocol(args.header_timeout, args.body_timeout),  # type: ignore[arg-type]
+            **tls,
         ))  # fmt: skip
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: setattr(server, "should_exit", True))
         state = {"url": url, "token_file": str(token_file), "pid": os.getpid(), "version": __version__}
+        if fingerprint is not None:
+            state["tls_fingerprint"] = fingerprint  # what a client pins (the plug-in's engine.json)
         _write_state(state_file, state)
         print(json.dumps(state), flush=True)
         if args.idle_timeout:

@@ -203,7 +203,8 @@ class JobQueue:
         with self.lock:
             job = self.jobs.get(job_id)
         if job is None:
-            raise ServiceError(404, f"No job {job_id!r}: it never existed or finished long ago.")
+            shown = job_id if len(job_id) <= 64 else job_id[:61] + "..."  # an id is 32 characters: never echo more
+            raise ServiceError(404, f"No job {shown!r}: it never existed or finished long ago.")
         return job
 
     def cancel(self, job: Job) -> None:
@@ -267,6 +268,8 @@ class JobQueue:
         """The job's plan and estimate (the device is measured once, unless the job is tiny); a plan that
         fails is made again by stylize(), which reports why."""
         assert job.content is not None
+        if job.work is not None:  # applying or learning a style: no Gatys plan, and no device to measure for one
+            return None, None
         try:
             return plan_job(job.content.size, job.settings, self.cache)
         except Exception:  # noqa: BLE001 - reported by the run itself
@@ -319,6 +322,9 @@ class JobQueue:
         if job.content is not None:
             job.content, job.styles = None, []
             self.reserved_pixels -= job.pixels
+        discard = getattr(job.work, "discard", None)
+        if discard is not None:  # the work's own inputs on disk (a learning job's photographs)
+            discard()
 
     def _finish(self, job: Job, state: str, event: dict[str, Any]) -> None:
         job.state = state

@@ -66,7 +66,7 @@ class LearnWork:
     name: str
     options: LearnOptions
     photos: Path
-    weights_path: Path | None
+    weights: Any  # the service's ModelCache: learning uses the VGG-19 it already holds
     replace: bool = False
     style_label: str | None = None  # the uploaded style picture's file name, for the metadata
 
@@ -83,12 +83,9 @@ class LearnWork:
             })  # fmt: skip
 
         assert job.content is not None
-        try:
-            learned = learn_style(job.content, self.photos, self.name, self.options, self.weights_path,
-                                  on_progress, job.cancel, replace=self.replace, style_label=self.style_label,
-                                  stop=job.stop)
-        finally:
-            shutil.rmtree(self.photos, ignore_errors=True)
+        learned = learn_style(job.content, self.photos, self.name, self.options, self.weights,
+                              on_progress, job.cancel, replace=self.replace, style_label=self.style_label,
+                              stop=job.stop)
         result = learned.learning
         message = (f"Learned the style {self.name!r} from {result.images} photographs in {result.steps} steps"
                    + (f" of {self.options.steps} (stopped early: learn it again for a stronger style)"
@@ -103,6 +100,11 @@ class LearnWork:
             "seconds": round(result.seconds, 3), "device": result.device,
             "max_difference": learned.export.max_difference,
         }  # fmt: skip
+
+
+    def discard(self) -> None:
+        """The queue frees the job's inputs (it ran, or was cancelled while waiting): the photographs go too."""
+        shutil.rmtree(self.photos, ignore_errors=True)
 
 
 def style_entry(summary: dict[str, Any]) -> dict[str, Any]:

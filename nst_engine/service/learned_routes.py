@@ -35,6 +35,7 @@ from nst_engine.learned.train import MIN_IMAGES
 from nst_engine.service.jobs import Job, JobQueue, ServiceError, new_job_id
 from nst_engine.service.learned_jobs import ApplyWork, LearnWork, style_entry, sweep_uploads, uploads_dir
 from nst_engine.service.limits import check_request_pixels
+from nst_engine.service.openapi_bodies import apply_body, learn_body
 from nst_engine.settings import Settings
 
 MAX_PHOTOS = 256  # photographs per learning request; more add little to a style and much to the upload
@@ -96,7 +97,7 @@ def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> N
             library.delete(name)
         return {"deleted": name}
 
-    @app.post("/styles/{name}/apply", status_code=202, dependencies=guarded)
+    @app.post("/styles/{name}/apply", status_code=202, dependencies=guarded, openapi_extra=apply_body())
     async def apply(name: str, request: Request) -> dict[str, Any]:
         """multipart/form-data: `content` (an image file, or raw pixels with `content_format=raw`, `width`,
         `height`, `sample_format` u8|u16|f32, `channels` 3|4, as POST /jobs takes it) and `strength` (0..1,
@@ -110,7 +111,8 @@ def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> N
             await form.close()
         return {"id": job.id, "state": job.state, "position": position}
 
-    @app.post("/styles/learn", status_code=202, dependencies=guarded)
+    @app.post("/styles/learn", status_code=202, dependencies=guarded,
+              openapi_extra=learn_body(MIN_IMAGES, MAX_PHOTOS, OPTION_NAMES))
     async def learn(request: Request) -> dict[str, Any]:
         """multipart/form-data: `name`, one `style` image file, at least 8 `photo` files (the photographs
         to learn on), `options` (JSON: steps, size, batch, style_strength, width small|standard,
@@ -207,7 +209,7 @@ def _learn_options(form: Any, device: str) -> LearnOptions:
     text = _text(form, "options", "{}")
     try:
         values = json.loads(text or "{}")
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested beyond what json reads
         raise ServiceError(400, f"`options` is not valid JSON ({error}): send a JSON object.") from None
     if not isinstance(values, dict):
         raise ServiceError(400, "`options` must be a JSON object, such as {\"steps\": 2000}.")
@@ -244,40 +246,46 @@ def _admit_learn(form: Any, config: Any, queue: JobQueue, lock: threading.Lock) 
     if len(photos) > MAX_PHOTOS:
         raise ServiceError(400, f"At most {MAX_PHOTOS} photographs per learning job.")
     data = style_part.file.read()
+    photo_data = [part.file.read() for part in photos]
     try:
-        header = probe_picture(data, "the style image")
-        if header.pixels > config.max_image_pixels:
-            raise ImageTooLarge(f"The style image is {header.width}x{header.height} pixels, more than the limit "
-                                f"of {config.max_image_pixels:,} pixels: scale it down first.")
-        check_request_pixels(header.pixels, config.budgets.request_pixels)
+        header = probe_picture(data, "the style image", config.max_image_pixels)
+        # Each photograph's header is read like any image's (the engine's formats only, its pixel limit),
+        # before anything is stored: learning decodes them one at a time, so the queue reserves the style
+        # and the largest photograph, and the request's budget counts them all.
+        photo_pixels = [probe_picture(photo, f"photograph {index} ({_client_name(part)})",
+                                      config.max_image_pixels).pixels
+                        for index, (photo, part) in enumerate(zip(photo_data, photos, strict=True), start=1)]
+        check_request_pixels(header.pixels + sum(photo_pixels), config.budgets.request_pixels)
     except ImageTooLarge as error:
         raise ServiceError(413, error.message) from None
     except ImageError as error:
         raise ServiceError(400, error.message) from None
+    reserved = header.pixels + max(photo_pixels)
     with lock:
         if library.exists(name) and not replace:
             raise ServiceError(409, f"A style called {name!r} exists already: choose another name, or send "
                                     "replace=true.")
         if any(job.work.name == name for job in _learning_jobs(queue)):  # type: ignore[union-attr]
             raise ServiceError(409, f"The style {name!r} is being learned already: wait for that job or cancel it.")
-        queue.reserve(header.pixels)
+        queue.reserve(reserved)
         job_id = new_job_id()
         folder = uploads_dir() / job_id
         try:
             style = decode_picture(data, config.max_image_pixels, name="the style image")
             folder.mkdir(parents=True)
-            for index, part in enumerate(photos):
-                (folder / f"photo-{index:04d}").write_bytes(part.file.read())
+            for index, photo in enumerate(photo_data):
+                (folder / f"photo-{index:04d}").write_bytes(photo)
         except ImageError as error:
-            queue.release(header.pixels)
+            queue.release(reserved)
             _remove(folder)
             raise ServiceError(400, error.message) from None
         except BaseException:
-            queue.release(header.pixels)
+            queue.release(reserved)
             _remove(folder)
             raise
-        work = LearnWork(name, options, folder, queue.cache.weights_path, replace, style_part.filename or None)
-        job = Job(job_id, style, [], _job_settings(config), False, pixels=header.pixels,
+        work = LearnWork(name, options, folder, queue.cache, replace,
+                         _client_name(style_part) if style_part.filename else None)
+        job = Job(job_id, style, [], _job_settings(config), False, pixels=reserved,
                   received={"name": name, "style": {"width": style.width, "height": style.height},
                             "photos": len(photos)},
                   work=work, keep_running=_flag(form, "keep_running"))
@@ -285,6 +293,12 @@ def _admit_learn(form: Any, config: Any, queue: JobQueue, lock: threading.Lock) 
             live = {j.id for j in queue.jobs.values() if j.state in ("queued", "running")} | {job_id}
         sweep_uploads(live)  # photographs of learning jobs cancelled while they waited
         return job, queue.submit(job)
+
+
+def _client_name(part: Any) -> str:
+    """The client's file name, shortened: it is only echoed in messages."""
+    name = str(part.filename or "unnamed")
+    return name if len(name) <= 80 else name[:77] + "..."
 
 
 def _remove(folder: Any) -> None:

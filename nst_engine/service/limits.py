@@ -8,12 +8,12 @@ used layer is refused here too, with the smallest size that works, instead of fa
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import torch
 
 from nst_engine.api import target_size
+from nst_engine.host_memory import total_memory
 from nst_engine.model import LAYER_INDEX
 from nst_engine.optimize import style_size
 from nst_engine.schedule import sizes_for
@@ -26,11 +26,8 @@ FALLBACK_MEMORY = 8 * 2**30  # when the machine does not say
 
 
 def machine_memory() -> int:
-    """Physical memory in bytes (the budgets' base), or FALLBACK_MEMORY where the OS does not tell."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return FALLBACK_MEMORY
+    """Memory in bytes (the budgets' base): the machine's or its container's limit, or FALLBACK_MEMORY."""
+    return total_memory(FALLBACK_MEMORY)
 
 
 @dataclass(frozen=True)

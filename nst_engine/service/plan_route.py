@@ -22,6 +22,7 @@ from nst_engine.errors import EngineError, WeightsInvalid, WeightsMissing
 from nst_engine.schedule import Size
 from nst_engine.service.jobs import JobQueue, ServiceError, plan_fields
 from nst_engine.service.limits import check_fits_network
+from nst_engine.service.openapi_bodies import plan_body
 from nst_engine.settings import MAX_SIDE, Settings
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def add_plan_route(app: FastAPI, config: ServiceConfig, queue: JobQueue, device:
                    authorised: Callable[[Request], None]) -> None:
     """Register POST /plan on `app` (token-protected like /jobs)."""
 
-    @app.post("/plan", dependencies=[Depends(authorised)])
+    @app.post("/plan", dependencies=[Depends(authorised)], openapi_extra=plan_body(MAX_SIDE))
     async def plan(request: Request) -> dict[str, Any]:
         """JSON `{"width": W, "height": H, "settings": {...}}` -> `{"plan", "seconds", "device",
         "device_name", "calibrated"}`; `seconds` is null until the device's speed has been measured."""
@@ -51,7 +52,7 @@ def add_plan_route(app: FastAPI, config: ServiceConfig, queue: JobQueue, device:
         _check_framing(request, MAX_PLAN_BODY)
         try:
             body = json.loads(await request.body() or b"null")
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # RecursionError: nested beyond what json reads
             raise ServiceError(400, f"The body is not valid JSON ({error}): send "
                                     '{"width": W, "height": H, "settings": {...}}.') from None
         if not isinstance(body, dict):
@@ -60,7 +61,7 @@ def add_plan_route(app: FastAPI, config: ServiceConfig, queue: JobQueue, device:
         if size[0] * size[1] > config.max_image_pixels:
             raise ServiceError(413, f"A {size[0]}x{size[1]} image is more than the engine's limit of "
                                     f"{config.max_image_pixels:,} pixels: plan a smaller one.")
-        settings = settings_from_values(body.get("settings") or {}, config.server_settings)
+        settings = settings_from_values(body.get("settings", {}), config.server_settings)
         check_fits_network(size, [], settings)
         return await asyncio.get_running_loop().run_in_executor(None, _plan, size, settings, queue, device)
 
