@@ -20,8 +20,6 @@ import plugin_messages as M
 CONFIG_NAME = "engine.json"
 
 
-
-
 class EngineConfigError(M.PluginError):
     """engine.json exists but cannot be used: told apart from a missing engine, so a typo is found."""
 
