@@ -247,6 +247,7 @@ class _Job:
 
     def run_step(self, index: int, step: Step, start: torch.Tensor, content_s: torch.Tensor) -> torch.Tensor:
         self.steps_before[index] = (self.work_done, self.control.steps_done)
+        self.last = None  # the previous scale's objective (its targets) goes before this one's are made
         if step.tile is None:
             image = self._whole(index, step, start, content_s)
         else:
