@@ -6,7 +6,10 @@
    plain run's final loss. Both runs' images are judged by one fp32 objective (the default's own
    losses come from its bf16 network), at snapshots of the final scale.
 3. Full resolution: a 2048x1365 content at "standard", with and without a memory limit: time, the
-   estimate beside it (where timing.py exists), peak memory, and the seam figure where it was tiled.
+   estimate beside it (where timing.py exists), peak memory, and the limited row's picture against
+   the unlimited one's (nst_engine/tile_compare.py: relative difference, block tone spread, worst edge).
+4. Tiles against untiled at a size where both fit (`--tiles 512`): the smallest tiles and large ones,
+   time over untiled, each pass's share of the tiled run and the estimate's ratio.
 Each row of sections 1 and 3 runs in a process of its own, so that its peak memory is its own.
 
 Run: `.venv/bin/python benchmarks/bench.py [--size 512] [--iterations 100] [--weights FILE]`;
@@ -154,25 +157,19 @@ def race(cache, content, style, base: Settings, size: int, iterations: int, devi
 # ------------------------------------------------------------------ full resolution, a process per row
 
 
-def seam_figure(picture: Picture, step) -> float | None:
-    """Mean |gradient| across the last scale's tile borders (both passes) over that elsewhere; None untiled."""
-    if step.tile is None:
-        return None
-    try:
-        from nst_engine import tiling  # the tiling work's module: where its tiles' borders are
-        from nst_engine.learned.runtime import seam_ratio
-    except ImportError:
-        return None
-    width, height = picture.size
-    edges = []
-    for length, tile in ((width, step.tile[0]), (height, step.tile[1])):
-        found: set[int] = set()
-        for shifted in (False, True):
-            for span in tiling.spans(length, tile, shifted):
-                start, end = span[0], span[1]
-                found |= {edge for edge in (start, end) if 0 < edge < length}
-        edges.append(sorted(found))
-    return seam_ratio(picture.rgb, edges[0], edges[1])
+def picture_measures(tiled: Picture, untiled: Picture, content: Picture, step) -> str:
+    """The tiled picture against the untiled one, every tile edge of the last scale counted once."""
+    from nst_engine import tile_compare, tiling
+
+    t, u, c = tiled.rgb, untiled.rgb, content.rgb
+    if t.shape != u.shape or step is None or step.tile is None:
+        return "untiled"
+    height, width = u.shape[:2]
+    edges = tile_compare.edge_ratios(t, u, tiling.edges(width, step.tile[0]), tiling.edges(height, step.tile[1]))
+    c = resize_tensor(to_tensor(c), (width, height))[0].permute(1, 2, 0).numpy()
+    return (f"{tile_compare.relative_difference(t, u, c):.3f} / "
+            f"{tile_compare.block_tone_spread(t, u, max(32, max(width, height) // 8)):.1f} / "
+            f"{tile_compare.worst_edge(edges):.2f}")
 
 
 def fullres_row(spec: dict) -> dict:
@@ -200,6 +197,9 @@ def fullres_row(spec: dict) -> dict:
     if timing is not None and rate is not None and result.plan is not None:
         estimate = timing.estimate_seconds(result.plan, rate)
     peak_bytes, peak_kind = peak.measure()
+    np.save(spec["picture"], result.picture.rgb)
+    np.save(spec["picture"] + ".content.npy", content.rgb)
+    last = result.plan.steps[-1] if result.plan is not None else None
     return {
         "seconds": result.seconds,
         "estimate": estimate,
@@ -207,8 +207,45 @@ def fullres_row(spec: dict) -> dict:
         "peak_kind": peak_kind,
         "plan": result.plan.describe() if result.plan is not None else f"{result.size}",
         "message": result.message,
-        "seam": seam_figure(result.picture, result.plan.steps[-1]) if result.plan is not None else None,
+        "tile": list(last.tile) if last is not None and last.tile is not None else None,
     }
+
+
+def tiles_section(cache, content: Picture, style: Picture, device, side: int, iterations: int) -> None:
+    """Section 4: untiled, the smallest tiles and tiles of 3/4 of the image, in one process (times only)."""
+    from nst_engine import tiled_objective, timing
+
+    print(f"\n## Tiles against untiled at {side} px, {iterations} iterations, one scale, fp32\n")
+    print("| run | time | over untiled | whole image / Gram pass / gradient pass | estimate over untiled's "
+          "| relative difference / block tone spread / worst edge |")
+    print("|---|---|---|---|---|---|")
+    made: list = []
+    real_init = tiled_objective.TiledObjective.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        real_init(self, *args, **kwargs)
+        made.append(self)
+
+    tiled_objective.TiledObjective.__init__ = init  # type: ignore[method-assign]
+    base = Settings.from_dict({"device": str(device), "size": side, "scales": 1, "iterations": iterations,
+                               "precision": "fp32", "seed": 1, "time_budget": 0, "memory_limit": 2**40})
+    rate = timing.rate_for(cache, base, device, torch.float32)
+    untiled, whole_seconds, whole_estimate = None, 1.0, 1.0
+    for name, tile in (("untiled", None), ("tiles of 192 (smallest)", 192), ("tiles of 3/4", side * 3 // 4 // 16 * 16)):
+        made.clear()
+        result = api.stylize(content, [style], base.replace(tile_size=tile), cache=cache)
+        estimate = timing.estimate_seconds(result.plan, rate) if rate is not None and result.plan else float("nan")
+        if untiled is None:
+            untiled, whole_seconds, whole_estimate = result.picture, result.seconds, estimate
+        shares = "-"
+        if made:
+            spent = made[-1].seconds
+            shares = " / ".join(f"{v / max(sum(spent.values()), 1e-9):.0%}" for v in spent.values())
+        step = result.plan.steps[-1] if result.plan is not None else None
+        print(f"| {name}: {result.plan.describe() if result.plan else ''} | {result.seconds:.1f} s "
+              f"| {result.seconds / whole_seconds:.2f}x | {shares} | {estimate / whole_estimate:.2f}x "
+              f"| {picture_measures(result.picture, untiled, content, step)} |", flush=True)
+    tiled_objective.TiledObjective.__init__ = real_init  # type: ignore[method-assign]
 
 
 def parse_bytes(text: str) -> int:
@@ -222,22 +259,29 @@ def parse_bytes(text: str) -> int:
 
 def fullres(weights: Path, device: str, size: tuple[int, int], limit: int, extra: dict) -> None:
     print(f"\n## Full resolution: {size[0]}x{size[1]} content at standard (each row in its own process)\n")
-    print("| row | time | estimate | peak memory | ran at | seam ratio |")
+    print("| row | time | estimate | peak memory | ran at | against untiled: relative difference / block tone "
+          "spread / worst edge |")
     print("|---|---|---|---|---|---|")
     home = tempfile.mkdtemp(prefix="nst-bench-home-")  # one data folder: the device is calibrated once
     limited = {**extra, "memory_limit": limit} if "memory_limit" in SPECS else None
     rows = [("no memory limit", extra), (f"memory limit {limit / 2**30:.2f} GiB", limited)]
-    for name, row_settings in rows:
+    untiled = None
+    for number, (name, row_settings) in enumerate(rows):
         if row_settings is None:
             print(f"| {name} | skipped: this engine has no memory_limit setting | | | | |")
             continue
-        spec = {"weights": str(weights), "device": device, "size": list(size), "settings": row_settings}
+        spec = {"weights": str(weights), "device": device, "size": list(size), "settings": row_settings,
+                "picture": str(Path(home) / f"row{number}.npy")}
         row = in_child("fullres", spec, {"NST_ENGINE_HOME": home})
         if isinstance(row, str):
             print(f"| {name} | failed: {row} | | | | |")
             continue
         estimate = f"{row['estimate']:.1f} s" if row["estimate"] is not None else "n/a (no timing.py)"
-        seam = f"{row['seam']:.2f}" if row["seam"] is not None else "untiled"
+        picture = Picture(np.load(spec["picture"]))
+        untiled = picture if untiled is None else untiled
+        tile = row["tile"]
+        step = None if tile is None else type("Step", (), {"tile": tuple(tile)})
+        seam = picture_measures(picture, untiled, Picture(np.load(spec["picture"] + ".content.npy")), step)
         print(f"| {name} | {row['seconds']:.1f} s | {estimate} | {row['peak'] / 2**30:.2f} GiB ({row['peak_kind']}) "
               f"| {row['plan']} | {seam} |", flush=True)
 
@@ -254,6 +298,8 @@ def main() -> int:
     parser.add_argument("--memory-limit", default="1GiB", help="section 3's limited row (e.g. 300MiB, 1GiB)")
     parser.add_argument("--fullres-iterations", type=int, help="section 3's final-scale iterations (default: "
                         "the preset's; fewer for a smoke run)")
+    parser.add_argument("--tiles", type=int, default=512, help="side of section 4 (0 skips it)")
+    parser.add_argument("--tiles-iterations", type=int, default=8, help="iterations of section 4's runs")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # one row, in a child process (in_child)
     args = parser.parse_args()
     if args.row:
@@ -295,6 +341,9 @@ def main() -> int:
                   f"({row['peak_kind']}) | {tflops} |", flush=True)
 
     status = 0 if args.skip_race else race(cache, content, style, base, args.size, args.iterations, device)
+    if args.tiles:
+        tiles_section(cache, load_picture(ROOT / "tests" / "data" / "astronaut.jpg"), style, device, args.tiles,
+                      args.tiles_iterations)
     if args.fullres != "0":
         width, height = (int(v) for v in args.fullres.lower().split("x"))
         extra = {"iterations": args.fullres_iterations} if args.fullres_iterations else {}

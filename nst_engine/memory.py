@@ -4,7 +4,9 @@ The estimate counts VGG-19's activations that autograd keeps for the backward pa
 the pixel count), the gradient buffers in flight and the optimiser's history; not the model's
 weights, which are loaded before a job is planned (the device's free memory no longer has them, and
 `memory_limit` does not count them). Its constants are measured (tests/test_memory.py), not guessed.
-A tiled scale needs one tile's worth plus a few whole-image buffers (the canvas, the content).
+A tiled scale needs one tile's forward and backward plus the whole image's optimisation state
+(image, gradient, L-BFGS history, the content target), which stays on the host when the device is
+an accelerator (optimize.state_device).
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ import torch
 
 from nst_engine.host_memory import available_memory
 from nst_engine.model import LAYER_INDEX
+from nst_engine.settings import CONTENT_LAYER
+from nst_engine.tiling import MIN_TILE, downsampling
 
 # Channels of VGG-19's modules per block and how much each block is downsampled.
 _BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 _BLOCK_CONVS = (2, 2, 4, 4, 4)
 _FIXED = 46 * 2**20  # measured: what a run needs whatever its size (oneDNN's buffers, small tensors)
-_CANVAS_IMAGES = 8  # whole-image RGB buffers of a tiled scale (canvas, start, content, style, blending)
+# Whole-image fp32 RGB buffers of a tiled scale besides L-BFGS's history, counted: image, gradient,
+# L-BFGS's work vectors (5), total variation's gradient and temporaries (4), start, content, the style.
+# Measured: 864x575 in 6 tiles of 496 under a 1 GiB limit peaked at 0.60 GiB (tests/memory_probe.py).
+_STATE_IMAGES = 14
 _HEADROOM = 0.85  # never plan to use the last 15% of a device or of a limit
 
 
@@ -80,21 +87,28 @@ def lbfgs_history_bytes(width: int, height: int) -> int:
     return 2 * 10 * 3 * width * height * 4
 
 
-def canvas_bytes(width: int, height: int) -> int:
-    """What a tiled scale keeps at the whole image's size: canvas, start, content, style (fp32 RGB)."""
-    return _CANVAS_IMAGES * 3 * 4 * width * height
+def state_bytes(width: int, height: int, content_layer: str = CONTENT_LAYER) -> int:
+    """A tiled scale's whole-image state: RGB buffers, L-BFGS's history, the content target (fp32)."""
+    pixels = width * height
+    target = _BLOCK_CHANNELS[int(content_layer[4]) - 1] * pixels // downsampling(content_layer) ** 2 * 4
+    return _STATE_IMAGES * 3 * 4 * pixels + lbfgs_history_bytes(width, height) + target
 
 
-def tiled_bytes(size: tuple[int, int], tile: tuple[int, int], dtype_bytes: int = 4) -> int:
-    """Peak bytes of a scale optimised in tiles of `tile`: one tile at a time, plus the whole-image buffers."""
-    return estimate_bytes(*tile, dtype_bytes=dtype_bytes) + canvas_bytes(*size)
+def tile_bytes(width: int, height: int, dtype_bytes: int = 4) -> int:
+    """Peak bytes of one tile's forward and backward (no optimiser of its own)."""
+    return estimate_bytes(width, height, dtype_bytes) - lbfgs_history_bytes(width, height)
 
 
-def plan_bytes(plan) -> int:  # noqa: ANN001 (a plan.Plan; plan.py imports this module)
-    """The peak bytes of a plan: its largest step's."""
+def tiled_bytes(size: tuple[int, int], tile: tuple[int, int], dtype_bytes: int = 4, host_state: bool = False) -> int:
+    """Peak bytes on the device of a scale in tiles of `tile`: one tile's work, plus the state unless on the host."""
+    return tile_bytes(*tile, dtype_bytes=dtype_bytes) + (0 if host_state else state_bytes(*size))
+
+
+def plan_bytes(plan, host_state: bool = False) -> int:  # noqa: ANN001 (a plan.Plan; plan.py imports this module)
+    """The peak bytes of a plan on its device: its largest step's."""
     return max(
         estimate_bytes(*step.size, dtype_bytes=plan.dtype_bytes) if step.tile is None
-        else tiled_bytes(step.size, step.tile, plan.dtype_bytes)
+        else tiled_bytes(step.size, step.tile, plan.dtype_bytes, host_state)
         for step in plan.steps
     )
 
@@ -103,13 +117,11 @@ def fits(bytes_needed: int, available: int | None) -> bool:
     return available is None or bytes_needed <= available * _HEADROOM
 
 
-def tile_for(size: tuple[int, int], dtype_bytes: int, available: int) -> int | None:
+def tile_for(size: tuple[int, int], dtype_bytes: int, available: int, host_state: bool = False) -> int | None:
     """The largest tile side (a multiple of 16) at which a scale of `size` fits in tiles, or None."""
-    from nst_engine.tiling import MIN_TILE  # tiling's geometry; plan.py imports both
-
     width, height = size
     for side in range(max(size) // 16 * 16, MIN_TILE - 1, -16):
-        if fits(tiled_bytes(size, (min(width, side), min(height, side)), dtype_bytes), available):
+        if fits(tiled_bytes(size, (min(width, side), min(height, side)), dtype_bytes, host_state), available):
             return side
     return None
 

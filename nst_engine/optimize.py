@@ -2,8 +2,9 @@
 
 Most iterations run at low resolution: each scale starts from the previous result upsampled, so
 the full-size scale only has to add detail. Style Gram matrices and the content target are computed
-once per scale, never per step. A scale the plan tiles is optimised tile by tile (tiling.py). Running
-out of memory in a scale (the estimate was wrong) retries that scale once in smaller tiles.
+once per scale, never per step. A scale the plan tiles is the same optimisation, its objective
+evaluated tile by tile (tiled_objective.py). Running out of memory in a scale (the estimate was
+wrong) retries that scale once in smaller tiles.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 import torch
 
 from nst_engine import memory, tiling
-from nst_engine.canvas_style import CanvasGrams, TileStyle
 from nst_engine.costs import compute_content_cost, compute_style_cost, total_cost, total_variation
 from nst_engine.costs import style_targets as compute_style_targets
 from nst_engine.errors import Cancelled
@@ -25,6 +25,7 @@ from nst_engine.images import resize_tensor, scaled_size
 from nst_engine.model import FeatureModel
 from nst_engine.plan import Plan, Step, scale_sizes, smaller_tiles  # noqa: F401  (scale_sizes: re-exported)
 from nst_engine.settings import Settings
+from nst_engine.tiled_objective import Interrupted, TiledObjective, cancelled_or
 
 _SEED_MEAN_RGB = (123.68, 116.779, 103.939)
 
@@ -44,8 +45,8 @@ class Progress:
     elapsed: float
     preview: torch.Tensor | None = None
     fraction: float = 0.0  # of the whole job's work (pixel-iterations), 0..1
-    tile: int = 1  # the tile being optimised (1-based, within its pass over the scale)
-    tiles: int = 1  # tiles in that pass (1: the scale runs whole)
+    tile: int = 1  # tiles done of the iteration in progress (1-based; equal to `tiles` once it is done)
+    tiles: int = 1  # tiles of the scale (1: the scale runs whole)
 
 
 @dataclass
@@ -113,12 +114,8 @@ class Objective:
         autocast: Callable[[], object],
         memory_format: torch.memory_format = torch.contiguous_format,
         style_targets: dict[str, torch.Tensor] | None = None,
-        tile_style: TileStyle | None = None,
     ) -> None:
-        """`style_targets`, when given, replace those of `styles` (a tile's: the whole style's, computed once).
-
-        With `tile_style`, the image is a tile and its style cost is that of the whole canvas around it.
-        """
+        """`style_targets`, when given, replace those of `styles` (the whole style's, computed once)."""
         self.model = model
         self.memory_format = memory_format
         self.settings = settings
@@ -131,34 +128,17 @@ class Objective:
                     ((model(image), weight) for image, weight in styles), settings.style_layers
                 )
         self.style_targets = style_targets
-        self.tile_style = tile_style
 
-    def __call__(
-        self, image: torch.Tensor, tv_image: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """J and its terms; total variation is measured on `tv_image` (a tile framed by its neighbours) if given."""
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """J and its terms."""
         with self.autocast():
             # The optimised tensor stays contiguous (L-BFGS flattens its gradient with view()).
             activations = self.model(image.contiguous(memory_format=self.memory_format))
         J_content = compute_content_cost(self.content_target, activations[self.settings.content_layer])
-        J_tv = total_variation(image if tv_image is None else tv_image)
-        if self.tile_style is None:
-            J_style = compute_style_cost(self.style_targets, activations, self.settings.style_layers)
-            J = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.tv_weight)
-            return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
-        J_style = self.tile_style.cost(self.style_targets, activations, self.settings.style_layers)
-        J = total_cost(J_content, J_style * self.tile_style.scale, self.alpha, self.beta, J_tv, self.tv_weight)
-        reported = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.tv_weight)
-        return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": reported}
-
-    def written(self, region: torch.Tensor) -> None:
-        """The tile as blended into the canvas: the canvas's style statistics follow it."""
-        if self.tile_style is None:
-            return
-        with torch.no_grad(), self.autocast():
-            activations = self.model(region.contiguous(memory_format=self.memory_format))
-        self.tile_style.record(activations, self.settings.style_layers)
-        self.tile_style.write_back()
+        J_tv = total_variation(image)
+        J_style = compute_style_cost(self.style_targets, activations, self.settings.style_layers)
+        J = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.tv_weight)
+        return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
 
 
 def _make_optimizer(settings: Settings, image: torch.Tensor) -> torch.optim.Optimizer:
@@ -236,7 +216,7 @@ class _Job:
         self.started = time.perf_counter()
         self.work_done = 0  # pixel-iterations of the finished steps
         self.steps_before: dict[int, tuple[int, int]] = {}  # step index -> (work_done, control.steps_done) at its start
-        self.last: tuple[Step, Objective | None] | None = None  # the last scale run, with its whole-image objective
+        self.last: tuple[Step, Objective | TiledObjective] | None = None  # the last scale run, with its objective
         self.targets: tuple[tuple[int, int], dict[str, torch.Tensor]] | None = None  # the last tiled scale's
 
     def content_at(self, size: tuple[int, int]) -> torch.Tensor:
@@ -246,26 +226,20 @@ class _Job:
         return [(resize_tensor(s, style_size(s, size, self.settings)).contiguous(memory_format=self.memory_format), w)
                 for s, w in self.styles]
 
-    def objective(
-        self, content_s: torch.Tensor, targets: dict[str, torch.Tensor] | None = None,
-        tile_style: TileStyle | None = None,
-    ) -> Objective:  # fmt: skip
-        styles = self.styles_at((content_s.shape[-1], content_s.shape[-2])) if targets is None else []
+    def objective(self, content_s: torch.Tensor) -> Objective:
+        styles = self.styles_at((content_s.shape[-1], content_s.shape[-2]))
         return Objective(self.model, content_s, styles, self.settings, self.style_weight, self.autocast,
-                         self.memory_format, style_targets=targets, tile_style=tile_style)
+                         self.memory_format)
 
-    def canvas_grams(self, image: torch.Tensor, step: Step) -> CanvasGrams:
+    def tiled_objective(self, step: Step, content_s: torch.Tensor) -> TiledObjective:
+        """The scale's objective in tiles: the whole style's targets in chunks no larger than its tiles."""
         assert step.tile is not None
-        return CanvasGrams.measure(self.model, image.contiguous(memory_format=self.memory_format),
-                                   self.settings.style_layers, max(step.tile), self.autocast)
-
-    def tile_targets(self, step: Step) -> dict[str, torch.Tensor]:
-        """The whole style's targets at a tiled scale, computed in chunks no larger than its tiles."""
-        assert step.tile is not None
-        if self.targets is None or self.targets[0] != step.size:
-            self.targets = step.size, tiling.style_targets(self.model, self.styles_at(step.size),
-                                                           self.settings.style_layers, max(step.tile), self.autocast)
-        return self.targets[1]
+        targets = tiling.style_targets(self.model, self.styles_at(step.size), self.settings.style_layers,
+                                       max(step.tile), self.autocast)
+        return TiledObjective(self.model, content_s.to(state_device(step, content_s.device)), targets,
+                              self.settings.content_layer, self.settings.style_layers,
+                              cost_weights(self.settings, self.style_weight), step.tile, self.autocast,
+                              content_s.device, self.memory_format)
 
     def forget_step(self, index: int) -> None:
         """Undo the progress counted by a step that failed, before it runs again."""
@@ -273,6 +247,7 @@ class _Job:
 
     def run_step(self, index: int, step: Step, start: torch.Tensor, content_s: torch.Tensor) -> torch.Tensor:
         self.steps_before[index] = (self.work_done, self.control.steps_done)
+        self.last = None  # the previous scale's objective (its targets) goes before this one's are made
         if step.tile is None:
             image = self._whole(index, step, start, content_s)
         else:
@@ -297,38 +272,61 @@ class _Job:
         return image.detach()
 
     def _tiled(self, index: int, step: Step, start: torch.Tensor, content_s: torch.Tensor) -> torch.Tensor:
-        assert step.tile is not None
-        targets = self.tile_targets(step)
-        grams = self.canvas_grams(start, step)
-        work = 0
+        """The whole image optimised by one optimiser, its objective evaluated tile by tile.
 
-        def on_step(event: tiling.TileEvent, canvas: torch.Tensor) -> None:
-            nonlocal work
-            work += event.pixels
+        Stop between tiles leaves the image of the last finished iteration (the optimiser moves the
+        image only once an evaluation is complete).
+        """
+        objective = self.tiled_objective(step, content_s)
+        image = start.detach().to(state_device(step, start.device)).contiguous().requires_grad_(True)
+        optimizer = _make_optimizer(self.settings, image)
+        losses: dict[str, torch.Tensor] = {}
+        tiles = len(objective.tiles)
+        share = [tiling.FORWARD_SHARE * t.pixels for t in objective.tiles[:-1]]
+        pixels = [t.pixels for t in objective.tiles]
+        per_iteration = step.pixel_iterations / max(1, step.iterations)
+        iteration = 0
+
+        def on_tile(done: int, _tiles: int, second: bool) -> None:
+            if not second or not losses or done == tiles:  # the first iteration reports once it has losses
+                return
+            partial = sum(share) + sum(pixels[-1:] + pixels[: done - 1])  # pass 2 runs the last tile first
+            work = int(iteration * per_iteration + partial * per_iteration / (sum(share) + sum(pixels)))
+            self._report(index, step, iteration + 1, work, losses, image, done, tiles, count=False)
+
+        check = cancelled_or(lambda: self.control.stopping, self.control.check_cancel)
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            J, parts = objective.evaluate(image, check, on_tile)
+            losses.update(parts)
+            return J
+
+        for iteration in range(step.iterations):
             self.control.check_cancel()
-            self._report(index, step, event.iteration, work, event.losses, canvas, event.tile, event.tiles)
-
-        image = tiling.optimise(
-            start, content_s, step.tile, step.iterations,
-            objective_for=lambda crop: self.objective(crop.contiguous(memory_format=self.memory_format), targets,
-                                                      grams.tile(crop.shape[-2] * crop.shape[-1])),
-            optimizer_for=lambda tile: _make_optimizer(self.settings, tile),
-            on_step=on_step, stopping=lambda: self.control.stopping,
-        )  # fmt: skip
-        self.last = (step, None)
-        return image
+            if self.control.stopping:
+                break
+            try:
+                optimizer.step(closure)
+            except Interrupted:
+                break
+            self._report(index, step, iteration + 1, int((iteration + 1) * per_iteration), losses, image, tiles,
+                         tiles)
+        self.last = (step, objective)
+        return image.detach().to(start.device)
 
     def _report(
         self, index: int, step: Step, iteration: int, work: int, losses: dict[str, torch.Tensor],
-        image: torch.Tensor, tile: int = 1, tiles: int = 1,
+        image: torch.Tensor, tile: int = 1, tiles: int = 1, count: bool = True,
     ) -> None:  # fmt: skip
+        """A Progress event; `count` false for a tile's within an iteration (it is no optimiser step)."""
         control = self.control
-        control.steps_done += 1
+        control.steps_done += count
         if control.progress is None:
             return
         preview = None
-        last = tile == tiles and iteration == step.iterations
-        if control.preview_every and (iteration % control.preview_every == 0 or last) and tile == tiles:
+        last = iteration == step.iterations
+        if control.preview_every and (iteration % control.preview_every == 0 or last) and count:
             preview = resize_tensor(image.detach().float().clamp(0, 1),
                                     scaled_size(step.size, min(control.preview_size, max(step.size))))
         total_work = max(1, self.plan.pixel_iterations)
@@ -344,29 +342,29 @@ class _Job:
     def final_losses(self, result: torch.Tensor) -> dict[str, float]:
         """The result's costs at the final size (tile by tile where the final scale is tiled)."""
         final = self.plan.steps[-1]
-        content_s = self.content_at(final.size)
-        if final.tile is not None:
-            targets = self.tile_targets(final)
-            parts = tiling.evaluate(result, content_s, final.tile, lambda crop: self.objective(crop, targets))
-            # Content and TV are means, so the tiles' pixel-weighted mean is theirs; style is not: measure it whole.
-            alpha, beta, tv_weight = cost_weights(self.settings, self.style_weight)
-            parts["style"] = float(self.canvas_grams(result, final).cost(targets, self.settings.style_layers))
-            parts["total"] = float(total_cost(parts["content"], parts["style"], alpha, beta, parts["tv"], tv_weight))
-            return parts
-        objective = self.last[1] if self.last is not None and self.last[0].size == final.size else None
+        objective = self.last[1] if self.last is not None and self.last[0] == final else None
         if objective is None:
-            objective = self.objective(content_s)
+            content_s = self.content_at(final.size)
+            objective = self.objective(content_s) if final.tile is None else self.tiled_objective(final, content_s)
+        if isinstance(objective, TiledObjective):
+            return objective.losses(result)
         with torch.no_grad():
             _, parts = objective(result)
         return {name: float(value) for name, value in parts.items()}
 
 
 def total_steps(plan: Plan) -> int:
-    """Optimiser steps of the whole plan: a tiled scale takes one per tile and iteration."""
-    return sum(
-        step.iterations if step.tile is None else tiling.optimizer_steps(step.size, step.tile, step.iterations)
-        for step in plan.steps
-    )
+    """Optimiser steps of the whole plan: one per iteration, tiled or not."""
+    return sum(step.iterations for step in plan.steps)
+
+
+def state_device(step: Step, device: torch.device) -> torch.device:
+    """Where a scale's full-size image, gradient and optimiser history live: the host when it is tiled.
+
+    A tiled scale means the accelerator is small; its memory then holds only a tile's work.
+    """
+    return torch.device("cpu") if step.tile is not None else device
+
 
 def _closure(
     optimizer: torch.optim.Optimizer, objective: Objective, image: torch.Tensor, losses: dict[str, torch.Tensor]

@@ -23,18 +23,18 @@ Size = tuple[int, int]
 
 @dataclass(frozen=True)
 class Step:
-    """One scale: optimised whole (`tile` None) or in overlapping tiles of `tile` (width, height)."""
+    """One scale: evaluated whole (`tile` None) or in tiles whose regions (core and halo) are at most `tile`."""
 
     size: Size
     iterations: int
     tile: Size | None = None
-    tiles: int = 1  # tiles per pass over the image
+    tiles: int = 1  # tiles of the image
 
     @property
     def pixel_iterations(self) -> int:
-        """The step's work: pixels optimised times iterations (tiles count their overlaps, in every pass)."""
+        """The step's work: pixels run forward and backward times iterations (tiles: halos and Gram pass too)."""
         if self.tile is not None:
-            return tiling.pixel_iterations(self.size, self.tile, self.iterations)
+            return round(tiling.evaluation_work(self.size, self.tile) * self.iterations)
         return self.size[0] * self.size[1] * self.iterations
 
     def describe(self) -> str:
@@ -116,7 +116,8 @@ def make_plan(content_size: Size, settings: Settings, device: torch.device, dtyp
     available = memory.available_bytes(device, settings.memory_limit)
     where = _where(device, settings.memory_limit, available)
     size = _fit(size, settings, device, dtype_bytes, available, where, notes)
-    steps = [_step(s, n, settings.tile_size, dtype_bytes, available) for s, n in schedule(size, settings)]
+    host_state = device.type != "cpu"  # a tiled scale's whole-image state: optimize.state_device
+    steps = [_step(s, n, settings.tile_size, dtype_bytes, available, host_state) for s, n in schedule(size, settings)]
     plan = Plan(target=size, steps=steps, dtype_bytes=dtype_bytes, notes=notes)
     if plan.tiled:
         why = f"as tile_size {settings.tile_size} asks" if settings.tile_size else f"to fit {where}"
@@ -138,7 +139,7 @@ def _fit(
 ) -> Size:  # fmt: skip
     """The size itself, unless not even tiles of the smallest size fit: then scaled down, or refused."""
     whole = memory.fits(memory.estimate_bytes(*size, dtype_bytes=dtype_bytes), available)
-    if whole or memory.tile_for(size, dtype_bytes, available) is not None:  # type: ignore[arg-type]
+    if whole or memory.tile_for(size, dtype_bytes, available, device.type != "cpu") is not None:  # type: ignore[arg-type]
         return size
     fitting = memory.largest_fitting_long_side(size, device, dtype_bytes, available=available) or 16
     if settings.on_oom == "refuse":
@@ -153,13 +154,14 @@ def _fit(
     return scaled_size(size, fitting)
 
 
-def _step(size: Size, iterations: int, tile_size: int | None, dtype_bytes: int, available: int | None) -> Step:
+def _step(size: Size, iterations: int, tile_size: int | None, dtype_bytes: int, available: int | None,
+          host_state: bool = False) -> Step:
     """One scale: whole if it fits (and no tile size is forced), else in the largest tiles that fit."""
     side = None
     if tile_size is not None and max(size) > tile_size:
         side = tile_size
     if available is not None and not memory.fits(memory.estimate_bytes(*size, dtype_bytes=dtype_bytes), available):
-        fitting = memory.tile_for(size, dtype_bytes, available)
+        fitting = memory.tile_for(size, dtype_bytes, available, host_state)
         side = fitting if side is None or fitting is None else min(side, fitting)
     return tiled_step(size, iterations, side)
 

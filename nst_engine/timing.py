@@ -6,7 +6,7 @@ on a GPU, a fixed part), and the set-up of a scale (its style and content target
 It is measured once and kept in the engine's data folder (`NST_ENGINE_HOME` respected) per device,
 thread count, precision and weights file, so that it is redone when any of them changes.
 `estimate_seconds` applies it to a `Plan`: a step's pixel-iterations, plus the fixed costs of its
-iterations and tiles.
+iterations and tiles (a tiled scale's halos and forward-only Gram pass included).
 """
 
 from __future__ import annotations
@@ -70,12 +70,15 @@ def estimate_seconds(plan: Plan, rate: Rate) -> float:
     """Seconds the optimisation of `plan` should take on the calibrated device (not loading the model)."""
     total = 0.0
     for step in plan.steps:
+        pixels = step.size[0] * step.size[1]
         if step.tile is None:
-            pixels = step.size[0] * step.size[1]
             total += (step.iterations + rate.setup_iterations) * rate.iteration_seconds(pixels)
             continue
-        for tiles, iterations in tiling.passes(step.size, step.tile, step.iterations):  # every pass, every tile
-            total += sum((iterations + rate.setup_iterations) * rate.iteration_seconds(t.pixels) for t in tiles)
+        # Per evaluation: every tile forward and backward, the Gram pass over all but the last forward only.
+        tiles = tiling.layout(step.size, step.tile)
+        evaluation = sum(rate.iteration_seconds(t.pixels) for t in tiles) + tiling.FORWARD_SHARE * sum(
+            rate.iteration_seconds(t.pixels) for t in tiles[:-1])
+        total += step.iterations * evaluation + rate.setup_iterations * rate.iteration_seconds(pixels)
     return total + FINAL_EVALUATION * rate.iteration_seconds(plan.target[0] * plan.target[1])
 
 

@@ -60,10 +60,12 @@ def test_an_estimate_is_the_plans_work_at_the_rate():
     plan = Plan((200, 200), [Step((100, 100), 10), Step((200, 200), 5)], 4)
     assert timing.estimate_seconds(plan, rate()) == pytest.approx((10 * 1e4 + 5 * 4e4 + 0.5 * 4e4) / 1e6)
     tiled = Plan((200, 200), [Step((200, 200), 5, tile=(120, 120), tiles=4)], 4)
-    passes = tiling.passes((200, 200), (120, 120), 5)  # every tile of every pass, overlaps included
+    tiles = tiling.layout((200, 200), (120, 120))  # every tile's region (halos included), forward and backward,
+    per_evaluation = sum(0.1 + t.pixels / 1e6 for t in tiles) + tiling.FORWARD_SHARE * sum(  # and the Gram pass
+        0.1 + t.pixels / 1e6 for t in tiles[:-1])
     assert timing.estimate_seconds(tiled, rate(fixed=0.1, setup=1.0)) == pytest.approx(
-        sum((n + 1) * (0.1 + t.pixels / 1e6) for tiles, n in passes for t in tiles) + 0.5 * (0.1 + 4e4 / 1e6))
-    assert tiled.pixel_iterations == sum(n * t.pixels for tiles, n in passes for t in tiles) >= 200 * 200 * 5
+        5 * per_evaluation + 1.0 * (0.1 + 4e4 / 1e6) + 0.5 * (0.1 + 4e4 / 1e6))
+    assert tiled.pixel_iterations == round(5 * tiling.evaluation_work((200, 200), (120, 120))) > 200 * 200 * 5
 
 
 def test_seconds_are_said_as_precisely_as_an_estimate_deserves():
