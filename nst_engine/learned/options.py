@@ -9,7 +9,6 @@ from nst_engine.errors import SettingsError
 from nst_engine.settings import CHOICES
 
 DEFAULT_TILE = 1024  # long side of an applied tile: the small network needs about 0.3 GB at this size
-DEFAULT_OVERLAP = 64
 
 @dataclass(frozen=True)
 class Shape:
