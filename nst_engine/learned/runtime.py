@@ -273,7 +273,11 @@ def run_tiled(
             raise SettingsError(f"This style was learned by an older nst-engine that could only apply it whole: "
                                 f"{width}x{height} needs tiles of {max_tile} px; learn the style again, or "
                                 f"apply it with tiles of at least {max(height, width)} px.")
-        return run_graph(session, graph, rgb)[0]
+        started = time.perf_counter()
+        styled = run_graph(session, graph, rgb)[0]
+        if progress is not None:
+            progress(TileProgress(1, 1, time.perf_counter() - started))
+        return styled
     started, done, total = time.perf_counter(), 0, (len(graph.norms) + 1) * tiling.count
 
     def step() -> None:
