@@ -27,7 +27,7 @@ from nst_engine.learned import export as export_module  # noqa: E402
 from nst_engine.learned.agreement import agreement  # noqa: E402
 from nst_engine.learned.api import apply_style  # noqa: E402
 from nst_engine.learned.network import reach  # noqa: E402
-from nst_engine.learned.options import LearnOptions  # noqa: E402
+from nst_engine.learned.options import WIDTHS, LearnOptions  # noqa: E402
 from nst_engine.learned.runtime import Graph, Tiling, open_session, run_graph, run_tiled  # noqa: E402
 from nst_engine.learned.train import Costs, PhotoSet, initial_network, learn  # noqa: E402
 
@@ -269,6 +269,13 @@ def test_a_damaged_model_is_a_one_line_error(stored, tmp_path: Path, capsys: pyt
     metadata["model_sha256"] = library.sha256_file(stored.model_path)
     (stored.folder / "metadata.json").write_text(json.dumps(metadata))
     assert "cannot load" in _one_line_error(capsys, argv)
+
+
+def test_tiles_too_small_are_a_one_line_error_naming_a_size(stored, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    content = save_picture(Picture(np.full((150, 150, 3), 0.5, np.float32)), tmp_path / "c.png")
+    err = _one_line_error(capsys, ["apply", "stars", str(content), "-o", str(tmp_path / "o.png"), "--tile", "100"])
+    assert f"at least {4 * reach(WIDTHS['small'])} px" in err
 
 
 def test_a_foreign_onnx_model_is_refused(stored, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
