@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -155,16 +156,13 @@ def upgrade_style(info: StyleInfo) -> StyleInfo:
     from nst_engine.learned.export import network_from_onnx
 
     net = network_from_onnx(info.model_path)
-    work = library.checkpoint_path(info.name).parent
-    try:
-        report = export(net, work / library.MODEL_FILE)
+    with tempfile.TemporaryDirectory(prefix="nst-upgrade-") as work:  # not the learning folder: a run may be there
+        report = export(net, Path(work) / library.MODEL_FILE)
         upgraded = {"from_format": info.metadata["format_version"],
                     "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         return library.replace_model(info, report.path, {"export": {"opset": report.opset,
                                                                      "max_difference": report.max_difference},
                                                           "upgraded": upgraded})
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def apply_style(
