@@ -1,11 +1,14 @@
-"""Learned styles on this machine: apply at 1024², 2048², 4096² with ONNX Runtime and with torch eager,
-and learning steps per second at 256 px.
+"""Learned styles on this machine: apply at 1024², 2048², 4096² with ONNX Runtime (whole, and in tiles that
+share the whole picture's statistics) and with torch eager, and learning steps per second at 256 px.
 
 The networks are freshly initialised (the speed of a trained one is the same) and the costs use
 synthetic VGG-19 weights unless --weights is given (the speed is the same too).
 
     python benchmarks/bench_learned.py [--sizes 1024 2048 4096] [--width small] [--threads N]
-        [--tile PX] [--ort-threads N] [--ort-spinning on|off] [--no-torch] [--learn-steps 0]
+        [--tile PX] [--ort-threads N] [--ort-spinning on|off] [--no-torch] [--no-whole] [--learn-steps 0]
+
+"tiled" uses tiles of at most --tile px (one whole-picture estimate of the statistics, the measuring
+passes, then the tiles themselves); "whole" one pass over the picture, as far as memory allows.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nst_engine.learned.export import export  # noqa: E402
-from nst_engine.learned.network import build, exportable  # noqa: E402
-from nst_engine.learned.options import DEFAULT_OVERLAP, DEFAULT_TILE, LearnOptions  # noqa: E402
-from nst_engine.learned.runtime import open_session, provider_label, run_tiled  # noqa: E402
+from nst_engine.learned.network import Tileable, build  # noqa: E402
+from nst_engine.learned.options import DEFAULT_TILE, LearnOptions  # noqa: E402
+from nst_engine.learned.runtime import GRAPH_INPUTS, open_session, provider_label, run_tiled  # noqa: E402
 
 
 def _best(run, repeats: int) -> float:
@@ -38,19 +41,23 @@ def _best(run, repeats: int) -> float:
     return min(times)
 
 
-def _torch_tiled(module: torch.nn.Module, rgb: np.ndarray, tile: int) -> None:
+def _torch_tiled(module: Tileable, session, rgb: np.ndarray, tile: int) -> None:
     """torch eager through the same tiling as ONNX Runtime, so only the executor differs."""
 
     class Eager:
+        def get_modelmeta(self):
+            return session.get_modelmeta()  # the norms' layout and the halo, as the runtime reads them
+
         def run(self, _names, feeds):
             with torch.inference_mode():
-                return [module(torch.from_numpy(feeds["rgb"])).numpy()]
+                return [t.numpy() for t in module(*(torch.from_numpy(feeds[name]) for name in GRAPH_INPUTS))]
 
-    run_tiled(Eager(), rgb, tile, DEFAULT_OVERLAP)
+    run_tiled(Eager(), rgb, tile)
 
 
 def bench_apply(width: str, sizes: list[int], repeats: int, tile: int, ort_threads: int = 0,
-                spinning: bool | None = None, with_torch: bool = True) -> list[tuple[int, float, float]]:
+                spinning: bool | None = None, with_torch: bool = True,
+                with_whole: bool = True) -> list[tuple[int, float, float, float]]:
     torch.manual_seed(0)
     net = build(width).eval()
     with tempfile.TemporaryDirectory() as folder:
@@ -58,14 +65,17 @@ def bench_apply(width: str, sizes: list[int], repeats: int, tile: int, ort_threa
         session = open_session(path, ort_threads, spinning)
         print(f"ONNX Runtime provider: {provider_label(session)} (threads {ort_threads or 'default'}, spinning "
               f"{'default' if spinning is None else spinning}); torch threads: {torch.get_num_threads()}")
-        module = exportable(net)
+        module = Tileable(net)
         rows = []
         for size in sizes:
             rgb = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
-            ort_s = _best(lambda: run_tiled(session, rgb, tile, DEFAULT_OVERLAP), repeats)  # noqa: B023
-            torch_s = _best(lambda: _torch_tiled(module, rgb, tile), repeats) if with_torch else float("nan")  # noqa: B023
-            rows.append((size, ort_s, torch_s))
-            print(f"  {size}²: ONNX Runtime {ort_s:.2f} s, torch eager {torch_s:.2f} s", flush=True)
+            whole_s = _best(lambda: run_tiled(session, rgb, size), repeats) if with_whole else float("nan")  # noqa: B023
+            ort_s = _best(lambda: run_tiled(session, rgb, tile), repeats)  # noqa: B023
+            torch_s = (_best(lambda: _torch_tiled(module, session, rgb, tile), repeats)  # noqa: B023
+                       if with_torch else float("nan"))
+            rows.append((size, whole_s, ort_s, torch_s))
+            print(f"  {size}²: ONNX Runtime whole {whole_s:.2f} s, tiled {ort_s:.2f} s; torch eager tiled "
+                  f"{torch_s:.2f} s", flush=True)
     return rows
 
 
@@ -119,18 +129,22 @@ def main() -> None:
     parser.add_argument("--ort-spinning", choices=("on", "off"), default="off",
                         help="ONNX Runtime threads busy-wait (default off, as the engine's sessions)")
     parser.add_argument("--no-torch", action="store_true", help="only ONNX Runtime")
+    parser.add_argument("--no-whole", action="store_true", help="no whole-picture pass (where it does not fit)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"{os.cpu_count()} logical CPUs, torch {torch.__version__}, width {args.width}, tile {args.tile}")
     spinning = None if args.ort_spinning is None else args.ort_spinning == "on"
-    rows = bench_apply(args.width, args.sizes, args.repeats, args.tile, args.ort_threads, spinning, not args.no_torch)
+    rows = bench_apply(args.width, args.sizes, args.repeats, args.tile, args.ort_threads, spinning, not args.no_torch,
+                       not args.no_whole)
     rate = bench_learning(args.width, args.learn_steps, args.weights) if args.learn_steps else float("nan")
     print()
-    print("| size | ONNX Runtime (s) | torch eager (s) | torch / ORT |")
-    print("|---|---|---|---|")
-    for size, ort_s, torch_s in rows:
-        print(f"| {size}x{size} | {ort_s:.2f} | {torch_s:.2f} | {torch_s / ort_s:.2f} |")
+    print(f"| size | ORT whole (s) | ORT tiled, {args.tile} px (s) | tiled / whole | torch eager tiled (s) "
+          "| torch / ORT |")
+    print("|---|---|---|---|---|---|")
+    for size, whole_s, ort_s, torch_s in rows:
+        print(f"| {size}x{size} | {whole_s:.2f} | {ort_s:.2f} | {ort_s / whole_s:.2f} | {torch_s:.2f} "
+              f"| {torch_s / ort_s:.2f} |")
     print(f"\nlearning at 256 px ({args.width}, {LearnOptions().batch} crops a step): {rate:.3f} steps/s")
 
 

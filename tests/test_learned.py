@@ -1,5 +1,6 @@
-"""Learned styles: learning lowers the engine's costs, ONNX agrees with torch, applying keeps depth and
-alpha without seams, the library reports damage clearly, and the CLI runs learn -> list -> apply.
+"""Learned styles: learning lowers the engine's costs, ONNX agrees with torch, applying in tiles gives the
+whole-picture result and keeps depth and alpha, the library reports damage clearly, styles of the first
+format are converted, and the CLI runs learn -> list -> apply.
 
 Everything runs on the CPU with synthetic VGG-19 weights, 64-pixel crops and a few dozen steps.
 """
@@ -21,11 +22,13 @@ pytest.importorskip("onnxscript")
 from nst_engine.cli import main  # noqa: E402
 from nst_engine.errors import Cancelled  # noqa: E402
 from nst_engine.images import Picture, load_picture, save_picture  # noqa: E402
+from nst_engine.learned import api, library  # noqa: E402
 from nst_engine.learned import export as export_module  # noqa: E402
-from nst_engine.learned import library  # noqa: E402
+from nst_engine.learned.agreement import agreement  # noqa: E402
 from nst_engine.learned.api import apply_style  # noqa: E402
-from nst_engine.learned.options import LearnOptions  # noqa: E402
-from nst_engine.learned.runtime import open_session, run_tiled, seam_ratio, tile_borders  # noqa: E402
+from nst_engine.learned.network import reach  # noqa: E402
+from nst_engine.learned.options import WIDTHS, LearnOptions  # noqa: E402
+from nst_engine.learned.runtime import Graph, Tiling, open_session, run_graph, run_tiled  # noqa: E402
 from nst_engine.learned.train import Costs, PhotoSet, initial_network, learn  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
@@ -119,8 +122,9 @@ def test_onnx_and_torch_agree_on_a_size_the_export_never_saw(trained, exported) 
     assert difference <= 1e-3
     # The check is not vacuous: the trained network's output differs from its input.
     session = open_session(exported.path)
-    out = session.run(["styled"], {"rgb": picture})[0]
-    assert out.shape == picture.shape and np.abs(out - picture).mean() > 1e-3
+    rgb = np.ascontiguousarray(picture[0].transpose(1, 2, 0))
+    out = run_graph(session, Graph.of(session), rgb)[0]
+    assert out.shape == rgb.shape and np.abs(out - rgb).mean() > 1e-3
 
 
 def test_an_export_that_disagrees_is_not_kept(
@@ -137,19 +141,53 @@ def test_an_export_that_disagrees_is_not_kept(
     assert not target.exists()
 
 
-def test_tiled_application_has_no_seams(exported) -> None:
-    session = open_session(exported.path)
+def _astronaut(width: int, height: int) -> np.ndarray:
     with Image.open(DATA / "astronaut.jpg") as image:
-        rgb = np.asarray(image.convert("RGB").resize((300, 260)), dtype=np.float32) / 255.0
-    xs, ys = tile_borders(260, 300, max_tile=128, overlap=32)
-    assert xs and ys  # the picture really is cut into tiles
-    tiled = run_tiled(session, rgb, max_tile=128, overlap=32)
-    assert seam_ratio(tiled, xs, ys) <= 1.25
-    # The measure sees seams where tiles are butted together without blending.
-    butted = run_tiled(session, rgb, max_tile=100, overlap=0)
-    assert seam_ratio(butted, *tile_borders(260, 300, max_tile=100, overlap=0)) > 1.25
+        return np.asarray(image.convert("RGB").resize((width, height)), dtype=np.float32) / 255.0
+
+
+def _tiles_with_their_own_statistics(session, graph: Graph, rgb: np.ndarray, tiling: Tiling) -> np.ndarray:
+    """The defect of issue 17: every tile normalised by its own statistics (only the cores kept)."""
+    out = np.empty_like(rgb)
+    for (y0, y1, x0, x1), (top, bottom, left, right) in tiling.tiles():
+        styled = run_graph(session, graph, rgb[y0:y1, x0:x1])[0]
+        out[y0 + top:y0 + bottom, x0 + left:x0 + right] = styled[top:bottom, left:right]
+    return out
+
+
+def test_tiles_in_the_whole_pictures_statistics_give_the_whole_picture(exported) -> None:
+    session = open_session(exported.path)
+    graph = Graph.of(session)
+    rgb = _astronaut(288, 256)
     whole = run_tiled(session, rgb, max_tile=1024)
-    assert np.abs(tiled - whole).mean() < 0.05
+    tiling = Tiling.plan(256, 288, graph.min_tile(), graph)
+    xs, ys = tiling.borders()
+    assert len(xs) >= 2 and len(ys) >= 2  # really cut into tiles: the smallest the style allows
+    tiled = run_tiled(session, rgb, max_tile=graph.min_tile())
+    measured = agreement(tiled, whole, rgb, xs, ys, block=32)
+    assert measured.holds(), measured
+    # The measures see the defect: tiles that normalise by their own statistics.
+    own = agreement(_tiles_with_their_own_statistics(session, graph, rgb, tiling), whole, rgb, xs, ys, block=32)
+    assert not own.holds() and own.tone_spread > 3 * measured.tone_spread, (own, measured)
+    # Given the exact statistics, tiles compute exactly the whole picture: the halo covers the network's reach.
+    exact_stats = run_graph(session, graph, rgb)[1]
+    from nst_engine.learned.runtime import statistics
+
+    exact = statistics(graph, exact_stats, 256, 288)
+    cut = np.empty_like(rgb)
+    for (y0, y1, x0, x1), (top, bottom, left, right) in tiling.tiles():
+        styled = run_graph(session, graph, rgb[y0:y1, x0:x1], (top, bottom, left, right), exact)[0]
+        cut[y0 + top:y0 + bottom, x0 + left:x0 + right] = styled[top:bottom, left:right]
+    assert np.abs(cut - whole).max() < 1e-4
+
+
+def test_tiles_too_small_for_the_network_are_refused(exported) -> None:
+    from nst_engine.errors import SettingsError
+
+    session = open_session(exported.path)
+    smallest = Graph.of(session).min_tile()
+    with pytest.raises(SettingsError, match=f"at least {smallest} px"):
+        run_tiled(session, _astronaut(300, 300), max_tile=smallest - 1)
 
 
 def test_apply_keeps_16_bits_and_alpha(stored, tmp_path: Path) -> None:
@@ -170,6 +208,39 @@ def test_apply_keeps_16_bits_and_alpha(stored, tmp_path: Path) -> None:
     unchanged = apply_style("stars", load_picture(source), strength=0.0)
     assert np.abs(unchanged.picture.rgb - load_picture(source).rgb).max() < 1e-6
     assert unchanged.provider in ("CPU", "CUDA")
+
+
+def _store_as_format_1(trained, stored: library.StyleInfo) -> None:
+    """Replace the stored style by what an engine of style format 1 wrote: a graph with only `rgb` in."""
+    import onnx
+
+    from nst_engine.learned.network import exportable
+
+    path = stored.model_path
+    torch.onnx.export(exportable(trained.net), (torch.rand(1, 3, 64, 96),), str(path), input_names=["rgb"],
+                      output_names=["styled"], dynamic_axes={"rgb": {2: "h", 3: "w"}, "styled": {2: "h", 3: "w"}},
+                      opset_version=export_module.OPSET, dynamo=False)  # the fast exporter: same names, same graph
+    model = onnx.load(str(path))
+    for key, value in ((library.ONNX_MARKER, "1"), ("nst_engine_width", "small")):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    metadata = json.loads((stored.folder / "metadata.json").read_text())
+    metadata.update(format_version=1, model_sha256=library.sha256_file(path))
+    (stored.folder / "metadata.json").write_text(json.dumps(metadata))
+
+
+def test_a_style_of_the_first_format_applies_whole_and_is_converted_for_tiles(trained, stored) -> None:
+    _store_as_format_1(trained, stored)
+    content = Picture(_astronaut(288, 256))
+    whole = apply_style("stars", content, sessions=api.SessionCache())
+    assert library.load_style("stars").metadata["format_version"] == 1  # whole: the old graph serves as it is
+    smallest = 4 * reach(trained.net.shape)
+    tiled = apply_style("stars", content, max_tile=smallest, sessions=api.SessionCache())
+    converted = library.load_style("stars")
+    assert converted.metadata["format_version"] == library.FORMAT_VERSION
+    assert converted.metadata["upgraded"]["from_format"] == 1 and converted.metadata["training"]["size"] == 64
+    assert np.abs(tiled.picture.rgb - whole.picture.rgb).max() < 1e-3
 
 
 def test_the_library_lists_what_was_stored(stored, capsys: pytest.CaptureFixture[str]) -> None:
@@ -198,6 +269,13 @@ def test_a_damaged_model_is_a_one_line_error(stored, tmp_path: Path, capsys: pyt
     metadata["model_sha256"] = library.sha256_file(stored.model_path)
     (stored.folder / "metadata.json").write_text(json.dumps(metadata))
     assert "cannot load" in _one_line_error(capsys, argv)
+
+
+def test_tiles_too_small_are_a_one_line_error_naming_a_size(stored, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    content = save_picture(Picture(np.full((150, 150, 3), 0.5, np.float32)), tmp_path / "c.png")
+    err = _one_line_error(capsys, ["apply", "stars", str(content), "-o", str(tmp_path / "o.png"), "--tile", "100"])
+    assert f"at least {4 * reach(WIDTHS['small'])} px" in err
 
 
 def test_a_foreign_onnx_model_is_refused(stored, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

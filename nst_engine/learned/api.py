@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -20,10 +21,13 @@ from nst_engine.images import Picture, load_picture
 from nst_engine.learned import library
 from nst_engine.learned.export import ExportReport, export
 from nst_engine.learned.library import ONNX_MARKER, StyleError, StyleInfo, list_styles
-from nst_engine.learned.options import DEFAULT_OVERLAP, DEFAULT_TILE, LearnOptions
+from nst_engine.learned.options import DEFAULT_TILE, LearnOptions
 from nst_engine.learned.runtime import (
+    GRAPH_INPUTS,
+    GRAPH_OUTPUTS,
     INPUT_NAME,
     OUTPUT_NAME,
+    Graph,
     TileProgress,
     open_session,
     provider_label,
@@ -141,13 +145,29 @@ def open_style_session(info: StyleInfo):
                          "learn it again.") from None
     marker = session.get_modelmeta().custom_metadata_map.get(ONNX_MARKER)
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if (marker is None or [i.name for i in inputs] != [INPUT_NAME] or [o.name for o in outputs] != [OUTPUT_NAME]
-            or len(inputs[0].shape) != 4):
+    names = (tuple(i.name for i in inputs), tuple(o.name for o in outputs))
+    known = [(GRAPH_INPUTS, GRAPH_OUTPUTS), ((INPUT_NAME,), (OUTPUT_NAME,))]  # format 2; format 1 (whole only)
+    if marker is None or names not in known or len(inputs[0].shape) != 4:
         raise StyleError(f"The model of style {info.name!r} is not a style network made by nst-engine: learn it again.")
     return session
 
 
 _SESSIONS = SessionCache()
+
+
+def upgrade_style(info: StyleInfo) -> StyleInfo:
+    """A format-1 style exported anew from its own weights, so its tiles can share statistics (done once:
+    it takes as long as the export at the end of learning)."""
+    from nst_engine.learned.export import network_from_onnx
+
+    net = network_from_onnx(info.model_path)
+    with tempfile.TemporaryDirectory(prefix="nst-upgrade-") as work:  # not the learning folder: a run may be there
+        report = export(net, Path(work) / library.MODEL_FILE)
+        upgraded = {"from_format": info.metadata["format_version"],
+                    "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        return library.replace_model(info, report.path, {"export": {"opset": report.opset,
+                                                                     "max_difference": report.max_difference},
+                                                          "upgraded": upgraded})
 
 
 def apply_style(
@@ -157,12 +177,14 @@ def apply_style(
     progress: Callable[[TileProgress], None] | None = None,
     cancel: threading.Event | None = None,
     max_tile: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
     sessions: SessionCache | None = None,
 ) -> AppliedStyle:
     """`content` in the learned style `name`, at its own size, blended with it by `strength` (0..1)."""
     started = time.perf_counter()
     info = library.load_style(name)
-    session = (sessions or _SESSIONS).get(info)
-    picture = stylize_picture(session, content, strength, max_tile, overlap, progress, cancel)
+    cache = sessions or _SESSIONS
+    session = cache.get(info)
+    if not Graph.of(session).shared and max(content.size) > max_tile:
+        session = cache.get(upgrade_style(info))
+    picture = stylize_picture(session, content, strength, max_tile, progress, cancel)
     return AppliedStyle(picture, provider_label(session), time.perf_counter() - started)

@@ -56,7 +56,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="result file (.png keeps 16 bits, .tif, .jpg)")
     p.add_argument("--strength", type=float, default=1.0, help="0 = the content, 1 = fully styled (default 1)")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE,
-                   help=f"largest tile side in px; bounds the memory (default {DEFAULT_TILE})")
+                   help=f"largest tile side in px; bounds the memory: larger pictures go in tiles that share the "
+                        f"whole picture's statistics, one pass per norm layer more (default {DEFAULT_TILE})")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run_apply, func=run_apply)
 

@@ -25,7 +25,9 @@ from nst_engine.errors import EngineError
 from nst_engine.images import Picture, resize_tensor, scaled_size, to_tensor
 
 FORMAT = "nst-learned-style"
-FORMAT_VERSION = 1  # raise when a change needs a newer engine to read the style
+# Raise when a change needs a newer engine to read the style. 2: the graph takes the norms' statistics
+# (runtime.Graph), so tiles share the whole picture's; format-1 styles still apply whole (runtime.run_tiled).
+FORMAT_VERSION = 2
 MODEL_FILE, THUMBNAIL_FILE, METADATA_FILE = "model.onnx", "thumbnail.png", "metadata.json"
 ONNX_MARKER = "nst_engine_learned_style"  # key of the ONNX metadata property the engine writes
 THUMBNAIL_SIZE = 256
@@ -240,6 +242,15 @@ def store(name: str, model: Path, thumbnail: Picture, metadata: dict[str, Any], 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return load_style(name)
+
+
+def replace_model(info: StyleInfo, model: Path, changes: dict[str, Any]) -> StyleInfo:
+    """Store a new model for an existing style (a format upgrade), keeping its thumbnail and settings."""
+    from nst_engine.images import load_picture
+
+    kept = {k: v for k, v in info.metadata.items()
+            if k not in ("format", "format_version", "name", "engine_version", "model_sha256")}
+    return store(info.name, model, load_picture(info.thumbnail_path), {**kept, **changes}, replace=True)
 
 
 def delete(name: str) -> None:

@@ -9,8 +9,10 @@ from typing import Any
 from nst_engine.errors import SettingsError
 from nst_engine.settings import CHOICES
 
-DEFAULT_TILE = 1024  # long side of an applied tile: the small network needs about 0.3 GB at this size
-DEFAULT_OVERLAP = 64
+# Long side of the largest picture applied in one pass; larger ones go in tiles, which cost one pass per
+# instance norm more (runtime.py). The small network's ONNX Runtime CPU peak: 0.9 GB at 1024 px, 3.5 GB
+# at 2048 (benchmarks/bench_learned.py); `--tile` lowers it.
+DEFAULT_TILE = 2048
 
 @dataclass(frozen=True)
 class Shape:
