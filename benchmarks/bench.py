@@ -7,7 +7,8 @@
    losses come from its bf16 network), at snapshots of the final scale.
 3. Full resolution: a 2048x1365 content at "standard", with and without a memory limit: time, the
    estimate beside it (where timing.py exists), peak memory, and the limited row's picture against
-   the unlimited one's (nst_engine/tile_compare.py: relative difference, block tone spread, worst edge).
+   the unlimited one's (nst_engine/agreement.py: mean difference over the style's change, block tone
+   spread, worst edge).
 4. Tiles against untiled at a size where both fit (`--tiles 512`): the smallest tiles and large ones,
    time over untiled, each pass's share of the tiled run and the estimate's ratio.
 Each row of sections 1 and 3 runs in a process of its own, so that its peak memory is its own.
@@ -159,17 +160,17 @@ def race(cache, content, style, base: Settings, size: int, iterations: int, devi
 
 def picture_measures(tiled: Picture, untiled: Picture, content: Picture, step) -> str:
     """The tiled picture against the untiled one, every tile edge of the last scale counted once."""
-    from nst_engine import tile_compare, tiling
+    from nst_engine import tiling
+    from nst_engine.agreement import agreement
 
     t, u, c = tiled.rgb, untiled.rgb, content.rgb
     if t.shape != u.shape or step is None or step.tile is None:
         return "untiled"
     height, width = u.shape[:2]
-    edges = tile_compare.edge_ratios(t, u, tiling.edges(width, step.tile[0]), tiling.edges(height, step.tile[1]))
     c = resize_tensor(to_tensor(c), (width, height))[0].permute(1, 2, 0).numpy()
-    return (f"{tile_compare.relative_difference(t, u, c):.3f} / "
-            f"{tile_compare.block_tone_spread(t, u, max(32, max(width, height) // 8)):.1f} / "
-            f"{tile_compare.worst_edge(edges):.2f}")
+    measured = agreement(t, u, c, tiling.edges(width, step.tile[0]), tiling.edges(height, step.tile[1]),
+                         block=max(32, max(width, height) // 8))
+    return f"{measured.change_ratio:.3f} / {measured.tone_spread:.1f} / {measured.edge_ratio:.2f}"
 
 
 def fullres_row(spec: dict) -> dict:

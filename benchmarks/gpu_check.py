@@ -6,7 +6,7 @@ convolutions up to the deepest layer the costs use, forward and the input-gradie
 the device's bf16 matrix-product peak measured here; peak memory (`torch.cuda.max_memory_allocated`)
 against `memory.estimate_bytes`. Then a whole 1024x1024 "standard" run with the engine warm, and
 2048x2048 in tiles of 512 against the same run untiled (bf16: time, peak memory, and the pictures
-compared by nst_engine/tile_compare.py). Goals
+compared by nst_engine/agreement.py). Goals
 (issue 10): that run in at most 3 s, the network at 40 % or more of the peak, 4096x4096 within 24 GB.
 
 Without CUDA it counts the FLOPs, runs a tiny CPU stylisation to show the pipeline works, and says
@@ -130,7 +130,8 @@ def warm_standard_seconds(cache, content, style, side: int = 1024) -> tuple[floa
 
 def tiles_check(cache, content, style, side: int = 2048, tile: int = 512) -> list[str]:
     """One scale at `side` untiled and in tiles of `tile` (bf16, 4 iterations): time, peak, picture measures."""
-    from nst_engine import tile_compare, tiling
+    from nst_engine import tiling
+    from nst_engine.agreement import agreement
 
     settings = Settings.from_dict({"size": side, "scales": 1, "iterations": 4, "device": "cuda", "seed": 1,
                                    "time_budget": 0})
@@ -144,13 +145,10 @@ def tiles_check(cache, content, style, side: int = 2048, tile: int = 512) -> lis
     u, t = whole.picture.rgb, tiled.picture.rgb
     c = resize_tensor(to_tensor(content.rgb), whole.picture.size)[0].permute(1, 2, 0).numpy()
     height, width = u.shape[:2]
-    edges = tile_compare.edge_ratios(t, u, tiling.edges(width, tile), tiling.edges(height, tile))
+    measured = agreement(t, u, c, tiling.edges(width, tile), tiling.edges(height, tile), block=side // 8)
     return ["", f"Tiles on CUDA ({side}x{side}, bf16, 4 iterations): untiled {whole.seconds:.2f} s, "
             f"{gib(whole_peak)}; {tiled.plan.describe() if tiled.plan else ''}: {tiled.seconds:.2f} s "
-            f"({tiled.seconds / whole.seconds:.2f}x), {gib(tiled_peak)}; relative difference "
-            f"{tile_compare.relative_difference(t, u, c):.3f} (goal <= 0.15), block tone spread "
-            f"{tile_compare.block_tone_spread(t, u, side // 8):.1f} levels, worst edge "
-            f"{tile_compare.worst_edge(edges):.2f} (goal <= 1.25)"]
+            f"({tiled.seconds / whole.seconds:.2f}x), {gib(tiled_peak)}; {measured}"]
 
 
 def gib(n: float) -> str:

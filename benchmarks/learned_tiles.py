@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nst_engine.learned.agreement import agreement  # noqa: E402
+from nst_engine.agreement import agreement  # noqa: E402
 from nst_engine.learned.export import export  # noqa: E402
 from nst_engine.learned.network import build  # noqa: E402
 from nst_engine.learned.options import LearnOptions  # noqa: E402

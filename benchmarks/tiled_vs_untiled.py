@@ -2,7 +2,7 @@
 
 The tiled run is the untiled optimisation evaluated tile by tile (nst_engine/tiled_objective.py):
 the difference should show noise from halo truncation, no grid. Prints the picture measures
-(nst_engine/tile_compare.py) and the time of each run; with --halos, the trade of halo width
+(nst_engine/agreement.py) and the time of each run; with --halos, the trade of halo width
 against difference and time (the tiled runs only).
 
 Run: `.venv/bin/python benchmarks/tiled_vs_untiled.py [--size 768] [--tile 192] [--iterations 8]`
@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nst_engine import api, tile_compare, tiling
+from nst_engine import api, tiling
+from nst_engine.agreement import agreement
 from nst_engine.images import Picture, load_picture, resize_tensor, save_picture, to_tensor
 from nst_engine.settings import Settings
 from nst_engine.synthetic_weights import make_test_weights
@@ -32,10 +33,9 @@ DATA = ROOT / "tests" / "data"
 
 def measures(tiled: np.ndarray, untiled: np.ndarray, content: np.ndarray, tile: int, block: int) -> dict[str, float]:
     height, width = untiled.shape[:2]
-    edges = tile_compare.edge_ratios(tiled, untiled, tiling.edges(width, tile), tiling.edges(height, tile))
-    return {"relative difference": tile_compare.relative_difference(tiled, untiled, content),
-            "block tone spread (levels)": tile_compare.block_tone_spread(tiled, untiled, block),
-            "worst edge ratio": tile_compare.worst_edge(edges)}
+    measured = agreement(tiled, untiled, content, tiling.edges(width, tile), tiling.edges(height, tile), block=block)
+    return {"mean difference over the style's change": measured.change_ratio,
+            "block tone spread (levels)": measured.tone_spread, "worst edge ratio": measured.edge_ratio}
 
 
 def main() -> int:

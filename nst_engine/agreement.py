@@ -1,4 +1,8 @@
-"""How far a tiled result is from the whole-picture one, measured on the pictures (issue 17's measures).
+"""How far a result made in tiles is from the whole-picture one, measured on the pictures (issue 17).
+
+Costs average over the image and miss a patchwork of tiles (cost-based "seam ratios" of 1.00 while
+whole tiles were paler than their neighbours), so both engines' tiles (the Gatys optimisation and
+learned styles) are judged by these, in their tests and benchmarks.
 
 Three numbers, each with the limit a tiled result must meet:
 - `change_ratio`: mean |tiled - whole| over mean |whole - content|, the difference as a share of
