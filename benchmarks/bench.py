@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nst_engine import api, optimize
-from nst_engine.images import Picture, load_picture, resize_tensor, scaled_size, to_tensor
-from nst_engine.model import CONVS
+from nst_engine import api
+from nst_engine.gatys import optimize
+from nst_engine.gatys.model import CONVS
+from nst_engine.pictures.images import Picture, load_picture, resize_tensor, scaled_size, to_tensor
 from nst_engine.settings import SPECS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,7 +160,7 @@ def seam_figure(picture: Picture, step) -> float | None:
     if step.tile is None:
         return None
     try:
-        from nst_engine import tiling  # the tiling work's module: where its tiles' borders are
+        from nst_engine.gatys import tiling  # the tiling work's module: where its tiles' borders are
         from nst_engine.learned.runtime import seam_ratio
     except ImportError:
         return None
@@ -190,7 +191,7 @@ def fullres_row(spec: dict) -> dict:
     cache.get(settings, device, settings.channels_last or device.type == "cuda")
     estimate = None
     try:
-        from nst_engine import timing  # the time estimate arrives with the full-resolution work
+        from nst_engine.planning import timing  # the time estimate arrives with the full-resolution work
 
         rate = timing.rate_for(cache, settings, device, api.resolve_precision(settings, device))
     except ImportError:
@@ -263,7 +264,7 @@ def main() -> int:
 
     weights = args.weights
     if weights is None:
-        from nst_engine.synthetic_weights import make_test_weights
+        from nst_engine.weights.synthetic import make_test_weights
 
         weights = make_test_weights(Path(tempfile.mkdtemp()), "torchvision", PHOTOS, seed=0)
     cache = api.ModelCache(weights)

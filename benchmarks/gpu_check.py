@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nst_engine import api, memory
-from nst_engine.images import Picture, load_picture
-from nst_engine.model import CONVS, LAYER_INDEX
+from nst_engine import api
+from nst_engine.gatys.model import CONVS, LAYER_INDEX
+from nst_engine.pictures.images import Picture, load_picture
+from nst_engine.planning import memory
 from nst_engine.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,7 +158,7 @@ def main() -> int:
 
     weights = args.weights
     if weights is None:
-        from nst_engine.synthetic_weights import make_test_weights
+        from nst_engine.weights.synthetic import make_test_weights
 
         weights = make_test_weights(Path(tempfile.mkdtemp()), "torchvision", PHOTOS, seed=0)
     cache = api.ModelCache(weights)

@@ -18,10 +18,11 @@ from typing import Literal
 import numpy as np
 import torch
 
-from nst_engine import memory, optimize, timing
-from nst_engine import plan as plan_module
 from nst_engine.errors import EngineError, OutOfMemory, SettingsError
-from nst_engine.images import (
+from nst_engine.gatys import optimize
+from nst_engine.gatys.model import FeatureModel
+from nst_engine.gatys.optimize import Progress
+from nst_engine.pictures.images import (
     Picture,
     combine_luminance,
     from_tensor,
@@ -30,11 +31,11 @@ from nst_engine.images import (
     resize_tensor,
     to_tensor,
 )
-from nst_engine.model import FeatureModel
-from nst_engine.optimize import Progress
-from nst_engine.reference import procedural_images
+from nst_engine.pictures.reference import procedural_images
+from nst_engine.planning import memory, timing
+from nst_engine.planning import plan as plan_module
 from nst_engine.settings import Settings
-from nst_engine.weights import LoadedWeights, WeightsFormat, find_weights, load_weights
+from nst_engine.weights.formats import LoadedWeights, WeightsFormat, find_weights, load_weights
 
 # With the seed's normalisations J_content grows with the square of the activations' scale and
 # J_style with its fourth power. The same network saved for another input convention (0..1

@@ -88,7 +88,7 @@ def read_specs(cls: type) -> dict[str, Spec]:
 
 
 def layer_names() -> tuple[str, ...]:
-    from nst_engine.model import LAYER_NAMES  # local: model imports torch, which `--help` need not load
+    from nst_engine.gatys.model import LAYER_NAMES  # local: model imports torch, which `--help` need not load
 
     return LAYER_NAMES
 

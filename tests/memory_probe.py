@@ -43,9 +43,10 @@ def main() -> int:
 
     import torch
 
-    from nst_engine import api, memory
-    from nst_engine.images import load_picture
-    from nst_engine.plan import make_plan
+    from nst_engine import api
+    from nst_engine.pictures.images import load_picture
+    from nst_engine.planning import memory
+    from nst_engine.planning.plan import make_plan
     from nst_engine.settings import Settings
 
     settings = Settings.from_dict({"size": args.size, "scales": 1, "iterations": 2, "device": "cpu",

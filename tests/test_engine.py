@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from nst_engine import api, memory, optimize, plan
+from nst_engine import api
 from nst_engine.errors import Cancelled, OutOfMemory
-from nst_engine.images import Picture, load_picture, to_tensor
+from nst_engine.gatys import optimize
+from nst_engine.pictures.images import Picture, load_picture, to_tensor
+from nst_engine.planning import memory, plan
 from nst_engine.settings import Settings
 
 
@@ -107,7 +109,7 @@ def test_blend_weights_select_styles(cache, cat, stain, photos):
 
 
 def test_preserve_colors_keeps_the_content_chroma(cache, cat, stain):
-    from nst_engine.images import _yiq_matrices
+    from nst_engine.pictures.images import _yiq_matrices
 
     result = api.stylize(cat, [stain], small(iterations=4, preserve_colors=True, output="content"), cache=cache)
     to_yiq, _ = _yiq_matrices()

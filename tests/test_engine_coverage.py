@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_engine import api, optimize
-from nst_engine.images import Picture, decode_picture, load_picture
+from nst_engine import api
+from nst_engine.gatys import optimize
+from nst_engine.pictures.images import Picture, decode_picture, load_picture
 from nst_engine.settings import Settings
 
 

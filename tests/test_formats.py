@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from nst_engine import api, optimize
-from nst_engine.images import resize_tensor, to_tensor
-from nst_engine.model import CONVS, FeatureModel
+from nst_engine import api
+from nst_engine.gatys import optimize
+from nst_engine.gatys.model import CONVS, FeatureModel
+from nst_engine.pictures.images import resize_tensor, to_tensor
 from nst_engine.settings import Settings
-from nst_engine.synthetic_weights import save_matconvnet, save_pth
-from nst_engine.weights import FORMATS, MATCONVNET_MEAN_RGB, load_weights
+from nst_engine.weights.formats import FORMATS, MATCONVNET_MEAN_RGB, load_weights
+from nst_engine.weights.synthetic import save_matconvnet, save_pth
 
 # How much larger the converted Caffe network's activations are than torchvision's, per VGG block
 # (one factor: the default calibration is one scale per network), and MatConvNet's than Caffe's.

@@ -18,15 +18,15 @@ from PIL import Image
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from nst_engine.cli import main  # noqa: E402
+from nst_engine.cli.main import main  # noqa: E402
 from nst_engine.errors import Cancelled  # noqa: E402
-from nst_engine.images import Picture, load_picture, save_picture  # noqa: E402
 from nst_engine.learned import export as export_module  # noqa: E402
 from nst_engine.learned import library  # noqa: E402
 from nst_engine.learned.api import apply_style  # noqa: E402
 from nst_engine.learned.options import LearnOptions  # noqa: E402
 from nst_engine.learned.runtime import open_session, run_tiled, seam_ratio, tile_borders  # noqa: E402
 from nst_engine.learned.train import Costs, PhotoSet, initial_network, learn  # noqa: E402
+from nst_engine.pictures.images import Picture, load_picture, save_picture  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 STEPS = 15

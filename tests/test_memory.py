@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from nst_engine import api, optimize
-from nst_engine.cli import build_parser, main
+from nst_engine import api
+from nst_engine.cli.main import build_parser, main
 from nst_engine.errors import OutOfMemory
-from nst_engine.images import load_picture
+from nst_engine.gatys import optimize
+from nst_engine.pictures.images import load_picture
 from nst_engine.settings import Settings
 
 PROBE = Path(__file__).with_name("memory_probe.py")

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from nst_engine import api, costs, optimize, plan, tiling
-from nst_engine.canvas_style import CanvasGrams
-from nst_engine.images import Picture, resize_tensor, save_picture, to_tensor
+from nst_engine import api
+from nst_engine.gatys import costs, optimize, tiling
+from nst_engine.gatys.canvas_style import CanvasGrams
+from nst_engine.pictures.images import Picture, resize_tensor, save_picture, to_tensor
+from nst_engine.planning import plan
 from nst_engine.settings import Settings
 
 PICTURES = Path(os.environ.get("NST_TILING_PICTURES", "/tmp/nst-tiling"))  # the seam test's images, to look at

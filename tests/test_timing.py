@@ -10,11 +10,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from nst_engine import tiling, timing
 from nst_engine.api import ModelCache, plan_job, stylize
 from nst_engine.contract import estimate_text
-from nst_engine.images import load_picture
-from nst_engine.plan import Plan, Step
+from nst_engine.gatys import tiling
+from nst_engine.pictures.images import load_picture
+from nst_engine.planning import timing
+from nst_engine.planning.plan import Plan, Step
 from nst_engine.settings import Settings
 
 CPU = torch.device("cpu")

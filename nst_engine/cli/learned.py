@@ -21,7 +21,7 @@ _OUTPUT_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
 
 
 def _fail(message: str) -> int:
-    from nst_engine.cli import _fail as engine_fail  # one wording and one exit status for the whole CLI
+    from nst_engine.cli.main import _fail as engine_fail  # one wording and one exit status for the whole CLI
 
     return engine_fail(message)
 
@@ -124,8 +124,8 @@ def run_learn(args: argparse.Namespace) -> int:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    from nst_engine.images import load_picture, save_picture
     from nst_engine.learned.api import apply_style
+    from nst_engine.pictures.images import load_picture, save_picture
 
     if args.output.suffix.lower() not in _OUTPUT_SUFFIXES:
         return _fail(f"cannot write {args.output.name}: use a .png, .tif, .jpg or .webp output name.")

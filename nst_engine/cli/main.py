@@ -77,8 +77,8 @@ class ProgressBar:
 
 def _run_stylize(args: argparse.Namespace) -> int:
     from nst_engine.api import ModelCache, plan_job, resolve_device, stylize
-    from nst_engine.images import Picture, load_picture, save_picture
-    from nst_engine.timing import device_name
+    from nst_engine.pictures.images import Picture, load_picture, save_picture
+    from nst_engine.planning.timing import device_name
     settings = from_args(args, args.setting_names)
     if args.output.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp"):
         return _fail(f"cannot write {args.output.name}: use a .png, .tif, .jpg or .webp output name.")
@@ -179,10 +179,11 @@ def info(weights_path: Path | None, device_name: str | None, precision: str | No
     """What `info --json` prints (INFO_JSON_KEYS), as a dict."""
     import torch
 
-    from nst_engine import memory, paths
+    from nst_engine import contract
     from nst_engine.api import resolve_device, resolve_precision
+    from nst_engine.planning import memory
     from nst_engine.settings import Settings
-    from nst_engine.weights import KNOWN_SHA256_PREFIXES, find_weights, load_weights
+    from nst_engine.weights.formats import KNOWN_SHA256_PREFIXES, find_weights, load_weights
 
     settings = Settings.from_dict({"device": device_name, "precision": precision})
     device = resolve_device(settings.device)
@@ -193,7 +194,7 @@ def info(weights_path: Path | None, device_name: str | None, precision: str | No
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
         "precision": {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype],
-        "cache_dir": str(paths.cache_dir()), "weights_path": str(path), "weights_present": path.is_file(),
+        "cache_dir": str(contract.cache_dir()), "weights_path": str(path), "weights_present": path.is_file(),
         "weights_usable": False, "weights_format": None, "weights_detected_by": None, "weights_sha256": None,
         "weights_verified": False, "weights_error": None,
     }  # fmt: skip
@@ -244,7 +245,7 @@ def _run_info(args: argparse.Namespace) -> int:
         return 0
     import torch
 
-    from nst_engine import memory
+    from nst_engine.planning import memory
 
     facts = info(args.weights, args.device, args.precision, None, args.aspect)
     print(f"nst-engine {facts['version']}, Python {facts['python']}, torch {facts['torch']}")
@@ -282,7 +283,7 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 def _add_fetch(sub: argparse._SubParsersAction) -> None:
-    from nst_engine import download
+    from nst_engine.weights import download
 
     p = sub.add_parser("fetch-weights", help="download VGG-19's weights with a checksum check")
     p.add_argument("--url", default=download.OFFICIAL_URL)
@@ -294,7 +295,7 @@ def _add_fetch(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    from nst_engine import download
+    from nst_engine.weights import download
 
     kwargs = {}
     if args.sha256_prefix is not None:
@@ -320,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stylize(sub)
     _add_info(sub)
     _add_fetch(sub)
-    from nst_engine.learned.cli import add_parsers as add_learned_parsers  # learn-style, apply, styles
+    from nst_engine.cli.learned import add_parsers as add_learned_parsers  # learn-style, apply, styles
     add_learned_parsers(sub)
     serve = sub.add_parser("serve", help="run the engine as a local HTTP service")
     try:

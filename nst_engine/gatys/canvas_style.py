@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import torch
 
-from nst_engine.costs import layer_style_gram, style_cost_per_pixel
-from nst_engine.tiling import gram_sums
+from nst_engine.gatys.costs import layer_style_gram, style_cost_per_pixel
+from nst_engine.gatys.tiling import gram_sums
 
 
 class CanvasGrams:

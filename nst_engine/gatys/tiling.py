@@ -25,7 +25,7 @@ from typing import Protocol
 
 import torch
 
-from nst_engine.costs import layer_style_gram
+from nst_engine.gatys.costs import layer_style_gram
 
 Size = tuple[int, int]
 Span = tuple[int, int]  # [start, end) along one axis

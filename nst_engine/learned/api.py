@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from nst_engine.images import Picture, load_picture
 from nst_engine.learned import library
 from nst_engine.learned.export import ExportReport, export
 from nst_engine.learned.library import ONNX_MARKER, StyleError, StyleInfo, list_styles
@@ -29,6 +28,7 @@ from nst_engine.learned.runtime import (
     stylize_picture,
 )
 from nst_engine.learned.train import LearnProgress, LearnResult, learn
+from nst_engine.pictures.images import Picture, load_picture
 
 __all__ = ["AppliedStyle", "LearnedStyle", "LearnOptions", "apply_style", "learn_style", "list_styles"]
 

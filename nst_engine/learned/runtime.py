@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from nst_engine.errors import Cancelled, EngineError
-from nst_engine.images import Picture, luminance_only
 from nst_engine.learned.options import DEFAULT_OVERLAP, DEFAULT_TILE
+from nst_engine.pictures.images import Picture, luminance_only
 
 INPUT_NAME = "rgb"  # the exported graph's input and output names (export.py writes them)
 OUTPUT_NAME = "styled"

@@ -25,9 +25,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from nst_engine.errors import Cancelled, SettingsError
-from nst_engine.images import Picture, resize_tensor, scaled_size, to_tensor
 from nst_engine.learned.network import StyleNet, build
 from nst_engine.learned.options import LearnOptions
+from nst_engine.pictures.images import Picture, resize_tensor, scaled_size, to_tensor
 
 MIN_IMAGES = 8
 CHECKPOINT_FORMAT = "nst-learned-checkpoint/1"
@@ -179,7 +179,7 @@ class Costs:
 
     def __init__(self, style: Picture, options: LearnOptions, weights_path: str | os.PathLike[str] | None = None):
         from nst_engine.api import ModelCache, resolve_device
-        from nst_engine.optimize import Objective
+        from nst_engine.gatys.optimize import Objective
         from nst_engine.settings import Settings
 
         settings = Settings.from_dict({"style_strength": options.style_strength})

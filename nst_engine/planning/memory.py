@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nst_engine.model import LAYER_INDEX
+from nst_engine.gatys.model import LAYER_INDEX
 
 # Channels of VGG-19's modules per block and how much each block is downsampled.
 _BLOCK_CHANNELS = (64, 128, 256, 512, 512)
@@ -105,7 +105,7 @@ def fits(bytes_needed: int, available: int | None) -> bool:
 
 def tile_for(size: tuple[int, int], dtype_bytes: int, available: int) -> int | None:
     """The largest tile side (a multiple of 16) at which a scale of `size` fits in tiles, or None."""
-    from nst_engine.tiling import MIN_TILE  # tiling's geometry; plan.py imports both
+    from nst_engine.gatys.tiling import MIN_TILE  # tiling's geometry; plan.py imports both
 
     width, height = size
     for side in range(max(size) // 16 * 16, MIN_TILE - 1, -16):

@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from nst_engine import contract, tiling
+from nst_engine import contract
+from nst_engine.gatys import tiling
 from nst_engine.settings import CONTENT_LAYER, STYLE_LAYERS
 
 if TYPE_CHECKING:
     from nst_engine.api import ModelCache
-    from nst_engine.plan import Plan
+    from nst_engine.planning.plan import Plan
     from nst_engine.settings import Settings
 
 CALIBRATION_VERSION = 1  # bump when the measurement changes: older rates are then measured again
@@ -166,10 +167,10 @@ def _measure(cache: ModelCache, settings: Settings, device: torch.device, dtype:
     Each progress report marks the end of an iteration (reading its losses waits for the device);
     the time to the first report is the scale's set-up plus a first, warm-up iteration.
     """
-    from nst_engine import optimize
-    from nst_engine.images import resize_tensor, to_tensor
-    from nst_engine.plan import Plan, Step
-    from nst_engine.reference import procedural_images
+    from nst_engine.gatys import optimize
+    from nst_engine.pictures.images import resize_tensor, to_tensor
+    from nst_engine.pictures.reference import procedural_images
+    from nst_engine.planning.plan import Plan, Step
 
     started = time.perf_counter()
     channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"

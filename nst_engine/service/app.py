@@ -25,7 +25,7 @@ from nst_engine import __version__
 from nst_engine.api import ModelCache, resolve_device
 from nst_engine.contract import TERMINAL_EVENTS
 from nst_engine.errors import ImageError, SettingsError
-from nst_engine.images import (
+from nst_engine.pictures.images import (
     DEFAULT_MAX_PIXELS,
     ImageTooLarge,
     decode_content,
@@ -141,7 +141,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             return answer
         weights_path = cache.weights_path
         if weights_path is None:
-            from nst_engine.weights import find_weights
+            from nst_engine.weights.formats import find_weights
 
             weights_path = find_weights()
         weights: dict[str, Any] = {"present": weights_path.is_file(), "path": str(weights_path)}

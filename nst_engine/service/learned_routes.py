@@ -22,16 +22,16 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nst_engine.errors import ImageError, SettingsError
-from nst_engine.images import (
+from nst_engine.learned import library
+from nst_engine.learned.library import StyleError
+from nst_engine.learned.options import LearnOptions
+from nst_engine.learned.train import MIN_IMAGES
+from nst_engine.pictures.images import (
     ImageTooLarge,
     decode_content,
     decode_picture,
     probe_picture,
 )
-from nst_engine.learned import library
-from nst_engine.learned.library import StyleError
-from nst_engine.learned.options import LearnOptions
-from nst_engine.learned.train import MIN_IMAGES
 from nst_engine.service.jobs import Job, JobQueue, ServiceError, new_job_id
 from nst_engine.service.learned_jobs import ApplyWork, LearnWork, style_entry, sweep_uploads, uploads_dir
 from nst_engine.service.limits import check_request_pixels

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 
 from nst_engine.api import target_size
-from nst_engine.model import LAYER_INDEX
-from nst_engine.optimize import style_size
-from nst_engine.schedule import sizes_for
+from nst_engine.gatys.model import LAYER_INDEX
+from nst_engine.gatys.optimize import style_size
+from nst_engine.planning.schedule import sizes_for
 from nst_engine.service.jobs import ServiceError
 from nst_engine.settings import Settings
 

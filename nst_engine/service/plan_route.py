@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from fastapi import Depends, FastAPI, Request
 
-from nst_engine import timing
 from nst_engine.api import ModelCache, plan_job
 from nst_engine.errors import EngineError, WeightsInvalid, WeightsMissing
-from nst_engine.schedule import Size
+from nst_engine.planning import timing
+from nst_engine.planning.schedule import Size
 from nst_engine.service.jobs import JobQueue, ServiceError, plan_fields
 from nst_engine.service.limits import check_fits_network
 from nst_engine.settings import MAX_SIDE, Settings
