@@ -32,6 +32,7 @@ import torch
 
 from nst_engine import api
 from nst_engine.gatys import optimize
+from nst_engine.gatys.cache import ModelCache
 from nst_engine.gatys.model import CONVS
 from nst_engine.pictures.images import Picture, load_picture, resize_tensor, scaled_size, to_tensor
 from nst_engine.settings import SPECS, Settings
@@ -86,7 +87,7 @@ def sync(device: torch.device) -> None:
 
 def speed_row(spec: dict, steps: int = 6) -> dict:
     """Seconds per iteration at `size` (after two warm-up iterations) and the row's peak memory."""
-    cache = api.ModelCache(spec["weights"])
+    cache = ModelCache(spec["weights"])
     settings = Settings.from_dict({"device": spec["device"], **spec["settings"]})
     device = api.resolve_device(settings.device)
     cache.get(settings, device, bool(settings.channels_last))
@@ -178,7 +179,7 @@ def seam_figure(picture: Picture, step) -> float | None:
 
 def fullres_row(spec: dict) -> dict:
     """One full-resolution run (in its own process): time, estimate, peak memory, plan, seams."""
-    cache = api.ModelCache(spec["weights"])
+    cache = ModelCache(spec["weights"])
     width, height = spec["size"]
     photo = load_picture(ROOT / "tests" / "data" / "chelsea.jpg")
     content = Picture(np.ascontiguousarray(
@@ -191,9 +192,10 @@ def fullres_row(spec: dict) -> dict:
     cache.get(settings, device, settings.channels_last or device.type == "cuda")
     estimate = None
     try:
-        from nst_engine.planning import timing  # the time estimate arrives with the full-resolution work
+        from nst_engine import calibrate  # the time estimate arrives with the full-resolution work
+        from nst_engine.planning import timing
 
-        rate = timing.rate_for(cache, settings, device, api.resolve_precision(settings, device))
+        rate = calibrate.rate_for(cache, settings, device, api.resolve_precision(settings, device))
     except ImportError:
         timing, rate = None, None
     peak = RowPeak(device)
@@ -267,7 +269,7 @@ def main() -> int:
         from nst_engine.weights.synthetic import make_test_weights
 
         weights = make_test_weights(Path(tempfile.mkdtemp()), "torchvision", PHOTOS, seed=0)
-    cache = api.ModelCache(weights)
+    cache = ModelCache(weights)
     device = api.resolve_device(args.device)
     content = load_picture(ROOT / "tests" / "data" / "chelsea.jpg")
     style = load_picture(ROOT / "tests" / "data" / "ihc.jpg")

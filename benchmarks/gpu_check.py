@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from nst_engine import api
+from nst_engine.gatys.cache import ModelCache
 from nst_engine.gatys.model import CONVS, LAYER_INDEX
 from nst_engine.pictures.images import Picture, load_picture
 from nst_engine.planning import memory
@@ -161,7 +162,7 @@ def main() -> int:
         from nst_engine.weights.synthetic import make_test_weights
 
         weights = make_test_weights(Path(tempfile.mkdtemp()), "torchvision", PHOTOS, seed=0)
-    cache = api.ModelCache(weights)
+    cache = ModelCache(weights)
     content, style = square_content(), load_picture(ROOT / "tests" / "data" / "ihc.jpg")
     report = [f"# GPU check: torch {torch.__version__}, CUDA {torch.version.cuda}, weights {Path(weights).name}", ""]
     report += cpu_part(cache, content, style)

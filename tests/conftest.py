@@ -186,7 +186,7 @@ def start_engine(tmp_path: Path, synthetic_weights_file: Path):
 @pytest.fixture(scope="module")
 def cache(synthetic_weights_file: Path):
     """A warm engine model on the synthetic weights, shared by a module's stylisations."""
-    from nst_engine.api import ModelCache
+    from nst_engine.gatys.cache import ModelCache
 
     return ModelCache(synthetic_weights_file)
 

@@ -76,9 +76,10 @@ class ProgressBar:
 
 
 def _run_stylize(args: argparse.Namespace) -> int:
-    from nst_engine.api import ModelCache, plan_job, resolve_device, stylize
+    from nst_engine.api import plan_job, resolve_device, stylize
+    from nst_engine.calibrate import device_name
+    from nst_engine.gatys.cache import ModelCache
     from nst_engine.pictures.images import Picture, load_picture, save_picture
-    from nst_engine.planning.timing import device_name
     settings = from_args(args, args.setting_names)
     if args.output.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp"):
         return _fail(f"cannot write {args.output.name}: use a .png, .tif, .jpg or .webp output name.")

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from nst_engine.api import ModelCache, StylizeResult, plan_job, stylize
+from nst_engine.api import StylizeResult, plan_job, stylize
 from nst_engine.contract import TERMINAL_EVENTS
 from nst_engine.errors import Cancelled, EngineError, OutOfMemory
+from nst_engine.gatys.cache import ModelCache
 from nst_engine.pictures.images import ImageError, Picture, encode_png
 from nst_engine.planning.plan import Plan
 from nst_engine.settings import Settings

@@ -2,7 +2,7 @@
 
 The plug-in's dialog asks it to show "about 40 s on NVIDIA GeForce RTX 3060" before the artist
 commits, and the `queued` and `started` events carry the same plan and estimate. The device's speed is
-measured once (timing.py); /plan measures it when the device is idle, never while a job runs (the
+measured once (calibrate.py); /plan measures it when the device is idle, never while a job runs (the
 measurement would be wrong and the job slower): until then the estimate is null.
 """
 
@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from fastapi import Depends, FastAPI, Request
 
-from nst_engine.api import ModelCache, plan_job
+from nst_engine.api import plan_job
+from nst_engine.calibrate import device_name
 from nst_engine.errors import EngineError, WeightsInvalid, WeightsMissing
-from nst_engine.planning import timing
+from nst_engine.gatys.cache import ModelCache
 from nst_engine.planning.schedule import Size
 from nst_engine.service.jobs import JobQueue, ServiceError, plan_fields
 from nst_engine.service.limits import check_fits_network
@@ -88,4 +89,4 @@ def _plan(size: Size, settings: Settings, queue: JobQueue, device: torch.device)
     except EngineError as error:  # out of memory with on_oom "refuse"
         raise ServiceError(422, error.message) from None
     return {"plan": made.to_dict(), "seconds": None if seconds is None else round(seconds, 1),
-            "device": device.type, "device_name": timing.device_name(device), "calibrated": seconds is not None}
+            "device": device.type, "device_name": device_name(device), "calibrated": seconds is not None}

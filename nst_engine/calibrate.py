@@ -1,0 +1,177 @@
+"""The device's speed, measured by running the optimiser: the `Rate` that planning/timing.py's estimates use.
+
+A short calibration runs a few L-BFGS iterations at a small size (two on a GPU) through
+gatys/optimize.py, as jobs run, and fits the time of one iteration as a part proportional to its pixels
+(plus, on a GPU, a fixed part) and the set-up of a scale in iterations. It is measured once and kept in
+the engine's data folder (`NST_ENGINE_HOME` respected) per device, thread count, precision and weights
+file, so that it is redone when any of them changes. It sits above the optimiser and the planning and
+is called by api.py; the plan never imports it, it is handed the rate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from nst_engine import contract
+from nst_engine.gatys import optimize
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.pictures.images import resize_tensor, to_tensor
+from nst_engine.pictures.reference import procedural_images
+from nst_engine.planning.plan import Plan, Step
+from nst_engine.planning.timing import Rate
+from nst_engine.settings import CONTENT_LAYER, STYLE_LAYERS, Settings
+
+CALIBRATION_VERSION = 1  # bump when the measurement changes: older rates are then measured again
+TIMING_FILE_NAME = "timing.json"
+# Sizes (square, px) and timed iterations of the calibration. A CPU's iteration is all arithmetic
+# (its fixed part is negligible), so one small size gives its rate; a fit over two sizes would be at
+# the mercy of other programs' load. GPUs have a real fixed part per iteration (kernel launches) and
+# are left idle by small sizes: two larger sizes, fitted. The median of the timed iterations resists
+# another program's burst of work.
+_CALIBRATION: dict[str, tuple[tuple[int, ...], int]] = {"cpu": ((192,), 3), "mps": ((192, 384), 3),
+                                                        "cuda": ((384, 768), 5)}
+
+_lock = threading.Lock()
+_memo: dict[str, Rate] = {}
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model with the threads torch uses (the rate depends on both)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return f"Apple GPU ({platform.machine()})"
+    name = platform.processor() or platform.machine() or "CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{name}, {torch.get_num_threads()} threads"
+
+
+def precision_name(dtype: torch.dtype) -> str:
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def timing_file() -> Path:
+    return contract.data_dir() / TIMING_FILE_NAME
+
+
+def rate_key(device: torch.device, dtype: torch.dtype, weights_sha256: str) -> str:
+    return "|".join((f"v{CALIBRATION_VERSION}", device.type, device_name(device), precision_name(dtype),
+                     weights_sha256))
+
+
+def stored_rates() -> dict[str, Rate]:
+    """The rates kept in the data folder; an unreadable or foreign file counts as none."""
+    try:
+        data = json.loads(timing_file().read_text(encoding="utf-8"))
+        return {key: Rate(**value) for key, value in data["rates"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _store(key: str, rate: Rate) -> None:
+    """Add `rate` to the file, atomically; a read-only data folder only costs a recalibration later."""
+    rates = stored_rates()
+    rates[key] = rate
+    path = timing_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"rates": {k: asdict(v) for k, v in rates.items()}}, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def rate_for(cache: ModelCache, settings: Settings, device: torch.device, dtype: torch.dtype,
+             calibrate: bool = True, notify: Callable[[str], None] | None = None) -> Rate | None:
+    """This device's rate: remembered, else read from the data folder, else measured now (unless
+    `calibrate` is false: then None). `notify` hears a sentence before a calibration starts."""
+    weights = cache.weights()
+    key = rate_key(device, dtype, weights.sha256)
+    memo_key = f"{timing_file()}|{key}"  # another data folder (NST_ENGINE_HOME) is another store
+    with _lock:
+        if memo_key not in _memo:
+            stored = stored_rates().get(key)
+            if stored is not None:
+                _memo[memo_key] = stored
+            elif calibrate:
+                if notify is not None:
+                    notify(f"Measuring the speed of {device_name(device)} (once, a few seconds)\u2026")
+                _memo[memo_key] = _measure(cache, settings, device, dtype, weights.sha256)
+                _store(key, _memo[memo_key])
+        return _memo.get(memo_key)
+
+
+def forget() -> None:
+    """Drop the remembered rates (tests; a changed data folder)."""
+    with _lock:
+        _memo.clear()
+
+
+def _measure(cache: ModelCache, settings: Settings, device: torch.device, dtype: torch.dtype,
+             weights_sha256: str) -> Rate:
+    """Time L-BFGS iterations at two sizes through optimize.run (as jobs run); fit seconds = fixed + pixels / rate.
+
+    Each progress report marks the end of an iteration (reading its losses waits for the device);
+    the time to the first report is the scale's set-up plus a first, warm-up iteration.
+    """
+
+    started = time.perf_counter()
+    channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
+    sides, timed = _CALIBRATION.get(device.type, _CALIBRATION["cpu"])
+    content_rgb, style_rgb = procedural_images(count=2, size=max(sides), seed=1)
+    # The standard network whatever the job's layers: the rate is the device's, kept for every job.
+    lbfgs = settings.replace(optimizer="lbfgs", init="content", scales=1, fit="stretch", style_scale=1.0,
+                             content_layer=CONTENT_LAYER, style_layers=dict(STYLE_LAYERS))
+    model, _format = cache.get(lbfgs, device, channels_last)
+    points = []
+    for side in sides:
+        size = (side, side)
+        content = resize_tensor(to_tensor(content_rgb, device), size)
+        style = resize_tensor(to_tensor(style_rgb, device), size)
+        marks: list[float] = []
+        control = optimize.Control(progress=lambda _event, marks=marks: marks.append(time.perf_counter()))
+        plan = Plan(size, [Step(size, timed + 1)], dtype.itemsize)
+        _sync(device)
+        run_started = time.perf_counter()
+        optimize.run(model, content, [(style, 1.0)], lbfgs, 1.0, plan, control, dtype, channels_last)
+        iteration = statistics.median(later - earlier for earlier, later in zip(marks, marks[1:], strict=False))
+        setup = max(0.0, marks[0] - run_started - iteration)
+        points.append((side * side, iteration, setup))
+    (p1, t1, _), (p2, t2, setup2) = points[0], points[-1]
+    if len(points) > 1 and t2 > t1 * 1.05:
+        per_pixel = (t2 - t1) / (p2 - p1)
+        fixed = max(0.0, t1 - p1 * per_pixel)
+    else:  # one size, or noise swamped the difference: all of it per pixel
+        per_pixel, fixed = t2 / p2, 0.0
+    return Rate(
+        pixels_per_second=1.0 / per_pixel, seconds_per_iteration=fixed, setup_iterations=setup2 / t2,
+        device=device.type, device_name=device_name(device), precision=precision_name(dtype),
+        weights_sha256=weights_sha256, measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        calibration_seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
