@@ -11,27 +11,12 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
 
 from nst_engine import __version__
+from nst_engine.cli.common import Parser, fail
 from nst_engine.contract import estimate_text
 from nst_engine.errors import EngineError
 from nst_engine.settings import add_arguments, from_args
-
-EXIT_USAGE = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad option in one line, with the way to get help."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _fail(message: str) -> int:
-    print(f"nst-engine: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
 
 # ---------------------------------------------------------------- stylize
 
@@ -82,7 +67,7 @@ def _run_stylize(args: argparse.Namespace) -> int:
     from nst_engine.pictures.images import Picture, load_picture, save_picture
     settings = from_args(args, args.setting_names)
     if args.output.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp"):
-        return _fail(f"cannot write {args.output.name}: use a .png, .tif, .jpg or .webp output name.")
+        return fail(f"cannot write {args.output.name}: use a .png, .tif, .jpg or .webp output name.")
     content = load_picture(args.content)
     styles = [load_picture(path) for path in args.styles]
     bar = None if args.quiet else ProgressBar()
@@ -316,9 +301,9 @@ def _run_fetch(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="nst-engine", description="Neural style transfer engine (Gatys et al. 2015).")
+    parser = Parser(prog="nst-engine", description="Neural style transfer engine (Gatys et al. 2015).")
     parser.add_argument("--version", action="version", version=f"nst-engine {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     _add_stylize(sub)
     _add_info(sub)
     _add_fetch(sub)
@@ -330,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError as error:  # a damaged install: say so instead of "invalid choice"
         missing = error.name or "a dependency"
         serve.add_argument("ignored", nargs=argparse.REMAINDER)
-        serve.set_defaults(run=lambda _args: _fail(
+        serve.set_defaults(run=lambda _args: fail(
             f"the service needs {missing}, which is not installed: run the installer again "
             "(or `pip install --upgrade nst-engine`)."))
     else:
@@ -343,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except EngineError as error:
-        return _fail(error.message)
+        return fail(error.message)
     except KeyboardInterrupt:
         print("\nnst-engine: interrupted", file=sys.stderr)
         return 130
