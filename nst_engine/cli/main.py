@@ -311,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_learned_parsers(sub)
     serve = sub.add_parser("serve", help="run the engine as a local HTTP service")
     try:
-        from nst_engine.service import add_serve_arguments
+        from nst_engine.service.instance import add_serve_arguments
     except ImportError as error:  # a damaged install: say so instead of "invalid choice"
         missing = error.name or "a dependency"
         serve.add_argument("ignored", nargs=argparse.REMAINDER)

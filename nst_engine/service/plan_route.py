@@ -11,22 +11,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from fastapi import Depends, FastAPI, Request
 
 from nst_engine.api import plan_job
 from nst_engine.calibrate import device_name
-from nst_engine.errors import EngineError, WeightsInvalid, WeightsMissing
+from nst_engine.errors import EngineError, ServiceError, WeightsInvalid, WeightsMissing
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.planning.schedule import Size
-from nst_engine.service.jobs import JobQueue, ServiceError, plan_fields
+from nst_engine.service.forms import ServiceConfig, check_framing, settings_from_values
+from nst_engine.service.jobs import JobQueue, plan_fields
 from nst_engine.service.limits import check_fits_network
 from nst_engine.settings import MAX_SIDE, Settings
-
-if TYPE_CHECKING:
-    from nst_engine.service.app import ServiceConfig
 
 MAX_PLAN_BODY = 64 * 1024
 
@@ -47,9 +45,7 @@ def add_plan_route(app: FastAPI, config: ServiceConfig, queue: JobQueue, device:
     async def plan(request: Request) -> dict[str, Any]:
         """JSON `{"width": W, "height": H, "settings": {...}}` -> `{"plan", "seconds", "device",
         "device_name", "calibrated"}`; `seconds` is null until the device's speed has been measured."""
-        from nst_engine.service.app import _check_framing, settings_from_values
-
-        _check_framing(request, MAX_PLAN_BODY)
+        check_framing(request, MAX_PLAN_BODY)
         try:
             body = json.loads(await request.body() or b"null")
         except ValueError as error:
