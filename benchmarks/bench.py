@@ -6,7 +6,7 @@
    plain run's final loss. Both runs' images are judged by one fp32 objective (the default's own
    losses come from its bf16 network), at snapshots of the final scale.
 3. Full resolution: a 2048x1365 content at "standard", with and without a memory limit: time, the
-   estimate beside it (where timing.py exists), peak memory, and the seam figure where it was tiled.
+   estimate beside it (where planning/timing.py exists), peak memory, and the seam figure where it was tiled.
 Each row of sections 1 and 3 runs in a process of its own, so that its peak memory is its own.
 
 Run: `.venv/bin/python benchmarks/bench.py [--size 512] [--iterations 100] [--weights FILE]`;
@@ -239,7 +239,7 @@ def fullres(weights: Path, device: str, size: tuple[int, int], limit: int, extra
         if isinstance(row, str):
             print(f"| {name} | failed: {row} | | | | |")
             continue
-        estimate = f"{row['estimate']:.1f} s" if row["estimate"] is not None else "n/a (no timing.py)"
+        estimate = f"{row['estimate']:.1f} s" if row["estimate"] is not None else "n/a (no planning/timing.py)"
         seam = f"{row['seam']:.2f}" if row["seam"] is not None else "untiled"
         print(f"| {name} | {row['seconds']:.1f} s | {estimate} | {row['peak'] / 2**30:.2f} GiB ({row['peak_kind']}) "
               f"| {row['plan']} | {seam} |", flush=True)

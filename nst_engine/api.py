@@ -74,7 +74,7 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_precision(settings: Settings, device: torch.device) -> torch.dtype:
-    """The network's precision; the costs stay fp32 either way (costs.py).
+    """The network's precision; the costs stay fp32 either way (gatys/costs.py).
 
     `auto` picks bf16 where the hardware runs it fast (CUDA, and CPUs with AVX-512 BF16 or AMX),
     fp16 on CUDA without bf16, and fp32 elsewhere.

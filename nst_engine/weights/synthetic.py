@@ -2,7 +2,7 @@
 
 The weights are random but calibrated on natural photographs so that every layer responds with
 activations of order one: the optimiser then moves as it would with real weights. They are written
-in each real file's layout (`save_pth`, `save_matconvnet`) so that the loader (weights.py) is tested
+in each real file's layout (`save_pth`, `save_matconvnet`) so that the loader (formats.py) is tested
 on the same bytes it meets in the field.
 """
 
