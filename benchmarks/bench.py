@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from nst_engine import api
+from nst_engine.device import cpu_has_fast_bf16, resolve_device, resolve_precision
 from nst_engine.gatys import optimize
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.gatys.model import CONVS
@@ -89,7 +90,7 @@ def speed_row(spec: dict, steps: int = 6) -> dict:
     """Seconds per iteration at `size` (after two warm-up iterations) and the row's peak memory."""
     cache = ModelCache(spec["weights"])
     settings = Settings.from_dict({"device": spec["device"], **spec["settings"]})
-    device = api.resolve_device(settings.device)
+    device = resolve_device(settings.device)
     cache.get(settings, device, bool(settings.channels_last))
     content = load_picture(ROOT / "tests" / "data" / "chelsea.jpg")
     style = load_picture(ROOT / "tests" / "data" / "ihc.jpg")
@@ -188,14 +189,14 @@ def fullres_row(spec: dict) -> dict:
     # Full resolution whatever the estimate: no time budget (the estimate is printed beside the time).
     settings = Settings.from_dict({"preset": "standard", "size": 0, "time_budget": 0, "device": spec["device"],
                                    **spec["settings"]})
-    device = api.resolve_device(settings.device)
+    device = resolve_device(settings.device)
     cache.get(settings, device, settings.channels_last or device.type == "cuda")
     estimate = None
     try:
         from nst_engine import calibrate  # the time estimate arrives with the full-resolution work
         from nst_engine.planning import timing
 
-        rate = calibrate.rate_for(cache, settings, device, api.resolve_precision(settings, device))
+        rate = calibrate.rate_for(cache, settings, device, resolve_precision(settings, device))
     except ImportError:
         timing, rate = None, None
     peak = RowPeak(device)
@@ -270,7 +271,7 @@ def main() -> int:
 
         weights = make_test_weights(Path(tempfile.mkdtemp()), "torchvision", PHOTOS, seed=0)
     cache = ModelCache(weights)
-    device = api.resolve_device(args.device)
+    device = resolve_device(args.device)
     content = load_picture(ROOT / "tests" / "data" / "chelsea.jpg")
     style = load_picture(ROOT / "tests" / "data" / "ihc.jpg")
     base = Settings.from_dict({"device": args.device})
@@ -282,7 +283,7 @@ def main() -> int:
         print("\n## Iteration speed (L-BFGS, one scale)\n")
         print("| size | precision | s/iteration | iterations/s | peak memory | TFLOP/s |")
         print("|---|---|---|---|---|---|")
-    precisions = ["fp32", "bf16"] if device.type == "cuda" or api.cpu_has_fast_bf16() else ["fp32"]
+    precisions = ["fp32", "bf16"] if device.type == "cuda" or cpu_has_fast_bf16() else ["fp32"]
     for size in args.sizes:
         for precision in precisions:
             channels_last = precision != "fp32" or device.type == "cuda"

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from nst_engine import api
+from nst_engine.device import resolve_precision
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.gatys.model import CONVS, LAYER_INDEX
 from nst_engine.pictures.images import Picture, load_picture
@@ -94,7 +95,7 @@ def measure_size(cache, content, style, side: int, device, warmup: int, timed: i
     result = api.stylize(content, [style], settings, progress=on_progress, cache=cache)
     seconds = (stamps[-1] - stamps[warmup - 1]) / timed
     width, height = result.size
-    dtype = api.resolve_precision(settings, device)
+    dtype = resolve_precision(settings, device)
     dtype_bytes = 2 if dtype != torch.float32 else 4
     deepest = max((settings.content_layer, *settings.style_layers), key=LAYER_INDEX.__getitem__)
     return {

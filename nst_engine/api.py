@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from nst_engine.calibrate import rate_for
+from nst_engine.device import resolve_device, resolve_precision
 from nst_engine.errors import EngineError, OutOfMemory, SettingsError
 from nst_engine.gatys import optimize
 from nst_engine.gatys.cache import ModelCache
@@ -39,7 +40,7 @@ from nst_engine.settings import Settings
 # draft on a slow CPU is several times more): such a job is not worth measuring the device for.
 SMALL_WORK = 2_000_000
 
-__all__ = ["Progress", "StylizeResult", "plan_job", "resolve_device", "stylize"]
+__all__ = ["Progress", "StylizeResult", "plan_job", "stylize"]
 
 
 @dataclass
@@ -53,40 +54,6 @@ class StylizeResult:
     message: str | None = None  # the size computed at, and why it was reduced if it was
     plan: plan_module.Plan | None = None  # the schedule that ran
     estimate_seconds: float | None = None  # what the plan was expected to take (None: not calibrated)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """`auto` prefers CUDA, then Apple's MPS, then the CPU; an unavailable choice is an error."""
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if name == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if name == "cuda" and not cuda:
-        raise SettingsError("device cuda was asked for, but torch sees no CUDA GPU: use --device auto or cpu.")
-    if name == "mps" and not mps:
-        raise SettingsError("device mps was asked for, but this is not an Apple GPU: use --device auto or cpu.")
-    return torch.device(name)
-
-
-def cpu_has_fast_bf16() -> bool:
-    """AVX-512 BF16 or AMX: oneDNN then runs bf16 convolutions about twice as fast as fp32."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
-
-
-def resolve_precision(settings: Settings, device: torch.device) -> torch.dtype:
-    """The network's precision; the costs stay fp32 either way (gatys/costs.py).
-
-    `auto` picks bf16 where the hardware runs it fast (CUDA, and CPUs with AVX-512 BF16 or AMX),
-    fp16 on CUDA without bf16, and fp32 elsewhere.
-    """
-    explicit = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if settings.precision in explicit:
-        return explicit[settings.precision]
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_fast_bf16():
-        return torch.bfloat16
-    return torch.float32
 
 
 def target_size(content: Picture, settings: Settings) -> tuple[int, int]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import threading
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import torch
 
 from nst_engine import contract
+from nst_engine.device import device_name, precision_name
 from nst_engine.gatys import optimize
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.pictures.images import resize_tensor, to_tensor
@@ -44,28 +44,6 @@ _CALIBRATION: dict[str, tuple[tuple[int, ...], int]] = {"cpu": ((192,), 3), "mps
 
 _lock = threading.Lock()
 _memo: dict[str, Rate] = {}
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model with the threads torch uses (the rate depends on both)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "mps":
-        return f"Apple GPU ({platform.machine()})"
-    name = platform.processor() or platform.machine() or "CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{name}, {torch.get_num_threads()} threads"
-
-
-def precision_name(dtype: torch.dtype) -> str:
-    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def timing_file() -> Path:

@@ -13,6 +13,7 @@ import torch
 from nst_engine import calibrate
 from nst_engine.api import plan_job, stylize
 from nst_engine.contract import estimate_text
+from nst_engine.device import device_name, precision_name
 from nst_engine.gatys import tiling
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.pictures.images import load_picture
@@ -43,8 +44,8 @@ def fake_measure(monkeypatch, engine_home):
     measured: list[tuple[str, str]] = []
 
     def measure(cache, settings, device, dtype, sha256):
-        measured.append((sha256, calibrate.precision_name(dtype)))
-        return timing.Rate(1e6, 0.001, 0.5, device.type, calibrate.device_name(device), calibrate.precision_name(dtype),
+        measured.append((sha256, precision_name(dtype)))
+        return timing.Rate(1e6, 0.001, 0.5, device.type, device_name(device), precision_name(dtype),
                            sha256)
 
     monkeypatch.setattr(calibrate, "_measure", measure)
@@ -120,7 +121,7 @@ def test_a_real_calibration_estimates_a_small_run(engine_home, synthetic_weights
     measured = calibrate.rate_for(cache, settings, CPU, torch.float32)
     assert measured is not None and measured.pixels_per_second > 0 and measured.seconds_per_iteration >= 0
     assert measured.setup_iterations >= 0 and measured.calibration_seconds > 0
-    assert measured.device_name == calibrate.device_name(CPU) and measured.precision == "fp32"
+    assert measured.device_name == device_name(CPU) and measured.precision == "fp32"
     cat, stain = load_picture(photos["chelsea"]), load_picture(photos["ihc"])
     plan, estimate = plan_job(cat.size, settings, cache)
     result = stylize(cat, [stain], settings, cache=cache, plan=plan)

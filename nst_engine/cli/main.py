@@ -61,8 +61,8 @@ class ProgressBar:
 
 
 def _run_stylize(args: argparse.Namespace) -> int:
-    from nst_engine.api import plan_job, resolve_device, stylize
-    from nst_engine.calibrate import device_name
+    from nst_engine.api import plan_job, stylize
+    from nst_engine.device import device_name, resolve_device
     from nst_engine.gatys.cache import ModelCache
     from nst_engine.pictures.images import Picture, load_picture, save_picture
     settings = from_args(args, args.setting_names)
@@ -166,7 +166,7 @@ def info(weights_path: Path | None, device_name: str | None, precision: str | No
     import torch
 
     from nst_engine import contract
-    from nst_engine.api import resolve_device, resolve_precision
+    from nst_engine.device import resolve_device, resolve_precision
     from nst_engine.planning import memory
     from nst_engine.settings import Settings
     from nst_engine.weights.formats import KNOWN_SHA256_PREFIXES, find_weights, load_weights

@@ -178,7 +178,7 @@ class Costs:
     """
 
     def __init__(self, style: Picture, options: LearnOptions, weights_path: str | os.PathLike[str] | None = None):
-        from nst_engine.api import resolve_device
+        from nst_engine.device import resolve_device
         from nst_engine.gatys.cache import ModelCache
         from nst_engine.gatys.optimize import Objective
         from nst_engine.settings import Settings

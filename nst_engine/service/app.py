@@ -22,8 +22,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nst_engine import __version__
-from nst_engine.api import resolve_device
 from nst_engine.contract import TERMINAL_EVENTS
+from nst_engine.device import resolve_device
 from nst_engine.errors import ImageError, ServiceError, SettingsError
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.pictures.images import (

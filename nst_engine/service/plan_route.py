@@ -17,7 +17,7 @@ import torch
 from fastapi import Depends, FastAPI, Request
 
 from nst_engine.api import plan_job
-from nst_engine.calibrate import device_name
+from nst_engine.device import device_name
 from nst_engine.errors import EngineError, ServiceError, WeightsInvalid, WeightsMissing
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.planning.schedule import Size
