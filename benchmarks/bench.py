@@ -6,7 +6,7 @@
    plain run's final loss. Both runs' images are judged by one fp32 objective (the default's own
    losses come from its bf16 network), at snapshots of the final scale.
 3. Full resolution: a 2048x1365 content at "standard", with and without a memory limit: time, the
-   estimate beside it (where timing.py exists), peak memory, and the limited row's picture against
+   estimate beside it (where planning/timing.py exists), peak memory, and the limited row's picture against
    the unlimited one's (nst_engine/agreement.py: mean difference over the style's change, block tone
    spread, worst edge).
 4. Tiles against untiled at a size where both fit (`--tiles 512`): the smallest tiles and large ones,
@@ -34,9 +34,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nst_engine import api, optimize
-from nst_engine.images import Picture, load_picture, resize_tensor, scaled_size, to_tensor
-from nst_engine.model import CONVS
+from nst_engine import api
+from nst_engine.device import cpu_has_fast_bf16, resolve_device, resolve_precision
+from nst_engine.gatys import optimize
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.gatys.model import CONVS
+from nst_engine.pictures.images import Picture, load_picture, resize_tensor, scaled_size, to_tensor
 from nst_engine.settings import SPECS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,9 +92,9 @@ def sync(device: torch.device) -> None:
 
 def speed_row(spec: dict, steps: int = 6) -> dict:
     """Seconds per iteration at `size` (after two warm-up iterations) and the row's peak memory."""
-    cache = api.ModelCache(spec["weights"])
+    cache = ModelCache(spec["weights"])
     settings = Settings.from_dict({"device": spec["device"], **spec["settings"]})
-    device = api.resolve_device(settings.device)
+    device = resolve_device(settings.device)
     cache.get(settings, device, bool(settings.channels_last))
     content = load_picture(ROOT / "tests" / "data" / "chelsea.jpg")
     style = load_picture(ROOT / "tests" / "data" / "ihc.jpg")
@@ -160,8 +163,8 @@ def race(cache, content, style, base: Settings, size: int, iterations: int, devi
 
 def picture_measures(tiled: Picture, untiled: Picture, content: Picture, step) -> str:
     """The tiled picture against the untiled one, every tile edge of the last scale counted once."""
-    from nst_engine import tiling
-    from nst_engine.agreement import agreement
+    from nst_engine.gatys import tiling
+    from nst_engine.pictures.agreement import agreement
 
     t, u, c = tiled.rgb, untiled.rgb, content.rgb
     if t.shape != u.shape or step is None or step.tile is None:
@@ -175,7 +178,7 @@ def picture_measures(tiled: Picture, untiled: Picture, content: Picture, step) -
 
 def fullres_row(spec: dict) -> dict:
     """One full-resolution run (in its own process): time, estimate, peak memory, plan, seams."""
-    cache = api.ModelCache(spec["weights"])
+    cache = ModelCache(spec["weights"])
     width, height = spec["size"]
     photo = load_picture(ROOT / "tests" / "data" / "chelsea.jpg")
     content = Picture(np.ascontiguousarray(
@@ -184,13 +187,14 @@ def fullres_row(spec: dict) -> dict:
     # Full resolution whatever the estimate: no time budget (the estimate is printed beside the time).
     settings = Settings.from_dict({"preset": "standard", "size": 0, "time_budget": 0, "device": spec["device"],
                                    **spec["settings"]})
-    device = api.resolve_device(settings.device)
+    device = resolve_device(settings.device)
     cache.get(settings, device, settings.channels_last or device.type == "cuda")
     estimate = None
     try:
-        from nst_engine import timing  # the time estimate arrives with the full-resolution work
+        from nst_engine import calibrate  # the time estimate arrives with the full-resolution work
+        from nst_engine.planning import timing
 
-        rate = timing.rate_for(cache, settings, device, api.resolve_precision(settings, device))
+        rate = calibrate.rate_for(cache, settings, device, resolve_precision(settings, device))
     except ImportError:
         timing, rate = None, None
     peak = RowPeak(device)
@@ -214,7 +218,9 @@ def fullres_row(spec: dict) -> dict:
 
 def tiles_section(cache, content: Picture, style: Picture, device, side: int, iterations: int) -> None:
     """Section 4: untiled, the smallest tiles and tiles of 3/4 of the image, in one process (times only)."""
-    from nst_engine import tiled_objective, timing
+    from nst_engine.calibrate import rate_for
+    from nst_engine.gatys import tiled_objective
+    from nst_engine.planning import timing
 
     print(f"\n## Tiles against untiled at {side} px, {iterations} iterations, one scale, fp32\n")
     print("| run | time | over untiled | whole image / Gram pass / gradient pass | estimate over untiled's "
@@ -230,7 +236,7 @@ def tiles_section(cache, content: Picture, style: Picture, device, side: int, it
     tiled_objective.TiledObjective.__init__ = init  # type: ignore[method-assign]
     base = Settings.from_dict({"device": str(device), "size": side, "scales": 1, "iterations": iterations,
                                "precision": "fp32", "seed": 1, "time_budget": 0, "memory_limit": 2**40})
-    rate = timing.rate_for(cache, base, device, torch.float32)
+    rate = rate_for(cache, base, device, torch.float32)
     untiled, whole_seconds, whole_estimate = None, 1.0, 1.0
     for name, tile in (("untiled", None), ("tiles of 192 (smallest)", 192), ("tiles of 3/4", side * 3 // 4 // 16 * 16)):
         made.clear()
@@ -277,7 +283,7 @@ def fullres(weights: Path, device: str, size: tuple[int, int], limit: int, extra
         if isinstance(row, str):
             print(f"| {name} | failed: {row} | | | | |")
             continue
-        estimate = f"{row['estimate']:.1f} s" if row["estimate"] is not None else "n/a (no timing.py)"
+        estimate = f"{row['estimate']:.1f} s" if row["estimate"] is not None else "n/a (no planning/timing.py)"
         picture = Picture(np.load(spec["picture"]))
         untiled = picture if untiled is None else untiled
         tile = row["tile"]
@@ -310,11 +316,11 @@ def main() -> int:
 
     weights = args.weights
     if weights is None:
-        from nst_engine.synthetic_weights import make_test_weights
+        from nst_engine.weights.synthetic import make_test_weights
 
         weights = make_test_weights(Path(tempfile.mkdtemp()), "torchvision", PHOTOS, seed=0)
-    cache = api.ModelCache(weights)
-    device = api.resolve_device(args.device)
+    cache = ModelCache(weights)
+    device = resolve_device(args.device)
     content = load_picture(ROOT / "tests" / "data" / "chelsea.jpg")
     style = load_picture(ROOT / "tests" / "data" / "ihc.jpg")
     base = Settings.from_dict({"device": args.device})
@@ -326,7 +332,7 @@ def main() -> int:
         print("\n## Iteration speed (L-BFGS, one scale)\n")
         print("| size | precision | s/iteration | iterations/s | peak memory | TFLOP/s |")
         print("|---|---|---|---|---|---|")
-    precisions = ["fp32", "bf16"] if device.type == "cuda" or api.cpu_has_fast_bf16() else ["fp32"]
+    precisions = ["fp32", "bf16"] if device.type == "cuda" or cpu_has_fast_bf16() else ["fp32"]
     for size in args.sizes:
         for precision in precisions:
             channels_last = precision != "fp32" or device.type == "cuda"

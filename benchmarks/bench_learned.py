@@ -85,17 +85,17 @@ def bench_learning(width: str, steps: int, weights: Path | None) -> float:
     with tempfile.TemporaryDirectory() as folder:
         from PIL import Image
 
-        from nst_engine.reference import procedural_images
+        from nst_engine.pictures.reference import procedural_images
 
         for index, image in enumerate(procedural_images(count=8, size=320, seed=1)):
             Image.fromarray(np.uint8(image * 255)).save(Path(folder) / f"{index}.png")
         if weights is None:
-            from nst_engine.synthetic_weights import make_test_weights
+            from nst_engine.weights.synthetic import make_test_weights
 
             weights = make_test_weights(Path(folder), "torchvision", seed=0)
         options = LearnOptions(size=256, width=width, device="cpu")
         style = procedural_images(count=1, size=256, seed=7)[0]
-        from nst_engine.images import Picture
+        from nst_engine.pictures.images import Picture
 
         costs = Costs(Picture(style), options, weights)
         photos = PhotoSet(folder, 256, random.Random(0))

@@ -24,9 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nst_engine import api, memory
-from nst_engine.images import Picture, load_picture, resize_tensor, to_tensor
-from nst_engine.model import CONVS, LAYER_INDEX
+from nst_engine import api
+from nst_engine.device import resolve_precision
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.gatys.model import CONVS, LAYER_INDEX
+from nst_engine.pictures.images import Picture, load_picture, resize_tensor, to_tensor
+from nst_engine.planning import memory
 from nst_engine.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +97,7 @@ def measure_size(cache, content, style, side: int, device, warmup: int, timed: i
     result = api.stylize(content, [style], settings, progress=on_progress, cache=cache)
     seconds = (stamps[-1] - stamps[warmup - 1]) / timed
     width, height = result.size
-    dtype = api.resolve_precision(settings, device)
+    dtype = resolve_precision(settings, device)
     dtype_bytes = 2 if dtype != torch.float32 else 4
     deepest = max((settings.content_layer, *settings.style_layers), key=LAYER_INDEX.__getitem__)
     return {
@@ -130,8 +133,8 @@ def warm_standard_seconds(cache, content, style, side: int = 1024) -> tuple[floa
 
 def tiles_check(cache, content, style, side: int = 2048, tile: int = 512) -> list[str]:
     """One scale at `side` untiled and in tiles of `tile` (bf16, 4 iterations): time, peak, picture measures."""
-    from nst_engine import tiling
-    from nst_engine.agreement import agreement
+    from nst_engine.gatys import tiling
+    from nst_engine.pictures.agreement import agreement
 
     settings = Settings.from_dict({"size": side, "scales": 1, "iterations": 4, "device": "cuda", "seed": 1,
                                    "time_budget": 0})
@@ -182,10 +185,10 @@ def main() -> int:
 
     weights = args.weights
     if weights is None:
-        from nst_engine.synthetic_weights import make_test_weights
+        from nst_engine.weights.synthetic import make_test_weights
 
         weights = make_test_weights(Path(tempfile.mkdtemp()), "torchvision", PHOTOS, seed=0)
-    cache = api.ModelCache(weights)
+    cache = ModelCache(weights)
     content, style = square_content(), load_picture(ROOT / "tests" / "data" / "ihc.jpg")
     report = [f"# GPU check: torch {torch.__version__}, CUDA {torch.version.cuda}, weights {Path(weights).name}", ""]
     report += cpu_part(cache, content, style)

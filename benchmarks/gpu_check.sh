@@ -77,7 +77,7 @@ WEIGHTS=$(timeout $(( $(left) / 2 )) "$PY" - <<'EOF'
 import os
 from pathlib import Path
 
-from nst_engine.synthetic_weights import make_test_weights
+from nst_engine.weights.synthetic import make_test_weights
 
 photos = sorted(Path("tests/data").glob("*.jpg"))
 print(make_test_weights(Path(os.environ["NST_TEST_WEIGHTS_DIR"]) / "torchvision", "torchvision", photos, seed=0))

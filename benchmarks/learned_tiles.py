@@ -29,11 +29,11 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nst_engine.agreement import agreement  # noqa: E402
 from nst_engine.learned.export import export  # noqa: E402
 from nst_engine.learned.network import build  # noqa: E402
 from nst_engine.learned.options import LearnOptions  # noqa: E402
 from nst_engine.learned.runtime import Graph, Tiling, open_session, run_graph, run_tiled, whole_statistics  # noqa: E402
+from nst_engine.pictures.agreement import agreement  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 PICTURE = ROOT / "docs" / "images" / "learned-tiled-vs-whole.png"
@@ -42,9 +42,9 @@ MID_GREY = 128 / 255  # zero difference: an 8-bit level, not 127.5 where roundin
 
 
 def learned_network(steps: int, folder: Path) -> torch.nn.Module:
-    from nst_engine.images import load_picture
     from nst_engine.learned.train import learn
-    from nst_engine.synthetic_weights import make_test_weights
+    from nst_engine.pictures.images import load_picture
+    from nst_engine.weights.synthetic import make_test_weights
 
     photos = sorted(DATA.glob("*.jpg"))
     weights = make_test_weights(folder / "weights", "torchvision", photos, seed=0)

@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nst_engine import api, tiling
-from nst_engine.agreement import agreement
-from nst_engine.images import Picture, load_picture, resize_tensor, save_picture, to_tensor
+from nst_engine import api
+from nst_engine.gatys import tiling
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.pictures.agreement import agreement
+from nst_engine.pictures.images import Picture, load_picture, resize_tensor, save_picture, to_tensor
 from nst_engine.settings import Settings
-from nst_engine.synthetic_weights import make_test_weights
+from nst_engine.weights.synthetic import make_test_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -49,7 +51,7 @@ def main() -> int:
     args = parser.parse_args()
     weights = args.weights or make_test_weights(Path(tempfile.mkdtemp()), "torchvision", sorted(DATA.glob("*.jpg")),
                                                 seed=0)
-    cache = api.ModelCache(weights)
+    cache = ModelCache(weights)
     content = load_picture(DATA / "astronaut.jpg")
     style = load_picture(DATA / "ihc.jpg")
     settings = Settings.from_dict({"size": args.size, "scales": 1, "iterations": args.iterations, "device": "cpu",

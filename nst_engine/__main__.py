@@ -1,3 +1,3 @@
-from nst_engine.cli import main
+from nst_engine.cli.main import main
 
 raise SystemExit(main())

@@ -1,28 +1,30 @@
 """`stylize()`: the one call the CLI and the service share.
 
-It resolves the device and precision, plans a size that fits in memory, keeps the model warm in a
-`ModelCache`, runs the optimisation and hands back a `Picture` with the content's alpha and depth.
+It resolves the device and precision, plans a size that fits in memory (and, with the device's measured
+rate from calibrate.py, in time), keeps the model warm in a `ModelCache` (gatys/cache.py), runs the
+optimisation and hands back a `Picture` with the content's alpha and depth: settings → plan → run → result.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gc
 import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 
-from nst_engine import memory, optimize, timing
-from nst_engine import plan as plan_module
+from nst_engine.calibrate import rate_for
+from nst_engine.device import resolve_device, resolve_precision
 from nst_engine.errors import EngineError, OutOfMemory, SettingsError
-from nst_engine.images import (
+from nst_engine.gatys import optimize
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.gatys.optimize import Progress
+from nst_engine.pictures.images import (
     Picture,
     combine_luminance,
     from_tensor,
@@ -31,23 +33,15 @@ from nst_engine.images import (
     resize_tensor,
     to_tensor,
 )
-from nst_engine.model import FeatureModel
-from nst_engine.optimize import Progress
-from nst_engine.reference import procedural_images
+from nst_engine.planning import memory, timing
+from nst_engine.planning import plan as plan_module
 from nst_engine.settings import Settings
-from nst_engine.weights import LoadedWeights, WeightsFormat, find_weights, load_weights
 
-# With the seed's normalisations J_content grows with the square of the activations' scale and
-# J_style with its fourth power. The same network saved for another input convention (0..1
-# normalised, 0..255 BGR, 0..255 RGB) can differ by such a scale, so the default weights measure
-# both costs in units of the network's activation scale s on a reference image
-# (`ModelCache.calibrated`): the style weight below is for networks whose activations are of order one.
-BASE_STYLE_WEIGHT = 1e4
 # Pixel-iterations below which a job is over before a calibration of the device would be (a 512 px
 # draft on a slow CPU is several times more): such a job is not worth measuring the device for.
 SMALL_WORK = 2_000_000
 
-__all__ = ["ModelCache", "Progress", "StylizeResult", "plan_job", "resolve_device", "stylize"]
+__all__ = ["Progress", "StylizeResult", "plan_job", "stylize"]
 
 
 @dataclass
@@ -61,111 +55,6 @@ class StylizeResult:
     message: str | None = None  # the size computed at, and why it was reduced if it was
     plan: plan_module.Plan | None = None  # the schedule that ran
     estimate_seconds: float | None = None  # what the plan was expected to take (None: not calibrated)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """`auto` prefers CUDA, then Apple's MPS, then the CPU; an unavailable choice is an error."""
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if name == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if name == "cuda" and not cuda:
-        raise SettingsError("device cuda was asked for, but torch sees no CUDA GPU: use --device auto or cpu.")
-    if name == "mps" and not mps:
-        raise SettingsError("device mps was asked for, but this is not an Apple GPU: use --device auto or cpu.")
-    return torch.device(name)
-
-
-def cpu_has_fast_bf16() -> bool:
-    """AVX-512 BF16 or AMX: oneDNN then runs bf16 convolutions about twice as fast as fp32."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
-
-
-def resolve_precision(settings: Settings, device: torch.device) -> torch.dtype:
-    """The network's precision; the costs stay fp32 either way (costs.py).
-
-    `auto` picks bf16 where the hardware runs it fast (CUDA, and CPUs with AVX-512 BF16 or AMX),
-    fp16 on CUDA without bf16, and fp32 elsewhere.
-    """
-    explicit = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if settings.precision in explicit:
-        return explicit[settings.precision]
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_fast_bf16():
-        return torch.bfloat16
-    return torch.float32
-
-
-class ModelCache:
-    """Keeps one loaded VGG-19 per process, so the service pays for loading once."""
-
-    def __init__(self, weights_path: str | Path | None = None) -> None:
-        self.weights_path = Path(weights_path) if weights_path else None
-        self._lock = threading.Lock()
-        self._weights: LoadedWeights | None = None
-        self._key: tuple | None = None
-        self._model: FeatureModel | None = None
-        self.activation_scale = 1.0  # mean square of the style activations on a reference image
-        self.layer_scales: dict[str, float] = {}  # each layer's mean square activation on it
-
-    def weights(self) -> LoadedWeights:
-        with self._lock:
-            if self._weights is None:
-                path = self.weights_path or find_weights()
-                self._weights = load_weights(path)
-            return self._weights
-
-    @property
-    def loaded_weights(self) -> LoadedWeights | None:
-        return self._weights
-
-    def calibrated(self, settings: Settings) -> tuple[Settings, float]:
-        """The settings and style weight to optimise with (after `get`, which measures the scale).
-
-        An explicit style weight is the seed's beta on the file's raw costs and is used as given (the
-        notebook preset reproduces the seed). The default measures both costs in units of s, the mean
-        square of the style layers' activations on a reference image: alpha / s and
-        BASE_STYLE_WEIGHT / s^2. A network re-saved for 0..255 input has every activation k times
-        larger, s k^2 times, J_content k^2 and J_style k^4 times, so the total cost, its gradient and
-        the picture are the same in every format, total variation (a cost in pixels) included; the
-        old default (beta / s only) kept the style/content balance but let smoothing vanish in the
-        0..255 formats. (Per-layer units would also absorb gains that differ by layer, but they
-        reweigh the layers and, on the test network, slow the style down: tests/test_formats.py.)
-        """
-        if settings.style_weight is not None:
-            return settings, settings.style_weight
-        scale = self.activation_scale
-        content_weight = min(settings.content_weight / scale, 1e12)
-        return settings.replace(content_weight=content_weight), BASE_STYLE_WEIGHT / scale**2
-
-    def get(self, settings: Settings, device: torch.device, channels_last: bool) -> tuple[FeatureModel, WeightsFormat]:
-        weights = self.weights()
-        layers = (settings.content_layer, *settings.style_layers)
-        key = (layers, settings.pooling, str(device), channels_last)
-        with self._lock:
-            if self._key != key:
-                self._model = None
-                gc.collect()
-                model = FeatureModel(weights.features_state_dict, weights.format.preprocess, layers, settings.pooling)
-                model = model.to(device)
-                if channels_last:
-                    model = model.to(memory_format=torch.channels_last)
-                self.layer_scales = _activation_scales(model, device)
-                self.activation_scale = sum(self.layer_scales[n] for n in settings.style_layers) / len(
-                    settings.style_layers
-                )
-                self._model, self._key = model, key
-            assert self._model is not None
-            return self._model, weights.format
-
-
-def _activation_scales(model: FeatureModel, device: torch.device) -> dict[str, float]:
-    """Mean square of each of the model's layers' activations on a fixed photograph-like image."""
-    image = to_tensor(procedural_images(count=1, size=128, seed=0)[0], device)
-    with torch.no_grad():
-        activations = model(image)
-    return {name: max(float(a.float().pow(2).mean()), 1e-12) for name, a in activations.items()}
 
 
 def target_size(content: Picture, settings: Settings) -> tuple[int, int]:
@@ -182,20 +71,20 @@ def plan_job(
 ) -> tuple[plan_module.Plan, float | None]:
     """The plan for a content of `content_size` and its estimated seconds (None when not calibrated).
 
-    The device's rate is measured once (timing.py): "always" measures it if needed, "never" only
+    The device's rate is measured once (calibrate.py): "always" measures it if needed, "never" only
     uses a kept one, "auto" measures it unless the job is too small to be worth it (SMALL_WORK).
     With a rate, the plan also keeps within `settings.time_budget`.
     """
     device = resolve_device(settings.device)
     dtype = resolve_precision(settings, device)
     dtype_bytes = 2 if dtype != torch.float32 else 4
-    rate = timing.rate_for(cache, settings, device, dtype, calibrate=False)
+    rate = rate_for(cache, settings, device, dtype, calibrate=False)
     if rate is None and calibrate != "never":
         rough = plan_module.make_plan(content_size, settings, device, dtype_bytes)
         if calibrate == "auto" and rough.pixel_iterations <= SMALL_WORK:
             return rough, None
         try:
-            rate = timing.rate_for(cache, settings, device, dtype, notify=notify)
+            rate = rate_for(cache, settings, device, dtype, notify=notify)
         except EngineError:
             raise  # missing or unusable weights: the job cannot run either
         except Exception:  # noqa: BLE001 - an estimate is not worth a job: plan without it

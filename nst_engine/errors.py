@@ -40,3 +40,12 @@ class Cancelled(EngineError):
 
     def __init__(self, message: str = "The job was cancelled.") -> None:
         super().__init__(message)
+
+
+class ServiceError(EngineError):
+    """A request the service refuses; `status` is the HTTP status, the message says what to do."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers

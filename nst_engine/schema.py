@@ -20,7 +20,7 @@ from typing import Any, NewType, Union, get_args, get_origin, get_type_hints
 
 from nst_engine.errors import SettingsError
 
-Layer = NewType("Layer", str)  # a VGG-19 layer name (nst_engine.model.LAYER_NAMES)
+Layer = NewType("Layer", str)  # a VGG-19 layer name (nst_engine.gatys.model.LAYER_NAMES)
 
 SCOPES = ("job", "server")
 
@@ -88,7 +88,7 @@ def read_specs(cls: type) -> dict[str, Spec]:
 
 
 def layer_names() -> tuple[str, ...]:
-    from nst_engine.model import LAYER_NAMES  # local: model imports torch, which `--help` need not load
+    from nst_engine.gatys.model import LAYER_NAMES  # local: model imports torch, which `--help` need not load
 
     return LAYER_NAMES
 

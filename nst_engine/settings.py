@@ -40,7 +40,7 @@ MAX_SIDE = 16384
 
 # What each preset changes from the defaults ("standard" changes nothing). Presets set effort, not
 # size: "draft" is a quick look at 512 px; "standard" and "high" work at the content's own size
-# (size 0), reached coarse to fine (schedule.py), within the time budget on the device.
+# (size 0), reached coarse to fine (planning/schedule.py), within the time budget on the device.
 PRESETS: dict[str, dict[str, Any]] = {
     "draft": {"size": 512, "iterations": 30, "scales": 2},
     "standard": {},
@@ -72,7 +72,7 @@ class Settings:
     """Everything a stylisation run needs besides its images (see each field's help).
 
     Sizes are long sides in pixels. `iterations` run at the final size (scales above 1024 px get
-    fewer, schedule.py), `coarse_iterations` at each coarser scale of the coarse-to-fine schedule.
+    fewer, planning/schedule.py), `coarse_iterations` at each coarser scale of the coarse-to-fine schedule.
     Made in any way, an instance is validated.
     """
 

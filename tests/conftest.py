@@ -90,7 +90,7 @@ def synthetic_weights(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str
 
     NST_TEST_WEIGHTS_DIR keeps them between runs (benchmarks/gpu_check.sh makes them once there).
     """
-    from nst_engine.synthetic_weights import make_test_weights
+    from nst_engine.weights.synthetic import make_test_weights
 
     made: dict[str, Path] = {}
     kept = os.environ.get("NST_TEST_WEIGHTS_DIR")
@@ -186,7 +186,7 @@ def start_engine(tmp_path: Path, synthetic_weights_file: Path):
 @pytest.fixture(scope="module")
 def cache(synthetic_weights_file: Path):
     """A warm engine model on the synthetic weights, shared by a module's stylisations."""
-    from nst_engine.api import ModelCache
+    from nst_engine.gatys.cache import ModelCache
 
     return ModelCache(synthetic_weights_file)
 
@@ -194,7 +194,7 @@ def cache(synthetic_weights_file: Path):
 @pytest.fixture(scope="module")
 def cat(photos: dict[str, Path]):
     """The content photograph most engine tests stylise (451x300)."""
-    from nst_engine.images import load_picture
+    from nst_engine.pictures.images import load_picture
 
     return load_picture(photos["chelsea"])
 
@@ -202,6 +202,6 @@ def cat(photos: dict[str, Path]):
 @pytest.fixture(scope="module")
 def stain(photos: dict[str, Path]):
     """A stained-tissue photograph: a style with strong colour and texture."""
-    from nst_engine.images import load_picture
+    from nst_engine.pictures.images import load_picture
 
     return load_picture(photos["ihc"])

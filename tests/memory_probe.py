@@ -43,14 +43,16 @@ def main() -> int:
 
     import torch
 
-    from nst_engine import api, memory
-    from nst_engine.images import load_picture
-    from nst_engine.plan import make_plan
+    from nst_engine import api
+    from nst_engine.gatys.cache import ModelCache
+    from nst_engine.pictures.images import load_picture
+    from nst_engine.planning import memory
+    from nst_engine.planning.plan import make_plan
     from nst_engine.settings import Settings
 
     settings = Settings.from_dict({"size": args.size, "scales": 1, "iterations": 2, "device": "cpu",
                                    "precision": "fp32", **json.loads(args.settings)})
-    cache = api.ModelCache(args.weights)
+    cache = ModelCache(args.weights)
     cache.get(settings, torch.device("cpu"), False)
     content, style = load_picture(args.content), load_picture(args.style)
     plan = make_plan(content.size, settings, torch.device("cpu"), 4)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from nst_engine.images import load_picture
+from nst_engine.pictures.images import load_picture
 
 
 def run_cli(*args: str, home, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -88,7 +88,7 @@ README_FLAGS = ("--preset", "--size", "--iterations", "--scales", "--weights", "
 
 
 def _stylize_help(capsys) -> str:
-    from nst_engine.cli import build_parser
+    from nst_engine.cli.main import build_parser
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["stylize", "--help"])
@@ -126,7 +126,7 @@ def _argv(values: dict) -> list[str]:
 
 
 def test_parsed_flags_give_the_same_settings_as_the_same_values(tmp_path):
-    from nst_engine.cli import build_parser
+    from nst_engine.cli.main import build_parser
     from nst_engine.settings import Settings, from_args
 
     values = {
@@ -189,7 +189,7 @@ def version(name):
     return real_version(name)
 
 metadata.version = version
-from nst_engine.cli import main
+from nst_engine.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -217,8 +217,8 @@ def test_info_without_onnxruntime_says_how_to_install_it(tmp_path, synthetic_wei
 
 def test_info_apply_without_onnxruntime_is_a_one_line_error(tmp_path, engine_home, photos):
     """`apply` reaches ONNX Runtime only once the style is found: a stored style (any model bytes) gets it there."""
-    from nst_engine.images import Picture
     from nst_engine.learned import library
+    from nst_engine.pictures.images import Picture
     model = tmp_path / "model.onnx"
     model.write_bytes(b"not an ONNX model")
     library.store("plain", model, Picture(np.full((8, 8, 3), 0.5, np.float32), None, 8, False), {})

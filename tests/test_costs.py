@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from nst_engine.costs import (
+from nst_engine.gatys.costs import (
     compute_content_cost,
     compute_layer_style_cost,
     compute_style_cost,
@@ -138,8 +138,8 @@ def test_objective_is_the_costs_sum_with_tv_and_blended_styles():
     """optimize.Objective adds nothing of its own: its J is costs.total_cost of costs.py's terms."""
     from contextlib import nullcontext
 
-    from nst_engine.model import EXPECTED_SHAPES, FeatureModel, Preprocess
-    from nst_engine.optimize import Objective
+    from nst_engine.gatys.model import EXPECTED_SHAPES, FeatureModel, Preprocess
+    from nst_engine.gatys.optimize import Objective
     from nst_engine.settings import Settings
 
     gen = torch.Generator().manual_seed(0)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import loopback_server
 
-from nst_engine.download import DownloadFailed, ProgressBar, fetch_weights
 from nst_engine.errors import EngineError, WeightsInvalid
-from nst_engine.weights import read_sha256_sidecar
+from nst_engine.weights.download import DownloadFailed, ProgressBar, fetch_weights
+from nst_engine.weights.formats import read_sha256_sidecar
 
 PAYLOAD = os.urandom(300_000)
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from nst_engine import api, memory, optimize, plan
+from nst_engine import api, device
 from nst_engine.errors import Cancelled, OutOfMemory
-from nst_engine.images import Picture, load_picture, to_tensor
+from nst_engine.gatys import optimize
+from nst_engine.pictures.images import Picture, load_picture, to_tensor
+from nst_engine.planning import memory, plan
 from nst_engine.settings import Settings
 
 
@@ -107,7 +109,7 @@ def test_blend_weights_select_styles(cache, cat, stain, photos):
 
 
 def test_preserve_colors_keeps_the_content_chroma(cache, cat, stain):
-    from nst_engine.images import _yiq_matrices
+    from nst_engine.pictures.images import _yiq_matrices
 
     result = api.stylize(cat, [stain], small(iterations=4, preserve_colors=True, output="content"), cache=cache)
     to_yiq, _ = _yiq_matrices()
@@ -208,12 +210,12 @@ def test_bf16_network_with_fp32_costs_tracks_fp32(cache, cat, stain):
 
 def test_auto_precision_follows_the_hardware(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(api, "cpu_has_fast_bf16", lambda: True)
-    assert api.resolve_precision(Settings(), cpu) == torch.bfloat16
-    assert api.resolve_precision(Settings(precision="fp32"), cpu) == torch.float32
-    monkeypatch.setattr(api, "cpu_has_fast_bf16", lambda: False)
-    assert api.resolve_precision(Settings(), cpu) == torch.float32
-    assert api.resolve_precision(Settings(precision="fp16"), cpu) == torch.float16
+    monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: True)
+    assert device.resolve_precision(Settings(), cpu) == torch.bfloat16
+    assert device.resolve_precision(Settings(precision="fp32"), cpu) == torch.float32
+    monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: False)
+    assert device.resolve_precision(Settings(), cpu) == torch.float32
+    assert device.resolve_precision(Settings(precision="fp16"), cpu) == torch.float16
 
 
 @pytest.mark.parametrize("error", [torch.OutOfMemoryError("CUDA out of memory"),

@@ -14,14 +14,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_engine import api, optimize
-from nst_engine.images import Picture, decode_picture, load_picture
+from nst_engine import api
+from nst_engine.gatys import optimize
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.pictures.images import Picture, decode_picture, load_picture
 from nst_engine.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def cache(synthetic_weights_file):
-    return api.ModelCache(synthetic_weights_file)
+    return ModelCache(synthetic_weights_file)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def test_stylise_with_other_weight_formats(fmt, synthetic_weights, cat, stain):
     """The format is detected and a run lowers the style cost with finite losses throughout."""
     if fmt == "matconvnet":
         pytest.importorskip("scipy")
-    cache = api.ModelCache(synthetic_weights(fmt))
+    cache = ModelCache(synthetic_weights(fmt))
     events: list[optimize.Progress] = []
     result = api.stylize(cat, [stain], tiny(), progress=events.append, cache=cache)
     assert cache.loaded_weights is not None and cache.loaded_weights.format.name == fmt

@@ -16,12 +16,14 @@ import numpy as np
 import pytest
 import torch
 
-from nst_engine import api, optimize
-from nst_engine.images import resize_tensor, to_tensor
-from nst_engine.model import CONVS, FeatureModel
+from nst_engine import api
+from nst_engine.gatys import optimize
+from nst_engine.gatys.cache import BASE_STYLE_WEIGHT, ModelCache
+from nst_engine.gatys.model import CONVS, FeatureModel
+from nst_engine.pictures.images import resize_tensor, to_tensor
 from nst_engine.settings import Settings
-from nst_engine.synthetic_weights import save_matconvnet, save_pth
-from nst_engine.weights import FORMATS, MATCONVNET_MEAN_RGB, load_weights
+from nst_engine.weights.formats import FORMATS, MATCONVNET_MEAN_RGB, load_weights
+from nst_engine.weights.synthetic import save_matconvnet, save_pth
 
 # How much larger the converted Caffe network's activations are than torchvision's, per VGG block
 # (one factor: the default calibration is one scale per network), and MatConvNet's than Caffe's.
@@ -123,7 +125,7 @@ def test_the_conversions_are_the_same_network_and_detected_as_their_formats(form
 @pytest.fixture(scope="module")
 def stylized(formats, cat, stain):
     """`stylized(format, strength)`: the default run's picture (runs once per pair: two busy cores)."""
-    caches = {name: api.ModelCache(path) for name, path in formats.items()}
+    caches = {name: ModelCache(path) for name, path in formats.items()}
     done: dict[tuple[str, float], api.StylizeResult] = {}
 
     def run(name: str, strength: float = 1.0) -> api.StylizeResult:
@@ -136,7 +138,7 @@ def stylized(formats, cat, stain):
 
 def objective_at_content(path: Path, cat, stain, settings: Settings):
     """J and its gradient at the content plus a little noise, with the weights `calibrated` gives."""
-    cache = api.ModelCache(path)
+    cache = ModelCache(path)
     model, _ = cache.get(settings, torch.device("cpu"), False)
     run_settings, beta = cache.calibrated(settings)
     content = resize_tensor(to_tensor(cat.rgb), (96, 64))
@@ -180,7 +182,7 @@ def test_default_settings_give_the_same_picture_in_every_format(stylized, format
     threads = torch.get_num_threads()
     torch.set_num_threads(1 if threads > 1 else 2)
     try:
-        other_threads = api.stylize(cat, [stain], small(), cache=api.ModelCache(formats["torchvision"])).picture.rgb
+        other_threads = api.stylize(cat, [stain], small(), cache=ModelCache(formats["torchvision"])).picture.rgb
     finally:
         torch.set_num_threads(threads)
     noise = np.abs(other_threads - pictures["torchvision"]).mean()
@@ -192,13 +194,13 @@ def test_default_settings_give_the_same_picture_in_every_format(stylized, format
 
 
 def test_an_explicit_style_weight_is_the_seed_beta_on_raw_costs(formats):
-    cache = api.ModelCache(formats["caffe"])
+    cache = ModelCache(formats["caffe"])
     settings = small(style_weight=40.0)
     cache.get(settings, torch.device("cpu"), False)
     assert cache.calibrated(settings) == (settings, 40.0)
     calibrated, beta = cache.calibrated(small())
     scale = cache.activation_scale
-    assert beta == pytest.approx(api.BASE_STYLE_WEIGHT / scale**2)
+    assert beta == pytest.approx(BASE_STYLE_WEIGHT / scale**2)
     assert calibrated.content_weight == pytest.approx(settings.content_weight / scale)
 
 
@@ -212,7 +214,7 @@ def test_style_strength_zero_is_the_content_itself(stylized, cat):
 def test_without_style_total_variation_does_not_smooth_the_content(formats, cat, stain):
     """The optimisation's own objective at strength 0: the content is its minimum (no TV pull)."""
     settings = small(style_strength=0.0)
-    cache = api.ModelCache(formats["torchvision"])
+    cache = ModelCache(formats["torchvision"])
     model, _ = cache.get(settings, torch.device("cpu"), False)
     settings, beta = cache.calibrated(settings)
     content = resize_tensor(to_tensor(cat.rgb), (64, 43))

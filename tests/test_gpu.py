@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from nst_engine import api, optimize
-from nst_engine.images import resize_tensor, to_tensor
+from nst_engine import api
+from nst_engine.gatys import optimize
+from nst_engine.pictures.images import resize_tensor, to_tensor
 from nst_engine.settings import SPECS, Settings
 
 pytestmark = pytest.mark.gpu

@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 
 from nst_engine.errors import EngineError, SettingsError
-from nst_engine.images import DEFAULT_MAX_PIXELS, ImageTooLarge, Picture, decode_picture, encode_png
 from nst_engine.learned import library
 from nst_engine.learned.options import LearnOptions
+from nst_engine.pictures.images import DEFAULT_MAX_PIXELS, ImageTooLarge, Picture, decode_picture, encode_png
 from nst_engine.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -164,7 +164,8 @@ def test_every_numeric_setting_has_an_upper_bound(values: dict) -> None:
 
 
 def test_a_run_whose_cost_becomes_non_finite_is_an_error(monkeypatch, cache, cat, stain) -> None:
-    from nst_engine import api, optimize
+    from nst_engine import api
+    from nst_engine.gatys import optimize
 
     def diverged(*args, **kwargs):
         plan = args[5]
@@ -194,7 +195,8 @@ def _cgroup_tree(tmp_path: Path, files: dict[str, str], proc: str) -> tuple[Path
 
 
 def test_a_container_memory_limit_is_read_in_cgroup_v2_and_v1(tmp_path: Path, monkeypatch) -> None:
-    from nst_engine import host_memory, memory
+    from nst_engine import host_memory
+    from nst_engine.planning import memory
     from nst_engine.service import limits
 
     gib = 2**30

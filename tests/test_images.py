@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from nst_engine.errors import ImageError
-from nst_engine.images import (
+from nst_engine.pictures.images import (
     Picture,
     decode_picture,
     encode_png,
@@ -131,7 +131,7 @@ EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10
 
 
 def test_only_the_documented_formats_are_decoded():
-    from nst_engine.images import probe_picture
+    from nst_engine.pictures.images import probe_picture
 
     with Image.open(io.BytesIO(EPS)) as unrestricted:  # Pillow alone would take it (and call Ghostscript)
         assert unrestricted.format == "EPS"

@@ -67,14 +67,14 @@ def make_profiles(*folders: Path) -> None:
 
 
 def test_engine_dirs_match_the_engine_paths_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nst_engine import paths
+    from nst_engine import contract
 
     monkeypatch.delenv("NST_ENGINE_HOME", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xc"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xd"))
-    assert inst.engine_dirs(sys.platform, dict(os.environ), Path.home()) == (paths.cache_dir(), paths.data_dir())
+    assert inst.engine_dirs(sys.platform, dict(os.environ), Path.home()) == (contract.cache_dir(), contract.data_dir())
     monkeypatch.setenv("NST_ENGINE_HOME", str(tmp_path / "h"))
-    assert inst.engine_dirs(sys.platform, dict(os.environ), Path.home()) == (paths.cache_dir(), paths.data_dir())
+    assert inst.engine_dirs(sys.platform, dict(os.environ), Path.home()) == (contract.cache_dir(), contract.data_dir())
 
 
 def test_engine_dirs_per_platform(tmp_path: Path) -> None:

@@ -19,10 +19,8 @@ from PIL import Image
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from nst_engine.agreement import agreement  # noqa: E402
-from nst_engine.cli import main  # noqa: E402
+from nst_engine.cli.main import main  # noqa: E402
 from nst_engine.errors import Cancelled  # noqa: E402
-from nst_engine.images import Picture, load_picture, save_picture  # noqa: E402
 from nst_engine.learned import api, library  # noqa: E402
 from nst_engine.learned import export as export_module  # noqa: E402
 from nst_engine.learned.api import apply_style  # noqa: E402
@@ -30,6 +28,8 @@ from nst_engine.learned.network import reach  # noqa: E402
 from nst_engine.learned.options import WIDTHS, LearnOptions  # noqa: E402
 from nst_engine.learned.runtime import Graph, Tiling, open_session, run_graph, run_tiled  # noqa: E402
 from nst_engine.learned.train import Costs, PhotoSet, initial_network, learn  # noqa: E402
+from nst_engine.pictures.agreement import agreement  # noqa: E402
+from nst_engine.pictures.images import Picture, load_picture, save_picture  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 STEPS = 15

@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from nst_engine import api, optimize
-from nst_engine.cli import build_parser, main
+from nst_engine import api
+from nst_engine.cli.main import build_parser, main
 from nst_engine.errors import OutOfMemory
-from nst_engine.images import load_picture
+from nst_engine.gatys import optimize
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.pictures.images import load_picture
 from nst_engine.settings import Settings
 
 PROBE = Path(__file__).with_name("memory_probe.py")
@@ -63,7 +65,7 @@ def test_a_size_needing_3_gib_runs_tiled_within_a_1_gib_limit(synthetic_weights_
 
 @pytest.fixture(scope="module")
 def cache(synthetic_weights_file):
-    return api.ModelCache(synthetic_weights_file)
+    return ModelCache(synthetic_weights_file)
 
 
 def _fail_first(monkeypatch, times: int) -> list[str]:
@@ -101,7 +103,7 @@ def test_running_out_of_memory_twice_fails_cleanly_and_writes_nothing(monkeypatc
     settings = Settings.from_dict({"size": 256, "iterations": 1, "scales": 1, "device": "cpu", "precision": "fp32"})
     with pytest.raises(OutOfMemory, match="ran out of memory at 256 px"):
         api.stylize(load_picture(photos["chelsea"]), [load_picture(photos["ihc"])], settings,
-                    cache=api.ModelCache(synthetic_weights_file))
+                    cache=ModelCache(synthetic_weights_file))
     _fail_first(monkeypatch, 1)
     out = tmp_path / "result.png"
     code = main(["stylize", str(photos["chelsea"]), str(photos["ihc"]), "-o", str(out), "--size", "256",

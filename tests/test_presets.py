@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nst_engine import memory, timing
-from nst_engine.images import scaled_size
-from nst_engine.plan import Plan, Step, make_plan
-from nst_engine.schedule import MIN_DETAIL_ITERATIONS, schedule
+from nst_engine.pictures.images import scaled_size
+from nst_engine.planning import memory, timing
+from nst_engine.planning.plan import Plan, Step, make_plan
+from nst_engine.planning.schedule import MIN_DETAIL_ITERATIONS, schedule
 from nst_engine.settings import Settings
 
 CPU = torch.device("cpu")

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from nst_engine import api, costs, optimize, plan, tiling
-from nst_engine.agreement import agreement
-from nst_engine.images import Picture, load_picture, resize_tensor, save_picture, to_tensor
+from nst_engine import api
+from nst_engine.gatys import costs, optimize, tiling
+from nst_engine.gatys.tiled_objective import TiledObjective
+from nst_engine.pictures.agreement import agreement
+from nst_engine.pictures.images import Picture, load_picture, resize_tensor, save_picture, to_tensor
+from nst_engine.planning import plan
 from nst_engine.settings import Settings
-from nst_engine.tiled_objective import TiledObjective
 
 GIB = 2**30
 CPU = torch.device("cpu")

@@ -1,6 +1,6 @@
-"""timing.py: the device's speed, measured once and kept per device, precision and weights; the estimate
-of a plan from it. Mostly structure (what is stored, when it is measured again, how an estimate
-scales with a plan's work); one real calibration checks the estimate of a small run loosely."""
+"""The device's speed (calibrate.py), measured once and kept per device, precision and weights, and the
+estimate of a plan from it (planning/timing.py). Mostly structure (what is stored, when it is measured again,
+how an estimate scales with a plan's work); one real calibration checks the estimate of a small run loosely."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from nst_engine import tiling, timing
-from nst_engine.api import ModelCache, plan_job, stylize
+from nst_engine import calibrate
+from nst_engine.api import plan_job, stylize
 from nst_engine.contract import estimate_text
-from nst_engine.images import load_picture
-from nst_engine.plan import Plan, Step
+from nst_engine.device import device_name, precision_name
+from nst_engine.gatys import tiling
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.pictures.images import load_picture
+from nst_engine.planning import timing
+from nst_engine.planning.plan import Plan, Step
 from nst_engine.settings import Settings
 
 CPU = torch.device("cpu")
@@ -40,14 +44,14 @@ def fake_measure(monkeypatch, engine_home):
     measured: list[tuple[str, str]] = []
 
     def measure(cache, settings, device, dtype, sha256):
-        measured.append((sha256, timing.precision_name(dtype)))
-        return timing.Rate(1e6, 0.001, 0.5, device.type, timing.device_name(device), timing.precision_name(dtype),
+        measured.append((sha256, precision_name(dtype)))
+        return timing.Rate(1e6, 0.001, 0.5, device.type, device_name(device), precision_name(dtype),
                            sha256)
 
-    monkeypatch.setattr(timing, "_measure", measure)
-    timing.forget()
+    monkeypatch.setattr(calibrate, "_measure", measure)
+    calibrate.forget()
     yield measured
-    timing.forget()
+    calibrate.forget()
 
 
 def test_an_estimate_is_the_plans_work_at_the_rate():
@@ -75,27 +79,27 @@ def test_seconds_are_said_as_precisely_as_an_estimate_deserves():
 
 def test_the_calibration_is_stored_reused_and_redone_when_weights_or_precision_change(fake_measure, engine_home):
     settings = Settings.from_dict({"device": "cpu"})
-    first = timing.rate_for(WeightsOnly("a" * 64), settings, CPU, torch.float32)
+    first = calibrate.rate_for(WeightsOnly("a" * 64), settings, CPU, torch.float32)
     assert fake_measure == [("a" * 64, "fp32")]
-    stored = json.loads((engine_home / "data" / timing.TIMING_FILE_NAME).read_text())
+    stored = json.loads((engine_home / "data" / calibrate.TIMING_FILE_NAME).read_text())
     (key,) = stored["rates"]
     assert "cpu" in key and "fp32" in key and "a" * 64 in key and f"{torch.get_num_threads()} threads" in key
-    timing.forget()  # as a new process would: read from the file, not measured again
-    assert timing.rate_for(WeightsOnly("a" * 64), settings, CPU, torch.float32) == first
+    calibrate.forget()  # as a new process would: read from the file, not measured again
+    assert calibrate.rate_for(WeightsOnly("a" * 64), settings, CPU, torch.float32) == first
     assert len(fake_measure) == 1
-    timing.rate_for(WeightsOnly("b" * 64), settings, CPU, torch.float32)  # other weights
-    timing.rate_for(WeightsOnly("a" * 64), settings, CPU, torch.bfloat16)  # other precision
+    calibrate.rate_for(WeightsOnly("b" * 64), settings, CPU, torch.float32)  # other weights
+    calibrate.rate_for(WeightsOnly("a" * 64), settings, CPU, torch.bfloat16)  # other precision
     assert fake_measure[1:] == [("b" * 64, "fp32"), ("a" * 64, "bf16")]
-    assert len(json.loads((engine_home / "data" / timing.TIMING_FILE_NAME).read_text())["rates"]) == 3
-    assert timing.rate_for(WeightsOnly("c" * 64), settings, CPU, torch.float32, calibrate=False) is None
+    assert len(json.loads((engine_home / "data" / calibrate.TIMING_FILE_NAME).read_text())["rates"]) == 3
+    assert calibrate.rate_for(WeightsOnly("c" * 64), settings, CPU, torch.float32, calibrate=False) is None
 
 
 def test_an_unreadable_timing_file_means_measuring_again(fake_measure, engine_home):
     (engine_home / "data").mkdir(parents=True)
-    (engine_home / "data" / timing.TIMING_FILE_NAME).write_text("{broken")
-    assert timing.rate_for(WeightsOnly("a" * 64), Settings(), CPU, torch.float32) is not None
+    (engine_home / "data" / calibrate.TIMING_FILE_NAME).write_text("{broken")
+    assert calibrate.rate_for(WeightsOnly("a" * 64), Settings(), CPU, torch.float32) is not None
     assert len(fake_measure) == 1
-    assert json.loads((engine_home / "data" / timing.TIMING_FILE_NAME).read_text())["rates"]
+    assert json.loads((engine_home / "data" / calibrate.TIMING_FILE_NAME).read_text())["rates"]
 
 
 def test_small_jobs_are_not_worth_measuring_for(fake_measure, synthetic_weights_file):
@@ -112,29 +116,29 @@ def test_small_jobs_are_not_worth_measuring_for(fake_measure, synthetic_weights_
 def test_a_real_calibration_estimates_a_small_run(engine_home, synthetic_weights_file, photos):
     """The real measurement on this CPU, then a small run: the estimate is its time within a loose
     factor (the machine is shared, so only a sanity check), and the rate's parts are plausible."""
-    timing.forget()
+    calibrate.forget()
     cache = ModelCache(synthetic_weights_file)
     settings = Settings.from_dict({"device": "cpu", "precision": "fp32", "size": 256, "iterations": 8, "scales": 2,
                                    "min_scale_size": 96, "time_budget": 0})
-    measured = timing.rate_for(cache, settings, CPU, torch.float32)
+    measured = calibrate.rate_for(cache, settings, CPU, torch.float32)
     assert measured is not None and measured.pixels_per_second > 0 and measured.seconds_per_iteration >= 0
     assert measured.setup_iterations >= 0 and measured.calibration_seconds > 0
-    assert measured.device_name == timing.device_name(CPU) and measured.precision == "fp32"
+    assert measured.device_name == device_name(CPU) and measured.precision == "fp32"
     cat, stain = load_picture(photos["chelsea"]), load_picture(photos["ihc"])
     plan, estimate = plan_job(cat.size, settings, cache)
     result = stylize(cat, [stain], settings, cache=cache, plan=plan)
     print(f"estimate {estimate:.2f} s, measured {result.seconds:.2f} s, rate {measured}")
     assert estimate is not None and 1 / 3 < result.seconds / estimate < 3
-    timing.forget()
+    calibrate.forget()
 
 
 def test_a_failed_measurement_costs_the_estimate_not_the_job(monkeypatch, engine_home, synthetic_weights_file):
     def broken(*args):
         raise RuntimeError("out of memory while measuring")
 
-    monkeypatch.setattr(timing, "_measure", broken)
-    timing.forget()
+    monkeypatch.setattr(calibrate, "_measure", broken)
+    calibrate.forget()
     plan, seconds = plan_job((451, 300), Settings.from_dict({"device": "cpu"}), ModelCache(synthetic_weights_file),
                              calibrate="always")
     assert seconds is None and plan.target == (451, 300) and not plan.notes
-    timing.forget()
+    calibrate.forget()

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from nst_engine import synthetic_weights as S
-from nst_engine import weights as W
 from nst_engine.errors import WeightsInvalid, WeightsMissing
-from nst_engine.model import FeatureModel
+from nst_engine.gatys.model import FeatureModel
+from nst_engine.weights import formats as W
+from nst_engine.weights import synthetic as S
 
 DATA = Path(__file__).parent / "data"
 CALIBRATION = [DATA / name for name in ("chelsea.jpg", "coffee.jpg", "hubble.jpg", "ihc.jpg")]

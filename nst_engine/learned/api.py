@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nst_engine.images import Picture, load_picture
 from nst_engine.learned import library
 from nst_engine.learned.export import ExportReport, export
 from nst_engine.learned.library import ONNX_MARKER, StyleError, StyleInfo, list_styles
@@ -34,9 +33,10 @@ from nst_engine.learned.runtime import (
     stylize_picture,
 )
 from nst_engine.learned.train import LearnProgress, LearnResult, learn
+from nst_engine.pictures.images import Picture, load_picture
 
 if TYPE_CHECKING:
-    from nst_engine.api import ModelCache
+    from nst_engine.gatys.cache import ModelCache
 
 __all__ = ["AppliedStyle", "LearnedStyle", "LearnOptions", "apply_style", "learn_style", "list_styles"]
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nst_engine import __version__, paths
+from nst_engine import __version__, contract
 from nst_engine.errors import EngineError
-from nst_engine.images import Picture, resize_tensor, scaled_size, to_tensor
+from nst_engine.pictures.images import Picture, resize_tensor, scaled_size, to_tensor
 
 FORMAT = "nst-learned-style"
 # Raise when a change needs a newer engine to read the style. 2: the graph takes the norms' statistics
@@ -43,12 +43,12 @@ class StyleError(EngineError):
 
 
 def library_dir() -> Path:
-    return paths.data_dir() / "styles"
+    return contract.data_dir() / "styles"
 
 
 def checkpoint_path(name: str) -> Path:
     """Where learning `name` keeps its checkpoint until the style is stored."""
-    return paths.data_dir() / "learning" / check_name(name) / "checkpoint.pt"
+    return contract.data_dir() / "learning" / check_name(name) / "checkpoint.pt"
 
 
 def check_name(name: str) -> str:
@@ -201,7 +201,7 @@ def exists(name: str) -> bool:
 
 def make_thumbnail(style: Picture) -> Picture:
     """The style picture with its long side at most THUMBNAIL_SIZE, 8-bit RGB."""
-    from nst_engine.images import from_tensor
+    from nst_engine.pictures.images import from_tensor
 
     size = scaled_size(style.size, min(THUMBNAIL_SIZE, max(style.size)))
     return Picture(from_tensor(resize_tensor(to_tensor(style.rgb), size)), None, 8, style.grayscale)
@@ -209,7 +209,7 @@ def make_thumbnail(style: Picture) -> Picture:
 
 def store(name: str, model: Path, thumbnail: Picture, metadata: dict[str, Any], replace: bool = False) -> StyleInfo:
     """Copy `model` into the library as `name` with its thumbnail and metadata (the checksum is added here)."""
-    from nst_engine.images import save_picture
+    from nst_engine.pictures.images import save_picture
 
     check_name(name)
     root = library_dir()
@@ -246,7 +246,7 @@ def store(name: str, model: Path, thumbnail: Picture, metadata: dict[str, Any], 
 
 def replace_model(info: StyleInfo, model: Path, changes: dict[str, Any]) -> StyleInfo:
     """Store a new model for an existing style (a format upgrade), keeping its thumbnail and settings."""
-    from nst_engine.images import load_picture
+    from nst_engine.pictures.images import load_picture
 
     kept = {k: v for k, v in info.metadata.items()
             if k not in ("format", "format_version", "name", "engine_version", "model_sha256")}

@@ -25,7 +25,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from nst_engine.errors import Cancelled, ImageError, SettingsError
-from nst_engine.images import (
+from nst_engine.learned.network import StyleNet, build
+from nst_engine.learned.options import LearnOptions
+from nst_engine.pictures.images import (
     DECODED_FORMATS,
     DEFAULT_MAX_PIXELS,
     Picture,
@@ -34,11 +36,9 @@ from nst_engine.images import (
     scaled_size,
     to_tensor,
 )
-from nst_engine.learned.network import StyleNet, build
-from nst_engine.learned.options import LearnOptions
 
 if TYPE_CHECKING:
-    from nst_engine.api import ModelCache
+    from nst_engine.gatys.cache import ModelCache
 
 MIN_IMAGES = 8
 CHECKPOINT_FORMAT = "nst-learned-checkpoint/1"
@@ -191,8 +191,9 @@ class Costs:
     def __init__(
         self, style: Picture, options: LearnOptions, weights: str | os.PathLike[str] | ModelCache | None = None
     ) -> None:
-        from nst_engine.api import ModelCache, resolve_device
-        from nst_engine.optimize import Objective
+        from nst_engine.device import resolve_device
+        from nst_engine.gatys.cache import ModelCache
+        from nst_engine.gatys.optimize import Objective
         from nst_engine.settings import Settings
 
         settings = Settings.from_dict({"style_strength": options.style_strength})

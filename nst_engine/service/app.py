@@ -1,4 +1,5 @@
-"""The HTTP app: routes, request parsing and event streams, with every refusal a 4xx `{"error": ...}`.
+"""The HTTP app: the job routes and event streams (their requests parsed by forms.py), with every refusal a
+4xx `{"error": ...}`.
 
 A request is admitted in the cheapest order that can refuse it: headers (length, framing, token),
 queue room, then the images' headers (pixel budgets, sizes VGG-19 can work at, settings), and only
@@ -13,7 +14,6 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
@@ -22,11 +22,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nst_engine import __version__
-from nst_engine.api import ModelCache, resolve_device
 from nst_engine.contract import TERMINAL_EVENTS
-from nst_engine.errors import ImageError, SettingsError
-from nst_engine.images import (
-    DEFAULT_MAX_PIXELS,
+from nst_engine.device import resolve_device
+from nst_engine.errors import ImageError, ServiceError, SettingsError
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.pictures.images import (
     ImageTooLarge,
     decode_content,
     decode_picture,
@@ -35,32 +35,17 @@ from nst_engine.images import (
     probe_picture,
 )
 from nst_engine.service import learned_routes
-from nst_engine.service.jobs import KEPT_RESULTS, Job, JobQueue, ServiceError, new_job_id
-from nst_engine.service.limits import Budgets, check_fits_network, check_request_pixels, machine_memory
+from nst_engine.service.forms import ServiceConfig, check_framing, int_field, settings_field, text_field
+from nst_engine.service.jobs import KEPT_RESULTS, Job, JobQueue, new_job_id
+from nst_engine.service.limits import check_fits_network, check_request_pixels
 from nst_engine.service.openapi_bodies import submit_body
 from nst_engine.service.plan_route import add_plan_route, queued_plan
-from nst_engine.settings import Settings
 
 MAX_STYLES = 8
 
 
 HEARTBEAT_SECONDS = 0.5
 DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
-_DEFAULT_BUDGETS = Budgets.from_memory(machine_memory())
-
-
-@dataclass
-class ServiceConfig:
-    token: str
-    weights: Any = None  # a Path, or None for the cache's weights file
-    max_image_pixels: int = DEFAULT_MAX_PIXELS
-    max_body_bytes: int = 512 * 2**20
-    max_queue: int = 8
-    server_settings: dict[str, Any] = field(default_factory=dict)  # device, precision: every job gets them
-    budgets: Budgets = field(default_factory=lambda: _DEFAULT_BUDGETS)
-    docs_need_token: bool = False  # when listening beyond loopback
-
-
 def create_app(config: ServiceConfig) -> FastAPI:
     cache = ModelCache(config.weights)
     budgets = config.budgets
@@ -127,7 +112,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             return answer
         weights_path = cache.weights_path
         if weights_path is None:
-            from nst_engine.weights import find_weights
+            from nst_engine.weights.formats import find_weights
 
             weights_path = find_weights()
         weights: dict[str, Any] = {"present": weights_path.is_file(), "path": str(weights_path)}
@@ -148,7 +133,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         """multipart/form-data: `content` (image file, or raw pixels with `content_format=raw`, `width`,
         `height`, `sample_format` u8|u16|f32, `channels` 3|4), one or more `style` files, `settings`
         (JSON), `preview`."""
-        _check_framing(request, config.max_body_bytes)
+        check_framing(request, config.max_body_bytes)
         queue.check_room()
         try:
             form = await request.form(max_files=MAX_STYLES + 1, max_fields=16, max_part_size=config.max_body_bytes)
@@ -222,65 +207,6 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _check_framing(request: Request, max_body_bytes: int) -> None:
-    """A body needs one honest length: Content-Length alone, never with chunked encoding."""
-    length = request.headers.get("content-length")
-    if "transfer-encoding" in request.headers and length is not None:
-        raise ServiceError(400, "The request has both Transfer-Encoding and Content-Length: send only Content-Length.")
-    if length is None or not length.strip().isdigit():
-        raise ServiceError(411, "Send the request with a Content-Length header.")
-    if int(length) > max_body_bytes:
-        raise ServiceError(413, f"The request is {byte_text(int(length))}, more than the engine's limit of "
-                                f"{byte_text(max_body_bytes)}: send less.")
-
-
-def _text_field(form: Any, name: str, default: str) -> str:
-    value = form.get(name, default)
-    if not isinstance(value, str):
-        raise ServiceError(400, f"`{name}` was sent as a file: send it as a plain form field.")
-    return value
-
-
-def _int_field(form: Any, name: str, default: str) -> int:
-    text = _text_field(form, name, default)
-    try:
-        return int(text)
-    except ValueError:
-        raise ServiceError(400, f"`{name}` must be an integer, not {text[:40]!r}.") from None
-
-
-def byte_text(count: int) -> str:
-    """A size in bytes as people read it: 70 KB, 1.5 MB (a limit of 64 KB must not read "0 MB")."""
-    for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
-        if count >= size:
-            return f"{count / size:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{count} bytes"
-
-
-def _settings(form: Any, server_settings: dict[str, Any]) -> Settings:
-    """The job's settings, validated; jobs run with the server's device and precision."""
-    text = _text_field(form, "settings", "{}")
-    try:
-        values = json.loads(text or "{}")
-    except (ValueError, RecursionError) as error:  # RecursionError: nested beyond what json reads
-        raise ServiceError(400, f"`settings` is not valid JSON ({error}): send a JSON object.") from None
-    return settings_from_values(values, server_settings)
-
-
-def settings_from_values(values: Any, server_settings: dict[str, Any]) -> Settings:
-    """Validated job settings from a decoded JSON value, with the server's own settings applied."""
-    if not isinstance(values, dict):
-        raise ServiceError(400, "`settings` must be a JSON object, such as {\"preset\": \"draft\"}.")
-    try:
-        settings = Settings.from_dict(values, scope="job")
-        return settings.replace(**server_settings)
-    except SettingsError as error:
-        raise ServiceError(422, error.message) from None
-    except (TypeError, AttributeError, KeyError, ValueError) as error:  # a settings check that missed a type
-        raise ServiceError(422, f"One of the settings {', '.join(sorted(values))} has the wrong type "
-                                f"({type(error).__name__}: {error}): see docs/service.md for the types.") from None
-
-
 def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
     """Validate a submission from its headers, reserve its memory, then decode (on a worker thread)."""
     content_part = form.get("content")
@@ -291,17 +217,17 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
         raise ServiceError(400, "The request has no `style` image file: send at least one.")
     if len(styles) > MAX_STYLES:
         raise ServiceError(400, f"At most {MAX_STYLES} style images per job.")
-    settings = _settings(form, config.server_settings)
-    preview = _text_field(form, "preview", "false").lower() in ("1", "true", "yes")
-    raw = _text_field(form, "content_format", "encoded") == "raw"
+    settings = settings_field(form, config.server_settings)
+    preview = text_field(form, "preview", "false").lower() in ("1", "true", "yes")
+    raw = text_field(form, "content_format", "encoded") == "raw"
     content_bytes = content_part.file.read()
     style_bytes = [part.file.read() for part in styles]
     style_names = [f"style image {index} ({part.filename})" for index, part in enumerate(styles, start=1)]
     try:
         if raw:
-            width, height = _int_field(form, "width", "0"), _int_field(form, "height", "0")
-            channels = _int_field(form, "channels", "4")
-            sample = _text_field(form, "sample_format", "")
+            width, height = int_field(form, "width", "0"), int_field(form, "height", "0")
+            channels = int_field(form, "channels", "4")
+            sample = text_field(form, "sample_format", "")
             if width < 1 or height < 1:
                 raise ServiceError(400, "A raw image needs `width` and `height` fields of at least 1.")
             content_size = (width, height)
@@ -328,7 +254,7 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
     with queue.reserved(pixels):
         content, received = decode_content(
             content_bytes, (width, height, sample, channels) if raw else None,
-            _text_field(form, "grayscale", "false").lower() == "true", config.max_image_pixels)
+            text_field(form, "grayscale", "false").lower() == "true", config.max_image_pixels)
         del content_bytes
         pictures = [decode_picture(data, config.max_image_pixels, name=name)
                     for data, name in zip(style_bytes, style_names, strict=True)]

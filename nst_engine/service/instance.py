@@ -25,9 +25,10 @@ from typing import Any
 
 from nst_engine import __version__, contract
 from nst_engine.errors import EngineError
-from nst_engine.images import DEFAULT_MAX_PIXELS
 from nst_engine.learned import library
-from nst_engine.service.app import ServiceConfig, create_app
+from nst_engine.pictures.images import DEFAULT_MAX_PIXELS
+from nst_engine.service.app import create_app
+from nst_engine.service.forms import ServiceConfig
 from nst_engine.service.jobs import JobQueue
 from nst_engine.service.limits import Budgets, machine_memory
 from nst_engine.service.protocol import timed_protocol

@@ -18,26 +18,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from nst_engine.api import ModelCache, StylizeResult, plan_job, stylize
+from nst_engine.api import StylizeResult, plan_job, stylize
 from nst_engine.contract import TERMINAL_EVENTS
-from nst_engine.errors import Cancelled, EngineError, OutOfMemory
-from nst_engine.images import ImageError, Picture, encode_png
-from nst_engine.plan import Plan
+from nst_engine.errors import Cancelled, EngineError, OutOfMemory, ServiceError
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.pictures.images import ImageError, Picture, encode_png
+from nst_engine.planning.plan import Plan
 from nst_engine.settings import Settings
 
 PREVIEW_EVERY = 5
 KEPT_FINISHED_JOBS = 16
 KEPT_RESULTS = 4  # full-size float results are large: keep only the last few in memory
 KEPT_EVENTS = 100  # progress events replayed to a late stream; the terminal event is always kept
-
-
-class ServiceError(EngineError):
-    """A request the engine refuses; `status` is the HTTP status, the message says what to do."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers
 
 
 def plan_fields(plan: Plan | None, seconds: float | None) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nst_engine import paths
-from nst_engine.images import Picture
+from nst_engine import contract
 from nst_engine.learned.options import LearnOptions
+from nst_engine.pictures.images import Picture
 from nst_engine.service.jobs import Job
 
 UPLOADS = ".uploads"  # under <data>/learning/ (no style name starts with a dot): photographs until their job ran
@@ -30,7 +30,7 @@ class AppliedResult:
 
 
 def uploads_dir() -> Path:
-    return paths.data_dir() / "learning" / UPLOADS
+    return contract.data_dir() / "learning" / UPLOADS
 
 
 @dataclass

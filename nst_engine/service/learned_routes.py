@@ -21,18 +21,19 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nst_engine.errors import ImageError, SettingsError
-from nst_engine.images import (
+from nst_engine.errors import ImageError, ServiceError, SettingsError
+from nst_engine.learned import library
+from nst_engine.learned.library import StyleError
+from nst_engine.learned.options import LearnOptions
+from nst_engine.learned.train import MIN_IMAGES
+from nst_engine.pictures.images import (
     ImageTooLarge,
     decode_content,
     decode_picture,
     probe_picture,
 )
-from nst_engine.learned import library
-from nst_engine.learned.library import StyleError
-from nst_engine.learned.options import LearnOptions
-from nst_engine.learned.train import MIN_IMAGES
-from nst_engine.service.jobs import Job, JobQueue, ServiceError, new_job_id
+from nst_engine.service.forms import check_framing, int_field, text_field
+from nst_engine.service.jobs import Job, JobQueue, new_job_id
 from nst_engine.service.learned_jobs import ApplyWork, LearnWork, style_entry, sweep_uploads, uploads_dir
 from nst_engine.service.limits import check_request_pixels
 from nst_engine.service.openapi_bodies import apply_body, learn_body
@@ -45,7 +46,6 @@ OPTION_NAMES = ("steps", "size", "batch", "style_strength", "width", "learning_r
 def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> None:
     """Register the endpoints on `app` (called by nst_engine.service.app.create_app)."""
     from nst_engine.learned.api import SessionCache
-    from nst_engine.service.app import _check_framing
 
     sessions = SessionCache()
     learn_lock = threading.Lock()  # one name, one learning job: the check and the queueing are one step
@@ -53,7 +53,7 @@ def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> N
     guarded = [Depends(authorised)]
 
     async def read_form(request: Request, max_files: int) -> Any:
-        _check_framing(request, config.max_body_bytes)
+        check_framing(request, config.max_body_bytes)
         queue.check_room()
         try:
             return await request.form(max_files=max_files, max_fields=16, max_part_size=config.max_body_bytes)
@@ -131,9 +131,7 @@ def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> N
 
 
 def _text(form: Any, name: str, default: str) -> str:
-    from nst_engine.service.app import _text_field
-
-    return _text_field(form, name, default)
+    return text_field(form, name, default)
 
 
 def _flag(form: Any, name: str) -> bool:
@@ -164,8 +162,6 @@ def _job_settings(config: Any) -> Settings:
 
 def _admit_apply(form: Any, name: str, config: Any, queue: JobQueue, sessions: Any) -> Job:
     """Check the style, the strength and the content's header, reserve its pixels, then decode it."""
-    from nst_engine.service.app import _int_field
-
     _stored(name)
     text = _text(form, "strength", "1")
     try:
@@ -181,8 +177,8 @@ def _admit_apply(form: Any, name: str, config: Any, queue: JobQueue, sessions: A
     data = part.file.read()
     try:
         if raw:
-            width, height = _int_field(form, "width", "0"), _int_field(form, "height", "0")
-            channels, sample = _int_field(form, "channels", "4"), _text(form, "sample_format", "")
+            width, height = int_field(form, "width", "0"), int_field(form, "height", "0")
+            channels, sample = int_field(form, "channels", "4"), _text(form, "sample_format", "")
             if width < 1 or height < 1:
                 raise ServiceError(400, "A raw image needs `width` and `height` fields of at least 1.")
         else:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import torch
 
-from nst_engine.api import target_size
+from nst_engine.errors import ServiceError
+from nst_engine.gatys.model import LAYER_INDEX
+from nst_engine.gatys.optimize import style_size
 from nst_engine.host_memory import total_memory
-from nst_engine.model import LAYER_INDEX
-from nst_engine.optimize import style_size
-from nst_engine.schedule import sizes_for
-from nst_engine.service.jobs import ServiceError
+from nst_engine.planning.plan import target_size
+from nst_engine.planning.schedule import sizes_for
 from nst_engine.settings import Settings
 
 # A decoded pixel costs float32 RGB + alpha (16 bytes) and about as much again while it is decoded.
@@ -68,7 +68,7 @@ def check_fits_network(content: tuple[int, int], styles: list[tuple[int, int]], 
     """422 when the content or a style would leave VGG-19's deepest used layer empty at some scale."""
     layers = [settings.content_layer, *settings.style_layers]
     need = 2 ** _pooled_by(layers)
-    final = target_size(_Sized(content), settings)  # type: ignore[arg-type]
+    final = target_size(content, settings)
     sizes = sizes_for(final, settings)
     coarsest = sizes[0]
     layer = _deepest_name(layers)
@@ -79,13 +79,6 @@ def check_fits_network(content: tuple[int, int], styles: list[tuple[int, int]], 
         worked = style_size(shape, coarsest, settings)
         if min(worked) < need:
             raise ServiceError(422, _too_small(f"Style image {index}", style, worked, need, layer))
-
-
-class _Sized:
-    """Just enough of a Picture for the size planning: its size."""
-
-    def __init__(self, size: tuple[int, int]) -> None:
-        self.size = size
 
 
 def _too_small(what: str, size: tuple[int, int], worked: tuple[int, int], need: int, layer: str) -> str:

@@ -2,7 +2,7 @@
 
 The plug-in's dialog asks it to show "about 40 s on NVIDIA GeForce RTX 3060" before the artist
 commits, and the `queued` and `started` events carry the same plan and estimate. The device's speed is
-measured once (timing.py); /plan measures it when the device is idle, never while a job runs (the
+measured once (calibrate.py); /plan measures it when the device is idle, never while a job runs (the
 measurement would be wrong and the job slower): until then the estimate is null.
 """
 
@@ -11,22 +11,21 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from fastapi import Depends, FastAPI, Request
 
-from nst_engine import timing
-from nst_engine.api import ModelCache, plan_job
-from nst_engine.errors import EngineError, WeightsInvalid, WeightsMissing
-from nst_engine.schedule import Size
-from nst_engine.service.jobs import JobQueue, ServiceError, plan_fields
+from nst_engine.api import plan_job
+from nst_engine.device import device_name
+from nst_engine.errors import EngineError, ServiceError, WeightsInvalid, WeightsMissing
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.planning.schedule import Size
+from nst_engine.service.forms import ServiceConfig, check_framing, settings_from_values
+from nst_engine.service.jobs import JobQueue, plan_fields
 from nst_engine.service.limits import check_fits_network
 from nst_engine.service.openapi_bodies import plan_body
 from nst_engine.settings import MAX_SIDE, Settings
-
-if TYPE_CHECKING:
-    from nst_engine.service.app import ServiceConfig
 
 MAX_PLAN_BODY = 64 * 1024
 
@@ -47,9 +46,7 @@ def add_plan_route(app: FastAPI, config: ServiceConfig, queue: JobQueue, device:
     async def plan(request: Request) -> dict[str, Any]:
         """JSON `{"width": W, "height": H, "settings": {...}}` -> `{"plan", "seconds", "device",
         "device_name", "calibrated"}`; `seconds` is null until the device's speed has been measured."""
-        from nst_engine.service.app import _check_framing, settings_from_values
-
-        _check_framing(request, MAX_PLAN_BODY)
+        check_framing(request, MAX_PLAN_BODY)
         try:
             body = json.loads(await request.body() or b"null")
         except (ValueError, RecursionError) as error:  # RecursionError: nested beyond what json reads
@@ -89,4 +86,4 @@ def _plan(size: Size, settings: Settings, queue: JobQueue, device: torch.device)
     except EngineError as error:  # out of memory with on_oom "refuse"
         raise ServiceError(422, error.message) from None
     return {"plan": made.to_dict(), "seconds": None if seconds is None else round(seconds, 1),
-            "device": device.type, "device_name": timing.device_name(device), "calibrated": seconds is not None}
+            "device": device.type, "device_name": device_name(device), "calibrated": seconds is not None}

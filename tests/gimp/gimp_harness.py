@@ -169,7 +169,7 @@ def stop_process(process: subprocess.Popen) -> None:
 
 def test_weights() -> Path:
     """Generated (synthetic, calibrated) VGG-19 weights in torchvision layout, cached between runs."""
-    from nst_engine.synthetic_weights import make_test_weights
+    from nst_engine.weights.synthetic import make_test_weights
 
     WEIGHTS_CACHE.mkdir(parents=True, exist_ok=True)
     return make_test_weights(WEIGHTS_CACHE, "torchvision")

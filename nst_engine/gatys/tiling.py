@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import torch
 
-from nst_engine.costs import layer_style_gram
-from nst_engine.model import LAYER_INDEX, LAYER_NAMES
+from nst_engine.gatys.costs import layer_style_gram
+from nst_engine.gatys.model import LAYER_INDEX, LAYER_NAMES
 
 Size = tuple[int, int]
 Span = tuple[int, int]  # [start, end) along one axis

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
+from nst_engine.gatys.model import LAYER_INDEX
+from nst_engine.gatys.tiling import MIN_TILE, downsampling
 from nst_engine.host_memory import available_memory
-from nst_engine.model import LAYER_INDEX
 from nst_engine.settings import CONTENT_LAYER
-from nst_engine.tiling import MIN_TILE, downsampling
 
 # Channels of VGG-19's modules per block and how much each block is downsampled.
 _BLOCK_CHANNELS = (64, 128, 256, 512, 512)

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nst_engine import memory, tiling, timing
 from nst_engine.contract import estimate_text
 from nst_engine.errors import OutOfMemory
-from nst_engine.images import scaled_size
-from nst_engine.schedule import scale_sizes, schedule
+from nst_engine.gatys import tiling
+from nst_engine.pictures.images import scaled_size
+from nst_engine.planning import memory, timing
+from nst_engine.planning.schedule import scale_sizes, schedule
 from nst_engine.settings import Settings
 
 __all__ = ["Plan", "Step", "make_plan", "scale_sizes", "target_size"]

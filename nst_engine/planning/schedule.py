@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from nst_engine.images import scaled_size
+from nst_engine.pictures.images import scaled_size
 from nst_engine.settings import Settings
 
 Size = tuple[int, int]

@@ -2,7 +2,7 @@
 
 The weights are random but calibrated on natural photographs so that every layer responds with
 activations of order one: the optimiser then moves as it would with real weights. They are written
-in each real file's layout (`save_pth`, `save_matconvnet`) so that the loader (weights.py) is tested
+in each real file's layout (`save_pth`, `save_matconvnet`) so that the loader (formats.py) is tested
 on the same bytes it meets in the field.
 """
 
@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nst_engine.model import CONVS, EXPECTED_SHAPES
-from nst_engine.reference import procedural_images
-from nst_engine.weights import DEFAULT_FILE_NAMES, FORMAT_NAMES, FORMATS, MATCONVNET_MEAN_RGB
+from nst_engine.gatys.model import CONVS, EXPECTED_SHAPES
+from nst_engine.pictures.reference import procedural_images
+from nst_engine.weights.formats import DEFAULT_FILE_NAMES, FORMAT_NAMES, FORMATS, MATCONVNET_MEAN_RGB
 
 __all__ = ["make_test_weights", "procedural_images", "save_matconvnet", "save_pth", "synthetic_features",
            "to_rgb01", "write_synthetic_weights"]

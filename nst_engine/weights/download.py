@@ -19,9 +19,9 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import TextIO
 
-from nst_engine import paths
+from nst_engine import contract
 from nst_engine.errors import EngineError, WeightsInvalid
-from nst_engine.weights import compute_sha256, file_sha256, sidecar_path, write_sha256_sidecar
+from nst_engine.weights.formats import compute_sha256, file_sha256, sidecar_path, write_sha256_sidecar
 
 OFFICIAL_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 OFFICIAL_SHA256_PREFIX = "dcbb9e9d"
@@ -35,7 +35,7 @@ class DownloadFailed(EngineError):
 
 def _default_dest(url: str) -> Path:
     name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "vgg19-dcbb9e9d.pth"
-    return paths.weights_dir() / name
+    return contract.weights_dir() / name
 
 
 def _matches(digest: str, sha256: str | None, sha256_prefix: str | None) -> bool:

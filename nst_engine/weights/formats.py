@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from nst_engine import contract, paths
+from nst_engine import contract
 from nst_engine.errors import WeightsInvalid, WeightsMissing
-from nst_engine.model import CONVS, EXPECTED_SHAPES, FeatureModel, Preprocess
-from nst_engine.reference import procedural_images
+from nst_engine.gatys.model import CONVS, EXPECTED_SHAPES, FeatureModel, Preprocess
+from nst_engine.pictures.reference import procedural_images
 
 # --------------------------------------------------------------------------------------------------
 # Formats
@@ -94,7 +94,7 @@ class LoadedWeights:
 
 def default_weights_path() -> Path:
     """Where `nst-engine fetch-weights` puts the torchvision file."""
-    return paths.weights_dir() / DEFAULT_FILE_NAMES["torchvision"]
+    return contract.weights_dir() / DEFAULT_FILE_NAMES["torchvision"]
 
 
 def find_weights() -> Path:
@@ -102,7 +102,7 @@ def find_weights() -> Path:
 
     Returning the (missing) default path lets `load_weights` raise the one helpful `WeightsMissing`.
     """
-    folder = paths.weights_dir()
+    folder = contract.weights_dir()
     for name in FORMAT_NAMES:
         candidate = folder / DEFAULT_FILE_NAMES[name]
         if candidate.is_file():
@@ -113,7 +113,7 @@ def find_weights() -> Path:
 def _missing(path: Path) -> WeightsMissing:
     return WeightsMissing(
         f"No VGG-19 weights file at {path}. Run `nst-engine fetch-weights` to download "
-        f"{DEFAULT_FILE_NAMES['torchvision']} (548 MB) into {paths.weights_dir()}, or pass --weights FILE "
+        f"{DEFAULT_FILE_NAMES['torchvision']} (548 MB) into {contract.weights_dir()}, or pass --weights FILE "
         f"with one of {', '.join(DEFAULT_FILE_NAMES.values())}."
     )
 

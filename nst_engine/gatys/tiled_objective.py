@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from nst_engine import tiling
-from nst_engine.costs import layer_style_gram, style_cost_per_pixel, total_variation
+from nst_engine.gatys import tiling
+from nst_engine.gatys.costs import layer_style_gram, style_cost_per_pixel, total_variation
 
 Size = tuple[int, int]
 Activations = Mapping[str, torch.Tensor]

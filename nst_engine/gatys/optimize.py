@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nst_engine import memory, tiling
-from nst_engine.costs import compute_content_cost, compute_style_cost, total_cost, total_variation
-from nst_engine.costs import style_targets as compute_style_targets
 from nst_engine.errors import Cancelled
-from nst_engine.images import resize_tensor, scaled_size
-from nst_engine.model import FeatureModel
-from nst_engine.plan import Plan, Step, scale_sizes, smaller_tiles  # noqa: F401  (scale_sizes: re-exported)
+from nst_engine.gatys import tiling
+from nst_engine.gatys.costs import compute_content_cost, compute_style_cost, total_cost, total_variation
+from nst_engine.gatys.costs import style_targets as compute_style_targets
+from nst_engine.gatys.model import FeatureModel
+from nst_engine.gatys.tiled_objective import Interrupted, TiledObjective, cancelled_or
+from nst_engine.pictures.images import resize_tensor, scaled_size
+from nst_engine.planning import memory
+from nst_engine.planning.plan import Plan, Step, scale_sizes, smaller_tiles  # noqa: F401  (scale_sizes: re-exported)
 from nst_engine.settings import Settings
-from nst_engine.tiled_objective import Interrupted, TiledObjective, cancelled_or
 
 _SEED_MEAN_RGB = (123.68, 116.779, 103.939)
 

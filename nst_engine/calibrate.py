@@ -1,41 +1,39 @@
-"""How long a job will take on this device, said before it runs.
+"""The device's speed, measured by running the optimiser: the `Rate` that planning/timing.py's estimates use.
 
-A short calibration measures the optimisation's speed on this device: a few L-BFGS iterations at a
-small size (two on a GPU) give the time of one iteration as a part proportional to its pixels (plus,
-on a GPU, a fixed part), and the set-up of a scale (its style and content targets) in iterations.
-It is measured once and kept in the engine's data folder (`NST_ENGINE_HOME` respected) per device,
-thread count, precision and weights file, so that it is redone when any of them changes.
-`estimate_seconds` applies it to a `Plan`: a step's pixel-iterations, plus the fixed costs of its
-iterations and tiles (a tiled scale's halos and forward-only Gram pass included).
+A short calibration runs a few L-BFGS iterations at a small size (two on a GPU) through
+gatys/optimize.py, as jobs run, and fits the time of one iteration as a part proportional to its pixels
+(plus, on a GPU, a fixed part) and the set-up of a scale in iterations. It is measured once and kept in
+the engine's data folder (`NST_ENGINE_HOME` respected) per device, thread count, precision and weights
+file, so that it is redone when any of them changes. It sits above the optimiser and the planning and
+is called by api.py; the plan never imports it, it is handed the rate.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
-from nst_engine import contract, tiling
-from nst_engine.settings import CONTENT_LAYER, STYLE_LAYERS
-
-if TYPE_CHECKING:
-    from nst_engine.api import ModelCache
-    from nst_engine.plan import Plan
-    from nst_engine.settings import Settings
+from nst_engine import contract
+from nst_engine.device import device_name, precision_name
+from nst_engine.gatys import optimize
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.pictures.images import resize_tensor, to_tensor
+from nst_engine.pictures.reference import procedural_images
+from nst_engine.planning.plan import Plan, Step
+from nst_engine.planning.timing import Rate
+from nst_engine.settings import CONTENT_LAYER, STYLE_LAYERS, Settings
 
 CALIBRATION_VERSION = 1  # bump when the measurement changes: older rates are then measured again
 TIMING_FILE_NAME = "timing.json"
-FINAL_EVALUATION = 0.5  # the last cost evaluation (a forward pass, no backward), in iterations
 # Sizes (square, px) and timed iterations of the calibration. A CPU's iteration is all arithmetic
 # (its fixed part is negligible), so one small size gives its rate; a fit over two sizes would be at
 # the mercy of other programs' load. GPUs have a real fixed part per iteration (kernel launches) and
@@ -46,62 +44,6 @@ _CALIBRATION: dict[str, tuple[tuple[int, ...], int]] = {"cpu": ((192,), 3), "mps
 
 _lock = threading.Lock()
 _memo: dict[str, Rate] = {}
-
-
-@dataclass(frozen=True)
-class Rate:
-    """The measured speed of the optimisation on one device, precision and weights file."""
-
-    pixels_per_second: float  # pixel-iterations per second, the size-dependent part
-    seconds_per_iteration: float  # the fixed part of an iteration (kernel launches, Python, L-BFGS)
-    setup_iterations: float  # a scale's set-up (targets, resizing) in iterations of that scale
-    device: str  # cpu, cuda, mps
-    device_name: str
-    precision: str
-    weights_sha256: str
-    measured_at: str = ""
-    calibration_seconds: float = 0.0
-
-    def iteration_seconds(self, pixels: int) -> float:
-        return self.seconds_per_iteration + pixels / self.pixels_per_second
-
-
-def estimate_seconds(plan: Plan, rate: Rate) -> float:
-    """Seconds the optimisation of `plan` should take on the calibrated device (not loading the model)."""
-    total = 0.0
-    for step in plan.steps:
-        pixels = step.size[0] * step.size[1]
-        if step.tile is None:
-            total += (step.iterations + rate.setup_iterations) * rate.iteration_seconds(pixels)
-            continue
-        # Per evaluation: every tile forward and backward, the Gram pass over all but the last forward only.
-        tiles = tiling.layout(step.size, step.tile)
-        evaluation = sum(rate.iteration_seconds(t.pixels) for t in tiles) + tiling.FORWARD_SHARE * sum(
-            rate.iteration_seconds(t.pixels) for t in tiles[:-1])
-        total += step.iterations * evaluation + rate.setup_iterations * rate.iteration_seconds(pixels)
-    return total + FINAL_EVALUATION * rate.iteration_seconds(plan.target[0] * plan.target[1])
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model with the threads torch uses (the rate depends on both)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "mps":
-        return f"Apple GPU ({platform.machine()})"
-    name = platform.processor() or platform.machine() or "CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{name}, {torch.get_num_threads()} threads"
-
-
-def precision_name(dtype: torch.dtype) -> str:
-    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def timing_file() -> Path:
@@ -169,10 +111,6 @@ def _measure(cache: ModelCache, settings: Settings, device: torch.device, dtype:
     Each progress report marks the end of an iteration (reading its losses waits for the device);
     the time to the first report is the scale's set-up plus a first, warm-up iteration.
     """
-    from nst_engine import optimize
-    from nst_engine.images import resize_tensor, to_tensor
-    from nst_engine.plan import Plan, Step
-    from nst_engine.reference import procedural_images
 
     started = time.perf_counter()
     channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"

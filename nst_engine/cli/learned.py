@@ -1,7 +1,7 @@
 """`nst-engine learn-style`, `apply` and `styles`: the learned-style subcommands.
 
-`nst_engine/cli.py` calls `add_parsers(subparsers)`; its `main` turns every EngineError into one line
-and exit status 2, which is how these commands report their failures too.
+`cli/main.py` calls `add_parsers(subparsers)`; its `main` turns every EngineError into one line
+and exit status 2 (cli/common.py), which is how these commands report their failures too.
 """
 
 from __future__ import annotations
@@ -13,17 +13,12 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from nst_engine.cli.common import fail
 from nst_engine.contract import clock_text
 from nst_engine.learned.options import DEFAULT_TILE, WIDTHS, LearnOptions
 from nst_engine.settings import CHOICES
 
 _OUTPUT_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
-
-
-def _fail(message: str) -> int:
-    from nst_engine.cli import _fail as engine_fail  # one wording and one exit status for the whole CLI
-
-    return engine_fail(message)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -125,15 +120,15 @@ def run_learn(args: argparse.Namespace) -> int:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    from nst_engine.images import load_picture, save_picture
     from nst_engine.learned.api import apply_style
+    from nst_engine.pictures.images import load_picture, save_picture
 
     if args.output.suffix.lower() not in _OUTPUT_SUFFIXES:
-        return _fail(f"cannot write {args.output.name}: use a .png, .tif, .jpg or .webp output name.")
+        return fail(f"cannot write {args.output.name}: use a .png, .tif, .jpg or .webp output name.")
     if not 0.0 <= args.strength <= 1.0:
-        return _fail(f"--strength must be between 0 and 1, not {args.strength:g}.")
+        return fail(f"--strength must be between 0 and 1, not {args.strength:g}.")
     if args.tile < 64:
-        return _fail(f"--tile must be at least 64 pixels, not {args.tile}.")
+        return fail(f"--tile must be at least 64 pixels, not {args.tile}.")
     content = load_picture(args.content)
 
     def show(event) -> None:

@@ -1,6 +1,6 @@
 """A fixed photograph-like image: the engine's yardstick for the scale of a network's activations.
 
-The weights-format heuristic (weights.py) and the default style weight's calibration (api.py) both
+The weights-format heuristic (weights/formats.py) and the default style weight's calibration (gatys/cache.py) both
 measure activations on it, so it must not change between versions: it is generated, not a file.
 """
 

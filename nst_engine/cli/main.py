@@ -11,27 +11,12 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
 
 from nst_engine import __version__
+from nst_engine.cli.common import Parser, fail
 from nst_engine.contract import estimate_text
 from nst_engine.errors import EngineError
 from nst_engine.settings import add_arguments, from_args
-
-EXIT_USAGE = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad option in one line, with the way to get help."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _fail(message: str) -> int:
-    print(f"nst-engine: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
 
 # ---------------------------------------------------------------- stylize
 
@@ -76,12 +61,13 @@ class ProgressBar:
 
 
 def _run_stylize(args: argparse.Namespace) -> int:
-    from nst_engine.api import ModelCache, plan_job, resolve_device, stylize
-    from nst_engine.images import Picture, load_picture, save_picture
-    from nst_engine.timing import device_name
+    from nst_engine.api import plan_job, stylize
+    from nst_engine.device import device_name, resolve_device
+    from nst_engine.gatys.cache import ModelCache
+    from nst_engine.pictures.images import Picture, load_picture, save_picture
     settings = from_args(args, args.setting_names)
     if args.output.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp"):
-        return _fail(f"cannot write {args.output.name}: use a .png, .tif, .jpg or .webp output name.")
+        return fail(f"cannot write {args.output.name}: use a .png, .tif, .jpg or .webp output name.")
     content = load_picture(args.content)
     styles = [load_picture(path) for path in args.styles]
     bar = None if args.quiet else ProgressBar()
@@ -179,10 +165,11 @@ def info(weights_path: Path | None, device_name: str | None, precision: str | No
     """What `info --json` prints (INFO_JSON_KEYS), as a dict."""
     import torch
 
-    from nst_engine import memory, paths
-    from nst_engine.api import resolve_device, resolve_precision
+    from nst_engine import contract
+    from nst_engine.device import resolve_device, resolve_precision
+    from nst_engine.planning import memory
     from nst_engine.settings import Settings
-    from nst_engine.weights import KNOWN_SHA256_PREFIXES, find_weights, load_weights
+    from nst_engine.weights.formats import KNOWN_SHA256_PREFIXES, find_weights, load_weights
 
     settings = Settings.from_dict({"device": device_name, "precision": precision})
     device = resolve_device(settings.device)
@@ -193,7 +180,7 @@ def info(weights_path: Path | None, device_name: str | None, precision: str | No
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
         "precision": {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype],
-        "cache_dir": str(paths.cache_dir()), "weights_path": str(path), "weights_present": path.is_file(),
+        "cache_dir": str(contract.cache_dir()), "weights_path": str(path), "weights_present": path.is_file(),
         "weights_usable": False, "weights_format": None, "weights_detected_by": None, "weights_sha256": None,
         "weights_verified": False, "weights_error": None,
     }  # fmt: skip
@@ -244,7 +231,7 @@ def _run_info(args: argparse.Namespace) -> int:
         return 0
     import torch
 
-    from nst_engine import memory
+    from nst_engine.planning import memory
 
     facts = info(args.weights, args.device, args.precision, None, args.aspect)
     print(f"nst-engine {facts['version']}, Python {facts['python']}, torch {facts['torch']}")
@@ -282,7 +269,7 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 def _add_fetch(sub: argparse._SubParsersAction) -> None:
-    from nst_engine import download
+    from nst_engine.weights import download
 
     p = sub.add_parser("fetch-weights", help="download VGG-19's weights with a checksum check")
     p.add_argument("--url", default=download.OFFICIAL_URL)
@@ -294,7 +281,7 @@ def _add_fetch(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    from nst_engine import download
+    from nst_engine.weights import download
 
     kwargs = {}
     if args.sha256_prefix is not None:
@@ -314,21 +301,21 @@ def _run_fetch(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="nst-engine", description="Neural style transfer engine (Gatys et al. 2015).")
+    parser = Parser(prog="nst-engine", description="Neural style transfer engine (Gatys et al. 2015).")
     parser.add_argument("--version", action="version", version=f"nst-engine {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     _add_stylize(sub)
     _add_info(sub)
     _add_fetch(sub)
-    from nst_engine.learned.cli import add_parsers as add_learned_parsers  # learn-style, apply, styles
+    from nst_engine.cli.learned import add_parsers as add_learned_parsers  # learn-style, apply, styles
     add_learned_parsers(sub)
     serve = sub.add_parser("serve", help="run the engine as a local HTTP service")
     try:
-        from nst_engine.service import add_serve_arguments
+        from nst_engine.service.instance import add_serve_arguments
     except ImportError as error:  # a damaged install: say so instead of "invalid choice"
         missing = error.name or "a dependency"
         serve.add_argument("ignored", nargs=argparse.REMAINDER)
-        serve.set_defaults(run=lambda _args: _fail(
+        serve.set_defaults(run=lambda _args: fail(
             f"the service needs {missing}, which is not installed: run the installer again "
             "(or `pip install --upgrade nst-engine`)."))
     else:
@@ -341,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except EngineError as error:
-        return _fail(error.message)
+        return fail(error.message)
     except KeyboardInterrupt:
         print("\nnst-engine: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,90 @@
+"""Request parsing shared by every route (app.py's jobs, plan_route.py, learned_routes.py), and the
+configuration requests are checked against: a body's framing and size, form fields, job settings. Each
+refusal is a ServiceError naming what to send instead.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from nst_engine.errors import ServiceError, SettingsError
+from nst_engine.pictures.images import DEFAULT_MAX_PIXELS
+from nst_engine.service.limits import Budgets, machine_memory
+from nst_engine.settings import Settings
+
+_DEFAULT_BUDGETS = Budgets.from_memory(machine_memory())
+
+
+@dataclass
+class ServiceConfig:
+    token: str
+    weights: Any = None  # a Path, or None for the cache's weights file
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
+    max_body_bytes: int = 512 * 2**20
+    max_queue: int = 8
+    server_settings: dict[str, Any] = field(default_factory=dict)  # device, precision: every job gets them
+    budgets: Budgets = field(default_factory=lambda: _DEFAULT_BUDGETS)
+    docs_need_token: bool = False  # when listening beyond loopback
+
+
+def check_framing(request: Request, max_body_bytes: int) -> None:
+    """A body needs one honest length: Content-Length alone, never with chunked encoding."""
+    length = request.headers.get("content-length")
+    if "transfer-encoding" in request.headers and length is not None:
+        raise ServiceError(400, "The request has both Transfer-Encoding and Content-Length: send only Content-Length.")
+    if length is None or not length.strip().isdigit():
+        raise ServiceError(411, "Send the request with a Content-Length header.")
+    if int(length) > max_body_bytes:
+        raise ServiceError(413, f"The request is {byte_text(int(length))}, more than the engine's limit of "
+                                f"{byte_text(max_body_bytes)}: send less.")
+
+
+def byte_text(count: int) -> str:
+    """A size in bytes as people read it: 70 KB, 1.5 MB (a limit of 64 KB must not read "0 MB")."""
+    for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if count >= size:
+            return f"{count / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{count} bytes"
+
+
+def text_field(form: Any, name: str, default: str) -> str:
+    value = form.get(name, default)
+    if not isinstance(value, str):
+        raise ServiceError(400, f"`{name}` was sent as a file: send it as a plain form field.")
+    return value
+
+
+def int_field(form: Any, name: str, default: str) -> int:
+    text = text_field(form, name, default)
+    try:
+        return int(text)
+    except ValueError:
+        raise ServiceError(400, f"`{name}` must be an integer, not {text[:40]!r}.") from None
+
+
+def settings_field(form: Any, server_settings: dict[str, Any]) -> Settings:
+    """The job's settings, validated; jobs run with the server's device and precision."""
+    text = text_field(form, "settings", "{}")
+    try:
+        values = json.loads(text or "{}")
+    except (ValueError, RecursionError) as error:  # RecursionError: nested beyond what json reads
+        raise ServiceError(400, f"`settings` is not valid JSON ({error}): send a JSON object.") from None
+    return settings_from_values(values, server_settings)
+
+
+def settings_from_values(values: Any, server_settings: dict[str, Any]) -> Settings:
+    """Validated job settings from a decoded JSON value, with the server's own settings applied."""
+    if not isinstance(values, dict):
+        raise ServiceError(400, "`settings` must be a JSON object, such as {\"preset\": \"draft\"}.")
+    try:
+        settings = Settings.from_dict(values, scope="job")
+        return settings.replace(**server_settings)
+    except SettingsError as error:
+        raise ServiceError(422, error.message) from None
+    except (TypeError, AttributeError, KeyError, ValueError) as error:  # a settings check that missed a type
+        raise ServiceError(422, f"One of the settings {', '.join(sorted(values))} has the wrong type "
+                                f"({type(error).__name__}: {error}): see docs/service.md for the types.") from None
