@@ -10,12 +10,14 @@ is called by api.py; the plan never imports it, it is handed the rate.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,8 +44,9 @@ TIMING_FILE_NAME = "timing.json"
 _CALIBRATION: dict[str, tuple[tuple[int, ...], int]] = {"cpu": ((192,), 3), "mps": ((192, 384), 3),
                                                         "cuda": ((384, 768), 5)}
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # guards _memo and _measuring, never held while measuring
 _memo: dict[str, Rate] = {}
+_measuring: dict[str, threading.Event] = {}  # memo keys being measured now, set when done
 
 
 def timing_file() -> Path:
@@ -64,16 +67,35 @@ def stored_rates() -> dict[str, Rate]:
         return {}
 
 
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (two engines, the CLI beside the service) on `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        if sys.platform == "win32":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises OSError
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
 def _store(key: str, rate: Rate) -> None:
-    """Add `rate` to the file, atomically; a read-only data folder only costs a recalibration later."""
-    rates = stored_rates()
-    rates[key] = rate
+    """Add `rate` to the file: read, changed and replaced under a lock, so that another process's rate,
+    stored at the same moment, is kept too; a read-only data folder only costs a recalibration later."""
     path = timing_file()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"rates": {k: asdict(v) for k, v in rates.items()}}, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        with _file_lock(path.with_name(path.name + ".lock")):
+            rates = stored_rates()
+            rates[key] = rate
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"rates": {k: asdict(v) for k, v in rates.items()}}, indent=1),
+                           encoding="utf-8")
+            os.replace(tmp, path)
     except OSError:
         pass
 
@@ -81,7 +103,11 @@ def _store(key: str, rate: Rate) -> None:
 def rate_for(cache: ModelCache, settings: Settings, device: torch.device, dtype: torch.dtype,
              calibrate: bool = True, notify: Callable[[str], None] | None = None) -> Rate | None:
     """This device's rate: remembered, else read from the data folder, else measured now (unless
-    `calibrate` is false: then None). `notify` hears a sentence before a calibration starts."""
+    `calibrate` is false: then None). `notify` hears a sentence before a calibration starts.
+
+    The measurement runs outside the lock: a caller that may not calibrate (a job's admission, a
+    busy /plan) gets None at once while another thread measures, instead of waiting seconds for it.
+    """
     weights = cache.weights()
     key = rate_key(device, dtype, weights.sha256)
     memo_key = f"{timing_file()}|{key}"  # another data folder (NST_ENGINE_HOME) is another store
@@ -90,12 +116,29 @@ def rate_for(cache: ModelCache, settings: Settings, device: torch.device, dtype:
             stored = stored_rates().get(key)
             if stored is not None:
                 _memo[memo_key] = stored
-            elif calibrate:
-                if notify is not None:
-                    notify(f"Measuring the speed of {device_name(device)} (once, a few seconds)\u2026")
-                _memo[memo_key] = _measure(cache, settings, device, dtype, weights.sha256)
-                _store(key, _memo[memo_key])
-        return _memo.get(memo_key)
+        if memo_key in _memo or not calibrate:
+            return _memo.get(memo_key)
+        measuring = _measuring.get(memo_key)
+        mine = measuring is None
+        if mine:
+            measuring = _measuring[memo_key] = threading.Event()
+    assert measuring is not None
+    if not mine:  # another thread is measuring this device: its result is this one's
+        measuring.wait()
+        with _lock:
+            return _memo.get(memo_key)
+    try:
+        if notify is not None:
+            notify(f"Measuring the speed of {device_name(device)} (once, a few seconds)\u2026")
+        rate = _measure(cache, settings, device, dtype, weights.sha256)
+        _store(key, rate)
+        with _lock:
+            _memo[memo_key] = rate
+        return rate
+    finally:
+        with _lock:
+            _measuring.pop(memo_key, None)
+        measuring.set()
 
 
 def forget() -> None:

@@ -330,3 +330,58 @@ def test_decoding_stays_within_the_bytes_per_pixel_the_budgets_count() -> None:
             assert per_pixel <= BYTES_PER_DECODED_PIXEL - decoder_buffer + 1, (name, per_pixel)
     finally:
         tracemalloc.stop()
+
+
+_WRITER = """
+import sys
+from nst_engine import calibrate
+from nst_engine.planning.timing import Rate
+name = sys.argv[1]
+for index in range(40):
+    calibrate._store(f"{name}-{index}", Rate(1e6, 0.0, 1.0, "cpu", "test", "fp32", "x"))
+"""
+
+
+def test_concurrent_writers_of_timing_json_keep_every_rate(tmp_path: Path) -> None:
+    """Before: an unlocked read-modify-write across processes lost one writer's rates."""
+    env = {**os.environ, "NST_ENGINE_HOME": str(tmp_path)}
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, name], env=env) for name in ("a", "b", "c")]
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0, 0]
+    stored = json.loads((tmp_path / "data" / "timing.json").read_text())["rates"]
+    assert sorted(stored) == sorted(f"{name}-{index}" for name in "abc" for index in range(40))
+
+
+def test_plan_answers_while_the_device_is_being_measured(cache, monkeypatch) -> None:
+    """A caller that may not calibrate gets None at once; before, it waited for the whole measurement."""
+    from nst_engine import calibrate
+
+    calibrate.forget()
+    measuring, release = threading.Event(), threading.Event()
+    real_measure = calibrate._measure
+
+    def slow_measure(*args, **kwargs):
+        measuring.set()
+        release.wait(timeout=60)
+        return real_measure(*args, **kwargs)
+
+    monkeypatch.setattr(calibrate, "_measure", slow_measure)
+    monkeypatch.setattr(calibrate, "_store", lambda *_: None)
+    monkeypatch.setattr(calibrate, "stored_rates", dict)
+    settings, cpu = Settings(precision="fp32"), torch.device("cpu")
+    results: dict[str, object] = {}
+    measurer = threading.Thread(target=lambda: results.update(measured=calibrate.rate_for(
+        cache, settings, cpu, torch.float32)))
+    measurer.start()
+    try:
+        assert measuring.wait(timeout=60)
+        asker = threading.Thread(target=lambda: results.update(asked=calibrate.rate_for(
+            cache, settings, cpu, torch.float32, calibrate=False)))
+        asker.start()
+        asker.join(timeout=10)
+        assert not asker.is_alive(), "a caller that may not calibrate waited for the measurement"
+        assert results["asked"] is None
+    finally:
+        release.set()
+        measurer.join(timeout=120)
+        calibrate.forget()
+    assert results["measured"] is not None
