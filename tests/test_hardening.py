@@ -385,3 +385,15 @@ def test_plan_answers_while_the_device_is_being_measured(cache, monkeypatch) -> 
         measurer.join(timeout=120)
         calibrate.forget()
     assert results["measured"] is not None
+
+
+def test_a_tiled_jobs_plan_keeps_its_time_budget() -> None:
+    """Before: the budget was fitted on untiled steps and tiles added afterwards (about 1.8x over)."""
+    from nst_engine.planning import plan, timing
+
+    rate = timing.Rate(pixels_per_second=2e6, seconds_per_iteration=0.0, setup_iterations=1.0, device="cpu",
+                       device_name="test CPU", precision="fp32", weights_sha256="x")
+    settings = Settings(time_budget=60, memory_limit=2 * 2**30, precision="fp32")
+    made = plan.make_plan((2048, 1365), settings, torch.device("cpu"), 4, rate)
+    assert made.tiled and max(made.target) < 2048, made.describe()  # capped, and still tiled at that size
+    assert timing.estimate_seconds(made, rate) <= settings.time_budget * 1.02, made.describe()

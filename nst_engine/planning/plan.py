@@ -5,6 +5,7 @@ judged on a `Plan`, the optimisation (optimize.py) follows one, and the service 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -112,14 +113,19 @@ def make_plan(content_size: Size, settings: Settings, device: torch.device, dtyp
         side = int(max(size) * (settings.max_pixels / (size[0] * size[1])) ** 0.5)
         notes.append(f"Scaled down from {max(size)} px to {side} px (long side) to stay within max_pixels.")
         size = scaled_size(size, side)
-    if rate is not None and settings.time_budget and settings.notebook_size is None:
-        size = _fit_time_budget(size, settings, rate, dtype_bytes, notes)
     available = memory.available_bytes(device, settings.memory_limit)
+    host_state = device.type != "cpu"  # a tiled scale's whole-image state: optimize.state_device
+
+    def steps_for(candidate: Size) -> list[Step]:
+        """The scales of a candidate size as they would run: tiled where memory says so."""
+        return [_step(s, n, settings.tile_size, dtype_bytes, available, host_state)
+                for s, n in schedule(candidate, settings)]
+
+    if rate is not None and settings.time_budget and settings.notebook_size is None:
+        size = _fit_time_budget(size, settings, rate, dtype_bytes, steps_for, notes)
     where = _where(device, settings.memory_limit, available)
     size = _fit(size, settings, device, dtype_bytes, available, where, notes)
-    host_state = device.type != "cpu"  # a tiled scale's whole-image state: optimize.state_device
-    steps = [_step(s, n, settings.tile_size, dtype_bytes, available, host_state) for s, n in schedule(size, settings)]
-    plan = Plan(target=size, steps=steps, dtype_bytes=dtype_bytes, notes=notes)
+    plan = Plan(target=size, steps=steps_for(size), dtype_bytes=dtype_bytes, notes=notes)
     if plan.tiled:
         why = f"as tile_size {settings.tile_size} asks" if settings.tile_size else f"to fit {where}"
         notes.append(f"Tiled {why}.")  # which scales, and their tiles: api.result_message
@@ -184,12 +190,16 @@ def smaller_tiles(step: Step) -> Step | None:
     return tiled_step(step.size, step.iterations, smaller)
 
 
-def _fit_time_budget(size: Size, settings: Settings, rate: timing.Rate, dtype_bytes: int, notes: list[str]) -> Size:
-    """The largest size (long side a multiple of 16) whose estimate fits the time budget; a note if capped."""
+def _fit_time_budget(size: Size, settings: Settings, rate: timing.Rate, dtype_bytes: int,
+                     steps_for: Callable[[Size], list[Step]], notes: list[str]) -> Size:
+    """The largest size (long side a multiple of 16) whose estimate fits the time budget; a note if capped.
+
+    Each candidate is estimated as it would run, its tiles (halos, the Gram pass) included: a tiled
+    job fitted on untiled steps overran its budget by about 1.8x.
+    """
 
     def seconds(candidate: Size) -> float:
-        steps = [Step(s, n) for s, n in schedule(candidate, settings)]
-        return timing.estimate_seconds(Plan(candidate, steps, dtype_bytes), rate)
+        return timing.estimate_seconds(Plan(candidate, steps_for(candidate), dtype_bytes), rate)
 
     full = seconds(size)
     if full <= settings.time_budget:
