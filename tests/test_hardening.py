@@ -253,7 +253,7 @@ def test_a_learning_job_cancelled_in_the_queue_leaves_no_photographs(start_engin
 
 def test_learning_uses_the_callers_vgg19_and_the_stylisations_weighting(cache, monkeypatch) -> None:
     """The service's ModelCache is used as it is: no second VGG-19 read, hashed and copied to the device."""
-    from nst_engine import api
+    from nst_engine.gatys import cache as cache_module
     from nst_engine.learned.train import Costs
 
     cache.weights()  # warm, as the service's is
@@ -261,7 +261,7 @@ def test_learning_uses_the_callers_vgg19_and_the_stylisations_weighting(cache, m
     def second_load(*_args, **_kwargs):
         raise AssertionError("learning loaded the weights a second time")
 
-    monkeypatch.setattr(api, "load_weights", second_load)
+    monkeypatch.setattr(cache_module, "load_weights", second_load)
     style = Picture(np.random.default_rng(2).random((64, 64, 3), dtype=np.float32), None, 8, False)
     costs = Costs(style, LearnOptions(size=64, device="cpu"), cache)
     settings, style_weight = cache.calibrated(Settings())
