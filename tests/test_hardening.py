@@ -397,3 +397,16 @@ def test_a_tiled_jobs_plan_keeps_its_time_budget() -> None:
     made = plan.make_plan((2048, 1365), settings, torch.device("cpu"), 4, rate)
     assert made.tiled and max(made.target) < 2048, made.describe()  # capped, and still tiled at that size
     assert timing.estimate_seconds(made, rate) <= settings.time_budget * 1.02, made.describe()
+
+
+def test_memory_too_small_for_the_full_size_keeps_the_largest_size_that_runs_in_tiles() -> None:
+    """Scaling down must stop at the largest size that runs whole *or in tiles* (it fell to a whole-fitting one)."""
+    from nst_engine.planning import memory, plan
+
+    settings = Settings(time_budget=0, memory_limit=2**30, precision="fp32")
+    made = plan.make_plan((2048, 1365), settings, torch.device("cpu"), 4)
+    assert made.tiled, made.describe()
+    whole_only = memory.largest_fitting_long_side((2048, 1365), torch.device("cpu"), 4, available=2**30)
+    assert max(made.target) > whole_only, (made.describe(), whole_only)
+    bigger = plan.make_plan((2048, 1365), settings.replace(size=max(made.target) + 64), torch.device("cpu"), 4)
+    assert max(bigger.target) == max(made.target), "a larger size would have run: the plan gave up too early"

@@ -102,10 +102,11 @@ def make_plan(content_size: Size, settings: Settings, device: torch.device, dtyp
               rate: timing.Rate | None = None) -> Plan:
     """The schedule for a content of `content_size`: sizes, iterations, tiles, and notes saying why.
 
-    With the device's `rate`, a size whose estimate exceeds `settings.time_budget` is capped to fit.
     A scale too large for the memory available (the device's, capped by `memory_limit`) is tiled;
     only when even tiles of the smallest size would not fit is the size scaled down (or, with
-    `on_oom` "refuse", refused). `tile_size` forces tiles of at most that side.
+    `on_oom` "refuse", refused). Then, with the device's `rate`, a size whose estimate (tiles
+    included) exceeds `settings.time_budget` is capped to fit. `tile_size` forces tiles of at most
+    that side.
     """
     size = target_size(content_size, settings)
     notes: list[str] = []
@@ -121,10 +122,10 @@ def make_plan(content_size: Size, settings: Settings, device: torch.device, dtyp
         return [_step(s, n, settings.tile_size, dtype_bytes, available, host_state)
                 for s, n in schedule(candidate, settings)]
 
+    where = _where(device, settings.memory_limit, available)
+    size = _fit(size, settings, device, dtype_bytes, available, where, notes)  # first: what can run at all
     if rate is not None and settings.time_budget and settings.notebook_size is None:
         size = _fit_time_budget(size, settings, rate, dtype_bytes, steps_for, notes)
-    where = _where(device, settings.memory_limit, available)
-    size = _fit(size, settings, device, dtype_bytes, available, where, notes)
     plan = Plan(target=size, steps=steps_for(size), dtype_bytes=dtype_bytes, notes=notes)
     if plan.tiled:
         why = f"as tile_size {settings.tile_size} asks" if settings.tile_size else f"to fit {where}"
@@ -145,10 +146,14 @@ def _fit(
     notes: list[str],
 ) -> Size:  # fmt: skip
     """The size itself, unless not even tiles of the smallest size fit: then scaled down, or refused."""
-    whole = memory.fits(memory.estimate_bytes(*size, dtype_bytes=dtype_bytes), available)
-    if whole or memory.tile_for(size, dtype_bytes, available, device.type != "cpu") is not None:  # type: ignore[arg-type]
+    def workable(candidate: Size) -> bool:  # whole, or in tiles (whose whole-image state must fit too)
+        return memory.fits(memory.estimate_bytes(*candidate, dtype_bytes=dtype_bytes), available) or (
+            memory.tile_for(candidate, dtype_bytes, available, device.type != "cpu") is not None)  # type: ignore[arg-type]
+
+    if workable(size):
         return size
-    fitting = memory.largest_fitting_long_side(size, device, dtype_bytes, available=available) or 16
+    # The largest size that runs at all: tiled sizes count, not only those that fit whole.
+    fitting = next((side for side in range(max(size) // 16 * 16, 15, -16) if workable(scaled_size(size, side))), 16)
     if settings.on_oom == "refuse":
         need = memory.estimate(size, device, dtype_bytes, settings.memory_limit)
         raise OutOfMemory(
