@@ -218,6 +218,6 @@ def _fit_time_budget(size: Size, settings: Settings, rate: timing.Rate, dtype_by
         f"The working size is capped at {capped[0]}x{capped[1]}: the full {size[0]}x{size[1]} would take "
         f"{estimate_text(full)} on {rate.device_name}, over the time budget of "
         f"{estimate_text(settings.time_budget).removeprefix('about ')}. Ask for the size explicitly "
-        "(a working resolution in GIMP, --time-budget 0 on the command line) to lift the cap."
+        "(Full size, or a Painting size, in GIMP's dialog; --time-budget 0 on the command line) to lift the cap."
     )
     return capped
