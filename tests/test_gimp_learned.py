@@ -100,8 +100,8 @@ def test_both_procedures_sit_beside_the_main_filter(results) -> None:
     assert results.get("finished"), results["_gimp"]["stderr"][-3000:]
     procedures = results["procedures"]
     apply, learn = procedures["plug-in-nst-apply-learned-style"], procedures["plug-in-nst-learn-style"]
-    assert apply["menu_label"] == "Apply Learned Style\u2026" and learn["menu_label"] == "Learn Style\u2026"
-    assert apply["menu_paths"] == learn["menu_paths"] == ["<Image>/Filters/Artistic"]
+    assert apply["menu_label"] == "Apply Learned Style\u2026" and learn["menu_label"] == "Learn a Style\u2026"
+    assert apply["menu_paths"] == learn["menu_paths"] == ["<Image>/Filters/Artistic/Neural Style Transfer"]
     assert [a[0] for a in apply["arguments"]][3:] == ["style-name", "strength"]
     assert [a[0] for a in learn["arguments"]][3:] == ["style-file", "photos-folder", "style-name", "steps",
                                                       "training-size", "network", "style-strength", "replace",

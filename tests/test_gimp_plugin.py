@@ -210,8 +210,8 @@ def test_registration_as_listed_by_the_pdb(results):
     assert proc, results.get("procedure_error")
     assert proc["found"]
     assert proc["arguments"] == EXPECTED_ARGUMENTS
-    assert proc["menu_label"] == "Neural Style Transfer\u2026"
-    assert proc["menu_paths"] == ["<Image>/Filters/Artistic"]
+    assert proc["menu_label"] == "Paint with a Style\u2026"
+    assert proc["menu_paths"] == ["<Image>/Filters/Artistic/Neural Style Transfer"]
     assert proc["image_types"] == "RGB*, GRAY*"
     assert proc["quality_choices"] == ["draft", "standard", "high"]
     assert proc["blurb"] and len(proc["help"]) > 80

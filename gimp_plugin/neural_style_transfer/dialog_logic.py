@@ -16,6 +16,9 @@ import nst_contract as contract
 PREVIEW_LONG_SIDE = 320  # the preview's long side in pixels: a few seconds on a GPU
 ESTIMATING = "Estimated time: asking the engine\u2026"
 UNAVAILABLE = "Estimated time: unavailable"
+PREVIEW_LABEL = "_Preview"
+FULL_SIZE_LABEL = "_Full size"
+DIALOG_BUTTONS = (PREVIEW_LABEL, FULL_SIZE_LABEL)  # the dialog's own buttons, beside the procedure's controls
 
 
 def estimate_text(answer: Mapping[str, Any] | None) -> str:

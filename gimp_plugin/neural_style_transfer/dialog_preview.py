@@ -58,7 +58,7 @@ class PreviewPane:
         self.label.set_line_wrap(True)
         self.label.set_max_width_chars(40)
         self.widget.pack_start(self.label, False, False, 0)
-        self.button = Gtk.Button.new_with_mnemonic("_Preview")
+        self.button = Gtk.Button.new_with_mnemonic(D.PREVIEW_LABEL)
         self.button.set_tooltip_text("Run a quick, small draft with these settings (OK runs the full job)")
         self.button.connect("clicked", self._on_clicked)
         self.button.set_halign(Gtk.Align.START)
@@ -141,7 +141,7 @@ class PreviewPane:
     def _finished(self, kind: str, payload: Any) -> None:
         self._runner = None
         self.bar.hide()
-        self.button.set_label("_Preview")
+        self.button.set_label(D.PREVIEW_LABEL)
         self.button.set_sensitive(True)
         if kind == "done":
             try:

@@ -31,12 +31,12 @@ WINDOW_MODULES = ("dialog", "dialog_logic", "dialog_preview", "learned_windows",
 # What the menus show when a file is missing, so that the plug-in does not vanish: each procedure's name,
 # menu label and kind, as its module registers it (tests/test_plugin_folder.py and the real-GIMP test
 # tests/test_gimp_plugin_copy.py compare them).
-FALLBACK_MENU_PATH = "<Image>/Filters/Artistic"
+FALLBACK_MENU_PATH = "<Image>/Filters/Artistic/Neural Style Transfer"
 FALLBACK_PROCEDURES = (
-    ("plug-in-neural-style-transfer", "Neural Style Transfer\u2026", "layer"),
-    ("plug-in-neural-style-transfer-settings", "Neural Style Transfer Settings\u2026", "plain"),
+    ("plug-in-neural-style-transfer", "Paint with a Style\u2026", "layer"),
+    ("plug-in-neural-style-transfer-settings", "Engine Settings\u2026", "plain"),
     ("plug-in-nst-apply-learned-style", "Apply Learned Style\u2026", "layer"),
-    ("plug-in-nst-learn-style", "Learn Style\u2026", "image"),
+    ("plug-in-nst-learn-style", "Learn a Style\u2026", "image"),
 )
 
 
