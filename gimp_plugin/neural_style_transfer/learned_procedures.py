@@ -48,8 +48,8 @@ def create_procedure(plugin: Gimp.PlugIn, name: str) -> Gimp.Procedure:
             "nst-engine program) to the whole layer at its own resolution. The result is a new layer directly "
             "above the source, with the source's offsets and alpha and a mask from the selection, in one undo "
             "step; strength 0 gives the layer back, 1 the full style.", name)
-        procedure.add_string_argument("style-name", "Learned st_yle", "Name of a learned style (see Learn a Style\u2026)",
-                                      "", RW)
+        procedure.add_string_argument("style-name", "Learned st_yle",
+                                      "Name of a learned style (see Learn a Style\u2026)", "", RW)
         procedure.add_double_argument("strength", "S_trength", "0 = the layer unchanged, 1 = fully styled",
                                       0.0, 1.0, 1.0, RW)
         return procedure
@@ -76,7 +76,8 @@ def create_procedure(plugin: Gimp.PlugIn, name: str) -> Gimp.Procedure:
     procedure.add_choice_argument("network", "Net_work", "Network width", choice, "small", RW)
     procedure.add_double_argument("style-strength", "Style stren_gth", "Multiplies the calibrated style weight",
                                   0.05, 20.0, 1.0, RW)
-    procedure.add_boolean_argument("replace", "Replace an e_xisting style of this name", "Replace a stored style of the same name", False, RW)
+    procedure.add_boolean_argument("replace", "Replace an e_xisting style of this name",
+                                   "Replace a stored style of the same name", False, RW)
     procedure.add_boolean_argument("keep-running", "_Keep learning when closed",
                                    "The engine goes on learning when the plug-in stops following it", True, RW)
     return procedure
@@ -178,8 +179,8 @@ def _choose_style(config: Gimp.ProcedureConfig) -> bool:
         raise _failure(exc) from None
     styles = L.usable_styles(listing)
     if not styles:
-        raise PluginFailure(f"The engine has no learned styles yet: make one with "
-                            f"{L.MENU_WORDS} \u2192 {L.LEARN_LABEL}" + (" (one is being learned now)." if listing.get("learning") else "."))
+        raise PluginFailure(f"The engine has no learned styles yet: make one with {L.MENU_WORDS} \u2192 "
+                            f"{L.LEARN_LABEL}" + (" (one is being learned now)." if listing.get("learning") else "."))
     chosen = StyleChooser(styles, config.get_property("style-name"), config.get_property("strength")).run()
     if chosen is None:
         return False
