@@ -160,8 +160,9 @@ class _FakeClient:
         self.job = job
         self.submitted = None
 
-    def submit(self, content, styles, settings, preview=True):
+    def submit(self, content, styles, settings, preview=True, style_names=None):
         self.submitted = (content, styles, settings, preview)
+        self.style_names = style_names
         return self.job
 
 

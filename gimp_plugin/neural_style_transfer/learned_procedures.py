@@ -158,6 +158,7 @@ def _run_apply(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Im
                 return Gimp.PDBStatusType.CANCEL
             raise _failure(payload)
         record = L.apply_record(name, strength, source.get_name(), content.sample_format)
+        record["source_tattoo"] = source.get_tattoo()  # placement.py finds the earlier results by it
         layer_io.write_result_layer(image, source, payload, alpha, L.layer_name(source.get_name(), name), record)
         return Gimp.PDBStatusType.SUCCESS
 

@@ -35,6 +35,7 @@ QUALITY_CHOICES: tuple[tuple[str, str, str], ...] = (
 QUALITIES = tuple(nick for nick, _label, _help in QUALITY_CHOICES)
 
 MIN_WORKING_SIZE = 32  # the engine's smallest working long side (tests/test_settings_contract.py)
+SIZE_CONTROL = "Painting size"  # the max-size control, as the messages (and the engine's advice) name it
 
 # (name, kind, nick (dialog label), blurb (help), extra): one row per PDB argument, in order.
 # Kinds: file, double, int, bool, choice. The GIMP glue builds the procedure from this table, and the
@@ -53,7 +54,7 @@ ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     ("quality", "choice", "_Quality",
      "Draft: a quick, small look at the idea. Standard: balanced. High: more detail, slowest",
      {"default": "standard"}),
-    ("max-size", "int", "Painting si_ze, long side in px (0 = automatic)",
+    ("max-size", "int", "Painting si_ze (long side in px, 0 = automatic)",
      "0 (automatic): the quality decides: Standard and High paint at the layer's own size, smaller only if "
      "that would take more than about 10 minutes on the engine's device (the dialog says so), Draft at 512 px "
      "at most. A number is the long side the style is painted at (at most the layer's) and lifts the "
@@ -185,6 +186,18 @@ def layer_name(source_name: str, style_paths: list[str]) -> str:
 def _num(event: Mapping[str, Any], key: str) -> int | None:
     value = event.get(key)
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def painted_size(current: tuple[int, int] | None, event: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The largest working size the engine has painted at so far: a progress event's `size` is its current
+    scale's (coarse to fine), so the last scale reached, stopped early or not, is what the result shows."""
+    size = event.get("size") if event.get("type") == "progress" else None
+    if not (isinstance(size, (list, tuple)) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        return current
+    if current is None or size[0] * size[1] > current[0] * current[1]:
+        return (size[0], size[1])
+    return current
 
 
 def progress_fraction(event: Mapping[str, Any]) -> float | None:
