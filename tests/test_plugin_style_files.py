@@ -40,4 +40,4 @@ def test_missing_empty_folder_and_none(tmp_path: Path) -> None:
     (tmp_path / "empty.png").write_bytes(b"")
     assert "\u201cempty.png\u201d is empty" in S.problem(str(tmp_path / "empty.png"))
     assert "is a folder" in S.problem(str(tmp_path))
-    assert S.problem(None).startswith("Choose a style image")
+    assert S.problem(None).startswith("No style image is chosen. Choose")

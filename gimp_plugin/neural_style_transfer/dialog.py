@@ -93,7 +93,11 @@ class StyleTransferDialog:
 
         self.thumb = Gtk.Image()
         self.thumb.set_size_request(THUMB, THUMB)
-        style_row.pack_end(self._framed(self.thumb), False, False, 0)
+        self.thumb_words = Gtk.Label(label="")  # "Not a picture" where a thumbnail cannot be shown
+        thumb_box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=0)
+        thumb_box.pack_start(self.thumb, False, False, 0)
+        thumb_box.pack_start(self.thumb_words, False, False, 0)
+        style_row.pack_end(self._framed(thumb_box), False, False, 0)
         self.thumb2 = Gtk.Image()
         self.thumb2.set_size_request(THUMB // 2, THUMB // 2)
         style2_row.pack_start(self._framed(self.thumb2), False, False, 0)
@@ -117,8 +121,22 @@ class StyleTransferDialog:
         self.estimate.set_xalign(0.0)
         self.estimate.set_line_wrap(True)
         self.estimate.set_max_width_chars(48)
-        self.estimate.set_tooltip_text("For this layer at the chosen quality, on the engine's device")
+        self.estimate.set_tooltip_text("For this layer at the chosen quality and painting size, on the engine's "
+                                       "device. The result always has the layer's size.")
         main.pack_start(self.estimate, False, False, 4)
+        self.full_size = Gtk.Button.new_with_mnemonic(D.FULL_SIZE_LABEL)
+        self.full_size.set_tooltip_text("Paint at the layer's own size, however long it takes (sets "
+                                        f"\u201c{nst_logic.SIZE_CONTROL}\u201d to the layer's long side)")
+        self.full_size.set_halign(Gtk.Align.START)
+        self.full_size.set_no_show_all(True)
+        self.full_size.connect("clicked", self._on_full_size)
+        main.pack_start(self.full_size, False, False, 0)
+        self._widgets["full_size"] = self.full_size
+        self.ok_hint = Gtk.Label(label="")  # why OK is off (no style, or a file that is not a picture)
+        self.ok_hint.set_xalign(0.0)
+        self.ok_hint.set_line_wrap(True)
+        self.ok_hint.set_max_width_chars(48)
+        main.pack_start(self.ok_hint, False, False, 0)
 
         # Two columns: the controls (GIMP's widgets, moved as they are) and the preview.
         content = d.get_content_area()
@@ -140,6 +158,18 @@ class StyleTransferDialog:
         self._decorate_chooser("style-file-2")
         self._update_style_thumbs()
         self._update_blend_sensitivity()
+        self._update_ok()
+
+    def _update_ok(self) -> None:
+        """OK waits for a style image that is a picture; the hint says what is missing (never a calling error)."""
+        ok, hint = D.ok_state(self._path("style-file"))
+        self.dialog.set_response_sensitive(Gtk.ResponseType.OK, ok)
+        self.ok_hint.set_markup(f"<i>{GLib.markup_escape_text(hint)}</i>" if hint else "")
+        self.state["ok_sensitive"], self.state["ok_hint"] = ok, hint
+
+    def _on_full_size(self, _button: Gtk.Button) -> None:
+        layer = (self.layer.get_width(), self.layer.get_height())
+        self.config.set_property("max-size", max(layer))
 
     def _on_expanded(self, expander: Gtk.Expander, _pspec: Any) -> None:
         self.state["advanced_expanded"] = expander.get_expanded()
@@ -214,6 +244,7 @@ class StyleTransferDialog:
         if name in ("style-file", "style-file-2"):
             self._update_style_thumbs()
             self._update_blend_sensitivity()
+            self._update_ok()
         if D.watched_for_estimate(name):
             self._schedule_estimate()
         self.preview.mark_stale()
@@ -229,8 +260,12 @@ class StyleTransferDialog:
             else:
                 image.set_from_pixbuf(pixbufs.over_checks(pixbuf))
             image.set_tooltip_text(path or "No style image chosen")
+            words = D.thumbnail_words(path, pixbuf is not None)
+            if key == "style":
+                self.thumb_words.set_text(words)
+                self.thumb_words.set_visible(bool(words))
             self.state[key] = {"path": path, "thumbnail": [pixbuf.get_width(), pixbuf.get_height()]
-                               if pixbuf is not None else None}
+                               if pixbuf is not None else None, "words": words}
 
     def _update_blend_sensitivity(self) -> None:
         has_second = self._path("style-file-2") is not None
@@ -285,28 +320,40 @@ class StyleTransferDialog:
             return False
         self._show_estimate(generation, D.ESTIMATING)
         size = (self.layer.get_width(), self.layer.get_height())
-        threading.Thread(target=self._estimate_worker, args=(generation, size, settings), daemon=True,
-                         name="nst-estimate").start()
+        args = self.current_args()
+        threading.Thread(target=self._estimate_worker, args=(generation, size, settings, args.quality,
+                                                             int(args.max_size)),
+                         daemon=True, name="nst-estimate").start()
         return False
 
-    def _estimate_worker(self, generation: int, size: tuple[int, int], settings: dict[str, Any]) -> None:
+    def _estimate_worker(self, generation: int, size: tuple[int, int], settings: dict[str, Any], quality: str,
+                         max_size: int) -> None:
+        full = None
         try:
             client = self.engine.client()
             plan = getattr(client, "plan", None)
-            text = D.estimate_text(plan(size[0], size[1], settings)) if plan else D.UNAVAILABLE + \
-                " (the engine is older than this plug-in)"
+            if plan is None:
+                text = D.UNAVAILABLE + " (the engine is older than this plug-in)"
+            else:
+                answer = plan(size[0], size[1], settings)
+                text = D.estimate_text(answer, size, quality, max_size)
+                if D.is_smaller(answer, size):  # what the one-click full size would take
+                    full = D.full_size_label(plan(size[0], size[1], D.full_size_settings(settings, size)))
         except engine_client.EngineJobFailed:
             text = D.UNAVAILABLE + " (the engine does not estimate)"
-        except plugin_messages.PluginError:
-            text = D.UNAVAILABLE + " (the engine does not answer)"
+        except plugin_messages.PluginError as exc:
+            text = D.UNAVAILABLE + f": {exc.what} {exc.advice}".rstrip()
         except Exception:  # noqa: BLE001 - an estimate must never break the dialog
             text = D.UNAVAILABLE
-        GLib.idle_add(self._show_estimate, generation, text)
+        GLib.idle_add(self._show_estimate, generation, text, full)
 
-    def _show_estimate(self, generation: int, text: str) -> bool:
+    def _show_estimate(self, generation: int, text: str, full: str | None = None) -> bool:
         if generation == self._estimate_generation:
             self.estimate.set_text(text)
             self.state["estimate"] = text
+            self.full_size.set_label(full or D.FULL_SIZE_LABEL)
+            self.full_size.set_visible(full is not None)
+            self.state["full_size"] = full
             self._report()
         return False
 

@@ -146,7 +146,7 @@ def _run_apply(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Im
             return Gimp.PDBStatusType.CANCEL
         name, strength = (config.get_property("style-name") or "").strip(), config.get_property("strength")
         if not name:
-            raise PluginFailure("Choose a learned style (the style-name argument is empty).",
+            raise PluginFailure("No learned style is chosen. Choose one of the engine's learned styles.",
                                 Gimp.PDBStatusType.CALLING_ERROR)
         content, alpha = layer_io.read_layer(image, source)
         Gimp.progress_init(f"Applying the learned style \u201c{name}\u201d\u2026")

@@ -269,7 +269,8 @@ def _read_args(config: Gimp.ProcedureConfig) -> nst_logic.PluginArgs:
         values[name] = value
     args = nst_logic.PluginArgs.from_values(values)
     if not args.style_file:
-        raise PluginFailure(style_files.problem(None), Gimp.PDBStatusType.CALLING_ERROR)
+        raise PluginFailure(plugin_messages.for_artist(*style_files.problem_parts(None)),
+                            Gimp.PDBStatusType.CALLING_ERROR)
     try:
         args.extra = nst_logic.extra_settings_from_env()
     except ValueError as exc:
@@ -279,15 +280,15 @@ def _read_args(config: Gimp.ProcedureConfig) -> nst_logic.PluginArgs:
 
 def _read_style(path: str) -> bytes:
     """The style file's bytes; a file that is not a picture is refused here, by its name (style_files.py)."""
-    problem = style_files.problem(path)
-    if problem is None:
+    parts = style_files.problem_parts(path)
+    if parts is None:
         try:
             with open(path, "rb") as fh:
                 return fh.read()
         except OSError:
-            problem = style_files.problem(path) or f"The style image \u201c{style_files.file_name(path)}\u201d " \
-                "cannot be read. Choose a readable picture file."
-    raise PluginFailure(plugin_messages.for_artist(problem, ""))
+            parts = style_files.problem_parts(path) or (
+                f"The style image \u201c{style_files.file_name(path)}\u201d cannot be read.", "Choose it again.")
+    raise PluginFailure(plugin_messages.for_artist(*parts))
 
 
 # --- talking to the engine (worker thread) while the main thread shows progress -----------------

@@ -36,24 +36,31 @@ def file_name(path: str) -> str:
     return os.path.basename(path.replace("\\", "/").rstrip("/")) or path
 
 
-def problem(path: str | None) -> str | None:
-    """What is wrong with `path` as a style image, in words naming the file; None when it is a picture."""
+def problem_parts(path: str | None) -> tuple[str, str] | None:
+    """(what is wrong with `path` as a style image, naming the file; what to do), None for a picture."""
     if not path:
-        return "Choose a style image: the picture whose brushwork and colours are painted onto the layer."
+        return "No style image is chosen.", "Choose the picture whose brushwork and colours are painted onto the layer."
     name = file_name(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(16)
     except FileNotFoundError:
-        return f"The style image \u201c{name}\u201d is not there any more (in {os.path.dirname(path) or '.'}). " \
-               "Choose another style image."
+        return (f"The style image \u201c{name}\u201d is not there any more (in {os.path.dirname(path) or '.'}).",
+                "Choose another style image.")
     except IsADirectoryError:
-        return f"\u201c{name}\u201d is a folder. Choose a picture file as the style image."
+        return f"\u201c{name}\u201d is a folder.", "Choose a picture file as the style image."
     except OSError as exc:
-        return f"The style image \u201c{name}\u201d cannot be read ({exc.strerror or 'no access'}). " \
-               "Choose a readable picture file."
+        return (f"The style image \u201c{name}\u201d cannot be read ({exc.strerror or 'no access'}).",
+                "Choose a readable picture file.")
     if not head:
-        return f"The style image \u201c{name}\u201d is empty. Choose a picture file."
+        return f"The style image \u201c{name}\u201d is empty.", "Choose a picture file."
     if picture_format(head) is None:
-        return f"\u201c{name}\u201d is not a picture (use {FORMATS_WORDS}). Choose a picture file as the style image."
+        return (f"\u201c{name}\u201d is not a picture (use {FORMATS_WORDS}).",
+                "Choose a picture file as the style image.")
     return None
+
+
+def problem(path: str | None) -> str | None:
+    """problem_parts as one text (the dialog's hint), None for a picture."""
+    parts = problem_parts(path)
+    return " ".join(parts) if parts else None
