@@ -267,6 +267,7 @@ def test_16bit_rgb_is_sent_as_16_bits(results):
     assert new["parasite"]["content_format"] == "u16"
     assert new["is_rgb"] and not new["is_gray"]
     assert not new["has_alpha"], "an RGB layer without alpha gives a result without alpha"
+    assert re.search(r" \[painted at 32\u00d72[67]\]$", new["name"]), "painted smaller: its name says so"
     # The engine itself reports 16-bit samples of the layer's size (the plug-in always sends RGBA).
     assert {"width": 48, "height": 40, "sample": "u16", "channels": 4} in results["_gimp"]["received"]
 
@@ -309,7 +310,8 @@ def test_missing_style_file_is_refused_by_gimp(results):
 def test_corrupt_style_file_is_an_execution_error(results):
     entry = C.case(results, "corrupt_style")
     assert entry["call"]["status"] == "execution-error"
-    assert "image" in entry["call"]["message"].lower()
+    message = entry["call"]["message"]
+    assert "\u201ccorrupt.png\u201d is not a picture" in message and "style1" not in message, message
     C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
 
@@ -356,6 +358,9 @@ def test_plugin_starts_the_engine_itself_and_reuses_it(results):
     C.assert_new_layer(first, "style")
     second = C.case(results, "self_reused")
     C.assert_new_layer(second, "style")
+    # the same source twice: the second result is on top, directly above the first (issue 23, point 5)
+    assert C.new_layer_index(second) == 0 and second["before"]["layers"][0]["parasite"]
+    assert second["after"]["layers"][1] == second["before"]["layers"][0], "the first result, directly below"
     if results["_gimp"]["in_chroot"]:  # the stand-in Python ran the engine on the host, once
         starts = C.spawns(results, "python")
         assert len(starts) == 1, results["_gimp"]["spawns"]
@@ -525,6 +530,9 @@ def test_interactive_stop_and_keep_gives_the_current_result(gui_results):
     assert "stop_keep" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
     entry = C.case(gui_results, "stop_keep")
     new = C.assert_new_layer(entry, "style")
+    # On top of the scratch run's result of the same layer, so that it is seen, and named as stopped.
+    assert C.new_layer_index(entry) == 0 and entry["before"]["layers"][0]["parasite"], entry["before"]["layers"]
+    assert new["name"].endswith("stopped early]"), new["name"]
     # The dialog offered the values of the last (scratch) run: GIMP remembered them.
     assert new["parasite"]["arguments"]["seed"] == 1 and new["parasite"]["arguments"]["quality"] == "draft"
 
@@ -541,6 +549,7 @@ def test_repeat_last_filter_uses_the_last_interactive_values(gui_results):
     entry = C.case(gui_results, "repeat")
     new = C.assert_new_layer(entry, "style")
     args = new["parasite"]["arguments"]
-    stop_keep_args = C.case(gui_results, "stop_keep")["after"]["layers"][1]["parasite"]["arguments"]
+    stop_keep = C.case(gui_results, "stop_keep")
+    stop_keep_args = stop_keep["after"]["layers"][C.new_layer_index(stop_keep)]["parasite"]["arguments"]
     assert args == stop_keep_args
     assert args["seed"] == 1 and args["quality"] == "draft" and args["style_file"].endswith("/style.jpg")
