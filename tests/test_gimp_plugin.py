@@ -404,6 +404,9 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
     dialog_states: dict[str, Any] = {}
     try:
         session.start(work / "drive_interactive.py", work / "params.json")
+        session.wait_file(work / "calling-no_style", 300)
+        _drive_no_style(session, state, dialog_states)
+        steps.append("no_style")
         C.stop_when_running(session, tap, engine, work / "calling-scratch")
         session.wait_file(work / "calling-dialog", 300)
         _drive_dialog(session, tap, engine, state, dialog_states)
@@ -443,6 +446,19 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _drive_no_style(session: XSession, state: Path, states: dict[str, Any]) -> None:
+    """The dialog with no style chosen yet: OK is off with a hint; a click on OK does nothing, Escape closes."""
+    window = session.wait_window("^Neural Style Transfer$")
+    states["no_style"] = DD.wait_state(session, state, "the dialog did not report ready",
+                                       lambda s: s.get("ready") and "ok" in s.get("widgets", {}))
+    session.shot(state.with_name("no-style.png"), window)
+    DD.click_widget(session, window, states["no_style"], "ok")
+    session.key(window, "Escape")
+    states["no_style_closed"] = DD.wait_state(session, state, "the dialog did not close",
+                                              lambda s: "closed" in s, 60)
+    session.wait_gone(window, 60)
+
+
 def _drive_dialog(session: XSession, tap: EventTap, engine: H.Engine, state: Path,
                   states: dict[str, Any]) -> None:
     """The plug-in's dialog: look, Preview (stopped early through the engine: the GUI runs use many
@@ -474,6 +490,25 @@ def _drive_dialog(session: XSession, tap: EventTap, engine: H.Engine, state: Pat
     session.wait_gone(window, 60)
 
 
+def test_dialog_without_a_style_keeps_ok_off_with_a_hint(gui_results):
+    """Issue 23, point 4: OK without a style was a "calling error" that closed the dialog."""
+    assert "no_style" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
+    shown = gui_results["dialog_states"]["no_style"]
+    assert shown["ok_sensitive"] is False and shown["ok_hint"].startswith("No style image is chosen"), shown
+    assert shown["style"]["words"] == "No style yet"
+    assert gui_results["dialog_states"]["no_style_closed"]["closed"] == "cancel", "the click on OK ran the filter"
+    entry = C.case(gui_results, "no_style")
+    assert entry["call"]["status"] == "cancel", entry["call"]
+    C.assert_untouched(entry, new_layers=0)
+
+
+def test_the_dialogs_alt_letters_are_unique_in_gimps_log(gui_results):
+    """Issue 23, point 7: GIMP's log reported duplicate mnemonics (style image and Save Defaults on s)."""
+    assert "dialog" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
+    said = [line for line in gui_results["_gimp"]["stderr"].splitlines() if "mnemonic" in line.lower()]
+    assert said == []
+
+
 def test_dialog_shows_the_style_thumbnail_and_the_recent_styles(gui_results):
     assert "dialog" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
     opened = gui_results["dialog_states"]["opened"]
@@ -482,6 +517,7 @@ def test_dialog_shows_the_style_thumbnail_and_the_recent_styles(gui_results):
     assert [p.rsplit("/", 1)[-1] for p in opened["recent"]] == ["style2.png", "style.jpg"]
     assert {"recent_0", "recent_1", "preview_button"} <= set(opened["widgets"])
     assert opened["blend_sensitive"] is False, "the second style's weight waits for a second style"
+    assert opened["ok_sensitive"] is True and opened["ok_hint"] == "" and opened["style"]["words"] == ""
     assert "style-file" in opened.get("choosers_decorated", []), "the chooser was not filtered to images"
 
 

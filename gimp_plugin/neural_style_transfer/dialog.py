@@ -164,6 +164,9 @@ class StyleTransferDialog:
         """OK waits for a style image that is a picture; the hint says what is missing (never a calling error)."""
         ok, hint = D.ok_state(self._path("style-file"))
         self.dialog.set_response_sensitive(Gtk.ResponseType.OK, ok)
+        button = self.dialog.get_widget_for_response(Gtk.ResponseType.OK)
+        if button is not None:
+            self._widgets["ok"] = button
         self.ok_hint.set_markup(f"<i>{GLib.markup_escape_text(hint)}</i>" if hint else "")
         self.state["ok_sensitive"], self.state["ok_hint"] = ok, hint
 
