@@ -22,6 +22,7 @@ import gi
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
+import dialog_chooser  # noqa: E402
 import dialog_logic as D  # noqa: E402
 import engine_client  # noqa: E402
 import nst_logic  # noqa: E402
@@ -33,7 +34,6 @@ from gi.repository import Gimp, GimpUi, GLib, GObject, Gtk  # noqa: E402
 
 THUMB = 96  # the style's thumbnail beside its chooser
 RECENT_THUMB = 48
-CHOOSER_PREVIEW = 180
 STATE_ENV = "NST_PLUGIN_DIALOG_STATE"  # tests: a JSON file the dialog keeps up to date with what it shows
 
 
@@ -154,8 +154,12 @@ class StyleTransferDialog:
         content.reorder_child(columns, 0)
         columns.show_all()
 
-        self._decorate_chooser("style-file")
-        self._decorate_chooser("style-file-2")
+        for prop in ("style-file", "style-file-2"):
+            chooser = dialog_chooser.decorate(self.dialog, prop)
+            if chooser is not None:
+                self.state.setdefault("choosers_decorated", []).append(prop)
+                if prop == "style-file" and isinstance(chooser, Gtk.FileChooserButton):
+                    self._widgets["style_chooser"] = chooser
         self._update_style_thumbs()
         self._update_blend_sensitivity()
         self._update_ok()
@@ -185,44 +189,6 @@ class StyleTransferDialog:
         frame.set_valign(Gtk.Align.CENTER)
         frame.add(widget)
         return frame
-
-    def _decorate_chooser(self, prop: str) -> None:
-        """Images only, with a preview pane: the chooser inside GIMP's file widget, where reachable."""
-        try:
-            chooser = _find_file_chooser(self.dialog.get_widget(prop, GObject.TYPE_NONE))
-        except Exception:  # noqa: BLE001 - the widget's insides differ between GIMP versions
-            chooser = None
-        outer = self.dialog.get_widget(prop, GObject.TYPE_NONE)
-        if outer is not None:  # beside a thumbnail: wide, and centred instead of stretched to its height
-            outer.set_hexpand(True)
-            outer.set_valign(Gtk.Align.CENTER)
-        if chooser is None:
-            return
-        if isinstance(chooser, Gtk.FileChooserButton):
-            chooser.set_width_chars(22)
-            if prop == "style-file":
-                self._widgets["style_chooser"] = chooser
-        images = Gtk.FileFilter()
-        images.set_name("Images")
-        images.add_pixbuf_formats()
-        everything = Gtk.FileFilter()
-        everything.set_name("All files")
-        everything.add_pattern("*")
-        chooser.add_filter(images)
-        chooser.add_filter(everything)
-        chooser.set_filter(images)
-        pane = Gtk.Image()
-        pane.set_size_request(CHOOSER_PREVIEW, CHOOSER_PREVIEW)
-        chooser.set_preview_widget(pane)
-        chooser.set_use_preview_label(False)
-
-        def update(widget: Any) -> None:
-            pixbuf = pixbufs.from_file(widget.get_preview_filename(), CHOOSER_PREVIEW)
-            pane.set_from_pixbuf(pixbuf)
-            widget.set_preview_widget_active(pixbuf is not None)
-
-        chooser.connect("update-preview", update)
-        self.state.setdefault("choosers_decorated", []).append(prop)
 
     # ------------------------------------------------------------------ values
 
@@ -408,20 +374,6 @@ class StyleTransferDialog:
         self._report()
         self.dialog.destroy()
         return ok
-
-
-def _find_file_chooser(widget: Gtk.Widget | None) -> Gtk.FileChooser | None:
-    """The Gtk.FileChooser (a GtkFileChooserButton) inside GIMP's GimpFileChooser widget."""
-    if widget is None:
-        return None
-    if isinstance(widget, Gtk.FileChooser):
-        return widget
-    if isinstance(widget, Gtk.Container):
-        for child in widget.get_children():
-            found = _find_file_chooser(child)
-            if found is not None:
-                return found
-    return None
 
 
 def show(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, layer: Gimp.Layer,
