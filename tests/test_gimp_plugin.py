@@ -503,9 +503,12 @@ def test_dialog_without_a_style_keeps_ok_off_with_a_hint(gui_results):
 
 
 def test_the_dialogs_alt_letters_are_unique_in_gimps_log(gui_results):
-    """Issue 23, point 7: GIMP's log reported duplicate mnemonics (style image and Save Defaults on s)."""
+    """Issue 23, point 7: GIMP 3.2's log reported duplicate mnemonics (style image and Save Defaults on s).
+    GIMP 3.2 also says "no mnemonic for property quality" (and three more) for widgets whose label it does
+    not read: not a duplicate, left aside here."""
     assert "dialog" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
-    said = [line for line in gui_results["_gimp"]["stderr"].splitlines() if "mnemonic" in line.lower()]
+    said = [line for line in gui_results["_gimp"]["stderr"].splitlines()
+            if "duplicate mnemonic" in line or "mnemonics for property" in line]
     assert said == []
 
 
