@@ -21,10 +21,57 @@ def test_durations_read_as_a_clock(seconds, text):
     assert D.contract.estimate_text(seconds) == text
 
 
+def plan(size, seconds, device_name="CPU"):
+    return {"plan": {"size": list(size), "scales": [], "message": ""}, "seconds": seconds, "device": "cpu",
+            "device_name": device_name, "calibrated": True}
+
+
 def test_estimate_line_names_time_and_device():
-    answer = {"plan": {"size": [2048, 1365], "scales": [], "message": ""}, "seconds": 41.0, "device": "cuda",
-              "device_name": "NVIDIA GeForce RTX 3060", "calibrated": True}
-    assert D.estimate_text(answer) == "Estimated time: about 40 s on NVIDIA GeForce RTX 3060, working at 2048\u00d71365"
+    answer = plan((2048, 1365), 41.0, "NVIDIA GeForce RTX 3060")
+    assert D.estimate_text(answer) == (
+        "Estimated time: about 40 s on NVIDIA GeForce RTX 3060, painting at 2048\u00d71365")
+    assert D.estimate_text(answer, (2048, 1365), "high") == (
+        "Your layer: 2048\u00d71365. High paints it at full size: about 40 s on NVIDIA GeForce RTX 3060.")
+
+
+def test_a_smaller_painting_says_the_layers_size_its_own_and_why():
+    """Issue 23, point 1: the size was silent; now the line says both sizes and the reason."""
+    answer = plan((1184, 789), 600.0)
+    layer = (2048, 1365)
+    assert D.estimate_text(answer, layer, "standard") == (
+        "Your layer: 2048\u00d71365. Standard paints it at 1184\u00d7789 to finish in about 10 min on CPU.")
+    assert "for a quick look" in D.estimate_text(plan((512, 341), 20.0), layer, "draft")
+    assert "the painting size you set" in D.estimate_text(answer, layer, "standard", max_size=1184)
+    assert D.is_smaller(answer, layer) and not D.is_smaller(plan(layer, 9.0), layer)
+    assert D.full_size_label(plan(layer, 41 * 60.0)) == "_Full size (about 41 min)"
+    assert D.full_size_label({"seconds": None}) == "_Full size"
+
+
+def test_full_size_plans_the_layers_long_side_without_the_time_limit():
+    settings = D.full_size_settings({"preset": "standard", "seed": 3}, (2048, 1365))
+    assert settings == {"preset": "standard", "seed": 3, "max_long_side": 2048, "time_budget": 0}
+    # the same as what the button sets: max-size = the long side
+    same = D.nst_logic.engine_settings(D.nst_logic.PluginArgs(style_file="/s.png", max_size=2048))
+    assert {k: same[k] for k in ("max_long_side", "time_budget")} == {"max_long_side": 2048, "time_budget": 0}
+
+
+def test_ok_waits_for_a_style_that_is_a_picture(tmp_path):
+    ok, hint = D.ok_state(None)
+    assert not ok and hint.startswith("No style image is chosen")
+    text = tmp_path / "notes.png"
+    text.write_text("hello")
+    ok, hint = D.ok_state(str(text))
+    assert not ok and "\u201cnotes.png\u201d is not a picture" in hint
+    assert D.thumbnail_words(str(text), False) == "Not a picture" and D.thumbnail_words(None, False)
+    png = tmp_path / "real.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(8))
+    assert D.ok_state(str(png)) == (True, "") and D.thumbnail_words(str(png), True) == ""
+
+
+def test_preview_errors_do_not_talk_about_the_image():
+    text = D.preview_error("The engine does not answer.", "Run the filter again.")
+    assert text == "No preview: The engine does not answer. Run the filter again."
+    assert "not changed" not in text
 
 
 def test_estimate_line_without_seconds_or_answer():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -100,8 +101,8 @@ def test_both_procedures_sit_beside_the_main_filter(results) -> None:
     assert results.get("finished"), results["_gimp"]["stderr"][-3000:]
     procedures = results["procedures"]
     apply, learn = procedures["plug-in-nst-apply-learned-style"], procedures["plug-in-nst-learn-style"]
-    assert apply["menu_label"] == "Apply Learned Style\u2026" and learn["menu_label"] == "Learn Style\u2026"
-    assert apply["menu_paths"] == learn["menu_paths"] == ["<Image>/Filters/Artistic"]
+    assert apply["menu_label"] == "Apply Learned Style\u2026" and learn["menu_label"] == "Learn a Style\u2026"
+    assert apply["menu_paths"] == learn["menu_paths"] == ["<Image>/Filters/Artistic/Neural Style Transfer"]
     assert [a[0] for a in apply["arguments"]][3:] == ["style-name", "strength"]
     assert [a[0] for a in learn["arguments"]][3:] == ["style-file", "photos-folder", "style-name", "steps",
                                                       "training-size", "network", "style-strength", "replace",
@@ -120,9 +121,9 @@ def _assert_learned_layer(entry: dict[str, Any]) -> dict[str, Any]:
     """The main filter's rules (gimp_checks.assert_new_layer) with this procedure's name and record."""
     assert entry["call"]["status"] == "success", entry["call"]["message"]
     C.assert_untouched(entry, new_layers=1)
-    layers, index = entry["after"]["layers"], entry["source_index"]
-    new, source = layers[index], layers[index + 1]
-    assert new["name"] == f"{entry['source_name']} (learned style: {STYLE_NAME})"
+    layers = entry["after"]["layers"]
+    new, source = layers[C.new_layer_index(entry)], layers[entry["source_index"] + 1]
+    assert re.fullmatch(re.escape(f"{entry['source_name']} (learned style: {STYLE_NAME})") + r"( #\d+)?", new["name"])
     assert new["size"] == source["size"] and new["offsets"] == source["offsets"]
     assert new["has_alpha"] == source["has_alpha"] and new["alpha"] == source["alpha"]
     assert new["is_gray"] == source["is_gray"] and new["pixels"] != source["pixels"]
@@ -141,6 +142,16 @@ def test_applied_above_the_source_with_its_offsets_and_alpha(results) -> None:
     assert new["offsets"] == [30, -5] and new["size"] == [40, 32] and new["mask"] is None
     assert new["parasite"]["arguments"]["strength"] == pytest.approx(0.8)
     assert new["parasite"]["content_format"] == "u8"
+
+
+def test_applied_again_goes_on_top_of_the_first_result(results) -> None:
+    """Issue 23, point 5: the second result of the same source went under the first, invisible."""
+    entry = C.case(results, "rgba_offsets_again")
+    new = _assert_learned_layer(entry)
+    first = f"Sprite (learned style: {STYLE_NAME})"
+    assert [layer["name"] for layer in entry["after"]["layers"]] == ["Top", new["name"], first, "Sprite", "Background"]
+    assert new["name"] != first and new["parasite"]["arguments"]["strength"] == pytest.approx(0.5)
+    assert new["parasite"]["source_tattoo"] == entry["after"]["layers"][2]["parasite"]["source_tattoo"]
 
 
 def test_applied_at_full_size_in_16_bits_with_a_mask_from_the_selection(results) -> None:

@@ -210,8 +210,8 @@ def test_registration_as_listed_by_the_pdb(results):
     assert proc, results.get("procedure_error")
     assert proc["found"]
     assert proc["arguments"] == EXPECTED_ARGUMENTS
-    assert proc["menu_label"] == "Neural Style Transfer\u2026"
-    assert proc["menu_paths"] == ["<Image>/Filters/Artistic"]
+    assert proc["menu_label"] == "Paint with a Style\u2026"
+    assert proc["menu_paths"] == ["<Image>/Filters/Artistic/Neural Style Transfer"]
     assert proc["image_types"] == "RGB*, GRAY*"
     assert proc["quality_choices"] == ["draft", "standard", "high"]
     assert proc["blurb"] and len(proc["help"]) > 80
@@ -267,6 +267,7 @@ def test_16bit_rgb_is_sent_as_16_bits(results):
     assert new["parasite"]["content_format"] == "u16"
     assert new["is_rgb"] and not new["is_gray"]
     assert not new["has_alpha"], "an RGB layer without alpha gives a result without alpha"
+    assert re.search(r" \[painted at 32\u00d72[67]\]$", new["name"]), "painted smaller: its name says so"
     # The engine itself reports 16-bit samples of the layer's size (the plug-in always sends RGBA).
     assert {"width": 48, "height": 40, "sample": "u16", "channels": 4} in results["_gimp"]["received"]
 
@@ -309,7 +310,8 @@ def test_missing_style_file_is_refused_by_gimp(results):
 def test_corrupt_style_file_is_an_execution_error(results):
     entry = C.case(results, "corrupt_style")
     assert entry["call"]["status"] == "execution-error"
-    assert "image" in entry["call"]["message"].lower()
+    message = entry["call"]["message"]
+    assert "\u201ccorrupt.png\u201d is not a picture" in message and "style1" not in message, message
     C.assert_untouched(entry, new_layers=0)
     assert entry["after"]["dirty"] is False
 
@@ -356,6 +358,9 @@ def test_plugin_starts_the_engine_itself_and_reuses_it(results):
     C.assert_new_layer(first, "style")
     second = C.case(results, "self_reused")
     C.assert_new_layer(second, "style")
+    # the same source twice: the second result is on top, directly above the first (issue 23, point 5)
+    assert C.new_layer_index(second) == 0 and second["before"]["layers"][0]["parasite"]
+    assert second["after"]["layers"][1] == second["before"]["layers"][0], "the first result, directly below"
     if results["_gimp"]["in_chroot"]:  # the stand-in Python ran the engine on the host, once
         starts = C.spawns(results, "python")
         assert len(starts) == 1, results["_gimp"]["spawns"]
@@ -399,6 +404,9 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
     dialog_states: dict[str, Any] = {}
     try:
         session.start(work / "drive_interactive.py", work / "params.json")
+        session.wait_file(work / "calling-no_style", 300)
+        _drive_no_style(session, state, dialog_states)
+        steps.append("no_style")
         C.stop_when_running(session, tap, engine, work / "calling-scratch")
         session.wait_file(work / "calling-dialog", 300)
         _drive_dialog(session, tap, engine, state, dialog_states)
@@ -438,6 +446,19 @@ def gui_results(gimp_root: H.GimpRoot, engine: H.Engine) -> Iterator[dict[str, A
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _drive_no_style(session: XSession, state: Path, states: dict[str, Any]) -> None:
+    """The dialog with no style chosen yet: OK is off with a hint; a click on OK does nothing, Escape closes."""
+    window = session.wait_window("^Neural Style Transfer$")
+    states["no_style"] = DD.wait_state(session, state, "the dialog did not report ready",
+                                       lambda s: s.get("ready") and "ok" in s.get("widgets", {}))
+    session.shot(state.with_name("no-style.png"), window)
+    DD.click_widget(session, window, states["no_style"], "ok")
+    session.key(window, "Escape")
+    states["no_style_closed"] = DD.wait_state(session, state, "the dialog did not close",
+                                              lambda s: "closed" in s, 60)
+    session.wait_gone(window, 60)
+
+
 def _drive_dialog(session: XSession, tap: EventTap, engine: H.Engine, state: Path,
                   states: dict[str, Any]) -> None:
     """The plug-in's dialog: look, Preview (stopped early through the engine: the GUI runs use many
@@ -469,6 +490,28 @@ def _drive_dialog(session: XSession, tap: EventTap, engine: H.Engine, state: Pat
     session.wait_gone(window, 60)
 
 
+def test_dialog_without_a_style_keeps_ok_off_with_a_hint(gui_results):
+    """Issue 23, point 4: OK without a style was a "calling error" that closed the dialog."""
+    assert "no_style" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
+    shown = gui_results["dialog_states"]["no_style"]
+    assert shown["ok_sensitive"] is False and shown["ok_hint"].startswith("No style image is chosen"), shown
+    assert shown["style"]["words"] == "No style yet"
+    assert gui_results["dialog_states"]["no_style_closed"]["closed"] == "cancel", "the click on OK ran the filter"
+    entry = C.case(gui_results, "no_style")
+    assert entry["call"]["status"] == "cancel", entry["call"]
+    C.assert_untouched(entry, new_layers=0)
+
+
+def test_the_dialogs_alt_letters_are_unique_in_gimps_log(gui_results):
+    """Issue 23, point 7: GIMP 3.2's log reported duplicate mnemonics (style image and Save Defaults on s).
+    GIMP 3.2 also says "no mnemonic for property quality" (and three more) for widgets whose label it does
+    not read: not a duplicate, left aside here."""
+    assert "dialog" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
+    said = [line for line in gui_results["_gimp"]["stderr"].splitlines()
+            if "duplicate mnemonic" in line or "mnemonics for property" in line]
+    assert said == []
+
+
 def test_dialog_shows_the_style_thumbnail_and_the_recent_styles(gui_results):
     assert "dialog" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
     opened = gui_results["dialog_states"]["opened"]
@@ -477,6 +520,7 @@ def test_dialog_shows_the_style_thumbnail_and_the_recent_styles(gui_results):
     assert [p.rsplit("/", 1)[-1] for p in opened["recent"]] == ["style2.png", "style.jpg"]
     assert {"recent_0", "recent_1", "preview_button"} <= set(opened["widgets"])
     assert opened["blend_sensitive"] is False, "the second style's weight waits for a second style"
+    assert opened["ok_sensitive"] is True and opened["ok_hint"] == "" and opened["style"]["words"] == ""
     assert "style-file" in opened.get("choosers_decorated", []), "the chooser was not filtered to images"
 
 
@@ -525,6 +569,9 @@ def test_interactive_stop_and_keep_gives_the_current_result(gui_results):
     assert "stop_keep" in gui_results["_gimp"]["steps"], gui_results["_gimp"]
     entry = C.case(gui_results, "stop_keep")
     new = C.assert_new_layer(entry, "style")
+    # On top of the scratch run's result of the same layer, so that it is seen, and named as stopped.
+    assert C.new_layer_index(entry) == 0 and entry["before"]["layers"][0]["parasite"], entry["before"]["layers"]
+    assert re.search(r"\[stopped early\]( #\d+)?$", new["name"]), new["name"]
     # The dialog offered the values of the last (scratch) run: GIMP remembered them.
     assert new["parasite"]["arguments"]["seed"] == 1 and new["parasite"]["arguments"]["quality"] == "draft"
 
@@ -541,6 +588,7 @@ def test_repeat_last_filter_uses_the_last_interactive_values(gui_results):
     entry = C.case(gui_results, "repeat")
     new = C.assert_new_layer(entry, "style")
     args = new["parasite"]["arguments"]
-    stop_keep_args = C.case(gui_results, "stop_keep")["after"]["layers"][1]["parasite"]["arguments"]
+    stop_keep = C.case(gui_results, "stop_keep")
+    stop_keep_args = stop_keep["after"]["layers"][C.new_layer_index(stop_keep)]["parasite"]["arguments"]
     assert args == stop_keep_args
     assert args["seed"] == 1 and args["quality"] == "draft" and args["style_file"].endswith("/style.jpg")

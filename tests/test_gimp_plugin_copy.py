@@ -80,7 +80,7 @@ def test_plain_copy_registers_and_runs(copies: dict[str, dict[str, Any]]) -> Non
     for name, label, _kind in _fallback_procedures():
         info = complete["procedures"][name]
         assert info["found"], f"{name} is not registered:\n{complete['_stderr'][-3000:]}"
-        assert (info["menu_label"], info["menu_paths"]) == (label, ["<Image>/Filters/Artistic"])
+        assert (info["menu_label"], info["menu_paths"]) == (label, ["<Image>/Filters/Artistic/Neural Style Transfer"])
     assert complete["connect"]["status"] == "success", complete["connect"]
     assert json.loads(complete["_engine_json"].read_text())["url"] == complete["_engine_url"]
     stylise = complete["cases"]["stylise"]

@@ -30,7 +30,7 @@ from xsession import XSession  # noqa: E402
 
 pytestmark = [pytest.mark.gimp, pytest.mark.timeout(2400)]
 GUI_SUITES = os.environ.get("NST_GIMP_GUI_SUITES", " ".join(H.SUITES)).split()
-SETTINGS_MENU = "Filters \u2192 Artistic \u2192 Neural Style Transfer Settings\u2026"
+SETTINGS_MENU = "Filters \u2192 Artistic \u2192 Neural Style Transfer \u2192 Engine Settings\u2026"
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +73,8 @@ def test_settings_procedure_registers(results):
     assert results.get("finished") and "driver_error" not in results, results.get("driver_error")
     proc = results.get("procedure")
     assert proc and proc["found"], results.get("procedure_error")
-    assert proc["menu_label"] == "Neural Style Transfer Settings\u2026"
-    assert proc["menu_paths"] == ["<Image>/Filters/Artistic"]
+    assert proc["menu_label"] == "Engine Settings\u2026"
+    assert proc["menu_paths"] == ["<Image>/Filters/Artistic/Neural Style Transfer"]
     assert [a[0] for a in proc["arguments"]] == ["run-mode", "action", "url", "token"]
     assert proc["return_values"] == [["state", "gchararray"]]
 

@@ -58,7 +58,7 @@ def test_the_artist_is_told_where_a_learned_style_is_found() -> None:
     done = L.learning_outcome_text("done", {"type": "done", "message": "Learned the style 'dots' in 3 steps of 2000 "
                                             "(stopped early: learn it again for a stronger style)."}, "dots")
     assert done.startswith("Learned the style 'dots' in 3 steps of 2000") and done.endswith(
-        "Apply it with Filters \u2192 Artistic \u2192 Apply Learned Style\u2026")
+        "Apply it with Filters \u2192 Artistic \u2192 Neural Style Transfer \u2192 Apply Learned Style\u2026")
     closed = L.learning_outcome_text("closed", None, "dots")
     assert "goes on learning \u201cdots\u201d" in closed and "Apply Learned Style" in closed
     assert L.learning_outcome_text("done", {}, "dots").startswith("Learned the style \u201cdots\u201d.")

@@ -61,14 +61,21 @@ def test_every_file_is_imported_at_start_or_checked_at_start() -> None:
 
 def test_fallback_registers_what_the_modules_register() -> None:
     entry = _constants(ENTRY)
-    settings = _constants(PLUGIN / "settings_procedure.py")
     assert entry["FALLBACK_PROCEDURES"] == (
         (nst_logic.PROC_NAME, nst_logic.MENU_LABEL, "layer"),
-        (settings["PROC"], settings["MENU_LABEL"], "plain"),
+        ("plug-in-neural-style-transfer-settings", "Engine Settings\u2026", "plain"),
         (learned_logic.APPLY_PROC, learned_logic.APPLY_LABEL, "layer"),
         (learned_logic.LEARN_PROC, learned_logic.LEARN_LABEL, "image"),
     )
-    assert entry["FALLBACK_MENU_PATH"] == nst_logic.MENU_PATH == settings["MENU_PATH"] == learned_logic.MENU_PATH
+    assert entry["FALLBACK_MENU_PATH"] == nst_logic.MENU_PATH == learned_logic.MENU_PATH
+
+
+def test_the_settings_procedure_registers_as_its_fallback_does() -> None:
+    """The four entries share one submenu (issue 23, point 7), Engine Settings… among them."""
+    entry = _constants(ENTRY)
+    settings = _constants(PLUGIN / "settings_procedure.py")
+    assert (settings["PROC"], settings["MENU_LABEL"], "plain") in entry["FALLBACK_PROCEDURES"]
+    assert settings["MENU_PATH"] == entry["FALLBACK_MENU_PATH"]
 
 
 def test_entry_file_is_executable_as_checked_out() -> None:

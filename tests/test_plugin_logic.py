@@ -22,8 +22,9 @@ def test_argument_table_matches_issue():
                                 "max-size", "preserve-colors", "style-scale", "seed")
     assert L.QUALITIES == ("draft", "standard", "high")
     assert L.PROC_NAME == "plug-in-neural-style-transfer"
-    assert L.MENU_PATH == "<Image>/Filters/Artistic"
-    assert L.MENU_LABEL == "Neural Style Transfer\u2026"
+    assert L.MENU_PATH == "<Image>/Filters/Artistic/Neural Style Transfer"
+    assert L.MENU_LABEL == "Paint with a Style\u2026"
+    assert L.MENU_WORDS == " \u2192 ".join(L.MENU_PATH.split("/")[1:])
 
 
 def test_engine_settings_single_and_blend():
@@ -159,8 +160,9 @@ class _FakeClient:
         self.job = job
         self.submitted = None
 
-    def submit(self, content, styles, settings, preview=True):
+    def submit(self, content, styles, settings, preview=True, style_names=None):
         self.submitted = (content, styles, settings, preview)
+        self.style_names = style_names
         return self.job
 
 

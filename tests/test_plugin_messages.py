@@ -158,3 +158,8 @@ def test_result_layer_has_alpha_only_when_the_source_has(base, alpha, expected):
 def test_result_layer_type_refuses_indexed():
     with pytest.raises(ValueError, match="RGB and grayscale"):
         L.result_layer_type("INDEXED", False)
+
+
+def test_settings_menu_is_the_submenus_engine_settings() -> None:
+    """The messages name the settings entry where the menu has it (issue 23, point 7)."""
+    assert M.SETTINGS_MENU == f"{L.MENU_WORDS} \u2192 Engine Settings\u2026"

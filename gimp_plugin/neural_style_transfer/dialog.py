@@ -22,6 +22,7 @@ import gi
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
+import dialog_chooser  # noqa: E402
 import dialog_logic as D  # noqa: E402
 import engine_client  # noqa: E402
 import nst_logic  # noqa: E402
@@ -33,7 +34,6 @@ from gi.repository import Gimp, GimpUi, GLib, GObject, Gtk  # noqa: E402
 
 THUMB = 96  # the style's thumbnail beside its chooser
 RECENT_THUMB = 48
-CHOOSER_PREVIEW = 180
 STATE_ENV = "NST_PLUGIN_DIALOG_STATE"  # tests: a JSON file the dialog keeps up to date with what it shows
 
 
@@ -93,7 +93,11 @@ class StyleTransferDialog:
 
         self.thumb = Gtk.Image()
         self.thumb.set_size_request(THUMB, THUMB)
-        style_row.pack_end(self._framed(self.thumb), False, False, 0)
+        self.thumb_words = Gtk.Label(label="")  # "Not a picture" where a thumbnail cannot be shown
+        thumb_box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=0)
+        thumb_box.pack_start(self.thumb, False, False, 0)
+        thumb_box.pack_start(self.thumb_words, False, False, 0)
+        style_row.pack_end(self._framed(thumb_box), False, False, 0)
         self.thumb2 = Gtk.Image()
         self.thumb2.set_size_request(THUMB // 2, THUMB // 2)
         style2_row.pack_start(self._framed(self.thumb2), False, False, 0)
@@ -117,8 +121,22 @@ class StyleTransferDialog:
         self.estimate.set_xalign(0.0)
         self.estimate.set_line_wrap(True)
         self.estimate.set_max_width_chars(48)
-        self.estimate.set_tooltip_text("For this layer at the chosen quality, on the engine's device")
+        self.estimate.set_tooltip_text("For this layer at the chosen quality and painting size, on the engine's "
+                                       "device. The result always has the layer's size.")
         main.pack_start(self.estimate, False, False, 4)
+        self.full_size = Gtk.Button.new_with_mnemonic(D.FULL_SIZE_LABEL)
+        self.full_size.set_tooltip_text("Paint at the layer's own size, however long it takes (sets "
+                                        f"\u201c{nst_logic.SIZE_CONTROL}\u201d to the layer's long side)")
+        self.full_size.set_halign(Gtk.Align.START)
+        self.full_size.set_no_show_all(True)
+        self.full_size.connect("clicked", self._on_full_size)
+        main.pack_start(self.full_size, False, False, 0)
+        self._widgets["full_size"] = self.full_size
+        self.ok_hint = Gtk.Label(label="")  # why OK is off (no style, or a file that is not a picture)
+        self.ok_hint.set_xalign(0.0)
+        self.ok_hint.set_line_wrap(True)
+        self.ok_hint.set_max_width_chars(48)
+        main.pack_start(self.ok_hint, False, False, 0)
 
         # Two columns: the controls (GIMP's widgets, moved as they are) and the preview.
         content = d.get_content_area()
@@ -136,10 +154,29 @@ class StyleTransferDialog:
         content.reorder_child(columns, 0)
         columns.show_all()
 
-        self._decorate_chooser("style-file")
-        self._decorate_chooser("style-file-2")
+        for prop in ("style-file", "style-file-2"):
+            chooser = dialog_chooser.decorate(self.dialog, prop)
+            if chooser is not None:
+                self.state.setdefault("choosers_decorated", []).append(prop)
+                if prop == "style-file" and isinstance(chooser, Gtk.FileChooserButton):
+                    self._widgets["style_chooser"] = chooser
         self._update_style_thumbs()
         self._update_blend_sensitivity()
+        self._update_ok()
+
+    def _update_ok(self) -> None:
+        """OK waits for a style image that is a picture; the hint says what is missing (never a calling error)."""
+        ok, hint = D.ok_state(self._path("style-file"))
+        self.dialog.set_response_sensitive(Gtk.ResponseType.OK, ok)
+        button = self.dialog.get_widget_for_response(Gtk.ResponseType.OK)
+        if button is not None:
+            self._widgets["ok"] = button
+        self.ok_hint.set_markup(f"<i>{GLib.markup_escape_text(hint)}</i>" if hint else "")
+        self.state["ok_sensitive"], self.state["ok_hint"] = ok, hint
+
+    def _on_full_size(self, _button: Gtk.Button) -> None:
+        layer = (self.layer.get_width(), self.layer.get_height())
+        self.config.set_property("max-size", max(layer))
 
     def _on_expanded(self, expander: Gtk.Expander, _pspec: Any) -> None:
         self.state["advanced_expanded"] = expander.get_expanded()
@@ -152,44 +189,6 @@ class StyleTransferDialog:
         frame.set_valign(Gtk.Align.CENTER)
         frame.add(widget)
         return frame
-
-    def _decorate_chooser(self, prop: str) -> None:
-        """Images only, with a preview pane: the chooser inside GIMP's file widget, where reachable."""
-        try:
-            chooser = _find_file_chooser(self.dialog.get_widget(prop, GObject.TYPE_NONE))
-        except Exception:  # noqa: BLE001 - the widget's insides differ between GIMP versions
-            chooser = None
-        outer = self.dialog.get_widget(prop, GObject.TYPE_NONE)
-        if outer is not None:  # beside a thumbnail: wide, and centred instead of stretched to its height
-            outer.set_hexpand(True)
-            outer.set_valign(Gtk.Align.CENTER)
-        if chooser is None:
-            return
-        if isinstance(chooser, Gtk.FileChooserButton):
-            chooser.set_width_chars(22)
-            if prop == "style-file":
-                self._widgets["style_chooser"] = chooser
-        images = Gtk.FileFilter()
-        images.set_name("Images")
-        images.add_pixbuf_formats()
-        everything = Gtk.FileFilter()
-        everything.set_name("All files")
-        everything.add_pattern("*")
-        chooser.add_filter(images)
-        chooser.add_filter(everything)
-        chooser.set_filter(images)
-        pane = Gtk.Image()
-        pane.set_size_request(CHOOSER_PREVIEW, CHOOSER_PREVIEW)
-        chooser.set_preview_widget(pane)
-        chooser.set_use_preview_label(False)
-
-        def update(widget: Any) -> None:
-            pixbuf = pixbufs.from_file(widget.get_preview_filename(), CHOOSER_PREVIEW)
-            pane.set_from_pixbuf(pixbuf)
-            widget.set_preview_widget_active(pixbuf is not None)
-
-        chooser.connect("update-preview", update)
-        self.state.setdefault("choosers_decorated", []).append(prop)
 
     # ------------------------------------------------------------------ values
 
@@ -214,6 +213,7 @@ class StyleTransferDialog:
         if name in ("style-file", "style-file-2"):
             self._update_style_thumbs()
             self._update_blend_sensitivity()
+            self._update_ok()
         if D.watched_for_estimate(name):
             self._schedule_estimate()
         self.preview.mark_stale()
@@ -229,8 +229,12 @@ class StyleTransferDialog:
             else:
                 image.set_from_pixbuf(pixbufs.over_checks(pixbuf))
             image.set_tooltip_text(path or "No style image chosen")
+            words = D.thumbnail_words(path, pixbuf is not None)
+            if key == "style":
+                self.thumb_words.set_text(words)
+                self.thumb_words.set_visible(bool(words))
             self.state[key] = {"path": path, "thumbnail": [pixbuf.get_width(), pixbuf.get_height()]
-                               if pixbuf is not None else None}
+                               if pixbuf is not None else None, "words": words}
 
     def _update_blend_sensitivity(self) -> None:
         has_second = self._path("style-file-2") is not None
@@ -285,28 +289,40 @@ class StyleTransferDialog:
             return False
         self._show_estimate(generation, D.ESTIMATING)
         size = (self.layer.get_width(), self.layer.get_height())
-        threading.Thread(target=self._estimate_worker, args=(generation, size, settings), daemon=True,
-                         name="nst-estimate").start()
+        args = self.current_args()
+        threading.Thread(target=self._estimate_worker, args=(generation, size, settings, args.quality,
+                                                             int(args.max_size)),
+                         daemon=True, name="nst-estimate").start()
         return False
 
-    def _estimate_worker(self, generation: int, size: tuple[int, int], settings: dict[str, Any]) -> None:
+    def _estimate_worker(self, generation: int, size: tuple[int, int], settings: dict[str, Any], quality: str,
+                         max_size: int) -> None:
+        full = None
         try:
             client = self.engine.client()
             plan = getattr(client, "plan", None)
-            text = D.estimate_text(plan(size[0], size[1], settings)) if plan else D.UNAVAILABLE + \
-                " (the engine is older than this plug-in)"
+            if plan is None:
+                text = D.UNAVAILABLE + " (the engine is older than this plug-in)"
+            else:
+                answer = plan(size[0], size[1], settings)
+                text = D.estimate_text(answer, size, quality, max_size)
+                if D.is_smaller(answer, size):  # what the one-click full size would take
+                    full = D.full_size_label(plan(size[0], size[1], D.full_size_settings(settings, size)))
         except engine_client.EngineJobFailed:
             text = D.UNAVAILABLE + " (the engine does not estimate)"
-        except plugin_messages.PluginError:
-            text = D.UNAVAILABLE + " (the engine does not answer)"
+        except plugin_messages.PluginError as exc:
+            text = D.UNAVAILABLE + f": {exc.what} {exc.advice}".rstrip()
         except Exception:  # noqa: BLE001 - an estimate must never break the dialog
             text = D.UNAVAILABLE
-        GLib.idle_add(self._show_estimate, generation, text)
+        GLib.idle_add(self._show_estimate, generation, text, full)
 
-    def _show_estimate(self, generation: int, text: str) -> bool:
+    def _show_estimate(self, generation: int, text: str, full: str | None = None) -> bool:
         if generation == self._estimate_generation:
             self.estimate.set_text(text)
             self.state["estimate"] = text
+            self.full_size.set_label(full or D.FULL_SIZE_LABEL)
+            self.full_size.set_visible(full is not None)
+            self.state["full_size"] = full
             self._report()
         return False
 
@@ -358,20 +374,6 @@ class StyleTransferDialog:
         self._report()
         self.dialog.destroy()
         return ok
-
-
-def _find_file_chooser(widget: Gtk.Widget | None) -> Gtk.FileChooser | None:
-    """The Gtk.FileChooser (a GtkFileChooserButton) inside GIMP's GimpFileChooser widget."""
-    if widget is None:
-        return None
-    if isinstance(widget, Gtk.FileChooser):
-        return widget
-    if isinstance(widget, Gtk.Container):
-        for child in widget.get_children():
-            found = _find_file_chooser(child)
-            if found is not None:
-                return found
-    return None
 
 
 def show(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, layer: Gimp.Layer,

@@ -1,7 +1,8 @@
 """What the dialog shows, computed without GTK or GIMP (unit-tested in tests/test_dialog_logic.py).
 
-The time estimate line, the size and settings of the in-dialog preview, and the pixel conversion of
-its result: kept here so that dialog.py is only widgets and signals.
+The size-and-time line (the layer's size, the size it is painted at and why, in plain words), the
+one-click full size, whether OK can run, the size and settings of the in-dialog preview and the pixel
+conversion of its result: kept here so that dialog.py is only widgets and signals.
 """
 
 from __future__ import annotations
@@ -12,26 +13,103 @@ from collections.abc import Mapping
 from typing import Any
 
 import nst_contract as contract
+import nst_logic
+import style_files
 
 PREVIEW_LONG_SIDE = 320  # the preview's long side in pixels: a few seconds on a GPU
 ESTIMATING = "Estimated time: asking the engine\u2026"
 UNAVAILABLE = "Estimated time: unavailable"
+PREVIEW_LABEL = "_Preview"
+FULL_SIZE_LABEL = "_Full size"
+DIALOG_BUTTONS = (PREVIEW_LABEL, FULL_SIZE_LABEL)  # the dialog's own buttons, beside the procedure's controls
 
 
-def estimate_text(answer: Mapping[str, Any] | None) -> str:
-    """The line under the main controls, from the engine's `POST /plan` answer (PLAN.md's keys)."""
+def _seconds(answer: Mapping[str, Any] | None) -> float | None:
+    seconds = (answer or {}).get("seconds")
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds):
+        return None
+    return float(seconds)
+
+
+def planned_size(answer: Mapping[str, Any] | None) -> tuple[int, int] | None:
+    """The working size a `POST /plan` answer paints at, None when it does not say."""
+    plan = (answer or {}).get("plan")
+    size = plan.get("size") if isinstance(plan, Mapping) else None
+    if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) for v in size):
+        return int(size[0]), int(size[1])
+    return None
+
+
+def is_smaller(answer: Mapping[str, Any] | None, layer: tuple[int, int]) -> bool:
+    """Whether the plan paints smaller than the layer (then the dialog offers full size)."""
+    size = planned_size(answer)
+    return size is not None and size[0] < layer[0]
+
+
+def quality_word(quality: str) -> str:
+    """'standard' -> 'Standard' (the quality control's words, without their explanation)."""
+    label = next((label for nick, label, _help in nst_logic.QUALITY_CHOICES if nick == quality), quality)
+    return label.split(" (")[0]
+
+
+def estimate_text(answer: Mapping[str, Any] | None, layer: tuple[int, int] | None = None,
+                  quality: str = "standard", max_size: int = 0) -> str:
+    """The size-and-time line under the main controls, from the engine's `POST /plan` answer: the layer's
+    size, the size it is painted at when smaller and why, and how long, e.g. "Your layer: 2048×1365.
+    Standard paints it at 1184×789 to finish in about 10 min on CPU." (issue 23, point 1)."""
     if not answer:
         return UNAVAILABLE
     device = str(answer.get("device_name") or answer.get("device") or "the engine's device")
-    seconds = answer.get("seconds")
-    size = ""
-    plan = answer.get("plan")
-    if isinstance(plan, Mapping) and isinstance(plan.get("size"), (list, tuple)) and len(plan["size"]) == 2:
-        w, h = plan["size"]
-        size = f", working at {w}\u00d7{h}"
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds):
-        return f"Estimated time: not known yet on {device}{size} (the engine measures its speed on its first job)"
-    return f"Estimated time: {contract.estimate_text(float(seconds))} on {device}{size}"
+    seconds = _seconds(answer)
+    when = (f"{contract.estimate_text(seconds)} on {device}" if seconds is not None
+            else f"a time not known yet on {device} (the engine measures its speed on its first job)")
+    size = planned_size(answer)
+    if layer is None or size is None:
+        at = f", painting at {size[0]}\u00d7{size[1]}" if size else ""
+        return f"Estimated time: {when}{at}"
+    yours = f"Your layer: {layer[0]}\u00d7{layer[1]}."
+    at = f"{size[0]}\u00d7{size[1]}"
+    if not is_smaller(answer, layer):
+        return f"{yours} {quality_word(quality)} paints it at full size: {when}."
+    if max_size:
+        return f"{yours} Painted at {at}, the {nst_logic.SIZE_CONTROL.lower()} you set: {when}."
+    if quality == "draft":
+        return f"{yours} Draft paints it at {at} for a quick look: {when}."
+    return f"{yours} {quality_word(quality)} paints it at {at} to finish in {when}."
+
+
+def full_size_label(full_answer: Mapping[str, Any] | None) -> str:
+    """The button that paints at the layer's size: '_Full size (about 41 min)'."""
+    seconds = _seconds(full_answer)
+    return FULL_SIZE_LABEL + (f" ({contract.estimate_text(seconds)})" if seconds is not None else "")
+
+
+def full_size_settings(settings: Mapping[str, Any], layer: tuple[int, int]) -> dict[str, Any]:
+    """The plan settings of the full-size choice: the layer's long side, without the time limit (what the
+    Full size button sets: max-size = that long side, which nst_logic.engine_settings turns into these)."""
+    return {**settings, "max_long_side": max(layer), "time_budget": 0}
+
+
+def ok_state(style_path: str | None) -> tuple[bool, str]:
+    """(OK can run, the hint beside it): OK waits for a style file that is a picture (issue 23, point 4)."""
+    problem = style_files.problem(style_path)
+    return problem is None, problem or ""
+
+
+def thumbnail_words(style_path: str | None, shown: bool) -> str:
+    """The words under the style's thumbnail (`shown`: GTK could draw it): none for a picture it shows."""
+    if not style_path:
+        return "No style yet"
+    problem = style_files.problem(style_path)
+    if problem is None:
+        return "" if shown else "No thumbnail"  # a picture the engine reads, in a format GTK does not
+    return style_files.NOT_A_PICTURE if "not a picture" in problem else "Cannot be read"
+
+
+def preview_error(what: str, advice: str = "") -> str:
+    """The preview's error: what happened and what to do; the image is not mentioned (the preview never
+    touches it)."""
+    return " ".join(part.strip() for part in ("No preview:", what, advice) if part and part.strip())
 
 
 def preview_region(bounds: tuple[int, int, int, int], long_side: int = PREVIEW_LONG_SIDE

@@ -23,6 +23,7 @@ import engine_client  # noqa: E402
 import nst_logic  # noqa: E402
 import pixbufs  # noqa: E402
 import plugin_messages  # noqa: E402
+import style_files  # noqa: E402
 from engine_job import EngineJobRunner  # noqa: E402
 from gi.repository import GdkPixbuf, Gegl, Gimp, GLib, Gtk  # noqa: E402
 
@@ -58,7 +59,7 @@ class PreviewPane:
         self.label.set_line_wrap(True)
         self.label.set_max_width_chars(40)
         self.widget.pack_start(self.label, False, False, 0)
-        self.button = Gtk.Button.new_with_mnemonic("_Preview")
+        self.button = Gtk.Button.new_with_mnemonic(D.PREVIEW_LABEL)
         self.button.set_tooltip_text("Run a quick, small draft with these settings (OK runs the full job)")
         self.button.connect("clicked", self._on_clicked)
         self.button.set_halign(Gtk.Align.START)
@@ -97,17 +98,24 @@ class PreviewPane:
             self._text("Cancelling the preview\u2026")
             return
         args = self._current_args()
-        if not args.style_file:
-            self._text("Choose a style image first.")
+        styles_chosen = [args.style_file] + ([args.style_file_2] if args.style_file_2 else [])
+        problem = next(filter(None, map(style_files.problem_parts, styles_chosen)), None)
+        if problem:
+            self._text(D.preview_error(*problem))
             return
         try:
             styles = [_read_file(p) for p in args.style_paths()]
             content = read_region(self.layer, D.PREVIEW_LONG_SIDE)
             settings = D.preview_settings(nst_logic.engine_settings(args))
-        except (OSError, ValueError) as exc:
-            self._text(f"No preview: {exc}")
+        except OSError as exc:
+            self._text(D.preview_error(f"a file could not be read ({exc.strerror or 'no access'}).",
+                                       "Choose the style image again."))
             return
-        self._runner = EngineJobRunner(self._client, content, styles, settings, preview=True)
+        except ValueError as exc:
+            self._text(D.preview_error(str(exc)))
+            return
+        self._runner = EngineJobRunner(self._client, content, styles, settings, preview=True,
+                                       style_names=[style_files.file_name(p) for p in args.style_paths()])
         self._runner.start()
         self.button.set_label("Cancel preview")
         self.bar.set_fraction(0.0)
@@ -141,7 +149,7 @@ class PreviewPane:
     def _finished(self, kind: str, payload: Any) -> None:
         self._runner = None
         self.bar.hide()
-        self.button.set_label("_Preview")
+        self.button.set_label(D.PREVIEW_LABEL)
         self.button.set_sensitive(True)
         if kind == "done":
             try:
@@ -158,10 +166,10 @@ class PreviewPane:
             self.state["preview"] = "cancelled"
         else:
             if isinstance(payload, plugin_messages.PluginError):
-                text = plugin_messages.for_artist(payload.what, payload.advice)
+                text = D.preview_error(payload.what, payload.advice)
             else:
-                text = plugin_messages.for_artist(*plugin_messages.internal_error(payload))
-            self._text(f"No preview: {text}")
+                text = D.preview_error(*plugin_messages.internal_error(payload))
+            self._text(text)
             self.state["preview"] = "error"
         self._report()
 

@@ -65,6 +65,7 @@ class RawImage:
     sample_format: str  # u8, u16 or f32
     data: bytes
     message: str | None = None  # the engine's word on a result: the size it was computed at, caps
+    stopped_early: bool = False  # "Stop and keep": the done event says the painting was cut short
 
 
 class _PinnedConnection(http.client.HTTPSConnection):
@@ -219,8 +220,9 @@ class EngineClient:
         return json.loads(data)
 
     def submit(self, content: RawImage | bytes, styles: list[bytes], settings: dict[str, Any],
-               preview: bool = False) -> Job:
-        """Send the images (as bytes) and settings; returns the queued job."""
+               preview: bool = False, style_names: list[str] | None = None) -> Job:
+        """Send the images (as bytes) and settings; returns the queued job. `style_names` (the files' names)
+        are what the engine's messages call the styles by, instead of style1, style2."""
         fields: list[tuple[str, str | bytes, str | None]] = [
             ("settings", json.dumps(settings), None),
             ("preview", "true" if preview else "false", None),
@@ -231,7 +233,8 @@ class EngineClient:
                        ("sample_format", content.sample_format, None), ("content", content.data, "content.raw")]
         else:
             fields.append(("content", content, "content"))
-        fields += [("style", data, f"style{index}") for index, data in enumerate(styles, start=1)]
+        names = [_upload_name(name) for name in style_names or []] + [""] * len(styles)
+        fields += [("style", data, names[index - 1] or f"style{index}") for index, data in enumerate(styles, start=1)]
         body, content_type = _multipart(fields)
         data, _ = self._call("POST", "/jobs", body, {"Content-Type": content_type}, timeout=120)
         return Job(self, json.loads(data)["id"])
@@ -310,7 +313,9 @@ class Job:
         for event in self.events():
             kind = event.get("type")
             if kind == "done":
-                return self.result()
+                result = self.result()
+                result.stopped_early = bool(event.get("stopped_early"))
+                return result
             if kind == "error":
                 raise EngineJobFailed(event.get("message", "The engine failed."), event.get("kind", ""),
                                       event.get("suggested_size"))
@@ -409,6 +414,12 @@ def _tail(path: Path, lines: int = 12) -> str:
         return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def _upload_name(path: str) -> str:
+    """A file's name as a multipart filename: its base name, in printable ASCII without quotes."""
+    base = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in base)
 
 
 def _multipart(fields: list[tuple[str, str | bytes, str | None]]) -> tuple[bytes, str]:

@@ -17,6 +17,7 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 import engine_client  # noqa: E402
 import nst_logic  # noqa: E402
+import placement  # noqa: E402
 from gi.repository import Gegl, Gimp  # noqa: E402
 
 
@@ -66,8 +67,8 @@ def check_result(result: Any, source: Gimp.Layer) -> None:
 
 def write_result_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha: bytes, name: str,
                        record: dict[str, Any]) -> Gimp.Layer:
-    """One undo step: new layer above the source, same size/offsets/alpha, mask from the selection, `record`
-    as the parasite.
+    """One undo step: new layer directly above the source's topmost earlier result (placement.py), else
+    directly above the source; same size/offsets/alpha, mask from the selection, `record` as the parasite.
 
     The layer has an alpha channel only when the source has one (its alpha is then copied exactly).
     """
@@ -80,7 +81,7 @@ def write_result_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha
     image.undo_group_start()
     try:
         layer = Gimp.Layer.new(image, name, w, h, layer_type, 100.0, Gimp.LayerMode.NORMAL)
-        image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
+        image.insert_layer(layer, source.get_parent(), result_position(image, source))
         pixels = bytearray(result.data)
         nst_logic.put_alpha(pixels, alpha)
         set_pixels(layer, bytes(pixels))
@@ -94,6 +95,23 @@ def write_result_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha
         image.undo_group_end()
     Gimp.displays_flush()
     return layer
+
+
+def result_position(image: Gimp.Image, source: Gimp.Layer) -> int:
+    """Where a new result of `source` goes among its siblings (placement.insert_position)."""
+    parent = source.get_parent()
+    siblings = parent.get_children() if parent is not None else image.get_layers()
+    records = [_records(item) for item in siblings]
+    return placement.insert_position(records, image.get_item_position(source), source.get_name(),
+                                     source.get_tattoo())
+
+
+def _records(item: Gimp.Item) -> list[dict[str, Any] | None]:
+    """The stored records of a layer, or of every layer inside a layer group."""
+    if item.is_group():
+        return [record for child in item.get_children() for record in _records(child)]
+    parasite = item.get_parasite(nst_logic.PARASITE_NAME)
+    return [placement.record_from(list(parasite.get_data())) if parasite is not None else None]
 
 
 def set_pixels(layer: Gimp.Layer, data: bytes) -> None:

@@ -16,8 +16,9 @@ import nst_logic
 APPLY_PROC = "plug-in-nst-apply-learned-style"
 LEARN_PROC = "plug-in-nst-learn-style"
 APPLY_LABEL = "Apply Learned Style\u2026"
-LEARN_LABEL = "Learn Style\u2026"
-MENU_PATH = nst_logic.MENU_PATH  # beside the main filter
+LEARN_LABEL = "Learn a Style\u2026"
+MENU_PATH = nst_logic.MENU_PATH  # in the main filter's submenu
+MENU_WORDS = nst_logic.MENU_WORDS
 WIDTH_CHOICES = (("small", "Small (fast on a CPU)", "A narrow network: applies in seconds on a CPU"),
                  ("standard", "Standard", "Johnson et al.'s width: finer detail, slower to learn and apply"))
 MIN_PHOTOS = 8  # the engine's minimum (nst_engine/learned/train.py)
@@ -88,7 +89,7 @@ def progress_fraction(event: Mapping[str, Any]) -> float | None:
 
 def learning_outcome_text(kind: str, event: Mapping[str, Any] | None, name: str) -> str:
     """What the artist is told when the learning window closes: ("done", the engine's done event) or ("closed")."""
-    where = f"Filters \u2192 Artistic \u2192 {APPLY_LABEL}"
+    where = f"{MENU_WORDS} \u2192 {APPLY_LABEL}"
     if kind == "closed":
         return f"The engine goes on learning \u201c{name}\u201d: it appears in {where} when it is stored."
     message = str((event or {}).get("message") or f"Learned the style \u201c{name}\u201d.")

@@ -1,4 +1,4 @@
-"""The learned-style procedures beside the main filter: "Apply Learned Style…" and "Learn Style…".
+"""The learned-style procedures beside the main filter: "Apply Learned Style…" and "Learn a Style…".
 
 Apply sends the layer at its full size to the engine's ONNX Runtime apply job (seconds) and writes
 the result by the main filter's rules (layer_io.write_result_layer). Learn sends a style picture and
@@ -44,12 +44,12 @@ def create_procedure(plugin: Gimp.PlugIn, name: str) -> Gimp.Procedure:
         procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
         procedure.set_documentation(
             "Paint the selected layer in a learned style, in seconds, at its full size",
-            "Applies a style learned with Learn Style\u2026 (a feed-forward network run by ONNX Runtime in the "
+            "Applies a style learned with Learn a Style\u2026 (a feed-forward network run by ONNX Runtime in the "
             "nst-engine program) to the whole layer at its own resolution. The result is a new layer directly "
             "above the source, with the source's offsets and alpha and a mask from the selection, in one undo "
             "step; strength 0 gives the layer back, 1 the full style.", name)
-        procedure.add_string_argument("style-name", "_Style", "Name of a learned style (see Learn Style\u2026)",
-                                      "", RW)
+        procedure.add_string_argument("style-name", "Learned st_yle",
+                                      "Name of a learned style (see Learn a Style\u2026)", "", RW)
         procedure.add_double_argument("strength", "S_trength", "0 = the layer unchanged, 1 = fully styled",
                                       0.0, 1.0, 1.0, RW)
         return procedure
@@ -66,7 +66,7 @@ def create_procedure(plugin: Gimp.PlugIn, name: str) -> Gimp.Procedure:
     procedure.add_file_argument("photos-folder", "_Photos folder", "A folder of at least 8 photographs",
                                 Gimp.FileChooserAction.SELECT_FOLDER, False, None, RW)
     procedure.add_string_argument("style-name", "_Name", "The style's name (empty: the style image's name)", "", RW)
-    procedure.add_int_argument("steps", "Ste_ps", "Training steps: 2000 is a good start, more is finer",
+    procedure.add_int_argument("steps", "S_teps", "Training steps: 2000 is a good start, more is finer",
                                1, 1_000_000, 2000, RW)
     procedure.add_int_argument("training-size", "Training si_ze", "Side of the training crops in pixels",
                                64, 1024, 256, RW)
@@ -76,7 +76,8 @@ def create_procedure(plugin: Gimp.PlugIn, name: str) -> Gimp.Procedure:
     procedure.add_choice_argument("network", "Net_work", "Network width", choice, "small", RW)
     procedure.add_double_argument("style-strength", "Style stren_gth", "Multiplies the calibrated style weight",
                                   0.05, 20.0, 1.0, RW)
-    procedure.add_boolean_argument("replace", "_Replace", "Replace a stored style of the same name", False, RW)
+    procedure.add_boolean_argument("replace", "Replace an e_xisting style of this name",
+                                   "Replace a stored style of the same name", False, RW)
     procedure.add_boolean_argument("keep-running", "_Keep learning when closed",
                                    "The engine goes on learning when the plug-in stops following it", True, RW)
     return procedure
@@ -145,7 +146,7 @@ def _run_apply(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Im
             return Gimp.PDBStatusType.CANCEL
         name, strength = (config.get_property("style-name") or "").strip(), config.get_property("strength")
         if not name:
-            raise PluginFailure("Choose a learned style (the style-name argument is empty).",
+            raise PluginFailure("No learned style is chosen. Choose one of the engine's learned styles.",
                                 Gimp.PDBStatusType.CALLING_ERROR)
         content, alpha = layer_io.read_layer(image, source)
         Gimp.progress_init(f"Applying the learned style \u201c{name}\u201d\u2026")
@@ -157,6 +158,7 @@ def _run_apply(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Im
                 return Gimp.PDBStatusType.CANCEL
             raise _failure(payload)
         record = L.apply_record(name, strength, source.get_name(), content.sample_format)
+        record["source_tattoo"] = source.get_tattoo()  # placement.py finds the earlier results by it
         layer_io.write_result_layer(image, source, payload, alpha, L.layer_name(source.get_name(), name), record)
         return Gimp.PDBStatusType.SUCCESS
 
@@ -178,7 +180,7 @@ def _choose_style(config: Gimp.ProcedureConfig) -> bool:
         raise _failure(exc) from None
     styles = L.usable_styles(listing)
     if not styles:
-        raise PluginFailure(f"The engine has no learned styles yet: make one with Filters \u2192 Artistic \u2192 "
+        raise PluginFailure(f"The engine has no learned styles yet: make one with {L.MENU_WORDS} \u2192 "
                             f"{L.LEARN_LABEL}" + (" (one is being learned now)." if listing.get("learning") else "."))
     chosen = StyleChooser(styles, config.get_property("style-name"), config.get_property("strength")).run()
     if chosen is None:
@@ -188,7 +190,7 @@ def _choose_style(config: Gimp.ProcedureConfig) -> bool:
     return True
 
 
-# --- Learn Style… ---------------------------------------------------------------------------------
+# --- Learn a Style… -------------------------------------------------------------------------------
 
 
 def _run_learn(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
@@ -240,7 +242,7 @@ def _learn_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bo
     from gi.repository import GimpUi
 
     GimpUi.init(L.LEARN_PROC)
-    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Learn Style")
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Learn a Style")
     dialog.fill(None)
     ok = dialog.run()
     dialog.destroy()

@@ -101,7 +101,7 @@ class LearningWindow:
         self._outcome: tuple[str, Any] = ("closed", None)
         self._loop = GLib.MainLoop()
         self._cancelling = False
-        self.dialog = Gtk.Dialog(title="Learn Style")
+        self.dialog = Gtk.Dialog(title="Learn a Style")
         self.dialog.set_default_size(420, -1)
         if keep_running:
             button = self.dialog.add_button("C_lose (keeps learning)", RESPONSE_CLOSE)

@@ -26,17 +26,17 @@ sys.path.insert(0, HERE)
 
 # Modules imported only when a window opens (GTK): their files are checked at start as well, so that a
 # missing one is reported before anything runs (tests/test_plugin_folder.py keeps this list complete).
-WINDOW_MODULES = ("dialog", "dialog_logic", "dialog_preview", "learned_windows", "pixbufs", "progress_model",
-                  "progress_window", "settings_window")
+WINDOW_MODULES = ("dialog", "dialog_chooser", "dialog_logic", "dialog_preview", "learned_windows", "pixbufs",
+                  "progress_model", "progress_window", "settings_window")
 # What the menus show when a file is missing, so that the plug-in does not vanish: each procedure's name,
 # menu label and kind, as its module registers it (tests/test_plugin_folder.py and the real-GIMP test
 # tests/test_gimp_plugin_copy.py compare them).
-FALLBACK_MENU_PATH = "<Image>/Filters/Artistic"
+FALLBACK_MENU_PATH = "<Image>/Filters/Artistic/Neural Style Transfer"
 FALLBACK_PROCEDURES = (
-    ("plug-in-neural-style-transfer", "Neural Style Transfer\u2026", "layer"),
-    ("plug-in-neural-style-transfer-settings", "Neural Style Transfer Settings\u2026", "plain"),
+    ("plug-in-neural-style-transfer", "Paint with a Style\u2026", "layer"),
+    ("plug-in-neural-style-transfer-settings", "Engine Settings\u2026", "plain"),
     ("plug-in-nst-apply-learned-style", "Apply Learned Style\u2026", "layer"),
-    ("plug-in-nst-learn-style", "Learn Style\u2026", "image"),
+    ("plug-in-nst-learn-style", "Learn a Style\u2026", "image"),
 )
 
 
@@ -58,10 +58,12 @@ try:
     import layer_io
     import learned_procedures
     import nst_logic
+    import placement
     import plugin_messages
     import recent_styles
     import rerun
     import settings_procedure
+    import style_files
     from engine_job import EngineJobRunner
     from layer_io import PluginFailure
 
@@ -181,13 +183,20 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         styles = [_read_style(path) for path in args.style_paths()]
         settings = nst_logic.engine_settings(args)
         content, alpha = layer_io.read_layer(image, source)
-        outcome, payload = _stylise(content, styles, settings, interactive, alpha)
+        outcome, payload, painted = _stylise(content, styles, settings, interactive, alpha, args.style_paths())
         if outcome == "cancelled":
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+        size = (content.width, content.height)
+        notes = placement.painted_note(painted, size, payload.stopped_early)
         if result_layer is not None:
-            rerun.rewrite(image, result_layer, source, payload, alpha, args, settings, content.sample_format)
+            written = rerun.rewrite(image, result_layer, source, payload, alpha, args, settings,
+                                    content.sample_format, notes)
         else:
-            _write_layer(image, source, payload, alpha, args, settings, content.sample_format)
+            written = _write_layer(image, source, payload, alpha, args, settings, content.sample_format, notes)
+        told = placement.after_message(written.get_name(), painted, size, payload.stopped_early,
+                                       nst_logic.SIZE_CONTROL)
+        if told and run_mode != Gimp.RunMode.NONINTERACTIVE:
+            Gimp.message(told)  # GIMP shows it without stopping anything (status bar, console or a message)
         if run_mode != Gimp.RunMode.NONINTERACTIVE:  # the dialog's "Recent styles" (scripts do not count)
             recent_styles.remember(recent_styles.recent_file(Gimp.directory()), args.style_paths())
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
@@ -260,7 +269,7 @@ def _read_args(config: Gimp.ProcedureConfig) -> nst_logic.PluginArgs:
         values[name] = value
     args = nst_logic.PluginArgs.from_values(values)
     if not args.style_file:
-        raise PluginFailure("Choose a style image (the style-file argument is empty).",
+        raise PluginFailure(plugin_messages.for_artist(*style_files.problem_parts(None)),
                             Gimp.PDBStatusType.CALLING_ERROR)
     try:
         args.extra = nst_logic.extra_settings_from_env()
@@ -270,15 +279,16 @@ def _read_args(config: Gimp.ProcedureConfig) -> nst_logic.PluginArgs:
 
 
 def _read_style(path: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise PluginFailure(f"Cannot read the style image {path}: {exc.strerror or exc}. "
-                            "Choose a readable image file.") from exc
-    if not data:
-        raise PluginFailure(f"The style image {path} is empty. Choose an image file.")
-    return data
+    """The style file's bytes; a file that is not a picture is refused here, by its name (style_files.py)."""
+    parts = style_files.problem_parts(path)
+    if parts is None:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except OSError:
+            parts = style_files.problem_parts(path) or (
+                f"The style image \u201c{style_files.file_name(path)}\u201d cannot be read.", "Choose it again.")
+    raise PluginFailure(plugin_messages.for_artist(*parts))
 
 
 # --- talking to the engine (worker thread) while the main thread shows progress -----------------
@@ -289,11 +299,14 @@ def _connect() -> Any:
     return engine_client.EngineClient.connect(engine_connection.load_config(), start_if_needed=True)
 
 
-def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any],
-             interactive: bool, alpha: bytes | None = None) -> tuple[str, Any]:
-    """Run the job; returns ("done", RawImage) or ("cancelled", None); raises PluginFailure."""
+def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any], interactive: bool,
+             alpha: bytes | None = None, style_paths: list[str] | None = None
+             ) -> tuple[str, Any, tuple[int, int] | None]:
+    """Run the job; returns ("done", RawImage, the size it was painted at) or ("cancelled", None, None);
+    raises PluginFailure."""
     Gimp.progress_init("Neural Style Transfer: connecting to the engine\u2026")
-    runner = EngineJobRunner(_connect, content, styles, settings, preview=interactive)
+    runner = EngineJobRunner(_connect, content, styles, settings, preview=interactive,
+                             style_names=[style_files.file_name(p) for p in style_paths or []])
     runner.start()
     progress = _GimpProgress()
     if interactive:
@@ -307,12 +320,12 @@ def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any],
         return _failure_or_cancel(payload)
     if outcome == "done":
         _check_result(payload, content)
-    return outcome, payload
+    return outcome, payload, progress.painted
 
 
-def _failure_or_cancel(exc: BaseException) -> tuple[str, Any]:
+def _failure_or_cancel(exc: BaseException) -> tuple[str, Any, None]:
     if isinstance(exc, engine_client.JobCancelled):
-        return "cancelled", None
+        return "cancelled", None, None
     if isinstance(exc, plugin_messages.PluginError):  # engine, connection and engine.json failures
         raise PluginFailure(plugin_messages.for_artist(exc.what, exc.advice))
     if isinstance(exc, ImportError):
@@ -337,8 +350,10 @@ class _GimpProgress:
     def __init__(self) -> None:
         self._last = 0.0
         self._text = ""
+        self.painted: tuple[int, int] | None = None  # the largest working size the engine reported
 
     def update(self, event: dict[str, Any]) -> None:
+        self.painted = nst_logic.painted_size(self.painted, event)
         now = time.monotonic()
         text = nst_logic.progress_text(event)
         if text != self._text and (now - self._last > 0.1 or "iteration" not in text):
@@ -355,10 +370,11 @@ class _GimpProgress:
 # --- writing the result -------------------------------------------------------------------------
 
 
-def _write_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha: bytes,
-                 args: nst_logic.PluginArgs, settings: dict[str, Any], content_format: str) -> Gimp.Layer:
-    """The result as a new layer by the rules every procedure shares (layer_io.write_result_layer)."""
-    name = nst_logic.layer_name(source.get_name(), args.style_paths())
+def _write_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha: bytes, args: nst_logic.PluginArgs,
+                 settings: dict[str, Any], content_format: str, notes: list[str]) -> Gimp.Layer:
+    """The result as a new layer by the rules every procedure shares (layer_io.write_result_layer); its name
+    says when it was painted smaller than the layer or stopped early (`notes`)."""
+    name = placement.named(nst_logic.layer_name(source.get_name(), args.style_paths()), notes)
     record = nst_logic.settings_record(args, settings, source.get_name(), getattr(result, "message", None),
                                        content_format)
     record["source_tattoo"] = source.get_tattoo()  # finds the source again for a re-run (rerun.py)

@@ -16,8 +16,13 @@ from typing import Any
 from urllib.parse import unquote
 
 PROC_NAME = "plug-in-neural-style-transfer"
-MENU_LABEL = "Neural Style Transfer\u2026"
-MENU_PATH = "<Image>/Filters/Artistic"
+MENU_LABEL = "Paint with a Style\u2026"
+# One submenu for the four entries (this filter, the learned styles, the engine settings), beside GIMP's own.
+MENU_PATH = "<Image>/Filters/Artistic/Neural Style Transfer"
+MENU_WORDS = "Filters \u2192 Artistic \u2192 Neural Style Transfer"  # the same place, as the docs and messages name it
+# Mnemonics GimpUi.ProcedureDialog takes for its own buttons (_Load Defaults, _Save Defaults, _Reset, _Cancel,
+# _OK, _Help): a control's label must use another letter (tests/test_plugin_mnemonics.py).
+DIALOG_MNEMONICS = "lsrcoh"
 PARASITE_NAME = "neural-style-transfer-settings"
 # Extra engine settings as JSON (e.g. '{"iterations": 2}'), merged last: for tests and power users.
 EXTRA_SETTINGS_ENV = "NST_PLUGIN_EXTRA_SETTINGS"
@@ -30,12 +35,13 @@ QUALITY_CHOICES: tuple[tuple[str, str, str], ...] = (
 QUALITIES = tuple(nick for nick, _label, _help in QUALITY_CHOICES)
 
 MIN_WORKING_SIZE = 32  # the engine's smallest working long side (tests/test_settings_contract.py)
+SIZE_CONTROL = "Painting size"  # the max-size control, as the messages (and the engine's advice) name it
 
 # (name, kind, nick (dialog label), blurb (help), extra): one row per PDB argument, in order.
 # Kinds: file, double, int, bool, choice. The GIMP glue builds the procedure from this table, and the
 # real-GIMP test compares the PDB's argument list with it.
 ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
-    ("style-file", "file", "_Style image",
+    ("style-file", "file", "Style _image",
      "The picture whose brushwork, textures and colours are painted onto the layer", {"none_ok": False}),
     ("style-file-2", "file", "Second st_yle (optional)",
      "A second style picture, mixed with the first; the weight below says how much", {"none_ok": True}),
@@ -48,11 +54,11 @@ ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     ("quality", "choice", "_Quality",
      "Draft: a quick, small look at the idea. Standard: balanced. High: more detail, slowest",
      {"default": "standard"}),
-    ("max-size", "int", "_Resolution cap (0 = the layer's size)",
-     "0: the quality preset decides: Standard and High work at the layer's own size (smaller only if it "
-     "would take more than about 10 minutes on the engine's device, which the result's note then says), "
-     "Draft at 512 px at most. A number caps the long side at which the style is computed and lifts the "
-     f"time limit; 1 to {MIN_WORKING_SIZE - 1} count as {MIN_WORKING_SIZE}, the smallest the engine works "
+    ("max-size", "int", "Painting si_ze (long side in px, 0 = automatic)",
+     "0 (automatic): the quality decides: Standard and High paint at the layer's own size, smaller only if "
+     "that would take more than about 10 minutes on the engine's device (the dialog says so), Draft at 512 px "
+     "at most. A number is the long side the style is painted at (at most the layer's) and lifts the "
+     f"10-minute limit; 1 to {MIN_WORKING_SIZE - 1} count as {MIN_WORKING_SIZE}, the smallest the engine works "
      "at. The result always has the layer's size.",
      {"min": 0, "max": 16384, "default": 0}),
     ("preserve-colors", "bool", "_Keep the layer's colours",
@@ -180,6 +186,18 @@ def layer_name(source_name: str, style_paths: list[str]) -> str:
 def _num(event: Mapping[str, Any], key: str) -> int | None:
     value = event.get(key)
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def painted_size(current: tuple[int, int] | None, event: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The largest working size the engine has painted at so far: a progress event's `size` is its current
+    scale's (coarse to fine), so the last scale reached, stopped early or not, is what the result shows."""
+    size = event.get("size") if event.get("type") == "progress" else None
+    if not (isinstance(size, (list, tuple)) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        return current
+    if current is None or size[0] * size[1] > current[0] * current[1]:
+        return (size[0], size[1])
+    return current
 
 
 def progress_fraction(event: Mapping[str, Any]) -> float | None:

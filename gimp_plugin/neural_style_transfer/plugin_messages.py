@@ -73,7 +73,8 @@ def configured_where(url_source: str | os.PathLike[str] | None) -> str:
     return str(url_source)
 
 
-SETTINGS_MENU = "Filters \u2192 Artistic \u2192 Neural Style Transfer Settings\u2026"
+# Standard library only, so spelt out here; tests/test_plugin_messages.py ties it to nst_logic.MENU_WORDS.
+SETTINGS_MENU = "Filters \u2192 Artistic \u2192 Neural Style Transfer \u2192 Engine Settings\u2026"
 
 
 def remote_advice(url_source: str | os.PathLike[str] | None, local_installed: bool) -> str:

@@ -20,6 +20,9 @@ import nst_contract as contract
 # Below this much work done (or time seen), a rate-based remaining time is noise: say nothing instead.
 MIN_FRACTION_FOR_RATE = 0.02
 MIN_SECONDS_FOR_RATE = 3.0
+# After "Stop and keep": the engine ends its current step, then sends the result (issue 23, point 5).
+STOPPING = "Stopping: finishing the current step\u2026"
+STOPPING_DETAIL = "The result so far is kept and placed on top in a few seconds."
 
 
 def _number(event: Mapping[str, Any], key: str) -> float | None:

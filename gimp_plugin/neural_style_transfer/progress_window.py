@@ -105,7 +105,8 @@ class ProgressWindow:
     def _on_response(self, _dialog: Any, response: int) -> None:
         if response == RESPONSE_STOP:
             self._stop_button.set_sensitive(False)
-            self._bar.set_text("Finishing with the current result\u2026")
+            self._bar.set_text(PM.STOPPING)
+            self._time.set_text(PM.STOPPING_DETAIL)
             self._runner.stop()
         elif response in (Gtk.ResponseType.CANCEL, Gtk.ResponseType.DELETE_EVENT):
             self._cancel()
@@ -128,7 +129,7 @@ class ProgressWindow:
             self._outcome = ("cancelled", None)  # the engine did not answer; the image stays as it was
             self._loop.quit()
             return False
-        if self._cancel_time is None:
+        if self._cancel_time is None and self._stop_button.get_sensitive():  # after Stop and keep: its words stay
             self._time.set_text(self._clock.time_line(time.monotonic()))
         return True
 

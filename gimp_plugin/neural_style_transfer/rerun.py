@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import nst_logic
+import placement
 
 UPDATE, NEW_LAYER, CANCEL = "update", "new", "cancel"
 
@@ -49,14 +50,16 @@ def pick_source(ref: SourceRef, by_tattoo: Any, by_name: Any, result: Any) -> An
     return None
 
 
-def updated_name(current: str, old_record: Mapping[str, Any], source_name: str, style_paths: list[str]) -> str:
-    """The result's name after the re-run: follows the new style only if the artist kept the generated
-    name (e.g. "Photo (style: a)" -> "Photo (style: b)"); a name they gave it stays."""
+def updated_name(current: str, old_record: Mapping[str, Any], source_name: str, style_paths: list[str],
+                 notes: list[str] | None = None) -> str:
+    """The result's name after the re-run: follows the new style and how it was painted (`notes`, e.g.
+    "painted at 1184×789") only if the artist kept the generated name (e.g. "Photo (style: a)" ->
+    "Photo (style: b)"); a name they gave it stays."""
     old_args = old_record.get("arguments") or {}
     old_styles = [p for p in (old_args.get("style_file"), old_args.get("style_file_2")) if isinstance(p, str) and p]
     generated = nst_logic.layer_name(str(old_record.get("source_layer") or source_name), old_styles)
-    if current == generated or current.startswith(generated + " #"):
-        return nst_logic.layer_name(source_name, style_paths)
+    if placement.is_named_from(current, generated):
+        return placement.named(nst_logic.layer_name(source_name, style_paths), notes or [])
     return current
 
 
@@ -102,14 +105,15 @@ def size_problem(result: Any, source: Any) -> str | None:
 
 
 def rewrite(image: Any, result_layer: Any, source: Any, result: Any, alpha: bytes, args: nst_logic.PluginArgs,
-            settings: dict[str, Any], content_format: str) -> None:
-    """The re-run's pixels (with the source's alpha) and settings into the existing result layer."""
+            settings: dict[str, Any], content_format: str, notes: list[str] | None = None) -> Any:
+    """The re-run's pixels (with the source's alpha) and settings into the existing result layer (returned)."""
     pixels = bytearray(result.data)
     nst_logic.put_alpha(pixels, alpha)
     record = nst_logic.settings_record(args, settings, source.get_name(), getattr(result, "message", None),
                                        content_format)
     record["source_tattoo"] = source.get_tattoo()
-    update_in_place(image, result_layer, source, bytes(pixels), record, args.style_paths())
+    update_in_place(image, result_layer, source, bytes(pixels), record, args.style_paths(), notes)
+    return result_layer
 
 
 def find_source(image: Any, layer: Any) -> Any:
@@ -147,7 +151,7 @@ def ask(result: Any, source: Any) -> str:
 
 
 def update_in_place(image: Any, result: Any, source: Any, pixels: bytes, record: dict[str, Any],
-                    style_paths: list[str]) -> None:
+                    style_paths: list[str], notes: list[str] | None = None) -> None:
     """Write the new pixels (float RGBA, the source's size, alpha already the source's) into `result`
     through its shadow buffer, with its new settings and name, as one undo step. Position in the stack,
     offsets, mask, opacity, mode and visibility are the result's own and are not touched."""
@@ -165,7 +169,7 @@ def update_in_place(image: Any, result: Any, source: Any, pixels: bytes, record:
         shadow.flush()
         result.merge_shadow(True)
         result.update(0, 0, w, h)
-        name = updated_name(result.get_name(), old_record or {}, source.get_name(), style_paths)
+        name = updated_name(result.get_name(), old_record or {}, source.get_name(), style_paths, notes)
         if name != result.get_name():
             result.set_name(name)
         flags = int(Gimp.PARASITE_PERSISTENT) | int(Gimp.PARASITE_UNDOABLE)

@@ -25,8 +25,8 @@ from gi.repository import Gimp, GLib, GObject
 from settings_tasks import url_problem
 
 PROC = "plug-in-neural-style-transfer-settings"
-MENU_LABEL = "Neural Style Transfer Settings\u2026"
-MENU_PATH = "<Image>/Filters/Artistic"
+MENU_LABEL = "Engine Settings\u2026"
+MENU_PATH = "<Image>/Filters/Artistic/Neural Style Transfer"
 ACTIONS = (
     ("status", "Show the engine's state (an error if it cannot be used)"),
     ("use-local", "Use the engine installed on this computer"),

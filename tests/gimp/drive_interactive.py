@@ -1,5 +1,7 @@
 # Runs INSIDE the real GIMP 3 GUI (gimp-3.0 under Xvfb, python-fu-eval), started by
 # tests/test_gimp_plugin.py, which clicks the dialogs with xdotool while this waits in proc.run():
+#   no_style     INTERACTIVE on a fresh image, before any run stored values: no style is chosen, so OK is
+#                off with a hint; the test clicks OK (nothing happens), then Escape
 #   scratch      a non-interactive run on the same layer (its result layer carries the settings that
 #                the dialog then offers)
 #   dialog       INTERACTIVE: the test looks at the plug-in's dialog (thumbnail, recent styles, estimate),
@@ -17,6 +19,9 @@ import time
 exec(open(os.path.join(os.path.dirname(NST_PARAMS), "driver_common.py")).read())
 
 try:
+    blank, blank_layer = new_image(40, 32, Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR, "Blank",
+                                   Gimp.ImageType.RGB_IMAGE)
+    run_case("no_style", blank, blank_layer, Gimp.RunMode.INTERACTIVE)
     img, layer = new_image(64, 48, Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR, "Background",
                            Gimp.ImageType.RGB_IMAGE)
     Gimp.Display.new(img)

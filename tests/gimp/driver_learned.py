@@ -65,6 +65,8 @@ top = Gimp.Layer.new(img, "Top", 16, 16, Gimp.ImageType.RGBA_IMAGE, 50.0, Gimp.L
 img.insert_layer(top, None, 0)
 fill(top)
 run_case("rgba_offsets", img, sprite, **{"style-name": P["style_name"], "strength": 0.8})
+# The same source again: the new result goes on top of the first, not under it (issue 23, point 5).
+run_case("rgba_offsets_again", img, sprite, **{"style-name": P["style_name"], "strength": 0.5})
 
 # A 16-bit layer larger than the training crops, with a selection: full size, a mask.
 img16, layer16 = new_image(300, 200, Gimp.ImageBaseType.RGB, Gimp.Precision.U16_NON_LINEAR, "Photo 16",

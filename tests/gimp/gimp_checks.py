@@ -40,29 +40,44 @@ def case(results: dict[str, Any], name: str) -> dict[str, Any]:
     return entry
 
 
+RESULT_PROCEDURES = ("plug-in-neural-style-transfer", "plug-in-nst-apply-learned-style")
+
+
+def new_layer_index(entry: dict[str, Any]) -> int:
+    """Where the new result must be (issue 23, point 5): directly above the topmost earlier result of the
+    same source, else directly above the source (top-level layers, as the cases build them)."""
+    source = entry["source_name"]
+    for index, layer in enumerate(entry["before"]["layers"][:entry["source_index"]]):
+        record = layer.get("parasite") or {}
+        if record.get("procedure") in RESULT_PROCEDURES and record.get("source_layer") == source:
+            return index
+    return entry["source_index"]
+
+
 def assert_untouched(entry: dict[str, Any], new_layers: int) -> None:
     """Everything that was in the image is exactly as it was (pixels, names, offsets, masks, selection)."""
     before, after = entry["before"], entry["after"]
     assert len(after["layers"]) == len(before["layers"]) + new_layers
     kept = list(after["layers"])
     if new_layers:
-        del kept[entry["source_index"]]
+        del kept[new_layer_index(entry)]
     assert kept == before["layers"]
     for key in ("size", "precision", "base_type", "selection", "selection_digest"):
         assert after[key] == before[key], key
 
 
 def assert_new_layer(entry: dict[str, Any], styles: str) -> dict[str, Any]:
-    """One new layer directly above the source: same size, offsets, alpha channel (or none) and alpha
-    values as the source, named, tagged."""
+    """One new layer directly above the source (or above its topmost earlier result): same size, offsets,
+    alpha channel (or none) and alpha values as the source, named, tagged."""
     assert entry["call"]["status"] == "success", entry["call"]["message"]
     assert_untouched(entry, new_layers=1)
     layers = entry["after"]["layers"]
-    idx = entry["source_index"]
-    new, source = layers[idx], layers[idx + 1]
+    new, source = layers[new_layer_index(entry)], layers[entry["source_index"] + 1]
     assert source["name"] == entry["source_name"]
-    # GIMP keeps layer names unique: a second result from the same source gets " #1" appended.
-    assert re.fullmatch(re.escape(f"{entry['source_name']} (style: {styles})") + r"( #\d+)?", new["name"]), new["name"]
+    # GIMP keeps layer names unique: a second result from the same source gets " #1" appended; a result
+    # painted smaller than the layer or stopped early says so in brackets.
+    assert re.fullmatch(re.escape(f"{entry['source_name']} (style: {styles})") + r"( \[[^]]+\])?( #\d+)?",
+                        new["name"]), new["name"]
     assert new["size"] == source["size"]
     assert new["offsets"] == source["offsets"]
     assert new["has_alpha"] == source["has_alpha"], "an alpha channel only when the source has one"
