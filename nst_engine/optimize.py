@@ -18,7 +18,7 @@ import torch
 
 from nst_engine import memory, tiling
 from nst_engine.canvas_style import CanvasGrams, TileStyle
-from nst_engine.costs import compute_content_cost, compute_style_cost, total_cost, total_variation
+from nst_engine.costs import compute_content_cost, style_cost_from_targets, total_cost_with_tv, total_variation
 from nst_engine.costs import style_targets as compute_style_targets
 from nst_engine.errors import Cancelled
 from nst_engine.images import resize_tensor, scaled_size
@@ -143,12 +143,12 @@ class Objective:
         J_content = compute_content_cost(self.content_target, activations[self.settings.content_layer])
         J_tv = total_variation(image if tv_image is None else tv_image)
         if self.tile_style is None:
-            J_style = compute_style_cost(self.style_targets, activations, self.settings.style_layers)
-            J = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.tv_weight)
+            J_style = style_cost_from_targets(self.style_targets, activations, self.settings.style_layers)
+            J = total_cost_with_tv(J_content, J_style, J_tv, self.alpha, self.beta, self.tv_weight)
             return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
         J_style = self.tile_style.cost(self.style_targets, activations, self.settings.style_layers)
-        J = total_cost(J_content, J_style * self.tile_style.scale, self.alpha, self.beta, J_tv, self.tv_weight)
-        reported = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.tv_weight)
+        J = total_cost_with_tv(J_content, J_style * self.tile_style.scale, J_tv, self.alpha, self.beta, self.tv_weight)
+        reported = total_cost_with_tv(J_content, J_style, J_tv, self.alpha, self.beta, self.tv_weight)
         return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": reported}
 
     def written(self, region: torch.Tensor) -> None:
@@ -351,7 +351,8 @@ class _Job:
             # Content and TV are means, so the tiles' pixel-weighted mean is theirs; style is not: measure it whole.
             alpha, beta, tv_weight = cost_weights(self.settings, self.style_weight)
             parts["style"] = float(self.canvas_grams(result, final).cost(targets, self.settings.style_layers))
-            parts["total"] = float(total_cost(parts["content"], parts["style"], alpha, beta, parts["tv"], tv_weight))
+            parts["total"] = float(total_cost_with_tv(parts["content"], parts["style"], parts["tv"], alpha, beta,
+                                                      tv_weight))
             return parts
         objective = self.last[1] if self.last is not None and self.last[0].size == final.size else None
         if objective is None:

@@ -79,7 +79,7 @@ def test_a_tiles_style_cost_is_the_whole_canvass_with_the_rest_held_fixed(cache,
         other = canvas.flip(-1) * 0.5
         grams = CanvasGrams.measure(model, canvas, layers, 1024, fp32)  # one chunk: exactly the whole image's
         assert grams.pixels == 192 * 128
-        whole_cost = costs.compute_style_cost(targets, model(canvas), layers)
+        whole_cost = costs.style_cost_from_targets(targets, model(canvas), layers)
         torch.testing.assert_close(grams.cost(targets, layers), whole_cost, rtol=1e-4, atol=0)
 
         tile = grams.tile(192 * 64)  # a tile of half the canvas: its style counts twice
