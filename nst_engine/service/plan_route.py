@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, Request
 
 from nst_engine import timing
 from nst_engine.api import ModelCache, plan_job
+from nst_engine.contract import estimate_number
 from nst_engine.errors import EngineError, WeightsInvalid, WeightsMissing
 from nst_engine.schedule import Size
 from nst_engine.service.jobs import JobQueue, ServiceError, plan_fields
@@ -87,5 +88,5 @@ def _plan(size: Size, settings: Settings, queue: JobQueue, device: torch.device)
         raise ServiceError(503, error.message) from None
     except EngineError as error:  # out of memory with on_oom "refuse"
         raise ServiceError(422, error.message) from None
-    return {"plan": made.to_dict(), "seconds": None if seconds is None else round(seconds, 1),
+    return {"plan": made.to_dict(), "seconds": None if seconds is None else estimate_number(seconds),
             "device": device.type, "device_name": timing.device_name(device), "calibrated": seconds is not None}
