@@ -12,7 +12,7 @@ import pytest
 from nst_engine.images import load_picture
 
 
-def run_cli(*args: str, home, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, home, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NST_ENGINE_HOME": str(home), "OMP_NUM_THREADS": "2"}
     return subprocess.run(
         [sys.executable, "-m", "nst_engine", *args], capture_output=True, text=True, env=env, timeout=timeout
@@ -197,7 +197,7 @@ sys.exit(main(sys.argv[1:]))
 def run_cli_without_onnxruntime(*args: str, home) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NST_ENGINE_HOME": str(home), "OMP_NUM_THREADS": "2"}
     return subprocess.run([sys.executable, "-c", _WITHOUT_ONNXRUNTIME, *args], capture_output=True, text=True,
-                          env=env, timeout=300)  # fmt: skip
+                          env=env, timeout=240)  # fmt: skip
 
 
 def test_info_without_onnxruntime_says_how_to_install_it(tmp_path, synthetic_weights_file):

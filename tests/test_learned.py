@@ -11,22 +11,21 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import onnxruntime  # noqa: F401 - the test extra requires them: a broken learned install fails, not skips
+import onnxscript  # noqa: F401
 import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
-
-from nst_engine.cli import main  # noqa: E402
-from nst_engine.errors import Cancelled  # noqa: E402
-from nst_engine.images import Picture, load_picture, save_picture  # noqa: E402
-from nst_engine.learned import export as export_module  # noqa: E402
-from nst_engine.learned import library  # noqa: E402
-from nst_engine.learned.api import apply_style  # noqa: E402
-from nst_engine.learned.options import LearnOptions  # noqa: E402
-from nst_engine.learned.runtime import open_session, run_tiled, seam_ratio, tile_borders  # noqa: E402
-from nst_engine.learned.train import Costs, PhotoSet, initial_network, learn  # noqa: E402
+from nst_engine.cli import main
+from nst_engine.errors import Cancelled
+from nst_engine.images import Picture, load_picture, save_picture
+from nst_engine.learned import export as export_module
+from nst_engine.learned import library
+from nst_engine.learned.api import apply_style
+from nst_engine.learned.options import LearnOptions
+from nst_engine.learned.runtime import open_session, run_tiled, seam_ratio, tile_borders
+from nst_engine.learned.train import Costs, PhotoSet, initial_network, learn
 
 DATA = Path(__file__).parent / "data"
 STEPS = 15
