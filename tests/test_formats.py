@@ -1,4 +1,5 @@
-"""The same network in the three weight formats gives the same picture under the default settings.
+"""The same network in the three weight formats gives the same costs and gradients under the default
+settings, and pictures that agree in their layout; pixel by pixel, no more than runs on two CPUs agree.
 
 The real files can't be downloaded here, so the synthetic torchvision file is converted, exactly as
 a function of the RGB picture, to the Caffe layout (BGR, 0..255 minus Caffe's mean) with every
@@ -165,29 +166,27 @@ def block_means(rgb: np.ndarray, block: int = 8) -> np.ndarray:
     return torch.nn.functional.avg_pool2d(torch.from_numpy(rgb).permute(2, 0, 1)[None], block).numpy()
 
 
-def test_default_settings_give_the_same_picture_in_every_format(stylized, formats, cat, stain):
-    """As the same as the engine's own run on one thread is to its run on two.
+def test_default_settings_give_pictures_alike_in_layout_in_every_format(stylized, cat):
+    """The same picture in its layout (8-px block means); pixel by pixel the claim does not hold, on any CPU.
 
-    L-BFGS on a random network amplifies rounding: the same file on one thread and on two already
-    differs pixel by pixel by a third of what the style moved (the layout agrees; the texture's
-    detail does not). The formats may differ by no more than that, and agree in 8-px block means.
+    L-BFGS on a random network amplifies rounding, and the formats round differently (other scales, other
+    channel orders): pixel by pixel two formats differ as much as the same file does on another CPU or
+    thread count, which no tolerance can follow (measured, mean abs: formats 0.011-0.025 and the same file
+    on 1 against 2 threads 0.020-0.024 on this AVX-512 CPU, kernels default/avx2/avx512; 0.024 and 0.004 on
+    a 2-core AMD EPYC). So only the layout is checked, which those runs keep; the objective's agreement is
+    checked exactly by the test above.
     """
     pictures = {name: stylized(name).picture.rgb for name in ("torchvision", "caffe", "matconvnet")}
     size = stylized("torchvision").size
     content = resize_tensor(to_tensor(cat.rgb), size)[0].permute(1, 2, 0).numpy()
     moved = np.abs(pictures["torchvision"] - content).mean()
-    assert moved > 0.02  # the style did something, so agreeing means something
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1 if threads > 1 else 2)
-    try:
-        other_threads = api.stylize(cat, [stain], small(), cache=api.ModelCache(formats["torchvision"])).picture.rgb
-    finally:
-        torch.set_num_threads(threads)
-    noise = np.abs(other_threads - pictures["torchvision"]).mean()
+    # The style did something, so agreeing means something (measured 0.0549-0.0559 on every kernel set).
+    assert moved > 0.02
     for name in ("caffe", "matconvnet"):
-        difference = np.abs(pictures[name] - pictures["torchvision"]).mean()
-        assert difference < max(2.5 * noise, 0.05 * moved), (name, float(difference), float(noise), float(moved))
         blocks = np.abs(block_means(pictures[name]) - block_means(pictures["torchvision"])).mean()
+        # Measured (fp32; ATEN_CPU_CAPABILITY default, avx2, avx512; 1 and 2 threads): 0.0018-0.0042, as much
+        # as the same file on 1 against 2 threads (0.0037-0.0044). A Caffe file read with its colour
+        # channels the wrong way round differs by 0.087-0.089.
         assert blocks < 0.012, (name, float(blocks))
 
 
