@@ -103,6 +103,11 @@ def clock_text(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
+def estimate_number(seconds: float) -> float:
+    """An estimate in seconds as the engine reports it: three significant figures, so a tiny job's is never 0."""
+    return float(f"{seconds:.3g}")
+
+
 def estimate_text(seconds: float) -> str:
     """'about 40 s', 'about 3 min', 'about 1 h 20 min': an estimate, as precise as it deserves."""
     if seconds < 1:

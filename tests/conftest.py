@@ -27,8 +27,61 @@ TEST_ENGINE_HOME = Path(tempfile.mkdtemp(prefix="nst-tests-home-"))
 os.environ["NST_ENGINE_HOME"] = str(TEST_ENGINE_HOME)
 
 
+# The suite means the same on every CPU and host. `precision=auto` picks bf16 on CPUs with AVX-512 BF16 or
+# AMX (the one the suite was written on) and fp32 elsewhere; a plan tiles when the host's free memory is
+# short; `device=auto` picks CUDA where there is one. So engines the tests start run on the CPU in fp32 with
+# a fixed memory budget, unless a test asks otherwise; in-process, `auto` means fp32 on every CPU (a
+# session-wide patch of device.cpu_has_fast_bf16), and tests of bf16 ask for it by name.
+PINNED_ENGINE_FLAGS: dict[str, tuple[str, ...]] = {
+    "--device": ("cpu",),
+    "--precision": ("fp32",),
+    "--memory-limit": ("4GiB",),  # far above what the tests' pictures need untiled, below what a CI host has
+}
+
+
+def pinned_engine_args(extra: tuple[str, ...]) -> list[str]:
+    """`extra` plus the PINNED_ENGINE_FLAGS it doesn't set itself (`--memory-limit-mb` sets the memory limit)."""
+    given = {arg.split("=")[0] for arg in extra if arg.startswith("--")}
+    if "--memory-limit-mb" in given:
+        given.add("--memory-limit")
+    added = [part for flag, value in PINNED_ENGINE_FLAGS.items() if flag not in given for part in (flag, *value)]
+    return [*extra, *added]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cpu_auto_precision_is_fp32() -> Iterator[None]:
+    """In-process, `precision=auto` picks fp32 on every CPU, as on one without AVX-512 BF16 (see above)."""
+    try:
+        from nst_engine import device
+    except ImportError:  # the plug-in's tests run without the engine's dependencies
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(device, "cpu_has_fast_bf16", lambda: False)
+        yield
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(TEST_ENGINE_HOME, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Real-GIMP tests that skipped are said loudly: a green run without them has not tested the plug-in in GIMP."""
+    skipped = [report for report in terminalreporter.stats.get("skipped", [])
+               if "gimp" in getattr(report, "keywords", {})]
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    terminalreporter.write_sep("!", f"{len(skipped)} REAL-GIMP TESTS SKIPPED: the plug-in was NOT tested in GIMP",
+                               red=True, bold=True)
+    for reason, count in reasons.items():
+        terminalreporter.write_line(f"  {count} skipped: {reason}", red=True, bold=True)
+    terminalreporter.write_line("  Run the suite as root (tests/run.sh), where tests/gimp/provision_gimp.sh can "
+                                "provision GIMP 3.0 and 3.2, to test the plug-in in GIMP.", red=True, bold=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -118,7 +171,7 @@ def engine_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 class EngineProcess:
-    """A real `nst-engine serve` subprocess on loopback, as the plug-in meets it."""
+    """A real `nst-engine serve` subprocess on loopback, as the plug-in meets it (pinned: PINNED_ENGINE_FLAGS)."""
 
     def __init__(self, home: Path, weights: Path, *extra: str) -> None:
         import json
@@ -132,7 +185,8 @@ class EngineProcess:
         home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "NST_ENGINE_HOME": str(home), "OMP_NUM_THREADS": "2"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nst_engine", "serve", "--port", "0", "--weights", str(weights), *extra],
+            [sys.executable, "-m", "nst_engine", "serve", "--port", "0", "--weights", str(weights),
+             *pinned_engine_args(extra)],
             stdout=subprocess.PIPE, stderr=self.log.open("ab"), env=env, text=True,
         )
         line = self.process.stdout.readline()  # the state, printed once it listens

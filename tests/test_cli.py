@@ -12,7 +12,7 @@ import pytest
 from nst_engine.pictures.images import load_picture
 
 
-def run_cli(*args: str, home, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, home, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NST_ENGINE_HOME": str(home), "OMP_NUM_THREADS": "2"}
     return subprocess.run(
         [sys.executable, "-m", "nst_engine", *args], capture_output=True, text=True, env=env, timeout=timeout
@@ -54,7 +54,8 @@ def test_stylize_writes_the_result_and_intermediates(tmp_path, photos, synthetic
     result = run_cli(
         "stylize", str(photos["chelsea"]), str(photos["ihc"]), "-o", str(out), "--weights",
         str(synthetic_weights_file), "--size", "160", "--iterations", "4", "--scales", "2",
-        "--save-every", "2", "--seed", "3", "--min-scale-size", "64", home=tmp_path,
+        "--save-every", "2", "--seed", "3", "--min-scale-size", "64", "--device", "cpu", "--precision", "fp32",
+        home=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert "iteration 4/4" in result.stderr and "Wrote" in result.stderr
@@ -67,8 +68,16 @@ def test_stylize_writes_the_result_and_intermediates(tmp_path, photos, synthetic
     assert saved == ["cat_s1_i0002.png", "cat_s2_i0002.png", "cat_s2_i0004.png"]  # 2 coarse iterations
     assert load_picture(tmp_path / "cat_s1_i0002.png").size == (80, 53)
     assert load_picture(tmp_path / "cat_s2_i0004.png").size == (160, 106)
-    content = load_picture(photos["chelsea"])
-    assert np.abs(picture.rgb.mean(axis=(0, 1)) - content.rgb.mean(axis=(0, 1))).max() < 0.5
+    # The result is the cat, moved by the style: nearer the content than the style, and not the content itself.
+    import cv2
+
+    def at_result_size(name: str) -> np.ndarray:
+        return cv2.resize(load_picture(photos[name]).rgb, picture.size, interpolation=cv2.INTER_AREA)
+
+    from_content = np.abs(picture.rgb - at_result_size("chelsea")).mean()
+    from_style = np.abs(picture.rgb - at_result_size("ihc")).mean()
+    print(f"mean abs difference from the content {from_content:.4f}, from the style {from_style:.4f}")
+    assert 0.005 < from_content < from_style / 2  # measured (fp32, AVX-512, 2 threads): 0.0185 and 0.2285
 
 
 @pytest.mark.parametrize("fmt", ["torchvision", "caffe", "matconvnet"])
@@ -197,7 +206,7 @@ sys.exit(main(sys.argv[1:]))
 def run_cli_without_onnxruntime(*args: str, home) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NST_ENGINE_HOME": str(home), "OMP_NUM_THREADS": "2"}
     return subprocess.run([sys.executable, "-c", _WITHOUT_ONNXRUNTIME, *args], capture_output=True, text=True,
-                          env=env, timeout=300)  # fmt: skip
+                          env=env, timeout=240)  # fmt: skip
 
 
 def test_info_without_onnxruntime_says_how_to_install_it(tmp_path, synthetic_weights_file):

@@ -198,14 +198,18 @@ def test_channels_last_layout_gives_the_same_result(cache, cat, stain):
     """CUDA's default layout; L-BFGS must still see a contiguous image (it flattens with view())."""
     plain = api.stylize(cat, [stain], small(iterations=3, precision="fp32"), cache=cache)
     cl = api.stylize(cat, [stain], small(iterations=3, precision="fp32", channels_last=True), cache=cache)
+    # Measured max abs difference on the CPU: 0.0 (kernels default/avx2/avx512, oneDNN capped alike; 1 and 2
+    # threads); CUDA's layouts take other kernels, hence the room.
     np.testing.assert_allclose(plain.picture.rgb, cl.picture.rgb, atol=2e-3)
 
 
 def test_bf16_network_with_fp32_costs_tracks_fp32(cache, cat, stain):
     fp32 = api.stylize(cat, [stain], small(iterations=4, precision="fp32"), cache=cache)
     bf16 = api.stylize(cat, [stain], small(iterations=4, precision="bf16"), cache=cache)
+    # Measured (kernels default/avx2/avx512, oneDNN capped alike; 1 and 2 threads): mean abs 0.0053-0.0056,
+    # style cost 0.28-0.91 % apart: bounds ~4x and ~5x that.
     assert np.abs(fp32.picture.rgb - bf16.picture.rgb).mean() < 0.02
-    assert bf16.losses["style"] == pytest.approx(fp32.losses["style"], rel=0.25)
+    assert bf16.losses["style"] == pytest.approx(fp32.losses["style"], rel=0.05)
 
 
 def test_auto_precision_follows_the_hardware(monkeypatch):

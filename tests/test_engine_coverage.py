@@ -53,7 +53,7 @@ def mean_diff(a: Picture, b: Picture) -> float:
 def test_stylise_with_other_weight_formats(fmt, synthetic_weights, cat, stain):
     """The format is detected and a run lowers the style cost with finite losses throughout."""
     if fmt == "matconvnet":
-        pytest.importorskip("scipy")
+        import scipy  # noqa: F401 - the test extra requires it (reading .mat files): missing, this fails
     cache = ModelCache(synthetic_weights(fmt))
     events: list[optimize.Progress] = []
     result = api.stylize(cat, [stain], tiny(), progress=events.append, cache=cache)

@@ -110,10 +110,14 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 server = http.server.HTTPServer(("127.0.0.1", 0), H)
 state = sys.argv[1]
-open(state + ".token", "w").write(TOKEN)
+with open(state + ".token", "w") as token_file:
+    token_file.write(TOKEN)
 import os
-json.dump({"url": f"http://127.0.0.1:{server.server_address[1]}", "token_file": state + ".token",
-           "pid": os.getpid()}, open(state, "w"))
+# As the engine writes it (service/instance.py _write_state): whole, or not there at all.
+with open(state + ".tmp", "w") as handle:
+    json.dump({"url": f"http://127.0.0.1:{server.server_address[1]}", "token_file": state + ".token",
+               "pid": os.getpid()}, handle)
+os.replace(state + ".tmp", state)
 server.serve_forever()
 """
 
@@ -123,9 +127,8 @@ def test_stop_local_ends_the_engine_announced_in_the_state_file(tmp_path, no_eng
     process = subprocess.Popen([sys.executable, "-c", FAKE_ENGINE, str(state), TOKEN])
     try:
         deadline = time.monotonic() + 30
-        while not state.exists() and time.monotonic() < deadline:
+        while not state.exists() and time.monotonic() < deadline:  # written atomically: whole once there
             time.sleep(0.1)
-        time.sleep(0.2)
         config = load_config(write_engine_json(tmp_path / "engine.json", state_file=str(state),
                                                python=sys.executable, command=[sys.executable, "-m", "x", "serve"]))
         status = S.probe(config, with_info=False)

@@ -1,4 +1,5 @@
-"""The same network in the three weight formats gives the same picture under the default settings.
+"""The same network in the three weight formats gives the same costs and gradients under the default
+settings, and pictures that agree in their layout; pixel by pixel, no more than runs on two CPUs agree.
 
 The real files can't be downloaded here, so the synthetic torchvision file is converted, exactly as
 a function of the RGB picture, to the Caffe layout (BGR, 0..255 minus Caffe's mean) with every
@@ -155,9 +156,12 @@ def test_the_default_weights_give_the_same_cost_and_gradient_in_every_format(for
     J0, g0 = objective_at_content(formats["torchvision"], cat, stain, small())
     for name in ("caffe", "matconvnet"):
         J, g = objective_at_content(formats[name], cat, stain, small())
+        # Measured (fp32; kernels default/avx2/avx512, oneDNN capped alike; 1 and 2 threads): J at most
+        # 1.5e-7 apart (relative), the gradient 2.3e-6-2.5e-6 (relative mean) on weights made once, but
+        # 8.6e-4 (and once over 1e-3) on the synthetic weights made under avx2 with 1 thread: bounds above that.
         assert J == pytest.approx(J0, rel=1e-4), name
-        assert float((g - g0).abs().mean() / g0.abs().mean()) < 1e-3, name
-    # The seed's raw costs (an explicit style weight) are as far apart as the formats' scales.
+        assert float((g - g0).abs().mean() / g0.abs().mean()) < 5e-3, name
+    # The seed's raw costs (an explicit style weight) are as far apart as the formats' scales (measured 78x).
     raw_tv, _ = objective_at_content(formats["torchvision"], cat, stain, small(style_weight=1.0))
     raw_caffe, _ = objective_at_content(formats["caffe"], cat, stain, small(style_weight=1.0))
     assert raw_caffe > 20 * raw_tv
@@ -167,29 +171,27 @@ def block_means(rgb: np.ndarray, block: int = 8) -> np.ndarray:
     return torch.nn.functional.avg_pool2d(torch.from_numpy(rgb).permute(2, 0, 1)[None], block).numpy()
 
 
-def test_default_settings_give_the_same_picture_in_every_format(stylized, formats, cat, stain):
-    """As the same as the engine's own run on one thread is to its run on two.
+def test_default_settings_give_pictures_alike_in_layout_in_every_format(stylized, cat):
+    """The same picture in its layout (8-px block means); pixel by pixel the claim does not hold, on any CPU.
 
-    L-BFGS on a random network amplifies rounding: the same file on one thread and on two already
-    differs pixel by pixel by a third of what the style moved (the layout agrees; the texture's
-    detail does not). The formats may differ by no more than that, and agree in 8-px block means.
+    L-BFGS on a random network amplifies rounding, and the formats round differently (other scales, other
+    channel orders): pixel by pixel two formats differ as much as the same file does on another CPU or
+    thread count, which no tolerance can follow (measured, mean abs: formats 0.011-0.025 and the same file
+    on 1 against 2 threads 0.015-0.025 on this AVX-512 CPU, kernels default/avx2/avx512; 0.024 and 0.004 on
+    a 2-core AMD EPYC). So only the layout is checked, which those runs keep; the objective's agreement is
+    checked closely by the test above.
     """
     pictures = {name: stylized(name).picture.rgb for name in ("torchvision", "caffe", "matconvnet")}
     size = stylized("torchvision").size
     content = resize_tensor(to_tensor(cat.rgb), size)[0].permute(1, 2, 0).numpy()
     moved = np.abs(pictures["torchvision"] - content).mean()
-    assert moved > 0.02  # the style did something, so agreeing means something
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1 if threads > 1 else 2)
-    try:
-        other_threads = api.stylize(cat, [stain], small(), cache=ModelCache(formats["torchvision"])).picture.rgb
-    finally:
-        torch.set_num_threads(threads)
-    noise = np.abs(other_threads - pictures["torchvision"]).mean()
+    # The style did something, so agreeing means something (measured 0.0549-0.0559 on every kernel set).
+    assert moved > 0.02
     for name in ("caffe", "matconvnet"):
-        difference = np.abs(pictures[name] - pictures["torchvision"]).mean()
-        assert difference < max(2.5 * noise, 0.05 * moved), (name, float(difference), float(noise), float(moved))
         blocks = np.abs(block_means(pictures[name]) - block_means(pictures["torchvision"])).mean()
+        # Measured (fp32; ATEN_CPU_CAPABILITY default, avx2, avx512, oneDNN capped alike; 1 and 2 threads):
+        # 0.0018-0.0051, as much as the same file on 1 against 2 threads (0.0025-0.0049). A Caffe file read
+        # with its colour channels the wrong way round differs by 0.087-0.089.
         assert blocks < 0.012, (name, float(blocks))
 
 
@@ -227,7 +229,14 @@ def test_without_style_total_variation_does_not_smooth_the_content(formats, cat,
     assert float(image.grad.abs().max()) == 0.0
 
 
-def test_strength_scales_the_style_from_the_content(stylized):
-    content = stylized("torchvision", 0.0).picture.rgb
-    distances = [float(np.abs(stylized("torchvision", s).picture.rgb - content).mean()) for s in (0.1, 1.0, 4.0)]
-    assert 0.0 < distances[0] < distances[1] < distances[2], distances
+def test_strength_scales_the_style_term_of_the_objective(formats, cat, stain):
+    """The strength multiplies the style's weight in J: J(s) = content + TV + s * beta * J_style.
+
+    Checked on the objective, not on pictures: after 12 L-BFGS steps on the random test network the result
+    hardly depends on it (measured, strengths 0.1, 1, 4: pixel distance from the content 0.0536-0.0547,
+    0.0563, 0.0547-0.0549; style cost 6.13e-4-6.15e-4, 6.05e-4-6.07e-4, 6.12e-4-6.19e-4: out of order).
+    """
+    J = {s: objective_at_content(formats["torchvision"], cat, stain, small(style_strength=s))[0]
+         for s in (0.0, 1.0, 4.0)}
+    assert J[1.0] > J[0.0] > 0
+    assert J[4.0] - J[0.0] == pytest.approx(4 * (J[1.0] - J[0.0]), rel=1e-4)

@@ -12,24 +12,23 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import onnxruntime  # noqa: F401 - the test extra requires them: a broken learned install fails, not skips
+import onnxscript  # noqa: F401
 import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
-
-from nst_engine.cli.main import main  # noqa: E402
-from nst_engine.errors import Cancelled  # noqa: E402
-from nst_engine.learned import api, library  # noqa: E402
-from nst_engine.learned import export as export_module  # noqa: E402
-from nst_engine.learned.api import apply_style  # noqa: E402
-from nst_engine.learned.network import reach  # noqa: E402
-from nst_engine.learned.options import WIDTHS, LearnOptions  # noqa: E402
-from nst_engine.learned.runtime import Graph, Tiling, open_session, run_graph, run_tiled  # noqa: E402
-from nst_engine.learned.train import Costs, PhotoSet, initial_network, learn  # noqa: E402
-from nst_engine.pictures.agreement import agreement  # noqa: E402
-from nst_engine.pictures.images import Picture, load_picture, save_picture  # noqa: E402
+from nst_engine.cli.main import main
+from nst_engine.errors import Cancelled
+from nst_engine.learned import api, library
+from nst_engine.learned import export as export_module
+from nst_engine.learned.api import apply_style
+from nst_engine.learned.network import reach
+from nst_engine.learned.options import WIDTHS, LearnOptions
+from nst_engine.learned.runtime import Graph, Tiling, open_session, run_graph, run_tiled
+from nst_engine.learned.train import Costs, PhotoSet, initial_network, learn
+from nst_engine.pictures.agreement import agreement
+from nst_engine.pictures.images import Picture, load_picture, save_picture
 
 DATA = Path(__file__).parent / "data"
 STEPS = 15

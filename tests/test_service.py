@@ -144,7 +144,7 @@ def test_a_late_event_stream_gets_the_newest_preview_and_bounded_events(start_en
     engine = start_engine()
     settings = {"size": 32, "iterations": KEPT_EVENTS + 6, "scales": 1, "optimizer": "adam"}  # one pass a step
     _, job = submit(engine, photos, settings, extra=[("preview", "true", None)])
-    wait_state(engine, job["id"], ("done",), timeout=600)
+    wait_state(engine, job["id"], ("done",), timeout=240)  # within the per-test 300 s, so its message is seen
     replay = events(engine, job["id"])
     assert replay[-1]["type"] == "done" and len(replay) == KEPT_EVENTS + 1
     progress = [e for e in replay if e["type"] == "progress"]

