@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from placement import parasite_json
+
 PROC_NAME = "plug-in-neural-style-transfer"
 MENU_LABEL = "Paint with a Style\u2026"
 # One submenu for the four entries (this filter, the learned styles, the engine settings), beside GIMP's own.
@@ -309,14 +311,8 @@ def encode_parasite(record: Mapping[str, Any]) -> bytes:
 
 def decode_parasite(data: bytes | bytearray | list[int] | None) -> dict[str, Any] | None:
     """The record back from parasite data; None when absent or not ours."""
-    if data is None:
-        return None
-    try:
-        raw = bytes(b & 0xFF for b in data) if isinstance(data, list) else bytes(data)
-        value = json.loads(raw.decode("ascii"))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, dict) and value.get("procedure") == PROC_NAME else None
+    value = parasite_json(data)
+    return value if value is not None and value.get("procedure") == PROC_NAME else None
 
 
 def args_from_record(record: Mapping[str, Any]) -> dict[str, Any]:

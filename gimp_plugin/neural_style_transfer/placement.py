@@ -19,6 +19,12 @@ RESULT_PROCEDURES = ("plug-in-neural-style-transfer", "plug-in-nst-apply-learned
 
 def record_from(data: bytes | bytearray | list[int] | None) -> dict[str, Any] | None:
     """A result's stored record (either procedure's) from parasite data; None when there is none."""
+    value = parasite_json(data)
+    return value if value is not None and value.get("procedure") in RESULT_PROCEDURES else None
+
+
+def parasite_json(data: bytes | bytearray | list[int] | None) -> dict[str, Any] | None:
+    """The JSON object in a parasite's data (GIMP hands it over as bytes or a list of ints), or None."""
     if data is None:
         return None
     try:
@@ -26,7 +32,7 @@ def record_from(data: bytes | bytearray | list[int] | None) -> dict[str, Any] | 
         value = json.loads(raw.decode("ascii"))
     except (ValueError, UnicodeDecodeError):
         return None
-    return value if isinstance(value, dict) and value.get("procedure") in RESULT_PROCEDURES else None
+    return value if isinstance(value, dict) else None
 
 
 def is_result_of(record: Mapping[str, Any] | None, source_name: str, source_tattoo: int | None) -> bool:
