@@ -6,7 +6,7 @@
    plain run's final loss. Both runs' images are judged by one fp32 objective (the default's own
    losses come from its bf16 network), at snapshots of the final scale.
 3. Full resolution: a 2048x1365 content at "standard", with and without a memory limit: time, the
-   estimate beside it (where planning/timing.py exists), peak memory, and the limited row's picture against
+   estimate beside it, peak memory, and the limited row's picture against
    the unlimited one's (nst_engine/agreement.py: mean difference over the style's change, block tone
    spread, worst edge).
 4. Tiles against untiled at a size where both fit (`--tiles 512`): the smallest tiles and large ones,
@@ -34,12 +34,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nst_engine import api
+from nst_engine import api, calibrate
 from nst_engine.device import cpu_has_fast_bf16, resolve_device, resolve_precision
 from nst_engine.gatys import optimize
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.gatys.model import CONVS
 from nst_engine.pictures.images import Picture, load_picture, resize_tensor, scaled_size, to_tensor
+from nst_engine.planning import timing
 from nst_engine.settings import SPECS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,16 +191,10 @@ def fullres_row(spec: dict) -> dict:
     device = resolve_device(settings.device)
     cache.get(settings, device, settings.channels_last or device.type == "cuda")
     estimate = None
-    try:
-        from nst_engine import calibrate  # the time estimate arrives with the full-resolution work
-        from nst_engine.planning import timing
-
-        rate = calibrate.rate_for(cache, settings, device, resolve_precision(settings, device))
-    except ImportError:
-        timing, rate = None, None
+    rate = calibrate.rate_for(cache, settings, device, resolve_precision(settings, device))
     peak = RowPeak(device)
     result = api.stylize(content, [style], settings, cache=cache)
-    if timing is not None and rate is not None and result.plan is not None:
+    if rate is not None and result.plan is not None:
         estimate = timing.estimate_seconds(result.plan, rate)
     peak_bytes, peak_kind = peak.measure()
     np.save(spec["picture"], result.picture.rgb)
@@ -218,9 +213,7 @@ def fullres_row(spec: dict) -> dict:
 
 def tiles_section(cache, content: Picture, style: Picture, device, side: int, iterations: int) -> None:
     """Section 4: untiled, the smallest tiles and tiles of 3/4 of the image, in one process (times only)."""
-    from nst_engine.calibrate import rate_for
     from nst_engine.gatys import tiled_objective
-    from nst_engine.planning import timing
 
     print(f"\n## Tiles against untiled at {side} px, {iterations} iterations, one scale, fp32\n")
     print("| run | time | over untiled | whole image / Gram pass / gradient pass | estimate over untiled's "
@@ -236,7 +229,7 @@ def tiles_section(cache, content: Picture, style: Picture, device, side: int, it
     tiled_objective.TiledObjective.__init__ = init  # type: ignore[method-assign]
     base = Settings.from_dict({"device": str(device), "size": side, "scales": 1, "iterations": iterations,
                                "precision": "fp32", "seed": 1, "time_budget": 0, "memory_limit": 2**40})
-    rate = rate_for(cache, base, device, torch.float32)
+    rate = calibrate.rate_for(cache, base, device, torch.float32)
     untiled, whole_seconds, whole_estimate = None, 1.0, 1.0
     for name, tile in (("untiled", None), ("tiles of 192 (smallest)", 192), ("tiles of 3/4", side * 3 // 4 // 16 * 16)):
         made.clear()
@@ -270,20 +263,17 @@ def fullres(weights: Path, device: str, size: tuple[int, int], limit: int, extra
           "spread / worst edge |")
     print("|---|---|---|---|---|---|")
     home = tempfile.mkdtemp(prefix="nst-bench-home-")  # one data folder: the device is calibrated once
-    limited = {**extra, "memory_limit": limit} if "memory_limit" in SPECS else None
-    rows = [("no memory limit", extra), (f"memory limit {limit / 2**30:.2f} GiB", limited)]
+    assert "memory_limit" in SPECS, "the memory_limit setting is gone: section 3 cannot compare tiles"
+    rows = [("no memory limit", extra), (f"memory limit {limit / 2**30:.2f} GiB", {**extra, "memory_limit": limit})]
     untiled = None
     for number, (name, row_settings) in enumerate(rows):
-        if row_settings is None:
-            print(f"| {name} | skipped: this engine has no memory_limit setting | | | | |")
-            continue
         spec = {"weights": str(weights), "device": device, "size": list(size), "settings": row_settings,
                 "picture": str(Path(home) / f"row{number}.npy")}
         row = in_child("fullres", spec, {"NST_ENGINE_HOME": home})
         if isinstance(row, str):
             print(f"| {name} | failed: {row} | | | | |")
             continue
-        estimate = f"{row['estimate']:.1f} s" if row["estimate"] is not None else "n/a (no planning/timing.py)"
+        estimate = f"{row['estimate']:.1f} s" if row["estimate"] is not None else "n/a"
         picture = Picture(np.load(spec["picture"]))
         untiled = picture if untiled is None else untiled
         tile = row["tile"]
