@@ -807,6 +807,7 @@ def test_real_gimp3_registers_the_installed_plugin(tmp_path: Path) -> None:
         proc = H.run_batch(gimp, profile, work / "driver.py", work / "params.json", work / "gimp.log", timeout=300)
         assert (work / "out.json").is_file(), proc.stderr[-3000:]
         result = json.loads((work / "out.json").read_text())
-        assert result == {"found": True, "menu_paths": ["<Image>/Filters/Artistic"]}, proc.stderr[-3000:]
+        assert result == {"found": True, "menu_paths": ["<Image>/Filters/Artistic/Neural Style Transfer"]}, \
+            proc.stderr[-3000:]
     finally:
         shutil.rmtree(work, ignore_errors=True)
