@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -309,19 +309,6 @@ def run_tiled(
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled()
-
-
-def seam_ratio(image: np.ndarray, xs: Sequence[int], ys: Sequence[int]) -> float:
-    """Mean absolute gradient across the given tile borders / mean absolute gradient elsewhere.
-
-    `xs` are columns x where a border lies between x-1 and x, `ys` likewise rows. About 1 when the
-    borders cannot be told from the picture's own edges; seams push it up.
-    """
-    gx = np.abs(np.diff(image, axis=1)).mean(axis=(0, 2))  # gx[x-1]: between columns x-1 and x
-    gy = np.abs(np.diff(image, axis=0)).mean(axis=(1, 2))
-    at_border = [gx[x - 1] for x in xs] + [gy[y - 1] for y in ys]
-    inside = np.concatenate([np.delete(gx, [x - 1 for x in xs]), np.delete(gy, [y - 1 for y in ys])])
-    return float(np.mean(at_border) / max(float(inside.mean()), 1e-12))
 
 
 # ---------------------------------------------------------------- pictures
