@@ -17,9 +17,8 @@ import tempfile
 from dataclasses import dataclass
 
 from engine_connection import EngineConfig
+from nst_logic import installer_file
 
-INSTALLERS = {"win32": "install\\install.bat", "darwin": "install/install.command"}
-INSTALLER_LINUX = "install/install.sh"
 READY_TIMEOUT_S = 30.0  # the engine's Python imports the package (not torch): a second or two, more when busy
 
 # Run by the engine's own Python: the package imports, its packages are there (found, not imported: importing
@@ -45,12 +44,6 @@ else:
     out["weights_path"] = str(found or paths[0])
 print(json.dumps(out))
 """
-
-
-def installer_file(platform: str | None = None) -> str:
-    """The installer a person double-clicks (or runs) on this system, as a path in the plug-in's download."""
-    platform = platform or sys.platform
-    return INSTALLERS.get("win32" if platform.startswith("win") else platform, INSTALLER_LINUX)
 
 
 def installer_advice(platform: str | None = None, repair: bool = False) -> str:

@@ -332,11 +332,18 @@ def args_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+INSTALLERS = {"win32": "install\\install.bat", "darwin": "install/install.command"}
+INSTALLER_LINUX = "install/install.sh"
+
+
+def installer_file(platform: str | None = None) -> str:
+    """The installer a person double-clicks (or runs) on this system, as a path in the plug-in's download."""
+    platform = platform or sys.platform
+    return INSTALLERS.get("win32" if platform.startswith("win") else platform, INSTALLER_LINUX)
+
+
 def installer_hint(platform: str | None = None) -> str:
     """Which installer sets up the engine, for messages about a missing engine."""
     platform = platform or sys.platform
-    if platform.startswith("win"):
-        return "Double-click install\\install.bat from the plug-in's download to install the engine."
-    if platform == "darwin":
-        return "Double-click install/install.command from the plug-in's download to install the engine."
-    return "Run install/install.sh from the plug-in's download to install the engine."
+    verb = "Run" if installer_file(platform) == INSTALLER_LINUX else "Double-click"
+    return f"{verb} {installer_file(platform)} from the plug-in's download to install the engine."
