@@ -41,6 +41,7 @@ from nst_engine.gatys.cache import ModelCache
 from nst_engine.gatys.model import CONVS
 from nst_engine.pictures.images import Picture, load_picture, resize_tensor, scaled_size, to_tensor
 from nst_engine.planning import timing
+from nst_engine.planning.schedule import scale_sizes
 from nst_engine.settings import SPECS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +148,7 @@ def race(cache, content, style, base: Settings, size: int, iterations: int, devi
     default_points = [(seconds, judge(image)["total"]) for seconds, image in default_images]
     target = plain_points[-1][1]
     print(f"plain: final loss {target:.5g}, {plain_points[-1][0]:.1f} s")
-    scales = optimize.scale_sizes(scaled_size(content.size, size), default.scales, default.min_scale_size)
+    scales = scale_sizes(scaled_size(content.size, size), default.scales, default.min_scale_size)
     print(f"default: scales {', '.join(f'{w}x{h}' for w, h in scales)}, final loss {default_points[-1][1]:.5g}, "
           f"{default_points[-1][0]:.1f} s")
     plain_time, default_time = time_to_reach(plain_points, target), time_to_reach(default_points, target)

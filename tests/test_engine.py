@@ -12,7 +12,7 @@ from nst_engine import api, device
 from nst_engine.errors import Cancelled, OutOfMemory
 from nst_engine.gatys import optimize
 from nst_engine.pictures.images import Picture, load_picture, to_tensor
-from nst_engine.planning import memory, plan
+from nst_engine.planning import memory, plan, schedule
 from nst_engine.settings import Settings
 
 
@@ -159,10 +159,10 @@ def test_coarse_iterations_can_be_set(cache, cat, stain):
 
 
 def test_scale_schedule_halves_down_to_the_minimum():
-    assert plan.scale_sizes((512, 384), 3, 128) == [(128, 96), (256, 192), (512, 384)]
-    assert plan.scale_sizes((256, 192), 3, 128) == [(128, 96), (256, 192)]
-    assert plan.scale_sizes((100, 80), 3, 128) == [(100, 80)]
-    assert plan.scale_sizes((512, 384), 1, 128) == [(512, 384)]
+    assert schedule.scale_sizes((512, 384), 3, 128) == [(128, 96), (256, 192), (512, 384)]
+    assert schedule.scale_sizes((256, 192), 3, 128) == [(128, 96), (256, 192)]
+    assert schedule.scale_sizes((100, 80), 3, 128) == [(100, 80)]
+    assert schedule.scale_sizes((512, 384), 1, 128) == [(512, 384)]
 
 
 def test_memory_plan_tiles_then_scales_down_or_refuses(monkeypatch, cat):

@@ -25,7 +25,7 @@ from nst_engine.gatys.model import FeatureModel
 from nst_engine.gatys.tiled_objective import Interrupted, TiledObjective, cancelled_or
 from nst_engine.pictures.images import resize_tensor, scaled_size
 from nst_engine.planning import memory
-from nst_engine.planning.plan import Plan, Step, scale_sizes, smaller_tiles  # noqa: F401  (scale_sizes: re-exported)
+from nst_engine.planning.plan import Plan, Step, smaller_tiles
 from nst_engine.settings import Settings
 
 _SEED_MEAN_RGB = (123.68, 116.779, 103.939)

@@ -15,10 +15,10 @@ from nst_engine.errors import OutOfMemory
 from nst_engine.gatys import tiling
 from nst_engine.pictures.images import scaled_size
 from nst_engine.planning import memory, timing
-from nst_engine.planning.schedule import scale_sizes, schedule
+from nst_engine.planning.schedule import schedule
 from nst_engine.settings import Settings
 
-__all__ = ["Plan", "Step", "make_plan", "scale_sizes", "target_size"]
+__all__ = ["Plan", "Step", "make_plan", "target_size"]
 
 Size = tuple[int, int]
 
