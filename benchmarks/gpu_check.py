@@ -27,7 +27,8 @@ import torch
 from nst_engine import api
 from nst_engine.device import resolve_precision
 from nst_engine.gatys.cache import ModelCache
-from nst_engine.gatys.model import CONVS, LAYER_INDEX
+from nst_engine.gatys.layers import LAYER_INDEX
+from nst_engine.gatys.model import CONVS
 from nst_engine.pictures.images import Picture, load_picture, resize_tensor, to_tensor
 from nst_engine.planning import memory
 from nst_engine.settings import Settings

@@ -33,7 +33,7 @@ from nst_engine.pictures.images import (
     resize_tensor,
     to_tensor,
 )
-from nst_engine.planning import memory, timing
+from nst_engine.planning import memory, planner, timing
 from nst_engine.planning import plan as plan_module
 from nst_engine.settings import Settings
 
@@ -58,8 +58,8 @@ class StylizeResult:
 
 
 def target_size(content: Picture, settings: Settings) -> tuple[int, int]:
-    """The working size the settings ask for (plan.target_size, for a Picture)."""
-    return plan_module.target_size(content.size, settings)
+    """The working size the settings ask for (planner.target_size, for a Picture)."""
+    return planner.target_size(content.size, settings)
 
 
 def plan_job(
@@ -80,7 +80,7 @@ def plan_job(
     dtype_bytes = 2 if dtype != torch.float32 else 4
     rate = rate_for(cache, settings, device, dtype, calibrate=False)
     if rate is None and calibrate != "never":
-        rough = plan_module.make_plan(content_size, settings, device, dtype_bytes)
+        rough = planner.make_plan(content_size, settings, device, dtype_bytes)
         if calibrate == "auto" and rough.pixel_iterations <= SMALL_WORK:
             return rough, None
         try:
@@ -89,7 +89,7 @@ def plan_job(
             raise  # missing or unusable weights: the job cannot run either
         except Exception:  # noqa: BLE001 - an estimate is not worth a job: plan without it
             rate = None
-    plan = plan_module.make_plan(content_size, settings, device, dtype_bytes, rate=rate)
+    plan = planner.make_plan(content_size, settings, device, dtype_bytes, rate=rate)
     return plan, (timing.estimate_seconds(plan, rate) if rate is not None else None)
 
 

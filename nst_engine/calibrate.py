@@ -28,11 +28,12 @@ from nst_engine import contract
 from nst_engine.device import device_name, precision_name
 from nst_engine.gatys import optimize
 from nst_engine.gatys.cache import ModelCache
+from nst_engine.gatys.layers import CONTENT_LAYER, STYLE_LAYERS
 from nst_engine.pictures.images import resize_tensor, to_tensor
 from nst_engine.pictures.reference import procedural_images
 from nst_engine.planning.plan import Plan, Step
 from nst_engine.planning.timing import Rate
-from nst_engine.settings import CONTENT_LAYER, STYLE_LAYERS, Settings
+from nst_engine.settings import Settings
 
 CALIBRATION_VERSION = 1  # bump when the measurement changes: older rates are then measured again
 TIMING_FILE_NAME = "timing.json"

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, NewType, Union, get_args, get_origin, get_type_hints
 
 from nst_engine.errors import SettingsError
+from nst_engine.gatys.layers import LAYER_NAMES
 
-Layer = NewType("Layer", str)  # a VGG-19 layer name (nst_engine.gatys.model.LAYER_NAMES)
+Layer = NewType("Layer", str)  # a VGG-19 layer name (gatys/layers.py)
 
 SCOPES = ("job", "server")
 
@@ -87,12 +88,6 @@ def read_specs(cls: type) -> dict[str, Spec]:
     return specs
 
 
-def layer_names() -> tuple[str, ...]:
-    from nst_engine.gatys.model import LAYER_NAMES  # local: model imports torch, which `--help` need not load
-
-    return LAYER_NAMES
-
-
 def expected(spec: Spec) -> str:
     """What a setting accepts, in words: the core of every error message and of the CLI's help."""
     span = _span(spec)
@@ -157,7 +152,7 @@ def _problem(spec: Spec, value: Any) -> str | None:
     if kind == "bool":
         return None if isinstance(value, bool) else ""
     if kind in ("choice", "layer"):
-        allowed = spec.choices if kind == "choice" else layer_names()
+        allowed = spec.choices if kind == "choice" else LAYER_NAMES
         return None if isinstance(value, str) and value in allowed else ""
     if kind in ("int", "number"):
         return _scalar_problem(spec, value, integer=kind == "int")
@@ -168,7 +163,7 @@ def _problem(spec: Spec, value: Any) -> str | None:
     elif kind == "layer_weights":
         if not isinstance(value, Mapping) or not value:
             return ""
-        names = layer_names()
+        names = LAYER_NAMES
         for key in value:
             if not isinstance(key, str) or key not in names:
                 return f"{show(key)} is not a VGG-19 layer name"
@@ -210,9 +205,9 @@ def json_property(spec: Spec) -> dict[str, Any]:
         "number": scalar,
         "bool": {"type": "boolean"},
         "choice": {"type": "string", "enum": list(spec.choices)},
-        "layer": {"type": "string", "enum": list(layer_names())},
+        "layer": {"type": "string", "enum": list(LAYER_NAMES)},
         "numbers": {"type": "array", "items": scalar, "minItems": 1},
-        "layer_weights": {"type": "object", "propertyNames": {"enum": list(layer_names())},
+        "layer_weights": {"type": "object", "propertyNames": {"enum": list(LAYER_NAMES)},
                           "additionalProperties": scalar, "minProperties": 1},
         "int_pair": {"type": "array", "items": scalar, "minItems": 2, "maxItems": 2},
     }[spec.kind]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nst_engine.errors import SettingsError
+from nst_engine.gatys.layers import CONTENT_LAYER, STYLE_LAYERS
 from nst_engine.schema import (
     Layer,
     Spec,
@@ -28,14 +29,6 @@ from nst_engine.schema import (
     show,
 )
 
-STYLE_LAYERS: dict[str, float] = {
-    "conv1_1": 0.2,
-    "conv2_1": 0.2,
-    "conv3_1": 0.2,
-    "conv4_1": 0.2,
-    "conv5_1": 0.2,
-}
-CONTENT_LAYER = "conv4_2"
 MAX_SIDE = 16384
 
 # What each preset changes from the defaults ("standard" changes nothing). Presets set effort, not

@@ -47,7 +47,7 @@ def main() -> int:
     from nst_engine.gatys.cache import ModelCache
     from nst_engine.pictures.images import load_picture
     from nst_engine.planning import memory
-    from nst_engine.planning.plan import make_plan
+    from nst_engine.planning.planner import make_plan
     from nst_engine.settings import Settings
 
     settings = Settings.from_dict({"size": args.size, "scales": 1, "iterations": 2, "device": "cpu",

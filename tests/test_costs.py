@@ -17,7 +17,7 @@ from nst_engine.gatys.costs import (
     total_cost_with_tv,
     total_variation,
 )
-from nst_engine.settings import STYLE_LAYERS
+from nst_engine.gatys.layers import STYLE_LAYERS
 
 
 def _tf_layout(rng: np.random.Generator, n_H: int, n_W: int, n_C: int) -> np.ndarray:

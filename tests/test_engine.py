@@ -12,7 +12,7 @@ from nst_engine import api, device
 from nst_engine.errors import Cancelled, OutOfMemory
 from nst_engine.gatys import optimize
 from nst_engine.pictures.images import Picture, load_picture, to_tensor
-from nst_engine.planning import memory, plan, schedule
+from nst_engine.planning import memory, planner, schedule
 from nst_engine.settings import Settings
 
 
@@ -138,7 +138,7 @@ def test_notebook_preset_is_the_seed_setup(cache, cat, stain):
 
 
 def _plan_size(content, settings, device, dtype_bytes):
-    made = plan.make_plan(content.size, settings, device, dtype_bytes)
+    made = planner.make_plan(content.size, settings, device, dtype_bytes)
     return made.target, made.message
 
 
@@ -171,7 +171,7 @@ def test_memory_plan_tiles_then_scales_down_or_refuses(monkeypatch, cat):
     # A whole 640-px run's memory: 1024 px fits only in tiles (besides a tile, the whole image's L-BFGS state).
     need_640 = memory.estimate_bytes(640, 426)
     monkeypatch.setattr(memory, "_device_bytes", lambda device: need_640)
-    made = plan.make_plan(cat.size, Settings.from_dict({"size": 1024, "device": "cpu"}), cpu, 4)
+    made = planner.make_plan(cat.size, Settings.from_dict({"size": 1024, "device": "cpu"}), cpu, 4)
     assert made.target == (1024, 681) and made.steps[-1].tile is not None and made.tiled
     assert "1024x681 (in" in made.describe() and made.message.startswith("Tiled to fit the")
     tiny = memory.estimate_bytes(128, 128)  # less than the smallest tile needs

@@ -389,24 +389,24 @@ def test_plan_answers_while_the_device_is_being_measured(cache, monkeypatch) -> 
 
 def test_a_tiled_jobs_plan_keeps_its_time_budget() -> None:
     """Before: the budget was fitted on untiled steps and tiles added afterwards (about 1.8x over)."""
-    from nst_engine.planning import plan, timing
+    from nst_engine.planning import planner, timing
 
     rate = timing.Rate(pixels_per_second=2e6, seconds_per_iteration=0.0, setup_iterations=1.0, device="cpu",
                        device_name="test CPU", precision="fp32", weights_sha256="x")
     settings = Settings(time_budget=60, memory_limit=2 * 2**30, precision="fp32")
-    made = plan.make_plan((2048, 1365), settings, torch.device("cpu"), 4, rate)
+    made = planner.make_plan((2048, 1365), settings, torch.device("cpu"), 4, rate)
     assert made.tiled and max(made.target) < 2048, made.describe()  # capped, and still tiled at that size
     assert timing.estimate_seconds(made, rate) <= settings.time_budget * 1.02, made.describe()
 
 
 def test_memory_too_small_for_the_full_size_keeps_the_largest_size_that_runs_in_tiles() -> None:
     """Scaling down must stop at the largest size that runs whole *or in tiles* (it fell to a whole-fitting one)."""
-    from nst_engine.planning import memory, plan
+    from nst_engine.planning import memory, planner
 
     settings = Settings(time_budget=0, memory_limit=2**30, precision="fp32")
-    made = plan.make_plan((2048, 1365), settings, torch.device("cpu"), 4)
+    made = planner.make_plan((2048, 1365), settings, torch.device("cpu"), 4)
     assert made.tiled, made.describe()
     whole_only = memory.largest_fitting_long_side((2048, 1365), torch.device("cpu"), 4, available=2**30)
     assert max(made.target) > whole_only, (made.describe(), whole_only)
-    bigger = plan.make_plan((2048, 1365), settings.replace(size=max(made.target) + 64), torch.device("cpu"), 4)
+    bigger = planner.make_plan((2048, 1365), settings.replace(size=max(made.target) + 64), torch.device("cpu"), 4)
     assert max(bigger.target) == max(made.target), "a larger size would have run: the plan gave up too early"

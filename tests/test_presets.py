@@ -8,7 +8,8 @@ import torch
 
 from nst_engine.pictures.images import scaled_size
 from nst_engine.planning import memory, timing
-from nst_engine.planning.plan import Plan, Step, make_plan
+from nst_engine.planning.plan import Plan, Step
+from nst_engine.planning.planner import make_plan
 from nst_engine.planning.schedule import MIN_DETAIL_ITERATIONS, schedule
 from nst_engine.settings import Settings
 

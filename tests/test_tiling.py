@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nst_engine import api
-from nst_engine.gatys import costs, optimize, tiling
+from nst_engine.gatys import costs, optimize, tiled_objective, tiling
 from nst_engine.gatys.tiled_objective import TiledObjective
 from nst_engine.pictures.agreement import agreement
 from nst_engine.pictures.images import Picture, load_picture, resize_tensor, save_picture, to_tensor
@@ -76,8 +76,8 @@ def test_style_targets_in_chunks_match_the_whole_image(cache, stain):
     style = resize_tensor(to_tensor(stain.rgb), (384, 256))
     with torch.no_grad():
         whole = costs.style_targets([(model(style), 1.0)], settings.style_layers)
-    same = tiling.style_targets(model, [(style, 1.0)], settings.style_layers, 1024, FP32)
-    chunked = tiling.style_targets(model, [(style, 1.0)], settings.style_layers, 192, FP32)
+    same = tiled_objective.style_targets(model, [(style, 1.0)], settings.style_layers, 1024, FP32)
+    chunked = tiled_objective.style_targets(model, [(style, 1.0)], settings.style_layers, 192, FP32)
     for name in settings.style_layers:
         torch.testing.assert_close(same[name], whole[name], rtol=1e-4, atol=1e-6)
         error = float((chunked[name] - whole[name]).norm() / whole[name].norm())

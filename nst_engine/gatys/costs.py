@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 
 import torch
 
-from nst_engine.settings import STYLE_LAYERS
+from nst_engine.gatys.layers import STYLE_LAYERS
 
 # The seed's STYLE_LAYERS is a list of (layer name, coefficient) pairs; the engine's is a dict. Both work.
 StyleLayers = Mapping[str, float] | Iterable[tuple[str, float]]

@@ -1,8 +1,7 @@
 """VGG-19 as a frozen feature extractor, cut after the deepest layer the costs use.
 
-Layer names follow the seed document: `convX_Y` is the activation *after* its ReLU (the seed's
-MatConvNet graph applies the ReLU inside each conv layer), `reluX_Y` is an alias, `poolX` the pooling.
-The model takes RGB in 0..1 and applies the weights file's own preprocessing.
+Layers are named as the seed names them (gatys/layers.py). The model takes RGB in 0..1 and applies the
+weights file's own preprocessing.
 """
 
 from __future__ import annotations
@@ -12,33 +11,16 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-_BLOCKS = (2, 2, 4, 4, 4)  # convolutions per block of VGG-19
+from nst_engine.gatys.layers import BLOCKS, LAYER_INDEX
+
 _BLOCK_CHANNELS = (64, 128, 256, 512, 512)
-
-
-def _layer_index() -> dict[str, int]:
-    """Name -> index in torchvision's `vgg19().features` of the module whose output it is."""
-    names: dict[str, int] = {}
-    index = 0
-    for block, convs in enumerate(_BLOCKS, start=1):
-        for conv in range(1, convs + 1):
-            names[f"conv{block}_{conv}"] = index + 1  # after the ReLU, as in the seed
-            names[f"relu{block}_{conv}"] = index + 1
-            index += 2
-        names[f"pool{block}"] = index
-        index += 1
-    return names
-
-
-LAYER_INDEX = _layer_index()
-LAYER_NAMES = tuple(LAYER_INDEX)
 
 
 def _conv_layout() -> list[tuple[int, str, int, int]]:
     """(index in `features`, name, in channels, out channels) of the 16 convolutions."""
     out: list[tuple[int, str, int, int]] = []
     channels = 3
-    for block, (convs, width) in enumerate(zip(_BLOCKS, _BLOCK_CHANNELS, strict=True), start=1):
+    for block, (convs, width) in enumerate(zip(BLOCKS, _BLOCK_CHANNELS, strict=True), start=1):
         for conv in range(1, convs + 1):
             name = f"conv{block}_{conv}"
             out.append((LAYER_INDEX[name] - 1, name, channels, width))

@@ -23,6 +23,7 @@ from nst_engine.gatys.costs import compute_content_cost, style_cost_from_targets
 from nst_engine.gatys.costs import style_targets as compute_style_targets
 from nst_engine.gatys.model import FeatureModel
 from nst_engine.gatys.tiled_objective import Interrupted, TiledObjective, cancelled_or
+from nst_engine.gatys.tiled_objective import style_targets as tiled_style_targets
 from nst_engine.pictures.images import resize_tensor, scaled_size
 from nst_engine.planning import memory
 from nst_engine.planning.plan import Plan, Step, smaller_tiles
@@ -235,7 +236,7 @@ class _Job:
     def tiled_objective(self, step: Step, content_s: torch.Tensor) -> TiledObjective:
         """The scale's objective in tiles: the whole style's targets in chunks no larger than its tiles."""
         assert step.tile is not None
-        targets = tiling.style_targets(self.model, self.styles_at(step.size), self.settings.style_layers,
+        targets = tiled_style_targets(self.model, self.styles_at(step.size), self.settings.style_layers,
                                        max(step.tile), self.autocast)
         return TiledObjective(self.model, content_s.to(state_device(step, content_s.device)), targets,
                               self.settings.content_layer, self.settings.style_layers,

@@ -10,6 +10,9 @@ image. So one evaluation runs two passes over the tiles (tiling.layout: cores wi
    sum_l <stopgrad(dJ/dG_l), the core's Gram matrix> plus the content cost of the core's features.
    The gradient of the whole input region (core and halo) adds into a full-size buffer.
 
+The style images' own Gram matrices are summed over tiles the same way (`style_targets`), for styles
+too large to run through VGG-19 at once.
+
 The last tile of pass 1 keeps its graph and is the first of pass 2, so it runs once. Tiled and
 untiled then differ only by halo truncation and summation order. The full-size image, its gradient
 and the optimiser's history live on `state_device` (the host when the accelerator is small); only
@@ -19,7 +22,7 @@ tiles travel to the network's device.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 
@@ -208,3 +211,49 @@ def cancelled_or(stopping: Callable[[], bool], check_cancel: Callable[[], None])
 
     return check
 
+
+def gram_sums(
+    model: Callable[[torch.Tensor], Mapping[str, torch.Tensor]],
+    image: torch.Tensor,
+    style_layers: Iterable[str],
+    chunk: int,
+    autocast: Callable[[], object],
+) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+    """Per layer, the Gram matrix of an image too large for VGG-19 at once, unnormalised, and its pixel count.
+
+    A Gram matrix is a sum over positions: summed over the cores of tiles of at most `chunk` px.
+    """
+    layers = tuple(style_layers)
+    height, width = image.shape[-2:]
+    grams: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    for tile in tiling.layout((width, height), (chunk, chunk), align=tiling.align_for(layers)):
+        with torch.no_grad(), autocast():
+            activations = model(tile.region(image))
+        for name in layers:
+            inner = tile.core_features(activations[name], tiling.downsampling(name))
+            if inner.numel() == 0:
+                continue
+            gram = layer_style_gram(inner)
+            grams[name] = grams[name] + gram if name in grams else gram
+            counts[name] = counts.get(name, 0) + inner.shape[-2] * inner.shape[-1]
+        del activations
+    return grams, counts
+
+
+def style_targets(
+    model: Callable[[torch.Tensor], Mapping[str, torch.Tensor]],
+    styles: Iterable[tuple[torch.Tensor, float]],
+    style_layers: Iterable[str],
+    chunk: int,
+    autocast: Callable[[], object],
+) -> dict[str, torch.Tensor]:
+    """costs.style_targets for style images too large to run through VGG-19 at once (see `gram_sums`)."""
+    layers = tuple(style_layers)
+    targets: dict[str, torch.Tensor] = {}
+    for style, weight in styles:
+        grams, counts = gram_sums(model, style, layers, chunk, autocast)
+        for name in layers:
+            gram = grams[name] * (weight / counts[name])
+            targets[name] = targets[name] + gram if name in targets else gram
+    return targets

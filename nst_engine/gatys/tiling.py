@@ -1,4 +1,4 @@
-"""Where the tiles of a scale too large for memory lie, and the style statistics of large images.
+"""Where the tiles of a scale too large for memory lie: pure geometry, with no network and no cost.
 
 A tiled scale is still one optimisation of the whole image (tiled_objective.py): tiles only bound
 the memory of running VGG-19. Every tile has a *core*, and the cores partition the image; the tile's
@@ -24,13 +24,12 @@ affordable in large tiles; the smallest tiles are a last resort for small memory
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 
-from nst_engine.gatys.costs import layer_style_gram
-from nst_engine.gatys.model import LAYER_INDEX, LAYER_NAMES
+from nst_engine.gatys.layers import LAYER_INDEX, LAYER_NAMES
 
 Size = tuple[int, int]
 Span = tuple[int, int]  # [start, end) along one axis
@@ -143,50 +142,3 @@ def evaluation_work(size: Size, tile: Size) -> float:
     """
     tiles = layout(size, tile)
     return sum(t.pixels for t in tiles) * (1 + FORWARD_SHARE) - FORWARD_SHARE * tiles[-1].pixels
-
-
-def gram_sums(
-    model: Callable[[torch.Tensor], Mapping[str, torch.Tensor]],
-    image: torch.Tensor,
-    style_layers: Iterable[str],
-    chunk: int,
-    autocast: Callable[[], object],
-) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
-    """Per layer, the Gram matrix of an image too large for VGG-19 at once, unnormalised, and its pixel count.
-
-    A Gram matrix is a sum over positions: summed over the cores of tiles of at most `chunk` px.
-    """
-    layers = tuple(style_layers)
-    height, width = image.shape[-2:]
-    grams: dict[str, torch.Tensor] = {}
-    counts: dict[str, int] = {}
-    for tile in layout((width, height), (chunk, chunk), align=align_for(layers)):
-        with torch.no_grad(), autocast():
-            activations = model(tile.region(image))
-        for name in layers:
-            inner = tile.core_features(activations[name], downsampling(name))
-            if inner.numel() == 0:
-                continue
-            gram = layer_style_gram(inner)
-            grams[name] = grams[name] + gram if name in grams else gram
-            counts[name] = counts.get(name, 0) + inner.shape[-2] * inner.shape[-1]
-        del activations
-    return grams, counts
-
-
-def style_targets(
-    model: Callable[[torch.Tensor], Mapping[str, torch.Tensor]],
-    styles: Iterable[tuple[torch.Tensor, float]],
-    style_layers: Iterable[str],
-    chunk: int,
-    autocast: Callable[[], object],
-) -> dict[str, torch.Tensor]:
-    """costs.style_targets for style images too large to run through VGG-19 at once (see `gram_sums`)."""
-    layers = tuple(style_layers)
-    targets: dict[str, torch.Tensor] = {}
-    for style, weight in styles:
-        grams, counts = gram_sums(model, style, layers, chunk, autocast)
-        for name in layers:
-            gram = grams[name] * (weight / counts[name])
-            targets[name] = targets[name] + gram if name in targets else gram
-    return targets

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-from nst_engine.gatys.model import LAYER_INDEX
+from nst_engine.gatys.layers import CONTENT_LAYER, LAYER_INDEX
 from nst_engine.gatys.tiling import MIN_TILE, downsampling
 from nst_engine.host_memory import available_memory
-from nst_engine.settings import CONTENT_LAYER
 
 # Channels of VGG-19's modules per block and how much each block is downsampled.
 _BLOCK_CHANNELS = (64, 128, 256, 512, 512)
@@ -104,7 +103,7 @@ def tiled_bytes(size: tuple[int, int], tile: tuple[int, int], dtype_bytes: int =
     return tile_bytes(*tile, dtype_bytes=dtype_bytes) + (0 if host_state else state_bytes(*size))
 
 
-def plan_bytes(plan, host_state: bool = False) -> int:  # noqa: ANN001 (a plan.Plan; plan.py imports this module)
+def plan_bytes(plan, host_state: bool = False) -> int:  # noqa: ANN001 (a plan.Plan, read, not imported: memory stands beside plan.py)
     """The peak bytes of a plan on its device: its largest step's."""
     return max(
         estimate_bytes(*step.size, dtype_bytes=plan.dtype_bytes) if step.tile is None

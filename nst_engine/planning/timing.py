@@ -50,7 +50,7 @@ class _Step(Protocol):
 
 
 class _Plan(Protocol):
-    """What an estimate reads of a planning.plan.Plan (which imports this module for `Rate`)."""
+    """What an estimate reads of a planning.plan.Plan: read, not imported, so that timing stands below the planner."""
 
     @property
     def target(self) -> Size: ...

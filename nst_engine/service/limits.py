@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import torch
 
 from nst_engine.errors import ServiceError
-from nst_engine.gatys.model import LAYER_INDEX
+from nst_engine.gatys.layers import LAYER_INDEX
 from nst_engine.gatys.optimize import style_size
 from nst_engine.host_memory import total_memory
-from nst_engine.planning.plan import target_size
+from nst_engine.planning.planner import target_size
 from nst_engine.planning.schedule import sizes_for
 from nst_engine.settings import Settings
 
