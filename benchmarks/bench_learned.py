@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nst_engine.learned.export import export  # noqa: E402
 from nst_engine.learned.network import Tileable, build  # noqa: E402
-from nst_engine.learned.options import DEFAULT_TILE, LearnOptions  # noqa: E402
+from nst_engine.learned.options import LearnOptions  # noqa: E402
 from nst_engine.learned.runtime import GRAPH_INPUTS, open_session, provider_label, run_tiled  # noqa: E402
+from nst_engine.learned.sizes import DEFAULT_TILE  # noqa: E402
 
 
 def _best(run, repeats: int) -> float:

@@ -197,7 +197,7 @@ def _cgroup_tree(tmp_path: Path, files: dict[str, str], proc: str) -> tuple[Path
 def test_a_container_memory_limit_is_read_in_cgroup_v2_and_v1(tmp_path: Path, monkeypatch) -> None:
     from nst_engine import host_memory
     from nst_engine.planning import memory
-    from nst_engine.service import limits
+    from nst_engine.service import budgets
 
     gib = 2**30
     v2 = _cgroup_tree(tmp_path / "v2", {  # the parent's limit is the tighter one; page cache is reclaimable
@@ -215,7 +215,7 @@ def test_a_container_memory_limit_is_read_in_cgroup_v2_and_v1(tmp_path: Path, mo
     assert host_memory.cgroup_limit(*unlimited) is None
     # The service's budgets and the plans' free memory both start from the container's numbers.
     monkeypatch.setattr(host_memory, "cgroup_limit", lambda *a, **k: (4 * gib, 3 * gib))
-    assert limits.machine_memory() == 4 * gib
+    assert budgets.machine_memory() == 4 * gib
     assert memory.available_bytes(torch.device("cpu")) <= gib
 
 
@@ -306,7 +306,7 @@ def test_decoding_stays_within_the_bytes_per_pixel_the_budgets_count() -> None:
 
     import cv2
 
-    from nst_engine.service.limits import BYTES_PER_DECODED_PIXEL
+    from nst_engine.service.budgets import BYTES_PER_DECODED_PIXEL
 
     rng = np.random.default_rng(3)
     side = 512

@@ -24,8 +24,9 @@ from nst_engine.learned import api, library
 from nst_engine.learned import export as export_module
 from nst_engine.learned.api import apply_style
 from nst_engine.learned.network import reach
-from nst_engine.learned.options import WIDTHS, LearnOptions
+from nst_engine.learned.options import LearnOptions
 from nst_engine.learned.runtime import Graph, Tiling, open_session, run_graph, run_tiled
+from nst_engine.learned.sizes import WIDTHS
 from nst_engine.learned.train import Costs, PhotoSet, initial_network, learn
 from nst_engine.pictures.agreement import agreement
 from nst_engine.pictures.images import Picture, load_picture, save_picture

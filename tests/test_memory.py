@@ -124,11 +124,11 @@ def test_memory_limit_reads_sizes_on_stylize_and_serve(text, expected):
 
 def test_the_old_serve_flag_is_a_hidden_alias_and_jobs_cannot_set_the_limit():
     from nst_engine.errors import SettingsError
-    from nst_engine.service.instance import _config
+    from nst_engine.service.config import config_from_args
 
     parser = build_parser()
     args = parser.parse_args(["serve", "--memory-limit-mb", "400"])
-    assert _config(args, "t" * 32, True).server_settings["memory_limit"] == 400 * 2**20
+    assert config_from_args(args, "t" * 32, True).server_settings["memory_limit"] == 400 * 2**20
     assert "--memory-limit-mb" not in parser._subparsers._group_actions[0].choices["serve"].format_help()
     with pytest.raises(SettingsError, match="memory_limit is set by the engine's server"):
         Settings.from_dict({"memory_limit": GIB}, scope="job")

@@ -139,7 +139,7 @@ def test_a_client_that_disconnects_has_its_job_cancelled(start_engine, photos):
 
 
 def test_a_late_event_stream_gets_the_newest_preview_and_bounded_events(start_engine, photos):
-    from nst_engine.service.jobs import KEPT_EVENTS
+    from nst_engine.service.queue import KEPT_EVENTS
 
     engine = start_engine()
     settings = {"size": 32, "iterations": KEPT_EVENTS + 6, "scales": 1, "optimizer": "adam"}  # one pass a step
@@ -237,7 +237,7 @@ def test_an_engine_waits_while_another_holds_the_instance_lock(tmp_path, synthet
 
 @pytest.mark.parametrize("budget", ["count", "bytes"])
 def test_only_the_last_few_results_are_kept(start_engine, photos, budget):
-    from nst_engine.service.jobs import KEPT_RESULTS
+    from nst_engine.service.queue import KEPT_RESULTS
 
     tiny = {"size": 32, "iterations": 1, "scales": 1}
     if budget == "count":

@@ -76,7 +76,7 @@ def test_the_engine_refuses_what_the_plugin_must_map():
 def test_the_services_openapi_describes_job_settings_from_the_schema():
     """POST /jobs' `settings` part in /openapi.json is the schema's, without the server-only settings."""
     from nst_engine.service.app import create_app
-    from nst_engine.service.forms import ServiceConfig
+    from nst_engine.service.config import ServiceConfig
     from nst_engine.settings import SERVER_ONLY, json_schema
 
     app = create_app(ServiceConfig(token="x" * 32))

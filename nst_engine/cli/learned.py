@@ -15,7 +15,8 @@ from typing import TextIO
 
 from nst_engine.cli.common import fail
 from nst_engine.contract import clock_text
-from nst_engine.learned.options import DEFAULT_TILE, WIDTHS, LearnOptions
+from nst_engine.learned.options import LearnOptions
+from nst_engine.learned.sizes import DEFAULT_TILE, WIDTHS
 from nst_engine.settings import CHOICES
 
 _OUTPUT_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")

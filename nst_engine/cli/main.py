@@ -1,4 +1,5 @@
-"""`nst-engine`: stylize, info, fetch-weights, serve.
+"""`nst-engine`'s commands: stylize, info, fetch-weights (and learned.py's), and `serve`'s options; the
+service itself is handed in by the entry point (nst_engine/__main__.py).
 
 Every failure a user can cause ends in one line naming the fix and exit status 2, not a traceback.
 """
@@ -10,13 +11,17 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from nst_engine import __version__
 from nst_engine.cli.common import Parser, fail
 from nst_engine.contract import estimate_text
 from nst_engine.errors import EngineError
+from nst_engine.service.config import add_serve_arguments
 from nst_engine.settings import add_arguments, from_args
+
+Command = Callable[[argparse.Namespace], int]
 
 # ---------------------------------------------------------------- stylize
 
@@ -300,7 +305,9 @@ def _run_fetch(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- main
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(serve: Command | None = None) -> argparse.ArgumentParser:
+    """Every command's arguments. `serve` runs the service: the entry point (nst_engine/__main__.py) hands
+    it in, so that the one-shot commands here and the long-running service never import each other."""
     parser = Parser(prog="nst-engine", description="Neural style transfer engine (Gatys et al. 2015).")
     parser.add_argument("--version", action="version", version=f"nst-engine {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -309,22 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fetch(sub)
     from nst_engine.cli.learned import add_parsers as add_learned_parsers  # learn-style, apply, styles
     add_learned_parsers(sub)
-    serve = sub.add_parser("serve", help="run the engine as a local HTTP service")
-    try:
-        from nst_engine.service.instance import add_serve_arguments
-    except ImportError as error:  # a damaged install: say so instead of "invalid choice"
-        missing = error.name or "a dependency"
-        serve.add_argument("ignored", nargs=argparse.REMAINDER)
-        serve.set_defaults(run=lambda _args: fail(
-            f"the service needs {missing}, which is not installed: run the installer again "
-            "(or `pip install --upgrade nst-engine`)."))
-    else:
-        add_serve_arguments(serve)
+    serve_parser = sub.add_parser("serve", help="run the engine as a local HTTP service")
+    add_serve_arguments(serve_parser)
+    serve_parser.set_defaults(run=serve or (lambda _args: fail("serve runs from `nst-engine serve` "
+                                                                "(or `python -m nst_engine serve`).")))
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, serve: Command | None = None) -> int:
+    args = build_parser(serve).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except EngineError as error:
@@ -332,7 +332,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nnst-engine: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from nst_engine.learned import library
 from nst_engine.learned.export import ExportReport, export
 from nst_engine.learned.library import ONNX_MARKER, StyleError, StyleInfo, list_styles
-from nst_engine.learned.options import DEFAULT_TILE, LearnOptions
+from nst_engine.learned.options import LearnOptions
 from nst_engine.learned.runtime import (
     GRAPH_INPUTS,
     GRAPH_OUTPUTS,
@@ -32,6 +32,7 @@ from nst_engine.learned.runtime import (
     provider_label,
     stylize_picture,
 )
+from nst_engine.learned.sizes import DEFAULT_TILE
 from nst_engine.learned.train import LearnProgress, LearnResult, learn
 from nst_engine.pictures.images import Picture, load_picture
 

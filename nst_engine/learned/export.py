@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from nst_engine.learned.library import FORMAT_VERSION, ONNX_MARKER, StyleError
-from nst_engine.learned.network import WIDTHS, StyleNet, Tileable, build, exportable, reach
+from nst_engine.learned.network import StyleNet, Tileable, build, exportable, reach
 from nst_engine.learned.runtime import (
     GRAPH_INPUTS,
     GRAPH_OUTPUTS,
@@ -31,6 +31,7 @@ from nst_engine.learned.runtime import (
     run_graph,
     whole_statistics,
 )
+from nst_engine.learned.sizes import WIDTHS
 
 OPSET = 18
 MAX_DIFFERENCE = 1e-3  # max absolute difference, in 0..1 units (a quarter of an 8-bit step)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nst_engine.learned.options import WIDTHS, Shape
+from nst_engine.learned.sizes import WIDTHS, Shape
 
 
 class ConvLayer(nn.Module):

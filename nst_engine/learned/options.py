@@ -1,4 +1,4 @@
-"""What a learning run is asked for, and the network widths: no torch here, so the CLI starts fast."""
+"""What a learning run is asked for, checked before it is queued: no torch here, so the CLI starts fast."""
 
 from __future__ import annotations
 
@@ -7,29 +7,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nst_engine.errors import SettingsError
+from nst_engine.learned.sizes import WIDTHS
 from nst_engine.settings import CHOICES
-
-# Long side of the largest picture applied in one pass; larger ones go in tiles, which cost one pass per
-# instance norm more (runtime.py). The small network's ONNX Runtime CPU peak: 0.9 GB at 1024 px, 3.5 GB
-# at 2048 (benchmarks/bench_learned.py); `--tile` lowers it.
-DEFAULT_TILE = 2048
-
-@dataclass(frozen=True)
-class Shape:
-    """Channels after each of the three stages, residual blocks, and the outer kernels' size."""
-
-    channels: tuple[int, int, int]
-    residual_blocks: int
-    outer_kernel: int
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-WIDTHS: dict[str, Shape] = {
-    "small": Shape(channels=(16, 32, 64), residual_blocks=3, outer_kernel=5),
-    "standard": Shape(channels=(32, 64, 128), residual_blocks=5, outer_kernel=9),  # Johnson et al.'s
-}
 
 
 @dataclass

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from nst_engine.errors import Cancelled, EngineError, SettingsError
-from nst_engine.learned.options import DEFAULT_TILE
+from nst_engine.learned.sizes import DEFAULT_TILE
 from nst_engine.pictures.images import Picture, luminance_only
 
 INPUT_NAME, CORE_NAME, STATS_NAME, OWN_NAME = "rgb", "core", "stats", "own"  # the graph's inputs (export.py)

@@ -4,11 +4,12 @@ FastAPI (Starlette + uvicorn) rather than aiohttp or a socket protocol of our ow
 requests, streams responses, notices a client that went away (so its job is cancelled), and
 describes the API as OpenAPI at /openapi.json for free. Images arrive as bytes, never as paths.
 
-- `forms`: request parsing shared by every route, and the configuration requests are checked against.
-- `jobs`: the queue, one worker thread, bounded memory (docs/service.md, "Limits").
-- `limits`: what a job may cost, decided from image headers before decoding.
+- `config`: the engine's `ServiceConfig` and `serve`'s options; `budgets`: memory budgets from the machine's.
+- `forms`: request parsing shared by every route; `limits`: the smallest picture the network can work on.
+- `queue`: the queue, one worker thread, bounded memory (docs/service.md, "Limits"); each job carries its
+  `work`: `stylize_jobs` (stylisation), `learned_jobs` (learning and applying styles).
 - `app`: the job routes and event streams, every refusal a 4xx `{"error": ...}`; `plan_route` (POST /plan)
-  and `learned_routes` (learned styles) add theirs; `learned_jobs` are the learned styles' queue work.
+  and `learned_routes` (learned styles) add theirs.
 - `protocol`: header and body deadlines for uvicorn's h11 protocol.
 - `instance`: token, single-instance lock, state file, and `serve`.
 

@@ -35,11 +35,14 @@ from nst_engine.pictures.images import (
     probe_picture,
 )
 from nst_engine.service import learned_routes
-from nst_engine.service.forms import ServiceConfig, check_framing, int_field, settings_field, text_field
-from nst_engine.service.jobs import KEPT_RESULTS, Job, JobQueue, new_job_id
-from nst_engine.service.limits import check_fits_network, check_request_pixels
+from nst_engine.service.budgets import check_request_pixels
+from nst_engine.service.config import ServiceConfig
+from nst_engine.service.forms import check_framing, int_field, settings_field, text_field
+from nst_engine.service.limits import check_fits_network
 from nst_engine.service.openapi_bodies import submit_body
 from nst_engine.service.plan_route import add_plan_route, queued_plan
+from nst_engine.service.queue import KEPT_RESULTS, Job, JobQueue, new_job_id
+from nst_engine.service.stylize_jobs import StylizeWork
 
 MAX_STYLES = 8
 
@@ -259,7 +262,7 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
         pictures = [decode_picture(data, config.max_image_pixels, name=name)
                     for data, name in zip(style_bytes, style_names, strict=True)]
     return Job(new_job_id(), content, pictures, settings, preview, pixels=pixels, received={"content": received},
-               plan=planned)
+               plan=planned, work=StylizeWork(queue.cache))
 
 
 

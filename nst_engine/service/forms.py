@@ -1,34 +1,17 @@
-"""Request parsing shared by every route (app.py's jobs, plan_route.py, learned_routes.py), and the
-configuration requests are checked against: a body's framing and size, form fields, job settings. Each
-refusal is a ServiceError naming what to send instead.
+"""Request parsing shared by every route (app.py's jobs, plan_route.py, learned_routes.py): a body's
+framing and size, form fields, job settings, checked against the engine's `ServiceConfig` (config.py).
+Each refusal is a ServiceError naming what to send instead.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 
 from nst_engine.errors import ServiceError, SettingsError
-from nst_engine.pictures.images import DEFAULT_MAX_PIXELS
-from nst_engine.service.limits import Budgets, machine_memory
 from nst_engine.settings import Settings
-
-_DEFAULT_BUDGETS = Budgets.from_memory(machine_memory())
-
-
-@dataclass
-class ServiceConfig:
-    token: str
-    weights: Any = None  # a Path, or None for the cache's weights file
-    max_image_pixels: int = DEFAULT_MAX_PIXELS
-    max_body_bytes: int = 512 * 2**20
-    max_queue: int = 8
-    server_settings: dict[str, Any] = field(default_factory=dict)  # device, precision: every job gets them
-    budgets: Budgets = field(default_factory=lambda: _DEFAULT_BUDGETS)
-    docs_need_token: bool = False  # when listening beyond loopback
 
 
 def check_framing(request: Request, max_body_bytes: int) -> None:

@@ -1,6 +1,6 @@
 """What the service's learned-style jobs do once they run: apply a stored style, or learn a new one.
 
-Each is a `Job.work` callable for the service's one queue (nst_engine/service/jobs.py): it reads its
+Each is a `Job.work` callable for the service's one queue (queue.py): it reads its
 inputs from the job (so they are freed with the job's other inputs), posts `progress` events with
 `step`, `total_steps` and `fraction` as stylisation jobs do, and returns (result, done event). Engine
 errors and cancellation are turned into events by the queue, as for stylisation.
@@ -9,6 +9,7 @@ errors and cancellation are turned into events by the queue, as for stylisation.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from nst_engine import contract
 from nst_engine.learned.options import LearnOptions
 from nst_engine.pictures.images import Picture
-from nst_engine.service.jobs import Job
+from nst_engine.service.queue import Job
 
 UPLOADS = ".uploads"  # under <data>/learning/ (no style name starts with a dot): photographs until their job ran
 
@@ -40,17 +41,17 @@ class ApplyWork:
     name: str
     strength: float
     sessions: Any  # nst_engine.learned.api.SessionCache: the last style's ONNX Runtime session stays open
+    apply_style: Callable[..., Any]  # learned.api.apply_style, handed in by the route that queues the job
 
     def __call__(self, job: Job) -> tuple[AppliedResult, dict[str, Any]]:
-        from nst_engine.learned.api import apply_style
-
         def on_progress(event) -> None:
             job.post({"type": "progress", "step": event.done, "total_steps": event.total, "tile": event.done,
                       "tiles": event.total, "fraction": event.done / max(1, event.total),
                       "elapsed": round(event.elapsed, 3)})
 
         assert job.content is not None
-        applied = apply_style(self.name, job.content, self.strength, on_progress, job.cancel, sessions=self.sessions)
+        applied = self.apply_style(self.name, job.content, self.strength, on_progress, job.cancel,
+                                   sessions=self.sessions)
         picture = applied.picture
         return AppliedResult(picture), {
             "type": "done", "width": picture.width, "height": picture.height, "message": None,
@@ -67,12 +68,11 @@ class LearnWork:
     options: LearnOptions
     photos: Path
     weights: Any  # the service's ModelCache: learning uses the VGG-19 it already holds
+    learn_style: Callable[..., Any]  # learned.api.learn_style, handed in by the route that queues the job
     replace: bool = False
     style_label: str | None = None  # the uploaded style picture's file name, for the metadata
 
     def __call__(self, job: Job) -> tuple[None, dict[str, Any]]:
-        from nst_engine.learned.api import learn_style
-
         def on_progress(event) -> None:
             job.post({
                 "type": "progress", "step": event.step, "total_steps": event.steps,
@@ -83,7 +83,7 @@ class LearnWork:
             })  # fmt: skip
 
         assert job.content is not None
-        learned = learn_style(job.content, self.photos, self.name, self.options, self.weights,
+        learned = self.learn_style(job.content, self.photos, self.name, self.options, self.weights,
                               on_progress, job.cancel, replace=self.replace, style_label=self.style_label,
                               stop=job.stop)
         result = learned.learning

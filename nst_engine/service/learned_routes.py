@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nst_engine.errors import ImageError, ServiceError, SettingsError
 from nst_engine.learned import library
+from nst_engine.learned.api import SessionCache, apply_style, learn_style
 from nst_engine.learned.library import StyleError
 from nst_engine.learned.options import LearnOptions
 from nst_engine.learned.train import MIN_IMAGES
@@ -32,11 +33,11 @@ from nst_engine.pictures.images import (
     decode_picture,
     probe_picture,
 )
+from nst_engine.service.budgets import check_request_pixels
 from nst_engine.service.forms import check_framing, int_field, text_field
-from nst_engine.service.jobs import Job, JobQueue, new_job_id
 from nst_engine.service.learned_jobs import ApplyWork, LearnWork, style_entry, sweep_uploads, uploads_dir
-from nst_engine.service.limits import check_request_pixels
 from nst_engine.service.openapi_bodies import apply_body, learn_body
+from nst_engine.service.queue import Job, JobQueue, new_job_id
 from nst_engine.settings import Settings
 
 MAX_PHOTOS = 256  # photographs per learning request; more add little to a style and much to the upload
@@ -45,8 +46,6 @@ OPTION_NAMES = ("steps", "size", "batch", "style_strength", "width", "learning_r
 
 def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> None:
     """Register the endpoints on `app` (called by nst_engine.service.app.create_app)."""
-    from nst_engine.learned.api import SessionCache
-
     sessions = SessionCache()
     learn_lock = threading.Lock()  # one name, one learning job: the check and the queueing are one step
     sweep_uploads(set())  # photographs an earlier engine left behind
@@ -198,7 +197,7 @@ def _admit_apply(form: Any, name: str, config: Any, queue: JobQueue, sessions: A
                                            _flag(form, "grayscale"), config.max_image_pixels)
     return Job(new_job_id(), content, [], _job_settings(config), False, pixels=pixels,
                received={"content": received, "style": name, "strength": strength},
-               work=ApplyWork(name, strength, sessions))
+               work=ApplyWork(name, strength, sessions, apply_style))
 
 
 def _learn_options(form: Any, device: str) -> LearnOptions:
@@ -279,7 +278,7 @@ def _admit_learn(form: Any, config: Any, queue: JobQueue, lock: threading.Lock) 
             queue.release(reserved)
             _remove(folder)
             raise
-        work = LearnWork(name, options, folder, queue.cache, replace,
+        work = LearnWork(name, options, folder, queue.cache, learn_style, replace,
                          _client_name(style_part) if style_part.filename else None)
         job = Job(job_id, style, [], _job_settings(config), False, pixels=reserved,
                   received={"name": name, "style": {"width": style.width, "height": style.height},

@@ -22,10 +22,11 @@ from nst_engine.device import device_name
 from nst_engine.errors import EngineError, ServiceError, WeightsInvalid, WeightsMissing
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.planning.schedule import Size
-from nst_engine.service.forms import ServiceConfig, check_framing, settings_from_values
-from nst_engine.service.jobs import JobQueue, plan_fields
+from nst_engine.service.config import ServiceConfig
+from nst_engine.service.forms import check_framing, settings_from_values
 from nst_engine.service.limits import check_fits_network
 from nst_engine.service.openapi_bodies import plan_body
+from nst_engine.service.queue import JobQueue, plan_fields
 from nst_engine.settings import MAX_SIDE, Settings
 
 MAX_PLAN_BODY = 64 * 1024

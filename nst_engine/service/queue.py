@@ -1,5 +1,8 @@
 """The job queue: one worker thread runs jobs in arrival order, inside bounded memory.
 
+What a job does is its `work` (stylize_jobs.py, learned_jobs.py): the queue only admits, orders, runs,
+reports and forgets, so it stands below every kind of job.
+
 Memory is bounded by construction, not by hope: every admitted job holds a reservation of decoded
 pixels (checked from image headers before anything is decoded), a job's inputs are freed the moment
 it is cancelled or finishes, its stored events are capped, and finished results are kept within a
@@ -8,7 +11,6 @@ byte budget.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import secrets
 import threading
@@ -18,15 +20,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from nst_engine.api import StylizeResult, plan_job, stylize
 from nst_engine.contract import TERMINAL_EVENTS, estimate_number
 from nst_engine.errors import Cancelled, EngineError, OutOfMemory, ServiceError
 from nst_engine.gatys.cache import ModelCache
-from nst_engine.pictures.images import ImageError, Picture, encode_png
+from nst_engine.pictures.images import ImageError, Picture
 from nst_engine.planning.plan import Plan
 from nst_engine.settings import Settings
 
-PREVIEW_EVERY = 5
 KEPT_FINISHED_JOBS = 16
 KEPT_RESULTS = 4  # full-size float results are large: keep only the last few in memory
 KEPT_EVENTS = 100  # progress events replayed to a late stream; the terminal event is always kept
@@ -57,12 +57,13 @@ class Job:
     stop: threading.Event = field(default_factory=threading.Event)
     events: list[dict[str, Any]] = field(default_factory=list)
     dropped_events: int = 0  # events before events[0], dropped to bound memory
-    result: StylizeResult | None = None  # or any result with `picture` and `message` (see `work`)
+    result: Any = None  # what `work` returned: a result with `picture` and `message` (GET /jobs/{id}/result)
     error: str | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
     announced_position: int | None = None
     result_dropped: bool = False
-    # Another kind of job (learned styles): called instead of stylize(), returns (result or None, done event).
+    # What the job does, on the worker thread: returns (result or None, done event). It may also have
+    # `plan(job)` -> (Plan or None, estimate seconds or None), for the `started` event, and `discard()`.
     work: Callable[[Job], tuple[Any, dict[str, Any]]] | None = None
     keep_running: bool = False  # goes on when its event stream closes (learning: the artist closed the dialog)
     plan: dict[str, Any] = field(default_factory=lambda: plan_fields(None, None))  # for `queued` events
@@ -251,49 +252,29 @@ class JobQueue:
         job.state = "running"
         plan, seconds = self._plan(job)
         job.post({"type": "started", "received": job.received, **plan_fields(plan, seconds)})
-        state, event = self._execute(job, plan)  # its frame, and any traceback holding the pictures, are gone now
+        state, event = self._execute(job)  # its frame, and any traceback holding the pictures, are gone now
         with self.lock:
             self._free_inputs(job)
         self._finish(job, state, event)
 
     def _plan(self, job: Job) -> tuple[Plan | None, float | None]:
-        """The job's plan and estimate (the device is measured once, unless the job is tiny); a plan that
-        fails is made again by stylize(), which reports why."""
-        assert job.content is not None
-        if job.work is not None:  # applying or learning a style: no Gatys plan, and no device to measure for one
+        """The job's plan and estimate, if its work makes one; a plan that fails is reported by the run itself."""
+        make = getattr(job.work, "plan", None)
+        if make is None:
             return None, None
         try:
-            return plan_job(job.content.size, job.settings, self.cache)
+            return make(job)
         except Exception:  # noqa: BLE001 - reported by the run itself
             return None, None
 
-    def _execute(self, job: Job, plan: Plan | None = None) -> tuple[str, dict[str, Any]]:
-        """Run stylize(); the terminal state and event, whatever happens."""
-
-        def on_progress(event) -> None:
-            data: dict[str, Any] = {
-                "type": "progress", "scale": event.scale, "scales": event.scales,
-                "iteration": event.iteration, "iterations": event.iterations, "step": event.step,
-                "total_steps": event.total_steps, "losses": event.losses, "size": list(event.size),
-                "elapsed": round(event.elapsed, 3), "fraction": round(event.fraction, 4),
-            }  # fmt: skip
-            if event.preview is not None:
-                data["preview"] = base64.b64encode(encode_png(event.preview, 8)).decode("ascii")
-            job.post(data)
-
-        assert job.content is not None
-        done: dict[str, Any] | None = None
+    def _execute(self, job: Job) -> tuple[str, dict[str, Any]]:
+        """Run the job's work; the terminal state and event, whatever happens."""
+        assert job.content is not None and job.work is not None
         try:
-            if job.work is not None:
-                result, done = job.work(job)
-            else:
-                result = stylize(
-                    job.content, job.styles, job.settings, progress=on_progress, cancel=job.cancel, stop=job.stop,
-                    preview_every=PREVIEW_EVERY if job.preview else 0, cache=self.cache, plan=plan,
-                )
+            result, done = job.work(job)
         except Cancelled:
             return "cancelled", {"type": "cancelled"}
-        except OutOfMemory as error:  # stylize() freed the device's memory already
+        except OutOfMemory as error:  # the work freed the device's memory already
             return "error", {"type": "error", "kind": "out_of_memory", "message": error.message,
                              "suggested_size": error.suggested_size}
         except EngineError as error:
@@ -303,11 +284,7 @@ class JobQueue:
             return "error", {"type": "error", "kind": "internal", "message": message}
         job.result = result
         self._drop_old_results(job)
-        return "done", done or {
-            "type": "done", "width": result.picture.width, "height": result.picture.height,
-            "message": result.message, "stopped_early": result.stopped_early,
-            "seconds": round(result.seconds, 3), "losses": result.losses, "device": result.device,
-        }  # fmt: skip
+        return "done", done
 
     def _free_inputs(self, job: Job) -> None:
         """Drop a job's pictures and give back its pixel reservation (caller holds the lock)."""

@@ -1,0 +1,54 @@
+"""What a stylisation job does once it runs: plan it (the device is measured once, unless the job is tiny),
+then `api.stylize`, relaying its progress as events. A `Job.work` for the service's one queue (queue.py).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from nst_engine.api import StylizeResult, plan_job, stylize
+from nst_engine.gatys.cache import ModelCache
+from nst_engine.pictures.images import encode_png
+from nst_engine.planning.plan import Plan
+from nst_engine.service.queue import Job
+
+PREVIEW_EVERY = 5
+
+
+@dataclass
+class StylizeWork:
+    """Stylise the job's content with its styles and settings, on the service's warm model."""
+
+    cache: ModelCache
+    planned: Plan | None = None
+
+    def plan(self, job: Job) -> tuple[Plan | None, float | None]:
+        """The plan the run will follow, and its estimate (None: the device is not measured yet)."""
+        assert job.content is not None
+        self.planned, seconds = plan_job(job.content.size, job.settings, self.cache)
+        return self.planned, seconds
+
+    def __call__(self, job: Job) -> tuple[StylizeResult, dict[str, Any]]:
+        def on_progress(event) -> None:
+            data: dict[str, Any] = {
+                "type": "progress", "scale": event.scale, "scales": event.scales,
+                "iteration": event.iteration, "iterations": event.iterations, "step": event.step,
+                "total_steps": event.total_steps, "losses": event.losses, "size": list(event.size),
+                "elapsed": round(event.elapsed, 3), "fraction": round(event.fraction, 4),
+            }  # fmt: skip
+            if event.preview is not None:
+                data["preview"] = base64.b64encode(encode_png(event.preview, 8)).decode("ascii")
+            job.post(data)
+
+        assert job.content is not None
+        result = stylize(
+            job.content, job.styles, job.settings, progress=on_progress, cancel=job.cancel, stop=job.stop,
+            preview_every=PREVIEW_EVERY if job.preview else 0, cache=self.cache, plan=self.planned,
+        )
+        return result, {
+            "type": "done", "width": result.picture.width, "height": result.picture.height,
+            "message": result.message, "stopped_early": result.stopped_early,
+            "seconds": round(result.seconds, 3), "losses": result.losses, "device": result.device,
+        }  # fmt: skip
