@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from nst_engine.calibrate import rate_for
+from nst_engine.calibrate import Expectation, expect, rate_for
 from nst_engine.device import resolve_device, resolve_precision
 from nst_engine.errors import EngineError, OutOfMemory, SettingsError
 from nst_engine.gatys import optimize
@@ -91,6 +91,14 @@ def plan_job(
             rate = None
     plan = planner.make_plan(content_size, settings, device, dtype_bytes, rate=rate)
     return plan, (timing.estimate_seconds(plan, rate) if rate is not None else None)
+
+
+def expectation(seconds: float, settings: Settings, cache: ModelCache,
+                busy_others: float | None = None) -> Expectation:
+    """What a plan estimated at `seconds` (plan_job's, on the quiet device) will likely take now: this
+    machine's current load and recent jobs' actual times taken into account (calibrate.expect)."""
+    device = resolve_device(settings.device)
+    return expect(seconds, cache, device, resolve_precision(settings, device), busy_others)
 
 
 def result_message(plan: plan_module.Plan, output_size: tuple[int, int], stopped: bool) -> str:

@@ -6,6 +6,11 @@ gatys/optimize.py, as jobs run, and fits the time of one iteration as a part pro
 the engine's data folder (`NST_ENGINE_HOME` respected) per device, thread count, precision and weights
 file, so that it is redone when any of them changes. It sits above the optimiser and the planning and
 is called by api.py; the plan never imports it, it is handed the rate.
+
+A rate is kept as the quiet machine's: a CPU calibrated beside other programs' work is credited with the
+slowdown it measured (host_load.py). What a job is then expected to take *now* (`expect`) is the plan's
+quiet estimate times the machine's current slowdown, times the median of what recent jobs on this device
+took against theirs (`Expectation.record`), with a range when those spread widely.
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from nst_engine import contract
+from nst_engine import contract, host_load
 from nst_engine.device import device_name, precision_name
 from nst_engine.gatys import optimize
 from nst_engine.gatys.cache import ModelCache
@@ -35,7 +40,7 @@ from nst_engine.planning.plan import Plan, Step
 from nst_engine.planning.timing import Rate
 from nst_engine.settings import Settings
 
-CALIBRATION_VERSION = 1  # bump when the measurement changes: older rates are then measured again
+CALIBRATION_VERSION = 2  # bump when the measurement changes: older rates are then measured again
 TIMING_FILE_NAME = "timing.json"
 # Sizes (square, px) and timed iterations of the calibration. A CPU's iteration is all arithmetic
 # (its fixed part is negligible), so one small size gives its rate; a fit over two sizes would be at
@@ -44,6 +49,13 @@ TIMING_FILE_NAME = "timing.json"
 # another program's burst of work.
 _CALIBRATION: dict[str, tuple[tuple[int, ...], int]] = {"cpu": ((192,), 3), "mps": ((192, 384), 3),
                                                         "cuda": ((384, 768), 5)}
+
+KEPT_RATIOS = 5  # recent jobs' actual/expected times per device, for the correction and the range
+RATIO_BOUNDS = (0.5, 4.0)  # a correction outside these is a broken measurement, not a slow machine
+WIDE_SPREAD = 1.35  # recent ratios spreading more than this (highest / lowest) give a range
+# Jobs expected to be shorter than this teach nothing: their time is the fixed costs the estimate leaves out
+# (the model to the device, the style's targets), so a dialog's 7-s preview would inflate a 10-min job's.
+MIN_RECORDED = 15.0
 
 _lock = threading.Lock()  # guards _memo and _measuring, never held while measuring
 _memo: dict[str, Rate] = {}
@@ -59,13 +71,29 @@ def rate_key(device: torch.device, dtype: torch.dtype, weights_sha256: str) -> s
                      weights_sha256))
 
 
+def _stored() -> dict:
+    try:
+        data = json.loads(timing_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def stored_rates() -> dict[str, Rate]:
     """The rates kept in the data folder; an unreadable or foreign file counts as none."""
     try:
-        data = json.loads(timing_file().read_text(encoding="utf-8"))
-        return {key: Rate(**value) for key, value in data["rates"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {key: Rate(**value) for key, value in _stored()["rates"].items()}
+    except (KeyError, TypeError, AttributeError):
         return {}
+
+
+def stored_ratios() -> dict[str, list[float]]:
+    """Recent jobs' actual/expected times, per rate key, oldest first; unreadable ones count as none."""
+    ratios = _stored().get("ratios")
+    if not isinstance(ratios, dict):
+        return {}
+    return {key: [float(r) for r in value if isinstance(r, (int, float)) and r > 0]
+            for key, value in ratios.items() if isinstance(value, list)}
 
 
 @contextlib.contextmanager
@@ -85,17 +113,20 @@ def _file_lock(path: Path) -> Iterator[None]:
         yield  # closing the file releases the lock
 
 
-def _store(key: str, rate: Rate) -> None:
-    """Add `rate` to the file: read, changed and replaced under a lock, so that another process's rate,
-    stored at the same moment, is kept too; a read-only data folder only costs a recalibration later."""
+def _store(key: str, rate: Rate | None = None, ratio: float | None = None) -> None:
+    """Add `rate` (or a job's `ratio`) to the file: read, changed and replaced under a lock, so that another
+    process's, stored at the same moment, is kept too; a read-only data folder only costs a recalibration."""
     path = timing_file()
     try:
         with _file_lock(path.with_name(path.name + ".lock")):
-            rates = stored_rates()
-            rates[key] = rate
+            rates, ratios = stored_rates(), stored_ratios()
+            if rate is not None:
+                rates[key] = rate
+            if ratio is not None:
+                ratios[key] = [*ratios.get(key, []), ratio][-KEPT_RATIOS:]
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"rates": {k: asdict(v) for k, v in rates.items()}}, indent=1),
-                           encoding="utf-8")
+            tmp.write_text(json.dumps({"rates": {k: asdict(v) for k, v in rates.items()}, "ratios": ratios},
+                                      indent=1), encoding="utf-8")
             os.replace(tmp, path)
     except OSError:
         pass
@@ -132,7 +163,7 @@ def rate_for(cache: ModelCache, settings: Settings, device: torch.device, dtype:
         if notify is not None:
             notify(f"Measuring the speed of {device_name(device)} (once, a few seconds)\u2026")
         rate = _measure(cache, settings, device, dtype, weights.sha256)
-        _store(key, rate)
+        _store(key, rate=rate)
         with _lock:
             _memo[memo_key] = rate
         return rate
@@ -165,6 +196,7 @@ def _measure(cache: ModelCache, settings: Settings, device: torch.device, dtype:
                              content_layer=CONTENT_LAYER, style_layers=dict(STYLE_LAYERS))
     model, _format = cache.get(lbfgs, device, channels_last)
     points = []
+    load_before = host_load.sample()
     for side in sides:
         size = (side, side)
         content = resize_tensor(to_tensor(content_rgb, device), size)
@@ -178,6 +210,7 @@ def _measure(cache: ModelCache, settings: Settings, device: torch.device, dtype:
         iteration = statistics.median(later - earlier for earlier, later in zip(marks, marks[1:], strict=False))
         setup = max(0.0, marks[0] - run_started - iteration)
         points.append((side * side, iteration, setup))
+    points = quiet_points(points, _slowdown(device, host_load.busy_between(load_before, host_load.sample())))
     (p1, t1, _), (p2, t2, setup2) = points[0], points[-1]
     if len(points) > 1 and t2 > t1 * 1.05:
         per_pixel = (t2 - t1) / (p2 - p1)
@@ -197,3 +230,54 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "mps":
         torch.mps.synchronize()
+
+
+def quiet_points(points: list[tuple[int, float, float]], slowdown: float) -> list[tuple[int, float, float]]:
+    """(pixels, iteration seconds, set-up seconds) measured `slowdown` times slower than a quiet machine
+    would run them, as the quiet machine's: the rate kept is the device's, not the moment's load."""
+    return [(pixels, iteration / slowdown, setup / slowdown) for pixels, iteration, setup in points]
+
+
+def _slowdown(device: torch.device, busy_others: float) -> float:
+    """How much other programs slow a job on `device` (1.0 off the CPU: a GPU's sharing isn't measured)."""
+    if device.type != "cpu":
+        return 1.0
+    return host_load.slowdown(torch.get_num_threads(), busy_others, host_load.cores())
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a job is expected to take now, and how to learn from what it took."""
+
+    seconds: float  # the quiet estimate x the current slowdown x the recent jobs' correction
+    low: float | None  # a range, when recent jobs spread widely around their estimates
+    high: float | None
+    quiet_seconds: float  # the plan's estimate on the quiet device (timing.estimate_seconds)
+    slowdown: float  # other programs' load now: 1.0 on a quiet machine
+    key: str
+
+    def record(self, actual_seconds: float) -> None:
+        """Keep what the job took against what was expected of it under the load it started with."""
+        if self.quiet_seconds >= MIN_RECORDED and actual_seconds > 0:
+            _store(self.key, ratio=round(actual_seconds / (self.quiet_seconds * self.slowdown), 4))
+
+
+def expect(quiet_seconds: float, cache: ModelCache, device: torch.device, dtype: torch.dtype,
+           busy_others: float | None = None) -> Expectation:
+    """The plan's quiet estimate as this machine will likely run it now. `busy_others` (cores other
+    programs keep busy) is measured for a moment when not given."""
+    key = rate_key(device, dtype, cache.weights().sha256)
+    if busy_others is None:
+        busy_others = host_load.busy_others() if device.type == "cpu" else 0.0
+    slowdown = _slowdown(device, busy_others)
+    recent = stored_ratios().get(key, [])
+    low_bound, high_bound = RATIO_BOUNDS
+    bounded = [min(max(r, low_bound), high_bound) for r in recent]
+    correction = statistics.median(bounded) if bounded else 1.0
+    base = quiet_seconds * slowdown
+    wide = len(bounded) >= 2 and max(bounded) >= WIDE_SPREAD * min(bounded)
+    return Expectation(
+        seconds=base * correction, low=base * min(bounded) if wide else None,
+        high=base * max(bounded) if wide else None, quiet_seconds=quiet_seconds, slowdown=slowdown, key=key,
+    )  # fmt: skip
+

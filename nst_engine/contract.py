@@ -108,6 +108,16 @@ def estimate_number(seconds: float) -> float:
     return float(f"{seconds:.3g}")
 
 
+def estimate_range_text(low: float, high: float) -> str:
+    """'about 2–4 min', '40 s to 2 min': an estimate where recent jobs spread widely around theirs."""
+    first, last = (estimate_text(seconds).removeprefix("about ") for seconds in (low, high))
+    if first == last:
+        return estimate_text(low)
+    if first.split()[1:] == last.split()[1:] and len(first.split()) == 2:  # the same unit: "2–4 min"
+        return f"about {first.split()[0]}–{last}"
+    return f"{first} to {last}"
+
+
 def estimate_text(seconds: float) -> str:
     """'about 40 s', 'about 3 min', 'about 1 h 20 min': an estimate, as precise as it deserves."""
     if seconds < 1:

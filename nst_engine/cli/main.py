@@ -13,13 +13,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nst_engine import __version__
 from nst_engine.cli.common import Parser, fail
-from nst_engine.contract import estimate_text
+from nst_engine.contract import estimate_range_text, estimate_text
 from nst_engine.errors import EngineError
 from nst_engine.service.config import add_serve_arguments
 from nst_engine.settings import add_arguments, from_args
+
+if TYPE_CHECKING:
+    from nst_engine.calibrate import Expectation
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -66,7 +70,7 @@ class ProgressBar:
 
 
 def _run_stylize(args: argparse.Namespace) -> int:
-    from nst_engine.api import plan_job, stylize
+    from nst_engine.api import expectation, plan_job, stylize
     from nst_engine.device import device_name, resolve_device
     from nst_engine.gatys.cache import ModelCache
     from nst_engine.pictures.images import Picture, load_picture, save_picture
@@ -88,8 +92,9 @@ def _run_stylize(args: argparse.Namespace) -> int:
 
     cache = ModelCache(args.weights)
     plan, seconds = plan_job(content.size, settings, cache, notify=None if args.quiet else _say)
+    expected = None if seconds is None else expectation(seconds, settings, cache)
     if not args.quiet:
-        _say(_plan_line(plan, seconds, device_name(resolve_device(settings.device))))
+        _say(_plan_line(plan, expected, device_name(resolve_device(settings.device))))
     result = stylize(
         content,
         styles,
@@ -102,6 +107,8 @@ def _run_stylize(args: argparse.Namespace) -> int:
     )
     if bar is not None:
         bar.close()
+    if expected is not None and not result.stopped_early:
+        expected.record(result.seconds)
     save_picture(result.picture, args.output)
     if result.message:
         print(result.message, file=sys.stderr)
@@ -117,13 +124,18 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _plan_line(plan, seconds: float | None, device: str) -> str:
+def _plan_line(plan, expected: Expectation | None, device: str) -> str:
     """E.g. "Plan: 2048x1365 in 4 scales (...), 181 iterations; about 40 s on NVIDIA ...", then its notes."""
     scales = len(plan.steps)
     line = (f"Plan: {plan.target[0]}x{plan.target[1]} in {scales} scale{'s' if scales > 1 else ''} "
             f"({', '.join(step.describe() for step in plan.steps)}), {plan.total_iterations} iterations")
-    line += (f"; {estimate_text(seconds)} on {device}." if seconds is not None
-             else f"; a short job on {device} (its time is not estimated).")
+    if expected is None:
+        line += f"; a short job on {device} (its time is not estimated)."
+    else:
+        when = (estimate_text(expected.seconds) if expected.low is None or expected.high is None
+                else estimate_range_text(expected.low, expected.high))
+        busy = f", other programs slowing it {expected.slowdown:.1f}x" if expected.slowdown >= 1.1 else ""
+        line += f"; {when} on {device}{busy}."
     return line + (f"\n{plan.message}" if plan.message else "")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from fastapi import Depends, FastAPI, Request
 
-from nst_engine.api import plan_job
+from nst_engine.api import expectation, plan_job
 from nst_engine.contract import estimate_number
 from nst_engine.device import device_name
 from nst_engine.errors import EngineError, ServiceError, WeightsInvalid, WeightsMissing
@@ -46,8 +46,10 @@ def add_plan_route(app: FastAPI, config: ServiceConfig, queue: JobQueue, device:
 
     @app.post("/plan", dependencies=[Depends(authorised)], openapi_extra=plan_body(MAX_SIDE))
     async def plan(request: Request) -> dict[str, Any]:
-        """JSON `{"width": W, "height": H, "settings": {...}}` -> `{"plan", "seconds", "device",
-        "device_name", "calibrated"}`; `seconds` is null until the device's speed has been measured."""
+        """JSON `{"width": W, "height": H, "settings": {...}}` -> `{"plan", "seconds", "seconds_range",
+        "slowdown", "device", "device_name", "calibrated"}`; `seconds` is null until the device's speed has
+        been measured. `seconds` counts this machine's load now and recent jobs' actual times;
+        `seconds_range` is [low, high] where those spread widely, else null."""
         check_framing(request, MAX_PLAN_BODY)
         try:
             body = json.loads(await request.body() or b"null")
@@ -87,5 +89,12 @@ def _plan(size: Size, settings: Settings, queue: JobQueue, device: torch.device)
         raise ServiceError(503, error.message) from None
     except EngineError as error:  # out of memory with on_oom "refuse"
         raise ServiceError(422, error.message) from None
-    return {"plan": made.to_dict(), "seconds": None if seconds is None else estimate_number(seconds),
-            "device": device.type, "device_name": device_name(device), "calibrated": seconds is not None}
+    answer: dict[str, Any] = {"plan": made.to_dict(), "seconds": None, "seconds_range": None, "slowdown": None,
+                              "device": device.type, "device_name": device_name(device),
+                              "calibrated": seconds is not None}
+    if seconds is not None:
+        now = expectation(seconds, settings, queue.cache)
+        answer.update(seconds=estimate_number(now.seconds), slowdown=round(now.slowdown, 2),
+                      seconds_range=None if now.low is None or now.high is None else
+                      [estimate_number(now.low), estimate_number(now.high)])
+    return answer

@@ -1,5 +1,8 @@
 """What a stylisation job does once it runs: plan it (the device is measured once, unless the job is tiny),
 then `api.stylize`, relaying its progress as events. A `Job.work` for the service's one queue (queue.py).
+
+Its estimate is what the plan will likely take now (api.expectation: the machine's load, recent jobs), and
+what it then took is kept, so that the next estimates on this device learn from it.
 """
 
 from __future__ import annotations
@@ -8,7 +11,8 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from nst_engine.api import StylizeResult, plan_job, stylize
+from nst_engine.api import StylizeResult, expectation, plan_job, stylize
+from nst_engine.calibrate import Expectation
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.pictures.images import encode_png
 from nst_engine.planning.plan import Plan
@@ -23,12 +27,16 @@ class StylizeWork:
 
     cache: ModelCache
     planned: Plan | None = None
+    expected: Expectation | None = None
 
     def plan(self, job: Job) -> tuple[Plan | None, float | None]:
         """The plan the run will follow, and its estimate (None: the device is not measured yet)."""
         assert job.content is not None
         self.planned, seconds = plan_job(job.content.size, job.settings, self.cache)
-        return self.planned, seconds
+        if seconds is None:
+            return self.planned, None
+        self.expected = expectation(seconds, job.settings, self.cache)
+        return self.planned, self.expected.seconds
 
     def __call__(self, job: Job) -> tuple[StylizeResult, dict[str, Any]]:
         def on_progress(event) -> None:
@@ -47,6 +55,8 @@ class StylizeWork:
             job.content, job.styles, job.settings, progress=on_progress, cancel=job.cancel, stop=job.stop,
             preview_every=PREVIEW_EVERY if job.preview else 0, cache=self.cache, plan=self.planned,
         )
+        if self.expected is not None and not result.stopped_early:
+            self.expected.record(result.seconds)
         return result, {
             "type": "done", "width": result.picture.width, "height": result.picture.height,
             "message": result.message, "stopped_early": result.stopped_early,
