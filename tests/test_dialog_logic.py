@@ -74,6 +74,20 @@ def test_preview_errors_do_not_talk_about_the_image():
     assert "not changed" not in text
 
 
+def test_the_estimate_says_a_range_and_a_busy_machine_in_words():
+    """Issue 23, point 2: estimates were 1.3-4.4x short on a busy machine; the engine now counts the load and
+    recent jobs, and says a range where those spread. The line shows both as the engine sends them."""
+    layer = (2048, 1365)
+    ranged = {**plan((1184, 789), 180.0), "seconds_range": [120.0, 240.0], "slowdown": 1.0}
+    assert D.estimate_text(ranged, layer, "standard").endswith("to finish in about 2–4 min on CPU.")
+    busy = {**plan(layer, 100.0), "seconds_range": None, "slowdown": 2.0}
+    assert D.estimate_text(busy, layer, "high") == (
+        "Your layer: 2048×1365. High paints it at full size: about 2 min on CPU, slower now as other "
+        "programs are busy (2.0×).")
+    quiet = {**plan(layer, 100.0), "slowdown": 1.05, "seconds_range": ["x", None]}  # odd fields: ignored
+    assert D.estimate_text(quiet, layer, "high").endswith("full size: about 2 min on CPU.")
+
+
 def test_estimate_line_without_seconds_or_answer():
     assert "not known yet on cpu" in D.estimate_text({"seconds": None, "device": "cpu"})
     assert D.estimate_text(None) == D.UNAVAILABLE

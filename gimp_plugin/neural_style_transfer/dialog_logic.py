@@ -24,11 +24,31 @@ FULL_SIZE_LABEL = "_Full size"
 DIALOG_BUTTONS = (PREVIEW_LABEL, FULL_SIZE_LABEL)  # the dialog's own buttons, beside the procedure's controls
 
 
+BUSY_SLOWDOWN = 1.2  # from here on, the estimate line says that other programs slow the job
+
+
 def _seconds(answer: Mapping[str, Any] | None) -> float | None:
     seconds = (answer or {}).get("seconds")
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds):
         return None
     return float(seconds)
+
+
+def _duration(answer: Mapping[str, Any]) -> str:
+    """'about 3 min', or 'about 2–4 min' where the engine's recent jobs spread widely around their estimates."""
+    spread = answer.get("seconds_range")
+    if isinstance(spread, (list, tuple)) and len(spread) == 2 and all(
+            isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) for s in spread):
+        return contract.estimate_range_text(float(spread[0]), float(spread[1]))
+    return contract.estimate_text(_seconds(answer) or 0.0)
+
+
+def _busy(answer: Mapping[str, Any]) -> str:
+    """Words for a machine other programs keep busy now (the engine's `slowdown`), which the time includes."""
+    slowdown = answer.get("slowdown")
+    if isinstance(slowdown, (int, float)) and not isinstance(slowdown, bool) and slowdown >= BUSY_SLOWDOWN:
+        return f", slower now as other programs are busy ({slowdown:.1f}×)"
+    return ""
 
 
 def planned_size(answer: Mapping[str, Any] | None) -> tuple[int, int] | None:
@@ -60,8 +80,7 @@ def estimate_text(answer: Mapping[str, Any] | None, layer: tuple[int, int] | Non
     if not answer:
         return UNAVAILABLE
     device = str(answer.get("device_name") or answer.get("device") or "the engine's device")
-    seconds = _seconds(answer)
-    when = (f"{contract.estimate_text(seconds)} on {device}" if seconds is not None
+    when = (f"{_duration(answer)} on {device}{_busy(answer)}" if _seconds(answer) is not None
             else f"a time not known yet on {device} (the engine measures its speed on its first job)")
     size = planned_size(answer)
     if layer is None or size is None:
