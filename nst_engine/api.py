@@ -94,11 +94,11 @@ def plan_job(
 
 
 def expectation(seconds: float, settings: Settings, cache: ModelCache,
-                busy_others: float | None = None) -> Expectation:
+                other_threads: float | None = None) -> Expectation:
     """What a plan estimated at `seconds` (plan_job's, on the quiet device) will likely take now: this
     machine's current load and recent jobs' actual times taken into account (calibrate.expect)."""
     device = resolve_device(settings.device)
-    return expect(seconds, cache, device, resolve_precision(settings, device), busy_others)
+    return expect(seconds, cache, device, resolve_precision(settings, device), other_threads)
 
 
 def result_message(plan: plan_module.Plan, output_size: tuple[int, int], stopped: bool) -> str:

@@ -8,9 +8,9 @@ file, so that it is redone when any of them changes. It sits above the optimiser
 is called by api.py; the plan never imports it, it is handed the rate.
 
 A rate is kept as the quiet machine's: a CPU calibrated beside other programs' work is credited with the
-slowdown it measured (host_load.py). What a job is then expected to take *now* (`expect`) is the plan's
-quiet estimate times the machine's current slowdown, times the median of what recent jobs on this device
-took against theirs (`Expectation.record`), with a range when those spread widely.
+slowdown their runnable threads caused meanwhile (host_load.py). What a job is then expected to take now
+(`expect`) is the plan's quiet estimate times the machine's current slowdown, times the median of what
+recent jobs on this device took against theirs (`Expectation.record`), with a range when those spread.
 """
 
 from __future__ import annotations
@@ -196,21 +196,21 @@ def _measure(cache: ModelCache, settings: Settings, device: torch.device, dtype:
                              content_layer=CONTENT_LAYER, style_layers=dict(STYLE_LAYERS))
     model, _format = cache.get(lbfgs, device, channels_last)
     points = []
-    load_before = host_load.sample()
-    for side in sides:
-        size = (side, side)
-        content = resize_tensor(to_tensor(content_rgb, device), size)
-        style = resize_tensor(to_tensor(style_rgb, device), size)
-        marks: list[float] = []
-        control = optimize.Control(progress=lambda _event, marks=marks: marks.append(time.perf_counter()))
-        plan = Plan(size, [Step(size, timed + 1)], dtype.itemsize)
-        _sync(device)
-        run_started = time.perf_counter()
-        optimize.run(model, content, [(style, 1.0)], lbfgs, 1.0, plan, control, dtype, channels_last)
-        iteration = statistics.median(later - earlier for earlier, later in zip(marks, marks[1:], strict=False))
-        setup = max(0.0, marks[0] - run_started - iteration)
-        points.append((side * side, iteration, setup))
-    points = quiet_points(points, _slowdown(device, host_load.busy_between(load_before, host_load.sample())))
+    with host_load.Sampler() as sampler:  # other programs' runnable threads while it measures
+        for side in sides:
+            size = (side, side)
+            content = resize_tensor(to_tensor(content_rgb, device), size)
+            style = resize_tensor(to_tensor(style_rgb, device), size)
+            marks: list[float] = []
+            control = optimize.Control(progress=lambda _event, marks=marks: marks.append(time.perf_counter()))
+            plan = Plan(size, [Step(size, timed + 1)], dtype.itemsize)
+            _sync(device)
+            run_started = time.perf_counter()
+            optimize.run(model, content, [(style, 1.0)], lbfgs, 1.0, plan, control, dtype, channels_last)
+            iteration = statistics.median(later - earlier for earlier, later in zip(marks, marks[1:], strict=False))
+            setup = max(0.0, marks[0] - run_started - iteration)
+            points.append((side * side, iteration, setup))
+    points = quiet_points(points, _slowdown(device, sampler.mean))
     (p1, t1, _), (p2, t2, setup2) = points[0], points[-1]
     if len(points) > 1 and t2 > t1 * 1.05:
         per_pixel = (t2 - t1) / (p2 - p1)
@@ -238,11 +238,12 @@ def quiet_points(points: list[tuple[int, float, float]], slowdown: float) -> lis
     return [(pixels, iteration / slowdown, setup / slowdown) for pixels, iteration, setup in points]
 
 
-def _slowdown(device: torch.device, busy_others: float) -> float:
-    """How much other programs slow a job on `device` (1.0 off the CPU: a GPU's sharing isn't measured)."""
+def _slowdown(device: torch.device, other_threads: float) -> float:
+    """How much other programs' runnable threads slow a job on `device` (1.0 off the CPU: a GPU's sharing
+    isn't measured)."""
     if device.type != "cpu":
         return 1.0
-    return host_load.slowdown(torch.get_num_threads(), busy_others, host_load.cores())
+    return host_load.slowdown(torch.get_num_threads(), other_threads, host_load.cores())
 
 
 @dataclass(frozen=True)
@@ -263,13 +264,13 @@ class Expectation:
 
 
 def expect(quiet_seconds: float, cache: ModelCache, device: torch.device, dtype: torch.dtype,
-           busy_others: float | None = None) -> Expectation:
-    """The plan's quiet estimate as this machine will likely run it now. `busy_others` (cores other
-    programs keep busy) is measured for a moment when not given."""
+           other_threads: float | None = None) -> Expectation:
+    """The plan's quiet estimate as this machine will likely run it now. `other_threads` (other programs'
+    runnable threads) is sampled for a moment when not given."""
     key = rate_key(device, dtype, cache.weights().sha256)
-    if busy_others is None:
-        busy_others = host_load.busy_others() if device.type == "cpu" else 0.0
-    slowdown = _slowdown(device, busy_others)
+    if other_threads is None:
+        other_threads = host_load.other_threads() if device.type == "cpu" else 0.0
+    slowdown = _slowdown(device, other_threads)
     recent = stored_ratios().get(key, [])
     low_bound, high_bound = RATIO_BOUNDS
     bounded = [min(max(r, low_bound), high_bound) for r in recent]

@@ -1,4 +1,4 @@
-"""Estimates that hold on a busy machine (issue 23): other programs' load read from the kernel's counters
+"""Estimates that hold on a busy machine (issue 23): other programs' runnable threads read from the kernel
 (host_load.py), a rate kept as the quiet machine's, and what a job is expected to take now (calibrate.expect):
 the quiet estimate times the slowdown, corrected by recent jobs, with a range where they spread."""
 
@@ -23,52 +23,47 @@ class WeightsOnly:
 
 
 def test_a_job_slows_by_its_fair_share_of_the_cores_only_when_they_are_short() -> None:
-    assert host_load.slowdown(threads=2, busy_others=0.0, cores=2) == 1.0
-    assert host_load.slowdown(threads=1, busy_others=1.0, cores=2) == 1.0  # room for both
-    assert host_load.slowdown(threads=2, busy_others=1.0, cores=2) == pytest.approx(1.5)
-    assert host_load.slowdown(threads=2, busy_others=2.0, cores=2) == pytest.approx(2.0)
-    assert host_load.slowdown(threads=8, busy_others=8.0, cores=16) == 1.0
-    assert host_load.slowdown(threads=8, busy_others=16.0, cores=16) == pytest.approx(1.5)
+    assert host_load.slowdown(threads=2, others=0.0, cores=2) == 1.0
+    assert host_load.slowdown(threads=1, others=1.0, cores=2) == 1.0  # room for both
+    assert host_load.slowdown(threads=2, others=1.0, cores=2) == pytest.approx(1.5)
+    assert host_load.slowdown(threads=2, others=2.0, cores=2) == pytest.approx(2.0)
+    assert host_load.slowdown(threads=8, others=8.0, cores=16) == 1.0
+    assert host_load.slowdown(threads=8, others=16.0, cores=16) == pytest.approx(1.5)
     # More threads than cores: a quiet machine gives it every core, a busy one a share of them.
-    assert host_load.slowdown(threads=4, busy_others=2.0, cores=2) == pytest.approx(1.5)
+    assert host_load.slowdown(threads=4, others=2.0, cores=2) == pytest.approx(1.5)
 
 
-def test_other_programs_busy_cores_are_read_from_the_counters_less_this_process(tmp_path, monkeypatch) -> None:
-    stat, own = tmp_path / "stat", tmp_path / "self_stat"
+def test_other_programs_runnable_threads_are_the_kernels_count_less_this_processs_own(tmp_path, monkeypatch) -> None:
+    stat, tasks = tmp_path / "stat", tmp_path / "task"
     monkeypatch.setattr(host_load, "PROC_STAT", stat)
-    monkeypatch.setattr(host_load, "PROC_SELF_STAT", own)
-    ticks = 100
-    monkeypatch.setattr(host_load.os, "sysconf", lambda name: ticks)
-
-    def write(busy: int, idle: int, mine: int, clock: float) -> host_load.Sample:
-        # user nice system idle iowait irq softirq steal guest guest_nice
-        stat.write_text(f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 2 3 4\n")
-        own.write_text(f"1234 (python (odd) name) R 1 1 1 0 -1 0 0 0 0 0 {mine} 0 0 0 20 0\n")
-        monkeypatch.setattr(host_load.time, "monotonic", lambda: clock)
-        taken = host_load.sample()
-        assert taken is not None
-        return taken
-
-    before = write(busy=1000, idle=5000, mine=300, clock=10.0)
-    assert before[1:] == (1000, 300)
-    # Two seconds later: 500 busy jiffies (5 core-seconds over 2 s), 100 of them this process's own.
-    after = write(busy=1500, idle=5100, mine=400, clock=12.0)
-    assert host_load.busy_between(before, after) == pytest.approx(2.0)  # (500 - 100) / 100 / 2
-    assert host_load.busy_between(before, None) == 0.0 and host_load.busy_between(after, before) == 0.0
-    stat.unlink()
-    assert host_load.sample() is None  # not Linux: the machine counts as quiet
+    monkeypatch.setattr(host_load, "PROC_TASKS", tasks)
+    stat.write_text("cpu  1 2 3 4\nctxt 99\nprocs_running 7\nprocs_blocked 1\n")
+    for task, state in (("101", "R"), ("102", "S"), ("103", "R")):
+        (tasks / task).mkdir(parents=True)
+        (tasks / task / "stat").write_text(f"{task} (python (a) b) {state} 1 1 1 0 -1 0\n")
+    assert host_load.others_now() == 5.0  # 7 running, 2 of them this process's threads
+    assert host_load.other_threads(window=0.0) == 5.0
+    stat.write_text("cpu  1 2 3 4\n")
+    assert host_load.others_now() is None and host_load.other_threads(window=0.0) == 0.0  # unreadable: quiet
 
 
-def test_the_counters_of_this_machine_are_readable_and_a_busy_loop_is_this_processs_own() -> None:
-    before = host_load.sample()
-    if before is None:
+def test_this_machines_counters_are_readable_and_count_this_process_as_its_own() -> None:
+    if host_load.others_now() is None:
         pytest.skip("no /proc here")
-    end = host_load.time.monotonic() + 0.3
-    while host_load.time.monotonic() < end:
+    assert host_load._own_running(host_load.PROC_TASKS) >= 1  # the thread reading is running
+
+
+def test_a_sampler_averages_over_its_block(monkeypatch) -> None:
+    counts = iter([2.0, 4.0, 6.0] + [6.0] * 1000)
+    monkeypatch.setattr(host_load, "others_now", lambda: next(counts))
+    with host_load.Sampler(every=0.001) as sampler:
+        while len(sampler.counts) < 3:
+            pass
+    assert sampler.counts[:3] == [2.0, 4.0, 6.0] and 4.0 <= sampler.mean <= 6.0
+    monkeypatch.setattr(host_load, "others_now", lambda: None)
+    with host_load.Sampler(every=0.001) as quiet:
         pass
-    after = host_load.sample()
-    assert after is not None and after[2] > before[2], "this process's own time did not move while it ran"
-    assert host_load.busy_between(before, after) <= host_load.cores()
+    assert quiet.mean == 0.0
 
 
 def test_a_rate_measured_beside_other_work_is_kept_as_the_quiet_machines() -> None:
@@ -84,9 +79,9 @@ def _key() -> str:
 def test_the_expectation_is_the_quiet_estimate_times_the_load_then_corrected_by_recent_jobs(engine_home) -> None:
     cache = WeightsOnly()
     threads, cores = torch.get_num_threads(), host_load.cores()
-    quiet = calibrate.expect(100.0, cache, CPU, torch.float32, busy_others=0.0)
+    quiet = calibrate.expect(100.0, cache, CPU, torch.float32, other_threads=0.0)
     assert (quiet.seconds, quiet.low, quiet.high, quiet.slowdown) == (100.0, None, None, 1.0)
-    busy = calibrate.expect(100.0, cache, CPU, torch.float32, busy_others=float(cores + threads))
+    busy = calibrate.expect(100.0, cache, CPU, torch.float32, other_threads=float(cores + threads))
     assert busy.slowdown == pytest.approx(host_load.slowdown(threads, cores + threads, cores)) and busy.slowdown > 1
     assert busy.seconds == pytest.approx(100.0 * busy.slowdown)
 
@@ -95,7 +90,7 @@ def test_the_expectation_is_the_quiet_estimate_times_the_load_then_corrected_by_
         quiet.record(took)
     kept = json.loads(calibrate.timing_file().read_text())["ratios"][_key()]
     assert kept == [1.2, 1.3, 1.25]
-    steady = calibrate.expect(100.0, cache, CPU, torch.float32, busy_others=0.0)
+    steady = calibrate.expect(100.0, cache, CPU, torch.float32, other_threads=0.0)
     assert steady.seconds == pytest.approx(125.0) and steady.low is None  # a narrow spread: one number
 
     # A job run under twice the load is judged against its own load, not today's.
@@ -107,24 +102,24 @@ def test_the_expectation_is_the_quiet_estimate_times_the_load_then_corrected_by_
         quiet.record(took)
     ratios = json.loads(calibrate.timing_file().read_text())["ratios"][_key()]
     assert ratios == [1.25, 3.0, 0.9, 2.5, 1.0] and len(ratios) == calibrate.KEPT_RATIOS
-    spread = calibrate.expect(100.0, cache, CPU, torch.float32, busy_others=0.0)
+    spread = calibrate.expect(100.0, cache, CPU, torch.float32, other_threads=0.0)
     assert spread.seconds == pytest.approx(125.0) and (spread.low, spread.high) == pytest.approx((90.0, 300.0))
 
 
 def test_a_broken_measurement_cannot_correct_an_estimate_beyond_its_bounds(engine_home) -> None:
     cache = WeightsOnly()
-    first = calibrate.expect(20.0, cache, CPU, torch.float32, busy_others=0.0)
+    first = calibrate.expect(20.0, cache, CPU, torch.float32, other_threads=0.0)
     for took in (2000.0, 2000.0, 2000.0):
         first.record(took)
     low, high = calibrate.RATIO_BOUNDS
-    assert calibrate.expect(20.0, cache, CPU, torch.float32, busy_others=0.0).seconds == pytest.approx(20 * high)
+    assert calibrate.expect(20.0, cache, CPU, torch.float32, other_threads=0.0).seconds == pytest.approx(20 * high)
     first.record(0.0)  # nothing to learn from a job that took no time
     assert len(calibrate.stored_ratios()[_key()]) == 3
 
 
 def test_short_jobs_teach_nothing_about_long_ones(engine_home) -> None:
     """A preview's time is mostly fixed costs the estimate leaves out: it would inflate a long job's estimate."""
-    short = calibrate.expect(calibrate.MIN_RECORDED / 3, WeightsOnly(), CPU, torch.float32, busy_others=0.0)
+    short = calibrate.expect(calibrate.MIN_RECORDED / 3, WeightsOnly(), CPU, torch.float32, other_threads=0.0)
     short.record(calibrate.MIN_RECORDED * 2)
     assert calibrate.stored_ratios() == {}
 
@@ -132,6 +127,6 @@ def test_short_jobs_teach_nothing_about_long_ones(engine_home) -> None:
 def test_ratios_and_rates_share_the_timing_file_without_losing_each_other(engine_home) -> None:
     rate = timing.Rate(1e6, 0.0, 0.5, "cpu", device_name(CPU), precision_name(torch.float32), "sha-test")
     calibrate._store(_key(), rate=rate)
-    calibrate.expect(100.0, WeightsOnly(), CPU, torch.float32, busy_others=0.0).record(200.0)
+    calibrate.expect(100.0, WeightsOnly(), CPU, torch.float32, other_threads=0.0).record(200.0)
     calibrate._store("other", rate=rate)
     assert set(calibrate.stored_rates()) == {_key(), "other"} and calibrate.stored_ratios()[_key()] == [2.0]
