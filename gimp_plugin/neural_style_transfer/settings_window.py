@@ -13,6 +13,7 @@ from typing import Any
 import gi
 
 gi.require_version("Gtk", "3.0")
+import connection_safety  # noqa: E402
 import engine_connection  # noqa: E402
 import engine_status  # noqa: E402
 import plugin_messages as M  # noqa: E402
@@ -32,6 +33,7 @@ class SettingsWindow:
         self._role = role
         self._config: Any = None
         self._busy = False
+        self.question: Gtk.MessageDialog | None = None  # the clear-text warning while it is open
         self.dialog = Gtk.Dialog(title="Neural Style Transfer Settings")
         self.dialog.set_role(role)
         self.dialog.set_resizable(False)
@@ -179,8 +181,12 @@ class SettingsWindow:
         if remote and (problem := url_problem(url)):
             self._message.set_text(problem)
             return
+        token = self._token.get_text() if remote else None
+        if remote and not self._confirm_clear_text(url, token):
+            self._saved.set_text("Not saved.")
+            self._message.set_text(connection_safety.NOT_SAVED)
+            return
         try:
-            token = self._token.get_text() if remote else None
             path = engine_connection.save_connection(url if remote else None, token)
             self._config = engine_connection.load_config()
         except (M.PluginError, OSError) as error:
@@ -189,6 +195,26 @@ class SettingsWindow:
             return
         self._saved.set_text(f"Saved. The filter uses this connection from now on ({path}).")
         self._probe(self._config, "Asking the engine\u2026")
+
+    def _confirm_clear_text(self, url: str, token: str | None) -> bool:
+        """Before a token goes to another computer unencrypted: say so, and save only if the artist
+        chooses Save Anyway (Go Back, Escape and closing the question keep engine.json as it was)."""
+        warning = connection_safety.clear_text_warning(url, token)
+        if warning is None:
+            return True
+        what, advice = warning
+        question = Gtk.MessageDialog(transient_for=self.dialog, modal=True, message_type=Gtk.MessageType.WARNING,
+                                     buttons=Gtk.ButtonsType.NONE, text=connection_safety.WARNING_TITLE,
+                                     secondary_text=f"{what}\n\n{advice}")
+        question.add_button(connection_safety.GO_BACK, Gtk.ResponseType.CANCEL)
+        question.add_button(connection_safety.SAVE_ANYWAY, Gtk.ResponseType.ACCEPT)
+        question.set_default_response(Gtk.ResponseType.CANCEL)
+        self.question = question
+        try:
+            return question.run() == Gtk.ResponseType.ACCEPT
+        finally:
+            self.question = None
+            question.destroy()
 
     def _start_local(self) -> None:
         self._set_busy(True, "Starting the engine on this computer (this can take a minute)\u2026")
