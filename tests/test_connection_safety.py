@@ -49,4 +49,5 @@ def test_no_token_nothing_to_leak(token):
 def test_the_buttons_and_the_not_saved_line_agree():
     """The line shown after Go Back names the button that saves, as the question labels it."""
     assert S.SAVE_ANYWAY.replace("_", "") in S.NOT_SAVED and "Not saved" in S.NOT_SAVED
+    assert S.TEST_ANYWAY.replace("_", "") in S.NOT_TESTED and "Not tested" in S.NOT_TESTED
     assert S.GO_BACK.startswith("_") and S.SAVE_ANYWAY.count("_") == 1

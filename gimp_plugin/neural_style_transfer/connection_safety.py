@@ -3,8 +3,9 @@
 Why: the token is the engine's password, sent in every request's header. Over `http://` to another
 computer anyone on the network between the two can read it and use the engine (issue 21). Loopback
 (this computer, or the near end of an SSH tunnel) and `https://` are safe; every other `http://`
-address gets a warning in plain words before the settings window saves it. Standard library only, no
-GTK: the window shows these words, tests/test_connection_safety.py checks them.
+address gets a warning in plain words before the settings window saves it or tests it (a test sends the
+token too). Standard library only, no GTK: the window shows these words, tests/test_connection_safety.py
+checks them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ import plugin_messages as M
 
 WARNING_TITLE = "Send the token unencrypted?"
 SAVE_ANYWAY = "Save _Anyway"
+TEST_ANYWAY = "Test _Anyway"
 GO_BACK = "_Go Back"
+NOT_TESTED = ("Not tested: the token would have crossed the network unencrypted. Change the address above to the "
+              "engine's https:// address (or an SSH tunnel's http://127.0.0.1), or press Test connection again "
+              "and choose Test Anyway.")
 NOT_SAVED = ("Not saved: the token would have crossed the network unencrypted. Change the address above to the "
              "engine's https:// address (or an SSH tunnel's http://127.0.0.1), or press Save again and choose "
              "Save Anyway.")
@@ -50,7 +55,7 @@ def clear_text_warning(url: str, token: str | None) -> tuple[str, str] | None:
             "the network in between can read it and then use the engine.")
     advice = ("Safer: start the engine there with --tls-cert and --tls-key and use its https:// address, or "
               "reach it through an SSH tunnel and use http://127.0.0.1 (see \u201cRunning the engine on "
-              "another machine\u201d in the engine's documentation). Save anyway only on a network you trust, "
+              "another machine\u201d in the engine's documentation). Go on anyway only on a network you trust, "
               "such as your own home network.")
     return what, advice
 
