@@ -195,12 +195,15 @@ def test_interactive_rerun_offers_update_in_place_and_one_undo_restores(gui_reru
 # ---------------------------------------------------------------- the settings window (issue 23 points 3, 4)
 
 GONE_PYTHON = "/nonexistent/venv/bin/python"
+CLEAR_TEXT_URL = "http://192.0.2.10:8765"  # another computer (TEST-NET-1: nothing answers there)
 
 
 @pytest.fixture(scope="module")
 def settings_windows(gimp_root: H.GimpRoot) -> Iterator[dict[str, Any]]:  # noqa: F811
     """The settings window in GIMP's own GTK and Python under Xvfb (tests/gimp/drive_settings_window.py):
-    an engine whose Python is gone, one whose Python lacks the engine, a configured engine that is down."""
+    an engine whose Python is gone, one whose Python lacks the engine, a configured engine that is down;
+    then Test and Save of a token for an http:// address on another computer, answered Go Back twice, or
+    Test Anyway once (Save then does not ask again)."""
     if gimp_root.suite not in GUI_SUITES:
         pytest.skip(f"GUI tests run on {GUI_SUITES} ($NST_GIMP_GUI_SUITES), not {gimp_root.suite}")
     work = gimp_root.workdir("nst-settings-window-")
@@ -216,6 +219,11 @@ def settings_windows(gimp_root: H.GimpRoot) -> Iterator[dict[str, Any]]:  # noqa
                                                 f"{H.free_port()}", "token": "t",
                                                 "command": [GONE_PYTHON, "-m", "nst_engine", "serve"]}},
     ]
+    python_gone = cases[0]["engine_json"]
+    cases += [{"name": name, "engine_json": python_gone, "answers": answers,
+               "set_remote": {"url": CLEAR_TEXT_URL, "token": "the-engine-token"}}
+              for name, answers in (("clear_text_go_back", ["go_back", "go_back"]),
+                                    ("clear_text_anyway", ["anyway"]))]
     try:
         plugin = H.install_plugin(work / "profile", {})
         shutil.copy2(H.REPO / "tests" / "gimp" / "drive_settings_window.py", work / "drive.py")
@@ -271,3 +279,31 @@ def test_settings_window_save_confirms_and_the_state_is_checked_again(settings_w
     assert window["saved_before"] == "" and window["saved"].startswith("Saved."), window
     assert GONE_PYTHON in window["message_after_save"] and "Ready" not in window["message_after_save"]
     assert window["engine_json_after_save"]["command"][0] == GONE_PYTHON, "Save keeps the installer's values"
+
+
+def test_settings_window_asks_before_testing_or_saving_a_token_for_http_to_another_computer(settings_windows):
+    """Go Back sends and saves nothing and says how to go on safely; the question is in plain words."""
+    window = _window(settings_windows, "clear_text_go_back")
+    test, save = window["questions"]
+    for question, anyway in ((test, "Test _Anyway"), (save, "Save _Anyway")):
+        assert question["mapped"] and question["title"] == "Send the token unencrypted?", question
+        assert CLEAR_TEXT_URL in question["text"] and "clear text" in question["text"], question
+        assert "https://" in question["text"] and "SSH tunnel" in question["text"], question
+        assert question["buttons"] == ["_Go Back", anyway], question
+    assert window["message_after_test"].startswith("Not tested") and "Test Anyway" in window["message_after_test"]
+    assert window["saved"] == "Not saved." and "Save Anyway" in window["message_after_save"], window
+    assert window["engine_json_after_save"]["url"] is None and window["engine_json_after_save"]["token"] is None
+
+
+def test_settings_window_asks_once_and_saves_the_http_address_when_the_artist_agrees(settings_windows):
+    window = _window(settings_windows, "clear_text_anyway")
+    assert [q["buttons"][-1] for q in window["questions"]] == ["Test _Anyway"], "Save does not ask again"
+    assert not window["message_after_test"].startswith("Not tested"), window
+    assert window["saved"].startswith("Saved."), window
+    saved = window["engine_json_after_save"]
+    assert saved["url"] == CLEAR_TEXT_URL and saved["token"] == "the-engine-token", saved
+
+
+def test_settings_window_does_not_ask_for_loopback_http(settings_windows):
+    window = _window(settings_windows, "remote_down")  # http://127.0.0.1:PORT with a token, saved as it is
+    assert window["questions"] == [] and window["saved"].startswith("Saved."), window

@@ -163,3 +163,55 @@ def test_result_layer_type_refuses_indexed():
 def test_settings_menu_is_the_submenus_engine_settings() -> None:
     """The messages name the settings entry where the menu has it (issue 23, point 7)."""
     assert M.SETTINGS_MENU == f"{L.MENU_WORDS} \u2192 Engine Settings\u2026"
+
+
+class _DiesMidJob(JsonHandler):
+    """An engine that accepts a job, sends one progress event and then goes away (as a SIGKILL leaves it)."""
+
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path == "/health":
+            self.send_json(200, {"status": "ok"})
+            return
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'{"type": "progress", "iteration": 1, "total": 100}\n')
+        self.wfile.flush()  # then the connection closes without a last event
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_json(202, {"id": "job1"})
+
+
+@pytest.fixture()
+def dying_server() -> Iterator[str]:
+    with loopback_server(_DiesMidJob) as url:
+        yield url
+
+
+def _killed_job_error(client: EngineClient) -> EngineUnavailable:
+    job = client.submit(b"content", [b"style"], {})
+    with pytest.raises(EngineUnavailable) as caught:
+        job.wait()
+    return caught.value
+
+
+def test_a_configured_engine_that_stops_mid_job_says_so_and_to_start_it_first(tmp_path, no_engine_env,
+                                                                               dying_server):
+    """The plug-in never starts a configured engine: "run the filter again" alone would just fail."""
+    error = _killed_job_error(EngineClient.connect(load_config(write_engine_json(
+        tmp_path / "engine.json", url=dying_server, token="t"))))
+    message = shown(error)
+    assert_plain(message)
+    assert f"The engine at {dying_server} stopped before the job ended" in message, message
+    assert "crashed" in message and M.UNCHANGED in message, message
+    assert error.advice == M.RESTART_REMOTE and "again" in error.advice
+
+
+def test_the_managed_engine_that_stops_mid_job_says_run_again(tmp_path, dying_server):
+    """The engine the plug-in started itself (found through its state file): running again starts it anew."""
+    (tmp_path / "token").write_text("t")
+    (tmp_path / "server.json").write_text(json.dumps({"url": dying_server, "token_file": str(tmp_path / "token")}))
+    error = _killed_job_error(EngineClient.from_state_file(tmp_path / "server.json"))
+    assert "stopped before the job ended" in error.what and error.advice == M.MANAGED_ADVICE

@@ -90,7 +90,7 @@ class EngineClient:
     """One engine at `url`, authorised by `token`."""
 
     def __init__(self, url: str, token: str, timeout: float = 30.0, advice: str = M.RUN_AGAIN,
-                 token_advice: str = "", tls_fingerprint: str | None = None) -> None:
+                 token_advice: str = "", tls_fingerprint: str | None = None, stopped_advice: str = M.RUN_AGAIN) -> None:
         parsed = urllib.parse.urlsplit(url.rstrip("/"))
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise EngineUnavailable(M.bad_url(url))
@@ -100,6 +100,7 @@ class EngineClient:
         # What to do when the engine cannot be reached: who runs it (the plug-in, or someone at a
         # configured address) decides, so the caller that found the engine says it.
         self.advice = advice
+        self.stopped_advice = stopped_advice  # when it stops mid-job: run again (managed), or restart it first
         self.token_advice = token_advice
         self.tls_fingerprint = tls_fingerprint.replace(":", "").lower() if tls_fingerprint else None
         self._parsed = parsed
@@ -113,7 +114,8 @@ class EngineClient:
         try:
             return cls(config.url, config.token or "",
                        advice=M.remote_advice(config.url_source, config.local_installed),
-                       token_advice=M.token_advice(config.url_source), tls_fingerprint=config.tls_fingerprint)
+                       token_advice=M.token_advice(config.url_source), tls_fingerprint=config.tls_fingerprint,
+                       stopped_advice=M.RESTART_REMOTE)
         except EngineUnavailable as error:
             raise EngineUnavailable(error.what, M.bad_url_advice(config.url_source)) from None
 
@@ -153,7 +155,8 @@ class EngineClient:
         try:
             state = json.loads(Path(state_file).read_text(encoding="utf-8"))
             token = Path(state["token_file"]).read_text(encoding="utf-8").strip()
-            client = cls(state["url"], token, advice=M.MANAGED_ADVICE, tls_fingerprint=state.get("tls_fingerprint"))
+            client = cls(state["url"], token, advice=M.MANAGED_ADVICE, tls_fingerprint=state.get("tls_fingerprint"),
+                         stopped_advice=M.MANAGED_ADVICE)
         except (OSError, ValueError, KeyError, TypeError, EngineClientError):
             return None
         try:
@@ -192,7 +195,7 @@ class EngineClient:
         try:
             data = response.read()
         except (OSError, http.client.HTTPException) as error:
-            raise EngineUnavailable(M.stopped_answering(self.url, error), M.RUN_AGAIN) from None
+            raise EngineUnavailable(M.stopped_answering(self.url, error), self.stopped_advice) from None
         finally:
             connection.close()
         if response.status >= 400:
@@ -294,11 +297,10 @@ class Job:
                 try:
                     line = response.readline()
                 except (OSError, http.client.HTTPException) as error:
-                    raise EngineUnavailable(M.stopped_answering(self.client.url, error), M.RUN_AGAIN) from None
-                if not line:
-                    raise EngineUnavailable(
-                        f"The engine at {self.client.url} closed the connection before the job ended (it may "
-                        "have crashed or been stopped).", M.RUN_AGAIN)
+                    raise EngineUnavailable(M.stopped_answering(self.client.url, error),
+                                            self.client.stopped_advice) from None
+                if not line:  # the engine closed the stream without a last event: it went away
+                    raise EngineUnavailable(M.stopped_answering(self.client.url), self.client.stopped_advice)
                 event = json.loads(line)
                 if event.get("type") == "heartbeat":
                     continue
@@ -323,7 +325,7 @@ class Job:
                 raise JobCancelled()
             if on_progress is not None:
                 on_progress(event)
-        raise EngineUnavailable("The engine's event stream ended without a result.", M.RUN_AGAIN)
+        raise EngineUnavailable("The engine's event stream ended without a result.", self.client.stopped_advice)
 
     def result(self) -> RawImage:
         data, response = self.client._call("GET", f"/jobs/{self.id}/result?format=raw-f32", timeout=120)
@@ -359,7 +361,8 @@ class LearningJob(Job):
                 raise JobCancelled("Learning the style was cancelled.")
             if on_progress is not None:
                 on_progress(event)
-        raise EngineUnavailable("The engine's event stream ended before learning finished.", M.RUN_AGAIN)
+        raise EngineUnavailable("The engine's event stream ended before learning finished.",
+                                self.client.stopped_advice)
 
 
 def _ascii_name(filename: str) -> str:

@@ -61,6 +61,7 @@ try:
     import placement
     import plugin_messages
     import recent_styles
+    import repeat_values
     import rerun
     import settings_procedure
     import style_files
@@ -169,6 +170,9 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         drawables: list[Gimp.Drawable], config: Gimp.ProcedureConfig, _data: Any) -> Gimp.ValueArray:
     """The procedure: check, ask (interactive), read, stylise, write. Errors leave the image unchanged."""
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    # Dialog and Repeat offer the values of an interactive run that failed (GIMP keeps only successful ones).
+    remembered = repeat_values.values_file(Gimp.directory()) if run_mode != Gimp.RunMode.NONINTERACTIVE else None
+    tried: dict[str, Any] | None = None
     try:
         source = layer_io.single_layer(drawables)
         result_layer, source = rerun.prepare(image, source, interactive)  # a result: update it in place
@@ -176,9 +180,12 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         if result_layer is not None and (problem := rerun.size_problem(result_layer, source)):
             raise PluginFailure(problem, Gimp.PDBStatusType.CALLING_ERROR)
+        if remembered is not None:
+            _set_config_values(config, repeat_values.pending(remembered))
         if interactive:
             if not _show_dialog(procedure, config, source, result_layer or source):
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+        tried = _config_values(config) if remembered is not None else None
         args = _read_args(config)
         styles = [_read_style(path) for path in args.style_paths()]
         settings = nst_logic.engine_settings(args)
@@ -199,11 +206,15 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
             Gimp.message(told)  # GIMP shows it without stopping anything (status bar, console or a message)
         if run_mode != Gimp.RunMode.NONINTERACTIVE:  # the dialog's "Recent styles" (scripts do not count)
             recent_styles.remember(recent_styles.recent_file(Gimp.directory()), args.style_paths())
+        if interactive and remembered is not None:  # GIMP stores this run's values itself
+            repeat_values.forget(remembered)
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
     except PluginFailure as failure:
+        repeat_values.remember(remembered, tried)  # for the next Repeat or dialog
         sys.stderr.write(f"{PROC}: {failure.message}\n")
         return procedure.new_return_values(failure.status, GLib.Error(failure.message))
     except Exception as exc:  # noqa: BLE001 - an error status with a message beats a crashed plug-in
+        repeat_values.remember(remembered, tried)  # for the next Repeat or dialog
         traceback.print_exc()
         message = plugin_messages.for_artist(*plugin_messages.internal_error(exc))
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
@@ -233,9 +244,14 @@ def _offer_stored_settings(config: Gimp.ProcedureConfig, source: Gimp.Layer) -> 
             candidate = _stored_record(above)
             if candidate and candidate.get("source_layer") == source.get_name():
                 record = candidate
-    if record is None:
-        return
-    for name, value in nst_logic.args_from_record(record).items():
+    if record is not None:
+        _set_config_values(config, nst_logic.args_from_record(record))
+
+
+def _set_config_values(config: Gimp.ProcedureConfig, values: dict[str, Any]) -> None:
+    """Put stored values ({argument-name: value}, files as paths) into the config; a style file that is
+    gone is skipped (the config keeps its own), one that cannot be set is skipped."""
+    for name, value in values.items():
         try:
             if name.startswith("style-file"):
                 if value and os.path.isfile(value):
@@ -260,14 +276,19 @@ def _layer_above(layer: Gimp.Layer) -> Gimp.Layer | None:
     return siblings[pos - 1] if 0 < pos <= len(siblings) else None
 
 
-def _read_args(config: Gimp.ProcedureConfig) -> nst_logic.PluginArgs:
+def _config_values(config: Gimp.ProcedureConfig) -> dict[str, Any]:
+    """{argument-name: value} from the config, file arguments as paths."""
     values: dict[str, Any] = {}
     for name, kind, *_rest in nst_logic.ARGUMENTS:
         value = config.get_property(name)
         if kind == "file":
             value = value.get_path() if value is not None else None
         values[name] = value
-    args = nst_logic.PluginArgs.from_values(values)
+    return values
+
+
+def _read_args(config: Gimp.ProcedureConfig) -> nst_logic.PluginArgs:
+    args = nst_logic.PluginArgs.from_values(_config_values(config))
     if not args.style_file:
         raise PluginFailure(plugin_messages.for_artist(*style_files.problem_parts(None)),
                             Gimp.PDBStatusType.CALLING_ERROR)

@@ -60,8 +60,14 @@ def unreachable(url: str, error: BaseException) -> str:
 
 
 def stopped_answering(url: str, error: BaseException | None = None) -> str:
+    """The engine went away in the middle of a job (killed, crashed, out of memory, stopped)."""
     reason = f" ({connection_reason(error)})" if error is not None else ""
-    return f"The engine at {url} stopped answering during the job{reason}."
+    return (f"The engine at {url} stopped before the job ended{reason}: it may have crashed, run out of memory "
+            "or been stopped.")
+
+
+# After the engine stopped mid-job: who runs it decides what brings it back.
+RESTART_REMOTE = "Start the engine at that address again, then run the filter again."
 
 
 def configured_where(url_source: str | os.PathLike[str] | None) -> str:

@@ -18,6 +18,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+import connection_safety
 import engine_connection
 import engine_status
 import plugin_messages as M
@@ -95,6 +96,8 @@ def perform(action: str, url: str = "", token: str = "") -> engine_status.Engine
         problem = url_problem(url)
         if problem:
             raise M.PluginError(problem, "Give an address such as http://192.168.1.20:8765.")
+        if warning := connection_safety.warning_text(url, token):  # a script cannot be asked: the log says it
+            sys.stderr.write(f"{PROC}: {warning}\n")
         engine_connection.save_connection(url, token)
         config = engine_connection.load_config()
     elif action == "use-local":

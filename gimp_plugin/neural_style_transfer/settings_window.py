@@ -13,6 +13,7 @@ from typing import Any
 import gi
 
 gi.require_version("Gtk", "3.0")
+import connection_safety  # noqa: E402
 import engine_connection  # noqa: E402
 import engine_status  # noqa: E402
 import plugin_messages as M  # noqa: E402
@@ -32,6 +33,8 @@ class SettingsWindow:
         self._role = role
         self._config: Any = None
         self._busy = False
+        self.question: Gtk.MessageDialog | None = None  # the clear-text warning while it is open
+        self._confirmed: tuple[str, str] | None = None  # the (url, token) the artist agreed to send in clear
         self.dialog = Gtk.Dialog(title="Neural Style Transfer Settings")
         self.dialog.set_role(role)
         self.dialog.set_resizable(False)
@@ -81,7 +84,7 @@ class SettingsWindow:
         for entry in (self._url, self._token):  # "Saved." stays true only until the fields change
             entry.connect("changed", lambda *_a: self._saved.set_text(""))
         self._remote.connect("toggled", lambda *_a: self._saved.set_text(""))
-        self._test.connect("clicked", lambda *_a: self._probe(self._chosen_config(), "Testing the connection\u2026"))
+        self._test.connect("clicked", lambda *_a: self._test_connection())
         self._start.connect("clicked", lambda *_a: self._start_local())
         self._stop.connect("clicked", lambda *_a: self._stop_local())
 
@@ -179,8 +182,12 @@ class SettingsWindow:
         if remote and (problem := url_problem(url)):
             self._message.set_text(problem)
             return
+        token = self._token.get_text() if remote else None
+        if remote and not self._confirm_clear_text(url, token, connection_safety.SAVE_ANYWAY):
+            self._saved.set_text("Not saved.")
+            self._message.set_text(connection_safety.NOT_SAVED)
+            return
         try:
-            token = self._token.get_text() if remote else None
             path = engine_connection.save_connection(url if remote else None, token)
             self._config = engine_connection.load_config()
         except (M.PluginError, OSError) as error:
@@ -189,6 +196,39 @@ class SettingsWindow:
             return
         self._saved.set_text(f"Saved. The filter uses this connection from now on ({path}).")
         self._probe(self._config, "Asking the engine\u2026")
+
+    def _test_connection(self) -> None:
+        """Test sends the token too: the same question first, for an unencrypted address elsewhere."""
+        config = self._chosen_config()
+        if config.url and not url_problem(config.url) and not self._confirm_clear_text(
+                config.url, config.token, connection_safety.TEST_ANYWAY):
+            self._message.set_text(connection_safety.NOT_TESTED)
+            return
+        self._probe(config, "Testing the connection\u2026")
+
+    def _confirm_clear_text(self, url: str, token: str | None, anyway: str) -> bool:
+        """Before a token goes to another computer unencrypted: say so, and go on only if the artist
+        chooses `anyway` (Go Back, Escape and closing the question send and save nothing). Asked once per
+        address and token while the window is open."""
+        warning = connection_safety.clear_text_warning(url, token)
+        if warning is None or self._confirmed == (url.strip(), (token or "").strip()):
+            return True
+        what, advice = warning
+        question = Gtk.MessageDialog(transient_for=self.dialog, modal=True, message_type=Gtk.MessageType.WARNING,
+                                     buttons=Gtk.ButtonsType.NONE, text=connection_safety.WARNING_TITLE,
+                                     secondary_text=f"{what}\n\n{advice}")
+        question.add_button(connection_safety.GO_BACK, Gtk.ResponseType.CANCEL)
+        question.add_button(anyway, Gtk.ResponseType.ACCEPT)
+        question.set_default_response(Gtk.ResponseType.CANCEL)
+        self.question = question
+        try:
+            if question.run() != Gtk.ResponseType.ACCEPT:
+                return False
+            self._confirmed = (url.strip(), (token or "").strip())
+            return True
+        finally:
+            self.question = None
+            question.destroy()
 
     def _start_local(self) -> None:
         self._set_busy(True, "Starting the engine on this computer (this can take a minute)\u2026")

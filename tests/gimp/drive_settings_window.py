@@ -4,6 +4,9 @@ Run with the GIMP root's python3: `drive_settings_window.py PLUGIN_DIR OUT_DIR C
 (a name and the engine.json to write) it opens the window as the settings procedure does, waits (polled,
 with a deadline) until the window has said its word about the engine, records the message, the state rows
 and, after Save, the line under the buttons; takes a screenshot (ImageMagick's import) for a person to see.
+A case may first type an address and token (`set_remote`) and press Test connection before Save; when
+Test or Save asks whether to send the token unencrypted, the question's words are recorded and it is
+answered with the case's next answer (`answers`: go_back, or anyway).
 Writes OUT_DIR/windows.json; the assertions are in tests/test_gimp_settings.py.
 """
 
@@ -20,7 +23,7 @@ import gi  # noqa: E402
 
 gi.require_version("Gtk", "3.0")
 import settings_window as W  # noqa: E402
-from gi.repository import Gtk  # noqa: E402
+from gi.repository import GLib, Gtk  # noqa: E402
 
 DEADLINE_S = 90
 RESULTS: dict = {"cases": {}}
@@ -61,6 +64,17 @@ def run_case(case: dict) -> dict:
     entry = {"asking": asking, "message": window._message.get_text(), "rows": rows(window),
              "saved_before": window._saved.get_text()}
     subprocess.run(["import", "-window", "root", str(OUT / f"settings-{case['name']}.png")], check=False)
+    entry["questions"] = []
+    answers = list(case.get("answers", []))
+    if case.get("set_remote"):
+        window._remote.set_active(True)
+        window._url.set_text(case["set_remote"]["url"])
+        window._token.set_text(case["set_remote"]["token"])
+        GLib.timeout_add(100, answer, window, case, entry, answers)  # inside the question's own loop, if asked
+        window._test_connection()  # what the Test connection button runs
+        pump_until(f"{case['name']}: after Test", lambda: not window._busy)
+        entry["message_after_test"] = window._message.get_text()
+    GLib.timeout_add(100, answer, window, case, entry, answers)
     window._save_connection()  # what the Save button's response runs
     pump_until(f"{case['name']}: after Save", lambda: not window._busy)
     entry.update(saved=window._saved.get_text(), message_after_save=window._message.get_text(),
@@ -68,6 +82,21 @@ def run_case(case: dict) -> dict:
     subprocess.run(["import", "-window", "root", str(OUT / f"settings-{case['name']}-saved.png")], check=False)
     window.dialog.destroy()
     return entry
+
+
+def answer(window: W.SettingsWindow, case: dict, entry: dict, answers: list) -> bool:
+    """Once the clear-text question shows: record its words and buttons, take a picture, answer it."""
+    question = window.question
+    if question is None:  # it did not ask (the call has returned already): nothing to answer
+        return False
+    buttons = [child.get_label() for child in question.get_action_area().get_children()]
+    entry["questions"].append({"title": question.get_property("text"), "buttons": buttons,
+                               "text": question.get_property("secondary-text"), "mapped": question.get_mapped()})
+    shot = OUT / f"settings-{case['name']}-question{len(entry['questions'])}.png"
+    subprocess.run(["import", "-window", "root", str(shot)], check=False)
+    reply = answers.pop(0) if answers else "go_back"
+    question.response(Gtk.ResponseType.ACCEPT if reply == "anyway" else Gtk.ResponseType.CANCEL)
+    return False
 
 
 for case in CASES:

@@ -1,0 +1,56 @@
+"""The values of an interactive run that failed (repeat_values.py), without GIMP: kept for Repeat and the
+dialog, since GIMP stores only successful runs' values (issue 21, point 4: Repeat after the engine died)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gimp_plugin" / "neural_style_transfer"))
+
+import nst_logic as L  # noqa: E402
+import repeat_values as R  # noqa: E402
+
+TRIED = {"style-file": "/art/starry.jpg", "style-file-2": None, "style-blend": 0.25, "style-strength": 2.0,
+         "quality": "draft", "max-size": 256, "preserve-colors": True, "style-scale": 1.5, "seed": 7}
+
+
+def test_a_failed_runs_values_come_back_whole(tmp_path):
+    file = R.values_file(tmp_path)
+    assert R.pending(file) == {}
+    R.remember(file, TRIED)
+    assert R.pending(file) == TRIED and set(TRIED) == set(L.ARGUMENT_NAMES)
+    R.forget(file)
+    assert R.pending(file) == {} and not file.exists()
+    R.forget(file)  # nothing to forget: no error
+
+
+def test_each_profile_has_its_own(tmp_path):
+    assert R.values_file(tmp_path / "a") != R.values_file(tmp_path / "b")
+    assert R.values_file(tmp_path).is_relative_to(tmp_path)
+
+
+def test_scripts_and_runs_without_a_style_keep_nothing(tmp_path):
+    file = R.values_file(tmp_path)
+    R.remember(None, TRIED)  # a script's run: no file given
+    R.remember(file, {**TRIED, "style-file": None})
+    R.remember(file, None)
+    assert not file.exists()
+
+
+def test_a_damaged_or_foreign_file_offers_only_plausible_values(tmp_path):
+    file = R.values_file(tmp_path)
+    file.parent.mkdir(parents=True)
+    file.write_text("{not json")
+    assert R.pending(file) == {}
+    file.write_text('["style_file"]')
+    assert R.pending(file) == {}
+    file.write_text('{"arguments": {"seed": "seven", "quality": "high", "unknown": 1}}')
+    assert R.pending(file) == {"quality": "high"}
+
+
+def test_an_unwritable_folder_costs_nothing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    R.remember(R.values_file(blocker), TRIED)  # its folder cannot be made: no error, nothing kept
+    assert R.pending(R.values_file(blocker)) == {}
