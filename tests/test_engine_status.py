@@ -91,6 +91,15 @@ def test_save_connection_switches_url_and_token_and_keeps_the_installers_values(
     assert config.url is None and config.token is None and config.local_installed
 
 
+def test_a_pinned_certificate_goes_with_its_address(tmp_path, no_engine_env):
+    """The fingerprint pins one engine's certificate: kept while the address stays, dropped when it changes."""
+    path = write_engine_json(tmp_path / "engine.json", url="https://a:8765", token="t", tls_fingerprint="ab" * 32)
+    save_connection("https://a:8765", "new token", path)
+    assert load_config(path).tls_fingerprint == "ab" * 32
+    save_connection("https://b:8765", "t", path)
+    assert load_config(path).tls_fingerprint is None and "tls_fingerprint" not in json.loads(path.read_text())
+
+
 def test_save_connection_refuses_to_overwrite_a_broken_file(tmp_path, no_engine_env):
     path = tmp_path / "engine.json"
     path.write_text('{"url": "http://x\n}')

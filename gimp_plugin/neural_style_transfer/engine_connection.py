@@ -108,12 +108,16 @@ def save_connection(url: str | None, token: str | None, path: str | os.PathLike[
     """Point the plug-in at the engine at `url` with `token`, or (url None) back at the local engine.
 
     Only "url" and "token" change: what the installer wrote (python, command, state_file, spawn_prefix)
-    stays, so switching back to the local engine needs no reinstall. Written to a temporary file and
-    renamed, so GIMP never reads half a file; EngineConfigError if the existing file is broken (the
-    artist's typo is reported, not silently overwritten)."""
+    stays, so switching back to the local engine needs no reinstall. A pinned "tls_fingerprint" belongs
+    to the engine it was pinned for: it goes when the address changes (it would refuse the new engine).
+    Written to a temporary file and renamed, so GIMP never reads half a file; EngineConfigError if the
+    existing file is broken (the artist's typo is reported, not silently overwritten)."""
     target = engine_json_path(path)
     values = _read_config(target)
-    values["url"] = url.strip() if url and url.strip() else None
+    new_url = url.strip() if url and url.strip() else None
+    if new_url != values.get("url"):
+        values.pop("tls_fingerprint", None)
+    values["url"] = new_url
     values["token"] = (token.strip() or None) if (token and values["url"]) else None
     temporary = target.with_name(target.name + ".tmp")
     # Owner-only from the first byte (the token is a password): os.open's mode, not a chmod afterwards.
