@@ -71,3 +71,23 @@ def test_unwritable_store_does_not_raise(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert R.remember(blocker / "x" / "recent.json", [a]) == [a]
+
+
+def test_the_styles_of_a_failed_ok_are_offered_until_a_run_succeeds(tmp_path: Path) -> None:
+    """GIMP keeps a dialog's values only after a good run: the style picked for a run that failed was lost."""
+    a, b, c = (tmp_path / f"{n}.png" for n in "abc")
+    for path in (a, b, c):
+        path.write_bytes(b"x")
+    store = R.recent_file(tmp_path / "profile")
+    R.remember(store, [str(a)])
+    assert R.chosen(store) is None and R.last_style(store) == str(a)
+    R.note_chosen(store, {"style-file": str(b), "style-file-2": str(c)})  # OK pressed; then the run fails
+    assert R.chosen(store) == {"style-file": str(b), "style-file-2": str(c)}
+    assert R.last_style(store) == str(b)
+    assert R.load(store) == [str(a)], "a run that failed is not a recent style yet"
+    c.unlink()
+    assert R.chosen(store) == {"style-file": str(b), "style-file-2": None}  # a second style gone: none
+    R.remember(store, [str(b)])  # a good run: nothing pending any more
+    assert R.chosen(store) is None and R.load(store) == [str(b), str(a)]
+    R.note_chosen(store, {"style-file": str(tmp_path / "gone.png"), "style-file-2": None})
+    assert R.chosen(store) is None and R.last_style(store) == str(b)  # a vanished file is not offered

@@ -26,7 +26,8 @@ sys.path.insert(0, HERE)
 
 # Modules imported only when a window opens (GTK): their files are checked at start as well, so that a
 # missing one is reported before anything runs (tests/test_plugin_folder.py keeps this list complete).
-WINDOW_MODULES = ("dialog", "dialog_chooser", "dialog_logic", "dialog_preview", "learned_windows", "pixbufs",
+WINDOW_MODULES = ("dialog", "dialog_chooser", "dialog_logic", "dialog_preview", "dialog_state", "learn_dialog",
+                  "learned_windows", "pixbufs",
                   "progress_model", "progress_window", "settings_window")
 # What the menus show when a file is missing, so that the plug-in does not vanish: each procedure's name,
 # menu label and kind, as its module registers it (tests/test_plugin_folder.py and the real-GIMP test
@@ -169,6 +170,7 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         drawables: list[Gimp.Drawable], config: Gimp.ProcedureConfig, _data: Any) -> Gimp.ValueArray:
     """The procedure: check, ask (interactive), read, stylise, write. Errors leave the image unchanged."""
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    held: list[Any] = []  # the progress window, open while the result is written ("Writing the result…")
     try:
         source = layer_io.single_layer(drawables)
         result_layer, source = rerun.prepare(image, source, interactive)  # a result: update it in place
@@ -183,7 +185,8 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         styles = [_read_style(path) for path in args.style_paths()]
         settings = nst_logic.engine_settings(args)
         content, alpha = layer_io.read_layer(image, source)
-        outcome, payload, painted = _stylise(content, styles, settings, interactive, alpha, args.style_paths())
+        outcome, payload, painted = _stylise(content, styles, settings, interactive, alpha, args.style_paths(),
+                                             held)
         if outcome == "cancelled":
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         size = (content.width, content.height)
@@ -208,6 +211,8 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         message = plugin_messages.for_artist(*plugin_messages.internal_error(exc))
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
     finally:
+        for window in held:
+            window.close()
         layer_io.end_progress()
 
 
@@ -218,10 +223,23 @@ def _show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, source
     from gi.repository import GimpUi
 
     GimpUi.init(PROC)
+    recent = recent_styles.recent_file(Gimp.directory())
     _offer_stored_settings(config, settings_from)
+    _offer_chosen_styles(config, recent_styles.chosen(recent))  # newer than any good run: it wins
     import dialog  # GTK only when there is a dialog to show
 
-    return dialog.show(procedure, config, source, _connect)
+    if not dialog.show(procedure, config, source, _connect):
+        return False
+    picked = {name: config.get_property(name) for name in ("style-file", "style-file-2")}
+    recent_styles.note_chosen(recent, {name: value.get_path() if value is not None else None
+                                       for name, value in picked.items()})  # until the run succeeds
+    return True
+
+
+def _offer_chosen_styles(config: Gimp.ProcedureConfig, picked: dict[str, str | None] | None) -> None:
+    """The styles of an OK whose run failed since the last good run (GIMP kept that run's values instead)."""
+    for name, path in (picked or {}).items():
+        config.set_property(name, Gio.File.new_for_path(path) if path else None)
 
 
 def _offer_stored_settings(config: Gimp.ProcedureConfig, source: Gimp.Layer) -> None:
@@ -300,10 +318,11 @@ def _connect() -> Any:
 
 
 def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any], interactive: bool,
-             alpha: bytes | None = None, style_paths: list[str] | None = None
+             alpha: bytes | None = None, style_paths: list[str] | None = None, held: list[Any] | None = None
              ) -> tuple[str, Any, tuple[int, int] | None]:
     """Run the job; returns ("done", RawImage, the size it was painted at) or ("cancelled", None, None);
-    raises PluginFailure."""
+    raises PluginFailure. A finished job's progress window goes into `held`, open, for the caller to close
+    once the result is written."""
     Gimp.progress_init("Neural Style Transfer: connecting to the engine\u2026")
     runner = EngineJobRunner(_connect, content, styles, settings, preview=interactive,
                              style_names=[style_files.file_name(p) for p in style_paths or []])
@@ -312,8 +331,10 @@ def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any], intera
     if interactive:
         from progress_window import ProgressWindow
 
-        outcome, payload = ProgressWindow("Neural Style Transfer \u2014 working", runner, progress.update,
-                                          content, alpha).run()
+        window = ProgressWindow("Neural Style Transfer \u2014 working", runner, progress.update, content, alpha)
+        outcome, payload = window.run(hold_on_done=held is not None)
+        if held is not None and window.dialog is not None:
+            held.append(window)
     else:
         outcome, payload = runner.wait(progress.update, GLib.MainContext.default())
     if outcome == "error":

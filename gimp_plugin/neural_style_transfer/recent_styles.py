@@ -5,6 +5,10 @@ GIMP's profile (the GIMP glue passes `Gimp.directory()`), so each GIMP profile (
 throwaway profile) has its own. Paths are compared after normalisation, so the same file chosen
 through two spellings counts once; files that no longer exist are dropped when the list is read, so
 the dialog never offers a picture it cannot show.
+
+Beside the list, the styles of the last OK that has not succeeded yet ("chosen"): GIMP keeps a dialog's
+values only after a successful run, so a run that failed (an engine that did not answer...) used to forget
+the style the artist had just picked; the dialog offers it again until a run succeeds.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 LIMIT = 8
 FOLDER_NAME = "neural-style-transfer"
@@ -45,12 +50,27 @@ def merge(used: Iterable[str], previous: Iterable[str], limit: int = LIMIT) -> l
     return out
 
 
+def _read(file: str | os.PathLike[str]) -> Any:
+    try:
+        return json.loads(Path(file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write(file: str | os.PathLike[str], value: dict[str, Any]) -> None:
+    target = Path(file)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(value, indent=1), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        pass
+
+
 def load(file: str | os.PathLike[str], exists: bool = True) -> list[str]:
     """The stored list; [] when missing or unreadable. With `exists`, only files that still exist."""
-    try:
-        value = json.loads(Path(file).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
+    value = _read(file)
     paths = value.get("styles") if isinstance(value, dict) else value
     if not isinstance(paths, list):
         return []
@@ -62,12 +82,35 @@ def remember(file: str | os.PathLike[str], used: Iterable[str], limit: int = LIM
     """Put the styles just used in front and save; returns the new list. Never raises on I/O: a list
     that cannot be saved only costs the artist a shortcut, not their result."""
     paths = merge(used, load(file), limit)
-    target = Path(file)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps({"styles": paths}, indent=1), encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError:
-        pass
+    _write(file, {"styles": paths})  # a good run: nothing is pending any more
     return paths
+
+
+def note_chosen(file: str | os.PathLike[str], picked: dict[str, str | None]) -> None:
+    """At OK, before the run: the style arguments chosen ({"style-file": path, "style-file-2": path or None}),
+    offered again by `chosen` until a run succeeds (`remember`). The list itself is kept as it is."""
+    _write(file, {"styles": load(file, exists=False), "chosen": {k: v for k, v in picked.items()
+                                                                 if v is None or isinstance(v, str)}})
+
+
+def chosen(file: str | os.PathLike[str]) -> dict[str, str | None] | None:
+    """The styles of the last OK whose run has not succeeded, None when there are none (or the first style
+    file is gone); a second style that is gone becomes None."""
+    value = _read(file)
+    picked = value.get("chosen") if isinstance(value, dict) else None
+    if not isinstance(picked, dict) or not isinstance(picked.get("style-file"), str):
+        return None
+    if not os.path.isfile(picked["style-file"]):
+        return None
+    second = picked.get("style-file-2")
+    return {"style-file": picked["style-file"],
+            "style-file-2": second if isinstance(second, str) and os.path.isfile(second) else None}
+
+
+def last_style(file: str | os.PathLike[str]) -> str | None:
+    """The style picked last: the pending one of a failed run, else the most recent that exists."""
+    pending = chosen(file)
+    if pending is not None:
+        return pending["style-file"]
+    paths = load(file)
+    return paths[0] if paths else None
