@@ -52,7 +52,9 @@ INCREMENTS: dict[str, tuple[float, float]] = {"style-strength": (0.1, 1.0), "ste
 # step runs `LEARN_BATCH` crops of the training size through the same VGG-19 costs, forward and backward, plus
 # the style network. So a step costs about LEARN_BATCH x one painting iteration at that size, times a factor
 # for the network (and the content pass), measured with benchmarks/bench_learned.py against POST /plan on a
-# 2-thread CPU in fp32: 1.20 (small), 1.79 (standard).
+# 2-thread CPU in fp32: 1.20 (small), 1.79 (standard). At other training sizes it holds less well (small network,
+# a busy 2-core CPU): the estimate was 0.6x the measured time at 128 px, 1.1x at 256 and 1.3x at 384 (per-step
+# costs that do not grow with the pixels weigh more on small crops).
 LEARN_BATCH = 4  # nst_engine.learned.options.LearnOptions.batch, which the plug-in does not change
 LEARN_STEP_FACTOR = {"small": 1.2, "standard": 1.8}
 PROBE_ITERATIONS = (20, 40)  # two single-scale plans: their difference is the time of the iterations alone
