@@ -196,6 +196,8 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
                                     content.sample_format, notes)
         else:
             written = _write_layer(image, source, payload, alpha, args, settings, content.sample_format, notes)
+        for window in held:  # the layer is there: "Writing the result…" is over, before any message
+            window.close()
         told = placement.after_message(written.get_name(), painted, size, payload.stopped_early,
                                        nst_logic.SIZE_CONTROL)
         if told and run_mode != Gimp.RunMode.NONINTERACTIVE:
