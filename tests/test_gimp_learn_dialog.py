@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "gimp"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gimp_plugin" / "neural_style_transfer"))
 import dialog_driver as DD  # noqa: E402
 import gimp_harness as H  # noqa: E402
 from test_gimp_learned import _photos  # noqa: E402 - the same small photographs
@@ -49,18 +50,20 @@ def seen(gimp_root: H.GimpRoot) -> Iterator[dict[str, Any]]:
     work = gimp_root.workdir("nst-learn-dialog-")
     engine = H.start_engine(work)
     state = work / "dialog-state.json"
-    session = XSession(gimp_root, work / "profile", work, env={DD.STATE_ENV: gimp_root.inside(state),
-                                                               "NST_PLUGIN_EXTRA_SETTINGS": "{not json"})
+    session = XSession(gimp_root, work / "profile", work, env={DD.STATE_ENV: gimp_root.inside(state)})
     out: dict[str, Any] = {"steps": []}
     try:
-        H.install_plugin(work / "profile", H.engine_json_ok(engine))
+        plugin = H.install_plugin(work / "profile", H.engine_json_ok(engine))
+        closed = {**H.engine_json_ok(engine), "url": "http://127.0.0.1:9"}  # nothing listens there
         with Image.open(H.REPO / "tests" / "data" / "ihc.jpg") as im:
             im.convert("RGB").resize((256, 256)).save(work / "style.jpg")
         _photos(work / "typed", 9)
         DD.seed_recent(work / "profile", [gimp_root.inside(work / "style.jpg")])
         for name in ("driver_common.py", "drive_learn_dialog.py"):
             shutil.copy2(H.REPO / "tests" / "gimp" / name, work / name)
-        params = {"results": gimp_root.inside(work / "results.json")}
+        params = {"results": gimp_root.inside(work / "results.json"),
+                  "engine_json": gimp_root.inside(plugin / "engine.json"),
+                  "engine_json_variants": {"ok": H.engine_json_ok(engine), "closed": closed}}
         (work / "params.json").write_text(json.dumps(params))
         session.start(work / "drive_learn_dialog.py", work / "params.json")
         session.wait_file(work / "calling-dialog", 600)
@@ -113,9 +116,11 @@ def seen(gimp_root: H.GimpRoot) -> Iterator[dict[str, Any]]:
         session.wait_file(work / "calling-after", 300)
         window = session.wait_window("^Neural Style Transfer$", 120)
         out["after"] = DD.wait_state(session, state, "the filter's dialog did not open again",
-                                     lambda s: s.get("ready") and "closed" not in s, 120)
-        session.key(window, "Escape")
-        session.wait_file(work / "finished", 120)
+                                     lambda s: s.get("ready") and "closed" not in s and "ok" in s.get("widgets", {}),
+                                     120)
+        DD.click_widget(session, window, out["after"], "ok")
+        session.wait_file(work / "finished", 600)
+        out["progress"] = DD.read_state(state).get("progress_window")
         out["steps"].append("finished")
     except Exception as exc:  # noqa: BLE001 - reported by the tests, with GIMP's log
         out["steps"].append(f"harness error: {exc!r}")
@@ -183,6 +188,18 @@ def test_the_style_picked_for_a_failed_run_is_offered_again(seen) -> None:
     assert seen["fresh"]["style"]["path"] is None, "a fresh profile: GIMP offers no style"
     assert seen["picked"]["style"]["path"].endswith("/style.jpg")
     failed = cases["failed_ok"]["call"]
-    assert failed["status"] != "success" and "NST_PLUGIN_EXTRA_SETTINGS" in failed["message"], failed
+    assert failed["status"] != "success" and "127.0.0.1:9" in failed["message"], failed
     assert seen["after"]["style"]["path"].endswith("/style.jpg") and seen["after"]["ok_sensitive"] is True
     assert seen["fresh"]["increments"]["style-strength"] == [pytest.approx(0.1), pytest.approx(1.0)]
+
+
+def test_a_whole_run_names_its_last_phases(seen) -> None:
+    """Issue 23: the bar sat at 100 % for about 40 s without a word. After the last iteration the window says
+    what is happening: the last pass, receiving the result, writing it into GIMP."""
+    import progress_model as PM
+
+    assert "finished" in seen["steps"], (seen["steps"], seen["log"])
+    assert seen["results"]["cases"]["after"]["call"]["status"] == "success", seen["results"]["cases"]["after"]
+    bars = seen["progress"]["bar_texts"]
+    assert bars[-3:] == [PM.FINISHING, PM.RECEIVING, PM.WRITING], bars
+    assert not any("100 %" in text for text in bars), bars

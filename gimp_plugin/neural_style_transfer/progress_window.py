@@ -19,6 +19,7 @@ import gi
 
 gi.require_version("Gtk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
+import dialog_state  # noqa: E402
 import nst_logic  # noqa: E402
 import pixbufs  # noqa: E402
 import progress_model as PM  # noqa: E402
@@ -48,6 +49,8 @@ class ProgressWindow:
         self._alpha_cache: dict[tuple[int, int], bytes] = {}
         self._thumb_size: tuple[int, int] | None = None
         self._phase: str | None = None  # the line under the bar after the last iteration (instead of the times)
+        self._state_file = dialog_state.state_file()  # tests: what the bar said, in order
+        self._said: list[str] = []
 
         self.dialog = Gtk.Dialog(title=title)
         self.dialog.set_default_size(PREVIEW_SIZE + 40, -1)
@@ -94,6 +97,13 @@ class ProgressWindow:
             self.close()
         return self._outcome
 
+    def _report(self) -> None:
+        """Tests only ($NST_PLUGIN_DIALOG_STATE): each text the bar has shown, in order, once."""
+        text = self._bar.get_text() or ""
+        if self._state_file and (not self._said or self._said[-1] != text):
+            self._said.append(text)
+            dialog_state.write(self._state_file, {"progress_window": {"bar_texts": self._said}}, self.dialog, {})
+
     def close(self) -> None:
         if self.dialog is not None:
             self.dialog.destroy()
@@ -105,6 +115,7 @@ class ProgressWindow:
         self._bar.set_fraction(1.0)
         self._bar.set_text(PM.WRITING)
         self._time.set_text(PM.WRITING_DETAIL)
+        self._report()
         deadline = time.monotonic() + 0.5  # drawn before GIMP's calls keep the main loop busy
         while Gtk.events_pending() and time.monotonic() < deadline:
             Gtk.main_iteration_do(False)
@@ -164,6 +175,7 @@ class ProgressWindow:
             self._phase = PM.phase_detail(event) or self._phase
             if self._phase is not None:
                 self._time.set_text(self._clock.phase_line(self._phase, time.monotonic()))
+        self._report()
         fraction = PM.overall_fraction(event) if event.get("type") == "progress" else None
         if fraction is not None:
             self._bar.set_fraction(max(fraction, self._clock.fraction))

@@ -4,10 +4,10 @@
 #                painted with last (the recent styles); the test reads it (thumbnail, explanations, estimate),
 #                types a folder's path, 3 steps and 64 px into it, clicks OK; learning runs in its window,
 #                then the information message, which the test closes with Return
-#   failed_ok    the main filter INTERACTIVELY: the test picks the recent style and clicks OK; the run fails
-#                after OK ($NST_PLUGIN_EXTRA_SETTINGS is not JSON), so GIMP keeps no values
-#   after        the main filter INTERACTIVELY again: the dialog offers the style picked for the failed run;
-#                the test reads it and presses Escape
+#   failed_ok    the main filter INTERACTIVELY with engine.json naming a closed port: the test picks the recent
+#                style and clicks OK; the run fails after OK, so GIMP keeps no values
+#   after        engine.json as it was; the main filter INTERACTIVELY again: the dialog offers the style picked
+#                for the failed run; the test reads it and clicks OK; the progress window runs to the end
 # ruff: noqa: F821
 import os
 
@@ -43,7 +43,9 @@ try:
     learn("dialog", Gimp.RunMode.INTERACTIVE)
     img, layer = new_image(64, 48, Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR, "Background",
                            Gimp.ImageType.RGB_IMAGE)
+    write_engine_json("closed")
     run_case("failed_ok", img, layer, Gimp.RunMode.INTERACTIVE)
+    write_engine_json("ok")
     run_case("after", img, layer, Gimp.RunMode.INTERACTIVE)
 except Exception:  # noqa: BLE001
     RESULTS["driver_error"] = traceback.format_exc()
