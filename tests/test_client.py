@@ -47,6 +47,8 @@ def test_finds_a_running_engine_through_its_state_file(start_engine, photos):
     alpha = struct.unpack_from("<f", result.data, 12)[0]  # pixel (0, 0): transparent in the content
     assert alpha == 0.0
     assert [e["iteration"] for e in progress if e["type"] == "progress"] == [1, 2]
+    # the engine's done is followed by the client's "receiving" while the result is fetched (the window names it)
+    assert progress[-1] == {"type": "receiving", "stopped_early": False}
 
 
 def test_a_configured_url_and_token_reach_an_engine_as_a_remote_one_would(start_engine, photos, monkeypatch):

@@ -115,3 +115,17 @@ def test_rgba8_from_f32_clamps_and_rounds():
     assert D.rgba8_from_f32(data, 2, 1) == bytes([0, 128, 255, 255, 0, 255, 51, 0])
     with pytest.raises(ValueError):
         D.rgba8_from_f32(data, 3, 1)
+
+
+def test_plus_and_page_change_numbers_by_small_steps_of_their_range():
+    """"+" on Style strength went from 1.00 to 2.00 (GIMP's step for a 0..10 range): every number with a
+    fractional range has a step of its own, a small part of its range, and a page of a few steps."""
+    import nst_logic
+
+    doubles = {name: extra for name, kind, _n, _b, extra in nst_logic.ARGUMENTS if kind == "double"}
+    assert set(nst_logic.INCREMENTS) == set(doubles)
+    for name, (step, page) in nst_logic.INCREMENTS.items():
+        span = doubles[name]["max"] - doubles[name]["min"]
+        assert 0 < step <= span / 20 and step < page <= span / 2, name
+        assert step <= 0.1 * max(1.0, doubles[name]["default"]), name
+    assert nst_logic.INCREMENTS["style-strength"] == (0.1, 1.0)

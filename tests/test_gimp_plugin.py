@@ -522,6 +522,9 @@ def test_dialog_shows_the_style_thumbnail_and_the_recent_styles(gui_results):
     assert opened["blend_sensitive"] is False, "the second style's weight waits for a second style"
     assert opened["ok_sensitive"] is True and opened["ok_hint"] == "" and opened["style"]["words"] == ""
     assert "style-file" in opened.get("choosers_decorated", []), "the chooser was not filtered to images"
+    # "+" on Style strength went from 1.00 to 2.00 (issue 23): GIMP's spin buttons now step by these
+    assert opened["increments"]["style-strength"] == [pytest.approx(0.1), pytest.approx(1.0)]
+    assert opened["increments"]["style-scale"][0] == pytest.approx(0.1)
 
 
 def test_dialog_preview_produces_an_image(gui_results):

@@ -62,3 +62,86 @@ def test_the_artist_is_told_where_a_learned_style_is_found() -> None:
     closed = L.learning_outcome_text("closed", None, "dots")
     assert "goes on learning \u201cdots\u201d" in closed and "Apply Learned Style" in closed
     assert L.learning_outcome_text("done", {}, "dots").startswith("Learned the style \u201cdots\u201d.")
+
+
+# --- the Learn window (issue 23, point 6) ------------------------------------------------------------------
+
+
+def test_typed_folder_paths_are_accepted_when_they_are_folders(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    assert L.typed_folder(f"  {tmp_path}/photos/ ") == (str(tmp_path / "photos"), "")
+    assert L.typed_folder(f'"{tmp_path}/photos"')[0] == str(tmp_path / "photos")  # pasted with quotes
+    assert L.typed_folder(f"file://{tmp_path}/photos")[0] == str(tmp_path / "photos")
+    assert L.typed_folder("") == (None, "")
+    assert L.typed_folder(f"{tmp_path}/nothing") == (None, "No such folder")
+    folder, hint = L.typed_folder(f"{tmp_path}/a.jpg")
+    assert folder is None and "a.jpg" in hint and "not a folder" in hint
+    folder, hint = L.typed_folder("photos")
+    assert folder is None and "whole path" in hint
+
+
+def test_ok_waits_for_a_style_picture_and_a_folder(tmp_path: Path, photos: dict[str, Path]) -> None:
+    picture = str(next(iter(photos.values())))
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "fake.png").write_text("not a picture")
+    assert L.ok_state(picture, str(tmp_path / "photos")) == (True, "")
+    ok, hint = L.ok_state(None, str(tmp_path / "photos"))
+    assert not ok and hint.startswith("No style image")
+    ok, hint = L.ok_state(str(tmp_path / "fake.png"), str(tmp_path / "photos"))
+    assert not ok and "fake.png" in hint and "not a picture" in hint
+    ok, hint = L.ok_state(picture, None)
+    assert not ok and "folder of photographs" in hint
+    ok, hint = L.ok_state(picture, str(tmp_path / "gone"))
+    assert not ok and "gone" in hint
+
+
+def _plan_answer(seconds: float | None, iterations: int) -> dict:
+    return {"seconds": seconds, "device_name": "CPU",
+            "plan": {"size": [256, 256], "scales": [{"size": [256, 256], "iterations": iterations}]}}
+
+
+def test_one_iterations_time_comes_from_two_plans_without_their_fixed_costs() -> None:
+    # 5 s of set-up and final pass plus 0.5 s an iteration: 15 s for 20 iterations, 25 s for 40
+    assert L.iteration_seconds(_plan_answer(15.0, 20), _plan_answer(25.0, 40)) == 0.5
+    assert L.iteration_seconds(_plan_answer(None, 20), _plan_answer(25.0, 40)) is None  # not measured yet
+    assert L.iteration_seconds(_plan_answer(15.0, 20), _plan_answer(15.0, 20)) is None
+    assert L.iteration_seconds({}, None) is None
+    probe = L.probe_settings(256, 20)
+    assert probe["scales"] == 1 and probe["iterations"] == 20 and probe["max_long_side"] == 256
+    assert probe["time_budget"] == 0  # the engine must not shrink the probe to fit its time limit
+
+
+def test_learning_time_grows_with_steps_and_network_width() -> None:
+    small = L.learn_seconds(0.5, 2000, "small")
+    assert small == 2000 * L.LEARN_BATCH * 0.5 * L.LEARN_STEP_FACTOR["small"]
+    assert L.learn_seconds(0.5, 4000, "small") == 2 * small
+    assert L.learn_seconds(0.5, 2000, "standard") > small
+    assert L.learn_seconds(0.5, 2000, "unknown") >= L.learn_seconds(0.5, 2000, "standard")  # never optimistic
+    text = L.learn_estimate_text(small, "CPU")
+    assert text.startswith("Learning takes about 1 h 20 min")  # 4800 s and "on CPU" in text, text
+    assert "not known yet" in L.learn_estimate_text(None, "CPU")
+
+
+def test_every_learn_field_is_explained_in_plain_words() -> None:
+    fields = ("style-file", "photos-folder", "style-name", "steps", "training-size", "network", "style-strength",
+              "replace", "keep-running")
+    assert set(L.FIELD_HELP) == set(fields)
+    for name, text in L.FIELD_HELP.items():
+        assert len(text.split()) >= 8, f"{name}: {text!r} explains too little"
+        assert not any(word in text.lower() for word in ("crop", "calibrated", "weight", "argument")), text
+    assert "overwrite" in L.FIELD_HELP["replace"] and "pixels" in L.FIELD_HELP["training-size"]
+
+
+def test_learn_increments_are_small_steps_of_their_ranges() -> None:
+    ranges = {"style-strength": (0.05, 20.0, 1.0), "steps": (1, 1_000_000, 2000), "training-size": (64, 1024, 256)}
+    assert set(L.INCREMENTS) == set(ranges)
+    for name, (step, page) in L.INCREMENTS.items():
+        low, high, default = ranges[name]
+        assert 0 < step < page <= (high - low) / 2 and step <= default / 2, name
+
+
+def test_success_is_told_as_information_with_a_title() -> None:
+    assert L.learning_outcome_title("done", {"type": "done"}) == "Style learned"
+    assert "stopped early" in L.learning_outcome_title("done", {"type": "done", "stopped_early": True})
+    assert L.learning_outcome_title("closed", None) == "Learning goes on"

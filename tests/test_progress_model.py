@@ -86,3 +86,80 @@ def test_preview_gets_the_layers_alpha_for_the_checkerboard():
     rgb = bytes([10, 20, 30, 40, 50, 60, 0, 0]) + bytes([70, 80, 90, 1, 2, 3, 0, 0])  # rowstride 8
     out = PM.with_alpha(rgb, 2, 2, 3, 8, plane)
     assert out == bytes([10, 20, 30, 255, 40, 50, 60, 0, 70, 80, 90, 128, 1, 2, 3, 255])
+
+
+# --- a steady time left and named last phases (issue 23, points 5 and 9) -------------------------------------
+
+
+def _shown(sequence: list[tuple[float, float | None]], steady: PM.SteadyRemaining | None = None) -> list[float]:
+    steady = steady or PM.SteadyRemaining()
+    return [steady.update(raw, now) for now, raw in sequence]
+
+
+def test_time_left_never_jumps_back_up_on_a_passing_wobble():
+    """What an artist saw: 1:40 -> 2:02 -> 1:40 -> 0:24. Shown: a countdown that only goes down."""
+    raw = [(0.0, 100.0), (2.0, 122.0), (4.0, 100.0), (6.0, 24.0), (8.0, 24.0), (30.0, 10.0)]
+    shown = _shown(raw)
+    assert shown[0] == 100.0
+    assert all(b <= a for a, b in zip(shown, shown[1:], strict=False)), shown
+    assert shown[1] == pytest.approx(98.0)  # counted down, the 122 ignored
+    assert 24.0 < shown[3] < shown[2]  # eases towards a lower figure instead of dropping 76 s at once
+    assert shown[-1] < 20.0  # ... and gets near it
+
+
+def test_noisy_figures_count_down_steadily():
+    """Rate figures that wobble ±30 % around the truth (a busy machine) at 10 updates a second: the time left
+    goes up only where it says it was re-estimated (at most once, here, for a first figure 22 % short)."""
+    import random
+
+    rng = random.Random(1)
+    steady = PM.SteadyRemaining()
+    shown, said = [], []
+    for t in range(0, 1000):
+        now = t / 10
+        shown.append(steady.update(max(0.0, (120 - now) * rng.uniform(0.7, 1.3)), now))
+        said.append(steady.reestimated)
+    rises = [i + 1 for i, (a, b) in enumerate(zip(shown, shown[1:], strict=False)) if b > a + 1e-9]
+    assert len(rises) <= 1 and all(said[i] for i in rises), rises
+    steps = [a - b for a, b in zip(shown, shown[1:], strict=False)]
+    assert max(steps) < 3.0, "no visible jumps down either: at most a few seconds per tenth of a second"
+    assert shown[-1] == pytest.approx(20.0, abs=12.0)  # and still near the truth at the end
+
+
+def test_a_lasting_slowdown_is_taken_as_a_new_estimate_and_said():
+    steady = PM.SteadyRemaining()
+    assert steady.update(60.0, 0.0) == 60.0
+    shown = [steady.update(150.0, t / 2) for t in range(1, 60)]  # the work needs far longer, for 30 s
+    jumped = [i for i, (a, b) in enumerate(zip(shown, shown[1:], strict=False)) if b > a]
+    assert len(jumped) == 1, shown  # once, not back and forth
+    assert shown[jumped[0] + 1] > 120.0  # near the new figure (averaged over a few seconds)
+    assert (jumped[0] + 2) / 2 >= steady.hold  # only after `hold` seconds of it
+
+
+def test_clock_line_says_almost_done_and_re_estimated():
+    clock = PM.ProgressClock(started=0.0)
+    clock.update({"type": "started", "estimate_seconds": 10}, 0.0)
+    assert clock.time_line(1.0).endswith("about 9 s left")
+    clock.update({"type": "progress", "fraction": 0.5}, 5.0)  # on pace: 5 s more
+    assert clock.time_line(5.0).endswith("about 5 s left")
+    assert clock.time_line(12.0).endswith("almost done")  # the countdown ran out before the work
+    assert clock.time_line(13.0).endswith("almost done")  # and does not climb back
+    slow = PM.ProgressClock(started=0.0)
+    slow.update({"type": "started", "estimate_seconds": 20}, 0.0)
+    slow.update({"type": "progress", "fraction": 0.05}, 1.0)
+    lines = [slow.time_line(t / 2) for t in range(2, 80)]  # 0.05 done in 1 s: 19 s left ... then no news
+    assert any("re-estimated" in line for line in lines), lines[-5:]
+
+
+def test_the_phases_after_the_last_iteration_are_named():
+    assert PM.bar_text({"type": "progress", "fraction": 0.99}) == "Stylising \u2014 99 %"
+    assert PM.bar_text({"type": "progress", "fraction": 1.0}) == PM.FINISHING
+    assert PM.phase_detail({"type": "progress", "fraction": 1.0}) == PM.FINISHING_DETAIL
+    assert PM.phase_detail({"type": "progress", "fraction": 0.5}) is None
+    receiving = {"type": PM.RECEIVING_EVENT}
+    assert PM.bar_text(receiving) == PM.RECEIVING and "Receiving" in PM.RECEIVING
+    assert "on its way" in PM.phase_detail(receiving)
+    assert L.progress_text(receiving) == PM.RECEIVING  # GIMP's own bar says the same
+    assert "GIMP" in PM.WRITING
+    clock = PM.ProgressClock(started=0.0)
+    assert clock.phase_line(PM.FINISHING_DETAIL, 65.0) == PM.FINISHING_DETAIL + " Elapsed 1 min 05 s."

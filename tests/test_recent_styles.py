@@ -71,3 +71,17 @@ def test_unwritable_store_does_not_raise(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert R.remember(blocker / "x" / "recent.json", [a]) == [a]
+
+
+def test_the_last_style_is_a_failed_oks_then_the_most_recent(tmp_path: Path) -> None:
+    """The Learn window offers the style picked last: an OK's whose run has not succeeded (kept by
+    repeat_values.py, passed in), else the most recent that still exists."""
+    a, b = (tmp_path / f"{n}.png" for n in "ab")
+    for path in (a, b):
+        path.write_bytes(b"x")
+    store = R.recent_file(tmp_path / "profile")
+    assert R.last_style(store) is None
+    R.remember(store, [str(a)])
+    assert R.last_style(store) == str(a) and R.last_style(store, pending=None) == str(a)
+    assert R.last_style(store, pending=str(b)) == str(b)
+    assert R.last_style(store, pending=str(tmp_path / "gone.png")) == str(a)  # a vanished file is not offered

@@ -1,18 +1,30 @@
-"""The values of an interactive run that failed (repeat_values.py), without GIMP: kept for Repeat and the
-dialog, since GIMP stores only successful runs' values (issue 21, point 4: Repeat after the engine died)."""
+"""The values of an OK whose run has not succeeded (repeat_values.py), without GIMP: kept for Repeat, the
+dialog and the Learn window, since GIMP stores only successful runs' values (issue 21, point 4: Repeat after
+the engine died; issue 23: the style forgotten after a failed OK)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gimp_plugin" / "neural_style_transfer"))
 
 import nst_logic as L  # noqa: E402
+import pytest  # noqa: E402
 import repeat_values as R  # noqa: E402
 
 TRIED = {"style-file": "/art/starry.jpg", "style-file-2": None, "style-blend": 0.25, "style-strength": 2.0,
          "quality": "draft", "max-size": 256, "preserve-colors": True, "style-scale": 1.5, "seed": 7}
+
+
+@pytest.fixture(autouse=True)
+def starry(tmp_path, monkeypatch):
+    """TRIED's style picture exists (a vanished one is not offered)."""
+    real = tmp_path / "starry.jpg"
+    real.write_bytes(b"x")
+    TRIED["style-file"] = str(real)
+    yield real
 
 
 def test_a_failed_runs_values_come_back_whole(tmp_path):
@@ -46,7 +58,22 @@ def test_a_damaged_or_foreign_file_offers_only_plausible_values(tmp_path):
     file.write_text('["style_file"]')
     assert R.pending(file) == {}
     file.write_text('{"arguments": {"seed": "seven", "quality": "high", "unknown": 1}}')
-    assert R.pending(file) == {"quality": "high"}
+    assert R.pending(file) == {}, "no style: nothing to repeat"
+    file.write_text(json.dumps({"arguments": {"style_file": TRIED["style-file"], "seed": "seven",
+                                              "quality": "high", "unknown": 1}}))
+    assert R.pending(file) == {"style-file": TRIED["style-file"], "quality": "high"}
+
+
+def test_a_style_picture_gone_since_is_not_offered(tmp_path, starry):
+    file = R.values_file(tmp_path)
+    second = tmp_path / "second.png"
+    second.write_bytes(b"x")
+    R.remember(file, {**TRIED, "style-file-2": str(second)})
+    assert R.pending(file)["style-file-2"] == str(second)
+    second.unlink()
+    assert R.pending(file)["style-file-2"] is None and R.pending(file)["style-file"] == str(starry)
+    starry.unlink()
+    assert R.pending(file) == {}
 
 
 def test_an_unwritable_folder_costs_nothing(tmp_path):

@@ -143,3 +143,19 @@ def test_the_plugins_client_asks_for_a_plan(engine):
     assert answer["calibrated"] and answer["seconds"] > 0
     with pytest.raises(EngineJobFailed, match="quality|preset"):
         client.plan(PHOTO[0], PHOTO[1], {"preset": "ultra"})
+
+
+def test_the_learn_windows_estimate_probes_one_scale_of_the_training_size(engine):
+    """Learn a Style… derives its estimate from two plans of one scale that differ only in their iterations
+    (learned_logic.iteration_seconds): the engine must plan exactly what is asked, linear in iterations."""
+    import learned_logic as LL
+
+    client = EngineClient(engine.url, engine.token)
+    answers = {n: client.plan(256, 256, LL.probe_settings(256, n)) for n in (*LL.PROBE_ITERATIONS, 80)}
+    for n, answer in answers.items():
+        assert answer["plan"]["scales"] == [{"size": [256, 256], "iterations": n, "tile": None, "tiles": 1}]
+    short, long = (answers[n] for n in LL.PROBE_ITERATIONS)
+    first, wider = LL.iteration_seconds(short, long), LL.iteration_seconds(long, answers[80])
+    assert first is not None and first > 0 and first == pytest.approx(wider, rel=0.05)
+    bigger = LL.iteration_seconds(*(client.plan(512, 512, LL.probe_settings(512, n)) for n in LL.PROBE_ITERATIONS))
+    assert bigger is not None and bigger > 2 * first  # four times the pixels

@@ -11,8 +11,6 @@ and recent_styles.py.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +22,7 @@ gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
 import dialog_chooser  # noqa: E402
 import dialog_logic as D  # noqa: E402
+import dialog_state  # noqa: E402
 import engine_client  # noqa: E402
 import nst_logic  # noqa: E402
 import pixbufs  # noqa: E402
@@ -34,7 +33,7 @@ from gi.repository import Gimp, GimpUi, GLib, GObject, Gtk  # noqa: E402
 
 THUMB = 96  # the style's thumbnail beside its chooser
 RECENT_THUMB = 48
-STATE_ENV = "NST_PLUGIN_DIALOG_STATE"  # tests: a JSON file the dialog keeps up to date with what it shows
+STATE_ENV = dialog_state.STATE_ENV
 
 
 class _Engine:
@@ -62,7 +61,7 @@ class StyleTransferDialog:
         self.engine = _Engine(connect)
         self.recent_file = recent_styles.recent_file(Gimp.directory())
         self.state: dict[str, Any] = {"ready": False}
-        self._state_file = os.environ.get(STATE_ENV) or None
+        self._state_file = dialog_state.state_file()
         self._estimate_generation = 0
         self._estimate_timer = 0
         self._widgets: dict[str, Gtk.Widget] = {}
@@ -160,6 +159,7 @@ class StyleTransferDialog:
                 self.state.setdefault("choosers_decorated", []).append(prop)
                 if prop == "style-file" and isinstance(chooser, Gtk.FileChooserButton):
                     self._widgets["style_chooser"] = chooser
+        self.state["increments"] = dialog_chooser.apply_increments(self.dialog, nst_logic.INCREMENTS)
         self._update_style_thumbs()
         self._update_blend_sensitivity()
         self._update_ok()
@@ -222,19 +222,10 @@ class StyleTransferDialog:
     def _update_style_thumbs(self) -> None:
         for prop, image, size, key in (("style-file", self.thumb, THUMB, "style"),
                                        ("style-file-2", self.thumb2, THUMB // 2, "style2")):
-            path = self._path(prop)
-            pixbuf = pixbufs.from_file(path, size)
-            if pixbuf is None:
-                image.set_from_icon_name("image-missing" if path else "image-x-generic", Gtk.IconSize.DIALOG)
-            else:
-                image.set_from_pixbuf(pixbufs.over_checks(pixbuf))
-            image.set_tooltip_text(path or "No style image chosen")
-            words = D.thumbnail_words(path, pixbuf is not None)
+            self.state[key] = shown = dialog_chooser.show_thumbnail(image, self._path(prop), size)
             if key == "style":
-                self.thumb_words.set_text(words)
-                self.thumb_words.set_visible(bool(words))
-            self.state[key] = {"path": path, "thumbnail": [pixbuf.get_width(), pixbuf.get_height()]
-                               if pixbuf is not None else None, "words": words}
+                self.thumb_words.set_text(shown["words"])
+                self.thumb_words.set_visible(bool(shown["words"]))
 
     def _update_blend_sensitivity(self) -> None:
         has_second = self._path("style-file-2") is not None
@@ -342,21 +333,7 @@ class StyleTransferDialog:
             return
         self.state["preview_stale"] = self.preview.stale
         self.state["style_file"] = self._path("style-file")
-        top = self.dialog
-        where: dict[str, list[int]] = {}
-        for name, widget in self._widgets.items():
-            if widget.get_mapped():
-                pos = widget.translate_coordinates(top, 0, 0)
-                alloc = widget.get_allocation()
-                if pos:
-                    where[name] = [pos[0], pos[1], alloc.width, alloc.height]
-        self.state["widgets"] = where
-        try:
-            with open(self._state_file + ".tmp", "w", encoding="utf-8") as fh:
-                json.dump(self.state, fh, indent=1)
-            os.replace(self._state_file + ".tmp", self._state_file)
-        except OSError:
-            pass
+        dialog_state.write(self._state_file, self.state, self.dialog, self._widgets)
 
     def run(self) -> bool:
         self.dialog.show_all()

@@ -25,7 +25,7 @@ from typing import Any
 import nst_contract as contract
 import plugin_messages as M
 from engine_connection import EngineConfig
-from nst_logic import installer_hint
+from nst_logic import RECEIVING_EVENT, installer_hint
 
 TERMINAL = contract.TERMINAL_EVENTS
 
@@ -315,6 +315,8 @@ class Job:
         for event in self.events():
             kind = event.get("type")
             if kind == "done":
+                if on_progress is not None:  # the transfer can take a while: the window names it
+                    on_progress({"type": RECEIVING_EVENT, "stopped_early": bool(event.get("stopped_early"))})
                 result = self.result()
                 result.stopped_early = bool(event.get("stopped_early"))
                 return result

@@ -1,7 +1,8 @@
 """Pure logic of the learned-style procedures (no GIMP here, so it is tested without GIMP).
 
 Names and menu places, which photographs of a folder are sent to learn from, progress texts, the new
-layer's name and the record stored on it.
+layer's name and the record stored on it; the Learn window's explanations, its typed folder path and its
+time estimate (derived from the engine's `POST /plan`, which knows only painting jobs: see learn_seconds).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import nst_contract as contract
 import nst_logic
+import style_files
 
 APPLY_PROC = "plug-in-nst-apply-learned-style"
 LEARN_PROC = "plug-in-nst-learn-style"
@@ -25,6 +27,37 @@ MIN_PHOTOS = 8  # the engine's minimum (nst_engine/learned/train.py)
 MAX_PHOTOS = 64  # spread evenly over a larger folder: more add little to a style and much to the upload
 MAX_PHOTO_BYTES = 40 * 2**20  # one file; larger ones are skipped (a photo this big is rarely a photo)
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+
+# The Learn window's fields in plain words: each argument's tooltip, and the line shown under it.
+FIELD_HELP = {
+    "style-file": "The picture whose brushwork, textures and colours are learned",
+    "photos-folder": "A folder of at least 8 ordinary photographs (a few dozen varied ones are best): the "
+                     "style is practised on them so that it works on any picture later",
+    "style-name": "The name it is listed under in Apply Learned Style (empty: the style picture's file name)",
+    "steps": "How long it practises: 2000 is a good start; more gives finer results and takes longer",
+    "training-size": "The size in pixels of the photo pieces it practises on: larger learns larger brush "
+                     "strokes and takes longer (256 is a good start)",
+    "network": "Small applies in seconds on a CPU; Standard keeps finer detail but learns and applies slower",
+    "style-strength": "How strongly the style is learned: 1 is the engine's balance, above 1 more style, "
+                      "below 1 more of the photographs' look",
+    "replace": "Tick to overwrite a style you learned before under the same name (otherwise that name is refused)",
+    "keep-running": "The engine goes on learning when this window is closed; the style then appears in Apply "
+                    "Learned Style when it is done",
+}
+# "+" / "-" and Page Up / Down in the Learn window (GIMP's own steps for these ranges are 1 and 10).
+INCREMENTS: dict[str, tuple[float, float]] = {"style-strength": (0.1, 1.0), "steps": (100, 1000),
+                                              "training-size": (32, 128)}
+
+# The time estimate. The engine estimates painting jobs only (POST /plan, from its measured speed); a learning
+# step runs `LEARN_BATCH` crops of the training size through the same VGG-19 costs, forward and backward, plus
+# the style network. So a step costs about LEARN_BATCH x one painting iteration at that size, times a factor
+# for the network (and the content pass), measured with benchmarks/bench_learned.py against POST /plan on a
+# 2-thread CPU in fp32: 1.20 (small), 1.79 (standard). At other training sizes it holds less well (small network,
+# a busy 2-core CPU): the estimate was 0.6x the measured time at 128 px, 1.1x at 256 and 1.3x at 384 (per-step
+# costs that do not grow with the pixels weigh more on small crops).
+LEARN_BATCH = 4  # nst_engine.learned.options.LearnOptions.batch, which the plug-in does not change
+LEARN_STEP_FACTOR = {"small": 1.2, "standard": 1.8}
+PROBE_ITERATIONS = (20, 40)  # two single-scale plans: their difference is the time of the iterations alone
 
 
 def pick_photos(folder: str, max_count: int = MAX_PHOTOS, max_total: int = 400 * 2**20) -> tuple[list[str], int]:
@@ -62,12 +95,78 @@ def default_style_name(style_path: str) -> str:
     return name[:64] or "style"
 
 
+def typed_folder(text: str) -> tuple[str | None, str]:
+    """A folder path the artist typed or pasted: (the folder, "") when it is one, else (None, why not)."""
+    path = os.path.expanduser(text.strip().strip('"').strip("'"))
+    if path.startswith("file://"):
+        path = path[len("file://"):]
+    if not path:
+        return None, ""
+    if not os.path.isabs(path):
+        return None, "Type the whole path, starting with " + ("a drive letter" if os.name == "nt" else "/")
+    if os.path.isdir(path):
+        return os.path.normpath(path), ""
+    if os.path.exists(path):
+        return None, f"\u201c{style_files.file_name(path)}\u201d is a file, not a folder"
+    return None, "No such folder"
+
+
+def ok_state(style_path: str | None, folder: str | None) -> tuple[bool, str]:
+    """(OK can run, the hint beside it): a style picture and a folder are needed."""
+    problem = style_files.problem(style_path)
+    if problem:
+        return False, problem
+    if not folder:
+        return False, "Choose the folder of photographs to learn on (or type its path)."
+    if not os.path.isdir(folder):
+        return False, f"The photographs folder \u201c{style_files.file_name(folder)}\u201d is not there."
+    return True, ""
+
+
+def probe_settings(size: int, iterations: int) -> dict[str, Any]:
+    """POST /plan settings for one painting scale of `size` x `size` px and `iterations` iterations."""
+    return {"size": int(size), "max_long_side": int(size), "scales": 1, "iterations": int(iterations),
+            "time_budget": 0, "output": "content"}
+
+
+def _plan_seconds(answer: Mapping[str, Any] | None) -> tuple[float, int] | None:
+    seconds = (answer or {}).get("seconds")
+    plan = (answer or {}).get("plan")
+    scales = plan.get("scales") if isinstance(plan, Mapping) else None
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not scales:
+        return None
+    iterations = sum(int(scale.get("iterations", 0)) for scale in scales if isinstance(scale, Mapping))
+    return float(seconds), iterations
+
+
+def iteration_seconds(short: Mapping[str, Any] | None, long: Mapping[str, Any] | None) -> float | None:
+    """Seconds of one painting iteration, from two /plan answers that differ only in their iterations (the
+    set-up and the final pass cancel out). None when the engine has not measured its speed."""
+    a, b = _plan_seconds(short), _plan_seconds(long)
+    if a is None or b is None or b[1] <= a[1] or b[0] <= a[0]:
+        return None
+    return (b[0] - a[0]) / (b[1] - a[1])
+
+
+def learn_seconds(iteration_s: float, steps: int, width: str, batch: int = LEARN_BATCH) -> float:
+    """How long learning takes: steps x batch crops x one painting iteration x the network's factor."""
+    return steps * batch * iteration_s * LEARN_STEP_FACTOR.get(width, max(LEARN_STEP_FACTOR.values()))
+
+
+def learn_estimate_text(seconds: float | None, device: str = "") -> str:
+    """'Learning takes about 25 min on CPU.' (or why it is not known)."""
+    on = f" on {device}" if device else ""
+    if seconds is None:
+        return f"Learning time: not known yet{on} (the engine measures its speed on its first job)."
+    return f"Learning takes {contract.estimate_text(seconds)}{on}; the engine goes on if you close its window."
+
+
 def learn_options(steps: int, size: int, width: str, style_strength: float) -> dict[str, Any]:
     return {"steps": int(steps), "size": int(size), "width": width, "style_strength": float(style_strength)}
 
 
 def progress_text(event: Mapping[str, Any], name: str, learning: bool) -> str:
-    """'Learning "dots" — step 120/2000, about 4 min 10 s left' or 'Applying "dots" — tile 2/4'."""
+    """'Learning "dots" \u2014 step 120/2000, about 4 min 10 s left' or 'Applying "dots" \u2014 tile 2/4'."""
     kind = event.get("type")
     if kind in ("queued", "started") or "step" not in event:
         text = nst_logic.progress_text(event)
@@ -85,6 +184,13 @@ def progress_fraction(event: Mapping[str, Any]) -> float | None:
     if isinstance(fraction, (int, float)) and not isinstance(fraction, bool):
         return min(1.0, max(0.0, float(fraction)))
     return nst_logic.progress_fraction(event)
+
+
+def learning_outcome_title(kind: str, event: Mapping[str, Any] | None) -> str:
+    """The information message's title after the learning window."""
+    if kind == "closed":
+        return "Learning goes on"
+    return "Style learned (stopped early)" if (event or {}).get("stopped_early") else "Style learned"
 
 
 def learning_outcome_text(kind: str, event: Mapping[str, Any] | None, name: str) -> str:

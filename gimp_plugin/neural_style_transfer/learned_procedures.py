@@ -61,25 +61,21 @@ def create_procedure(plugin: Gimp.PlugIn, name: str) -> Gimp.Procedure:
         "with the style picture's textures and colours, in the nst-engine program. This takes minutes to "
         "hours; the engine goes on if the window is closed, and the style then appears in Apply Learned "
         "Style\u2026.", name)
-    procedure.add_file_argument("style-file", "St_yle image", "The picture whose style is learned",
+    help_ = L.FIELD_HELP
+    procedure.add_file_argument("style-file", "St_yle image", help_["style-file"],
                                 Gimp.FileChooserAction.OPEN, False, None, RW)
-    procedure.add_file_argument("photos-folder", "_Photos folder", "A folder of at least 8 photographs",
+    procedure.add_file_argument("photos-folder", "_Photos folder", help_["photos-folder"],
                                 Gimp.FileChooserAction.SELECT_FOLDER, False, None, RW)
-    procedure.add_string_argument("style-name", "_Name", "The style's name (empty: the style image's name)", "", RW)
-    procedure.add_int_argument("steps", "S_teps", "Training steps: 2000 is a good start, more is finer",
-                               1, 1_000_000, 2000, RW)
-    procedure.add_int_argument("training-size", "Training si_ze", "Side of the training crops in pixels",
-                               64, 1024, 256, RW)
+    procedure.add_string_argument("style-name", "_Name", help_["style-name"], "", RW)
+    procedure.add_int_argument("steps", "S_teps", help_["steps"], 1, 1_000_000, 2000, RW)
+    procedure.add_int_argument("training-size", "Training si_ze", help_["training-size"], 64, 1024, 256, RW)
     choice = Gimp.Choice.new()
-    for index, (nick, label, help_) in enumerate(L.WIDTH_CHOICES):
-        choice.add(nick, index, label, help_)
-    procedure.add_choice_argument("network", "Net_work", "Network width", choice, "small", RW)
-    procedure.add_double_argument("style-strength", "Style stren_gth", "Multiplies the calibrated style weight",
-                                  0.05, 20.0, 1.0, RW)
-    procedure.add_boolean_argument("replace", "Replace an e_xisting style of this name",
-                                   "Replace a stored style of the same name", False, RW)
-    procedure.add_boolean_argument("keep-running", "_Keep learning when closed",
-                                   "The engine goes on learning when the plug-in stops following it", True, RW)
+    for index, (nick, label, choice_help) in enumerate(L.WIDTH_CHOICES):
+        choice.add(nick, index, label, choice_help)
+    procedure.add_choice_argument("network", "Net_work", help_["network"], choice, "small", RW)
+    procedure.add_double_argument("style-strength", "Style stren_gth", help_["style-strength"], 0.05, 20.0, 1.0, RW)
+    procedure.add_boolean_argument("replace", "Replace an e_xisting style of this name", help_["replace"], False, RW)
+    procedure.add_boolean_argument("keep-running", "_Keep learning when closed", help_["keep-running"], True, RW)
     return procedure
 
 
@@ -225,7 +221,9 @@ def _run_learn(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Im
 
             kind, payload = LearningWindow(name, len(files), runner, keep).run()
             if kind in ("done", "closed"):
-                Gimp.message(L.learning_outcome_text(kind, payload, name))
+                from learn_dialog import show_information
+
+                show_information(L.learning_outcome_title(kind, payload), L.learning_outcome_text(kind, payload, name))
         else:
             kind, payload = _wait(runner, name, learning=True)
         if kind in ("done", "closed"):
@@ -240,13 +238,10 @@ def _run_learn(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Im
 def _learn_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool:
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
+    from learn_dialog import LearnDialog
 
     GimpUi.init(L.LEARN_PROC)
-    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Learn a Style")
-    dialog.fill(None)
-    ok = dialog.run()
-    dialog.destroy()
-    return bool(ok)
+    return LearnDialog(procedure, config, _connect).run()
 
 
 def _read_file(path: str, what: str) -> bytes:

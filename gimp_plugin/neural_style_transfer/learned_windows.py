@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from typing import Any
 
 import gi
@@ -17,6 +18,7 @@ gi.require_version("Gtk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
 import learned_logic as L  # noqa: E402
 import pixbufs  # noqa: E402
+import progress_model as PM  # noqa: E402
 from gi.repository import GdkPixbuf, GLib, Gtk  # noqa: E402
 
 THUMBNAIL = 96
@@ -122,6 +124,7 @@ class LearningWindow:
         self.dialog.connect("response", self._on_response)
         self.dialog.connect("delete-event", self._on_delete)
         self._keep = keep_running
+        self._steady = PM.SteadyRemaining()  # the engine's time left, counting down without jumps back
 
     def run(self) -> tuple[str, Any]:
         self.dialog.show_all()
@@ -160,6 +163,9 @@ class LearningWindow:
     def _show(self, payload: dict[str, Any]) -> None:
         if self._cancelling or not self._stop.get_sensitive():  # the bar says what was asked until the end
             return
+        remaining = payload.get("remaining")
+        if isinstance(remaining, (int, float)) and not isinstance(remaining, bool):
+            payload = {**payload, "remaining": self._steady.update(float(remaining), time.monotonic())}
         self._bar.set_text(L.progress_text(payload, self._name, learning=True))
         fraction = L.progress_fraction(payload)
         if fraction is not None:

@@ -26,7 +26,8 @@ sys.path.insert(0, HERE)
 
 # Modules imported only when a window opens (GTK): their files are checked at start as well, so that a
 # missing one is reported before anything runs (tests/test_plugin_folder.py keeps this list complete).
-WINDOW_MODULES = ("dialog", "dialog_chooser", "dialog_logic", "dialog_preview", "learned_windows", "pixbufs",
+WINDOW_MODULES = ("dialog", "dialog_chooser", "dialog_logic", "dialog_preview", "dialog_state", "learn_dialog",
+                  "learned_windows", "pixbufs",
                   "progress_model", "progress_window", "settings_window")
 # What the menus show when a file is missing, so that the plug-in does not vanish: each procedure's name,
 # menu label and kind, as its module registers it (tests/test_plugin_folder.py and the real-GIMP test
@@ -173,6 +174,7 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
     # Dialog and Repeat offer the values of an interactive run that failed (GIMP keeps only successful ones).
     remembered = repeat_values.values_file(Gimp.directory()) if run_mode != Gimp.RunMode.NONINTERACTIVE else None
     tried: dict[str, Any] | None = None
+    held: list[Any] = []  # the progress window, open while the result is written ("Writing the result…")
     try:
         source = layer_io.single_layer(drawables)
         result_layer, source = rerun.prepare(image, source, interactive)  # a result: update it in place
@@ -183,14 +185,16 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         if remembered is not None:
             _set_config_values(config, repeat_values.pending(remembered))
         if interactive:
-            if not _show_dialog(procedure, config, source, result_layer or source):
+            if not _show_dialog(procedure, config, source, result_layer or source, remembered):
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         tried = _config_values(config) if remembered is not None else None
+        repeat_values.remember(remembered, tried)  # until a run succeeds: GIMP keeps a run's values only then
         args = _read_args(config)
         styles = [_read_style(path) for path in args.style_paths()]
         settings = nst_logic.engine_settings(args)
         content, alpha = layer_io.read_layer(image, source)
-        outcome, payload, painted = _stylise(content, styles, settings, interactive, alpha, args.style_paths())
+        outcome, payload, painted = _stylise(content, styles, settings, interactive, alpha, args.style_paths(),
+                                             held)
         if outcome == "cancelled":
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         size = (content.width, content.height)
@@ -200,6 +204,8 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
                                     content.sample_format, notes)
         else:
             written = _write_layer(image, source, payload, alpha, args, settings, content.sample_format, notes)
+        for window in held:  # the layer is there: "Writing the result…" is over, before any message
+            window.close()
         told = placement.after_message(written.get_name(), painted, size, payload.stopped_early,
                                        nst_logic.SIZE_CONTROL)
         if told and run_mode != Gimp.RunMode.NONINTERACTIVE:
@@ -210,29 +216,32 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
             repeat_values.forget(remembered)
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
     except PluginFailure as failure:
-        repeat_values.remember(remembered, tried)  # for the next Repeat or dialog
         sys.stderr.write(f"{PROC}: {failure.message}\n")
         return procedure.new_return_values(failure.status, GLib.Error(failure.message))
     except Exception as exc:  # noqa: BLE001 - an error status with a message beats a crashed plug-in
-        repeat_values.remember(remembered, tried)  # for the next Repeat or dialog
         traceback.print_exc()
         message = plugin_messages.for_artist(*plugin_messages.internal_error(exc))
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
     finally:
+        for window in held:
+            window.close()
         layer_io.end_progress()
 
 
 def _show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, source: Gimp.Layer,
-                 settings_from: Gimp.Layer) -> bool:
-    """The dialog for `source`, pre-filled from `settings_from` (the result being re-run, or the source)."""
+                 settings_from: Gimp.Layer, remembered: Any) -> bool:
+    """The dialog for `source`, pre-filled from `settings_from` (the result being re-run, or the source),
+    then from the values of an OK whose run has not succeeded yet (`remembered`): newer, so they win."""
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
 
     GimpUi.init(PROC)
     _offer_stored_settings(config, settings_from)
+    if remembered is not None:
+        _set_config_values(config, repeat_values.pending(remembered))
     import dialog  # GTK only when there is a dialog to show
 
-    return dialog.show(procedure, config, source, _connect)
+    return bool(dialog.show(procedure, config, source, _connect))
 
 
 def _offer_stored_settings(config: Gimp.ProcedureConfig, source: Gimp.Layer) -> None:
@@ -321,10 +330,11 @@ def _connect() -> Any:
 
 
 def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any], interactive: bool,
-             alpha: bytes | None = None, style_paths: list[str] | None = None
+             alpha: bytes | None = None, style_paths: list[str] | None = None, held: list[Any] | None = None
              ) -> tuple[str, Any, tuple[int, int] | None]:
     """Run the job; returns ("done", RawImage, the size it was painted at) or ("cancelled", None, None);
-    raises PluginFailure."""
+    raises PluginFailure. A finished job's progress window goes into `held`, open, for the caller to close
+    once the result is written."""
     Gimp.progress_init("Neural Style Transfer: connecting to the engine\u2026")
     runner = EngineJobRunner(_connect, content, styles, settings, preview=interactive,
                              style_names=[style_files.file_name(p) for p in style_paths or []])
@@ -333,8 +343,10 @@ def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any], intera
     if interactive:
         from progress_window import ProgressWindow
 
-        outcome, payload = ProgressWindow("Neural Style Transfer \u2014 working", runner, progress.update,
-                                          content, alpha).run()
+        window = ProgressWindow("Neural Style Transfer \u2014 working", runner, progress.update, content, alpha)
+        outcome, payload = window.run(hold_on_done=held is not None)
+        if held is not None and window.dialog is not None:
+            held.append(window)
     else:
         outcome, payload = runner.wait(progress.update, GLib.MainContext.default())
     if outcome == "error":

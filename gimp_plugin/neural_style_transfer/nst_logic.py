@@ -49,10 +49,10 @@ ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
      "A second style picture, mixed with the first; the weight below says how much", {"none_ok": True}),
     ("style-blend", "double", "Second style _weight",
      "How much of the second style: 0 = only the first, 1 = only the second (needs a second style)",
-     {"min": 0.0, "max": 1.0, "default": 0.5}),
+     {"min": 0.0, "max": 1.0, "default": 0.5, "step": 0.05, "page": 0.25}),
     ("style-strength", "double", "Style s_trength",
      "How strongly the style is applied: 1 = normal; more gives more style and less of the layer's detail",
-     {"min": 0.0, "max": 10.0, "default": 1.0}),
+     {"min": 0.0, "max": 10.0, "default": 1.0, "step": 0.1, "page": 1.0}),
     ("quality", "choice", "_Quality",
      "Draft: a quick, small look at the idea. Standard: balanced. High: more detail, slowest",
      {"default": "standard"}),
@@ -67,12 +67,16 @@ ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
      "Take only texture and brushwork from the style; the colours stay the layer's own", {"default": False}),
     ("style-scale", "double", "_Brush size",
      "Size of the style's strokes and textures: 1 = as in the style image, 2 = twice as large, 0.5 = half",
-     {"min": 0.05, "max": 8.0, "default": 1.0}),
+     {"min": 0.05, "max": 8.0, "default": 1.0, "step": 0.1, "page": 0.5}),
     ("seed", "int", "_Variation",
      "Another number gives another variation of the result; the same number repeats it",
      {"min": 0, "max": 2**31 - 1, "default": 0}),
 )
 ARGUMENT_NAMES = tuple(row[0] for row in ARGUMENTS)
+# What "+" / "-" (step) and Page Up / Down (page) change a number by in the dialog: GIMP derives them from the
+# range otherwise, and "+" on Style strength went from 1.00 to 2.00 (issue 23).
+INCREMENTS: dict[str, tuple[float, float]] = {
+    name: (extra["step"], extra["page"]) for name, kind, _nick, _blurb, extra in ARGUMENTS if "step" in extra}
 
 
 _WINDOWS_DRIVE = re.compile(r"^/?[A-Za-z]:[\\/]")
@@ -214,6 +218,11 @@ def progress_fraction(event: Mapping[str, Any]) -> float | None:
     return None
 
 
+# Not an engine event: the plug-in's client posts it after the engine's `done`, while the result is fetched
+# (engine_client.Job.wait), so that the windows can name that phase.
+RECEIVING_EVENT = "receiving"
+
+
 def progress_text(event: Mapping[str, Any]) -> str:
     """'Stylising — scale 2/3, iteration 120/300', or what the engine is doing before that.
 
@@ -226,6 +235,8 @@ def progress_text(event: Mapping[str, Any]) -> str:
             f"Waiting for the engine \u2014 {ahead} job{'s' if ahead > 1 else ''} ahead")
     if kind == "started":
         return "Stylising: preparing\u2026"
+    if kind == RECEIVING_EVENT:
+        return "Receiving the result from the engine\u2026"
     scale, scales = _num(event, "scale"), _num(event, "scales")
     it, its = _num(event, "iteration"), _num(event, "iterations")
     if scale is not None and scales and it is not None and its:

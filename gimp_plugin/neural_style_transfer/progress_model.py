@@ -6,16 +6,22 @@ Why one overall fraction: the engine works at several scales and, for large laye
 that restarts at each scale ("x/30, then x/60") tells an artist nothing about when the job ends. The
 engine's `progress` event carries `fraction` (work done 0..1, weighted by each step's pixel-iterations);
 an older engine gives only step/total_steps, which is the fallback.
+Why a steady time left (SteadyRemaining): the rate-based figure jumps with every scale and with the machine's
+load (1:40, 2:02, 1:40, 0:24 was seen, issue 23); the window counts down from what it said, and goes up
+only when the work clearly needs longer, saying so. Why named phases: after the last iteration the bar sat
+at 100 % for about 40 s without a word (the last pass, the result's transfer, writing it into GIMP).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import nst_contract as contract
+import nst_logic
 
 # Below this much work done (or time seen), a rate-based remaining time is noise: say nothing instead.
 MIN_FRACTION_FOR_RATE = 0.02
@@ -23,6 +29,14 @@ MIN_SECONDS_FOR_RATE = 3.0
 # After "Stop and keep": the engine ends its current step, then sends the result (issue 23, point 5).
 STOPPING = "Stopping: finishing the current step\u2026"
 STOPPING_DETAIL = "The result so far is kept and placed on top in a few seconds."
+# The phases after the last iteration, named in the window (bar, then the line under it).
+FINISHING = "Finishing: the last pass and the result\u2019s final size\u2026"
+FINISHING_DETAIL = "Every iteration is done; the engine is completing the result."
+WRITING = "Writing the result into GIMP\u2026"
+WRITING_DETAIL = "A new layer above yours, in one undo step."
+DONE_FRACTION = 0.999  # the last iteration's event says 1.0; a rounded 0.9996 counts as done too
+RECEIVING_EVENT = nst_logic.RECEIVING_EVENT  # posted by the plug-in's client while it fetches the result
+RECEIVING = nst_logic.progress_text({"type": RECEIVING_EVENT})
 
 
 def _number(event: Mapping[str, Any], key: str) -> float | None:
@@ -44,6 +58,51 @@ def overall_fraction(event: Mapping[str, Any]) -> float | None:
 
 
 @dataclass
+class SteadyRemaining:
+    """The time left as shown. The raw figures are averaged over `smooth` seconds (one iteration's rate wobbles
+    with the machine's load); what is shown counts down from the last figure shown and eases towards a lower
+    average, while a higher one is taken only once it has stayed clearly higher for `hold` seconds (then
+    `reestimated` is set, for the window to say so). Pure: `now` is passed in (seconds, monotonic)."""
+
+    hold: float = 15.0  # a higher figure must last this long to be believed
+    tolerance: float = 1.25  # ... and be this many times the countdown, plus `slack` seconds
+    slack: float = 5.0
+    ease: float = 5.0  # seconds to move most of the way down to a lower figure
+    smooth: float = 8.0  # the raw figures' averaging time
+    shown: float | None = None
+    mean: float | None = None
+    at: float = 0.0
+    higher_since: float | None = None
+    reestimated: bool = False
+
+    def update(self, raw: float | None, now: float) -> float | None:
+        """The time left to show at `now`, given the latest raw figure (None: unknown)."""
+        self.reestimated = False
+        if self.shown is None:
+            if raw is not None:
+                self.shown = self.mean = max(0.0, raw)
+                self.at = now
+            return self.shown
+        elapsed = max(0.0, now - self.at)
+        countdown = max(0.0, self.shown - elapsed)
+        if raw is not None:
+            mean = countdown if self.mean is None else max(0.0, self.mean - elapsed)  # the average counts down too
+            self.mean = mean + (raw - mean) * (1.0 - math.exp(-elapsed / self.smooth))
+        target = countdown
+        if self.mean is not None and self.mean < countdown:
+            self.higher_since = None
+            target = countdown + (self.mean - countdown) * min(1.0, elapsed / self.ease)
+        elif self.mean is not None and self.mean > countdown * self.tolerance + self.slack:
+            self.higher_since = now if self.higher_since is None else self.higher_since
+            if now - self.higher_since >= self.hold:
+                target, self.higher_since, self.reestimated = self.mean, None, True
+        else:
+            self.higher_since = None
+        self.shown, self.at = target, now
+        return target
+
+
+@dataclass
 class ProgressClock:
     """Elapsed time since the window opened; remaining time from the work rate seen so far (or, before
     there is a rate, from the engine's own estimate in the `queued`/`started` event)."""
@@ -52,6 +111,8 @@ class ProgressClock:
     estimate: float | None = None  # the engine's estimate of the whole job, seconds
     work_started: float | None = None  # when the engine began this job (its first `started`/progress)
     fraction: float = 0.0
+    steady: SteadyRemaining | None = None  # what time_line shows (made on first use)
+    said_reestimated: float | None = None  # when the time left last went up (the line says so for a while)
 
     def update(self, event: Mapping[str, Any], now: float) -> None:
         kind = event.get("type")
@@ -80,16 +141,33 @@ class ProgressClock:
         return self.estimate
 
     def time_line(self, now: float) -> str:
-        """'Elapsed 1 min 05 s · about 40 s left' (or without the second part while unknown)."""
+        """'Elapsed 1 min 05 s \u00b7 about 40 s left' (or without the second part while unknown): the time left
+        counts down steadily (SteadyRemaining); 'almost done' when the countdown has run out first."""
         text = f"Elapsed {contract.clock_text(self.elapsed(now))}"
-        left = self.remaining(now)
-        if left is not None and self.fraction < 1.0:
-            text += f" \u00b7 about {contract.clock_text(max(1.0, left))} left"
+        if self.fraction >= DONE_FRACTION:
+            return text
+        if self.steady is None:
+            self.steady = SteadyRemaining()
+        left = self.steady.update(self.remaining(now), now)
+        if self.steady.reestimated:
+            self.said_reestimated = now
+        if left is None:
+            return text
+        if left < 1.0:
+            return text + " \u00b7 almost done"
+        text += f" \u00b7 about {contract.clock_text(left)} left"
+        if self.said_reestimated is not None and now - self.said_reestimated < 10.0:
+            text += " (re-estimated: slower than it looked)"
         return text
+
+    def phase_line(self, phase: str, now: float) -> str:
+        """The line under the bar after the last iteration: what is happening, and the time so far."""
+        return f"{phase} Elapsed {contract.clock_text(self.elapsed(now))}."
 
 
 def bar_text(event: Mapping[str, Any]) -> str:
-    """The progress bar's text: what the engine is doing, as a percentage once it works."""
+    """The progress bar's text: what the engine is doing, as a percentage once it works, and the phases after
+    the last iteration by name."""
     kind = event.get("type")
     if kind == "queued":
         ahead = int(_number(event, "position") or 0)
@@ -97,8 +175,20 @@ def bar_text(event: Mapping[str, Any]) -> str:
             f"Waiting for the engine \u2014 {ahead} job{'s' if ahead > 1 else ''} ahead")
     if kind == "started":
         return "Preparing\u2026"
+    if kind == RECEIVING_EVENT:
+        return RECEIVING
     fraction = overall_fraction(event)
+    if fraction is not None and fraction >= DONE_FRACTION:
+        return FINISHING
     return "Stylising\u2026" if fraction is None else f"Stylising \u2014 {int(fraction * 100)} %"
+
+
+def phase_detail(event: Mapping[str, Any]) -> str | None:
+    """The line under the bar in the phases after the last iteration (None: the time line)."""
+    if event.get("type") == RECEIVING_EVENT:
+        return "The engine has finished; the result is on its way."
+    fraction = overall_fraction(event) if event.get("type") == "progress" else None
+    return FINISHING_DETAIL if fraction is not None and fraction >= DONE_FRACTION else None
 
 
 def details(event: Mapping[str, Any]) -> str:

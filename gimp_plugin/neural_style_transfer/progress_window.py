@@ -19,6 +19,7 @@ import gi
 
 gi.require_version("Gtk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
+import dialog_state  # noqa: E402
 import nst_logic  # noqa: E402
 import pixbufs  # noqa: E402
 import progress_model as PM  # noqa: E402
@@ -47,6 +48,9 @@ class ProgressWindow:
         self._alpha = alpha
         self._alpha_cache: dict[tuple[int, int], bytes] = {}
         self._thumb_size: tuple[int, int] | None = None
+        self._phase: str | None = None  # the line under the bar after the last iteration (instead of the times)
+        self._state_file = dialog_state.state_file()  # tests: what the bar said, in order
+        self._said: list[str] = []
 
         self.dialog = Gtk.Dialog(title=title)
         self.dialog.set_default_size(PREVIEW_SIZE + 40, -1)
@@ -80,13 +84,41 @@ class ProgressWindow:
         self.dialog.connect("delete-event", self._on_delete)
         self._show_thumbnail()
 
-    def run(self) -> tuple[str, Any]:
+    def run(self, hold_on_done: bool = False) -> tuple[str, Any]:
+        """Until the job ends. With `hold_on_done`, a finished job leaves the window open saying that the result
+        is being written into GIMP: the caller writes it, then calls close()."""
         self._make_transient()
         self.dialog.show_all()
         GLib.timeout_add(100, self._poll)
         self._loop.run()
-        self.dialog.destroy()
+        if hold_on_done and self._outcome[0] == "done":
+            self._show_writing()
+        else:
+            self.close()
         return self._outcome
+
+    def _report(self) -> None:
+        """Tests only ($NST_PLUGIN_DIALOG_STATE): each text the bar has shown, in order, once."""
+        text = self._bar.get_text() or ""
+        if self._state_file and (not self._said or self._said[-1] != text):
+            self._said.append(text)
+            dialog_state.write(self._state_file, {"progress_window": {"bar_texts": self._said}}, self.dialog, {})
+
+    def close(self) -> None:
+        if self.dialog is not None:
+            self.dialog.destroy()
+            self.dialog = None
+
+    def _show_writing(self) -> None:
+        self._stop_button.set_sensitive(False)
+        self._cancel_button.set_sensitive(False)
+        self._bar.set_fraction(1.0)
+        self._bar.set_text(PM.WRITING)
+        self._time.set_text(PM.WRITING_DETAIL)
+        self._report()
+        deadline = time.monotonic() + 0.5  # drawn before GIMP's calls keep the main loop busy
+        while Gtk.events_pending() and time.monotonic() < deadline:
+            Gtk.main_iteration_do(False)
 
     def _make_transient(self) -> None:
         """Attach the window to the image window the filter was started from (GIMP's progress window)."""
@@ -130,7 +162,8 @@ class ProgressWindow:
             self._loop.quit()
             return False
         if self._cancel_time is None and self._stop_button.get_sensitive():  # after Stop and keep: its words stay
-            self._time.set_text(self._clock.time_line(time.monotonic()))
+            now = time.monotonic()
+            self._time.set_text(self._clock.phase_line(self._phase, now) if self._phase else self._clock.time_line(now))
         return True
 
     def _show(self, event: dict[str, Any]) -> None:
@@ -139,9 +172,15 @@ class ProgressWindow:
         self._clock.update(event, time.monotonic())
         if self._stop_button.get_sensitive():  # after "Stop and keep" the bar says so
             self._bar.set_text(PM.bar_text(event))
+            self._phase = PM.phase_detail(event) or self._phase
+            if self._phase is not None:
+                self._time.set_text(self._clock.phase_line(self._phase, time.monotonic()))
+        self._report()
         fraction = PM.overall_fraction(event) if event.get("type") == "progress" else None
         if fraction is not None:
             self._bar.set_fraction(max(fraction, self._clock.fraction))
+        elif event.get("type") == PM.RECEIVING_EVENT:
+            self._bar.set_fraction(1.0)
         elif event.get("type") != "progress":
             self._bar.pulse()
         detail = PM.details(event)

@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 LIMIT = 8
 FOLDER_NAME = "neural-style-transfer"
@@ -45,12 +46,27 @@ def merge(used: Iterable[str], previous: Iterable[str], limit: int = LIMIT) -> l
     return out
 
 
+def _read(file: str | os.PathLike[str]) -> Any:
+    try:
+        return json.loads(Path(file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write(file: str | os.PathLike[str], value: dict[str, Any]) -> None:
+    target = Path(file)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(value, indent=1), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        pass
+
+
 def load(file: str | os.PathLike[str], exists: bool = True) -> list[str]:
     """The stored list; [] when missing or unreadable. With `exists`, only files that still exist."""
-    try:
-        value = json.loads(Path(file).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
+    value = _read(file)
     paths = value.get("styles") if isinstance(value, dict) else value
     if not isinstance(paths, list):
         return []
@@ -62,12 +78,14 @@ def remember(file: str | os.PathLike[str], used: Iterable[str], limit: int = LIM
     """Put the styles just used in front and save; returns the new list. Never raises on I/O: a list
     that cannot be saved only costs the artist a shortcut, not their result."""
     paths = merge(used, load(file), limit)
-    target = Path(file)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps({"styles": paths}, indent=1), encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError:
-        pass
+    _write(file, {"styles": paths})
     return paths
+
+
+def last_style(file: str | os.PathLike[str], pending: str | None = None) -> str | None:
+    """The style picked last: `pending` (the style of an OK whose run has not succeeded yet, kept by
+    repeat_values.py) if that file exists, else the most recent that exists."""
+    if pending and os.path.isfile(pending):
+        return pending
+    paths = load(file)
+    return paths[0] if paths else None

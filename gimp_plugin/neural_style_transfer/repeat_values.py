@@ -3,9 +3,11 @@
 Why: GIMP stores a procedure's "last values" (what Filters → Repeat and the next dialog use) only after
 an interactive run that returns SUCCESS. When the engine stops in the middle of a run (killed, crashed,
 out of memory), the artist starts it again and presses Repeat, and GIMP would repeat the run before,
-or, on a fresh profile, run with no style at all. So the plug-in keeps the values of an interactive run
-that failed (`remember`), offers them to the next Repeat or dialog (`pending`), and drops them after
-the next successful interactive run, whose values GIMP stores itself (`forget`). Pure logic, standard
+or, on a fresh profile, run with no style at all; and a dialog opened after a failed OK had forgotten
+the style just picked. So the plug-in keeps the values of each OK until its run succeeds (`remember`,
+before the run, so that even a plug-in that dies keeps them), offers them to the next Repeat, dialog and
+Learn window (`pending`), and drops them after a successful interactive run, whose values GIMP stores
+itself (`forget`). Pure logic, standard
 library only (the GIMP glue passes `Gimp.directory()` and sets the procedure's config).
 """
 
@@ -47,13 +49,20 @@ def remember(file: str | os.PathLike[str] | None, values: Mapping[str, Any] | No
 
 
 def pending(file: str | os.PathLike[str]) -> dict[str, Any]:
-    """The remembered values ({argument-name: value}); {} when none, or when the file is unreadable.
-    Only known arguments with plausible types (nst_logic.args_from_record checks them)."""
+    """The remembered values ({argument-name: value}); {} when none, when the file is unreadable, or when
+    the style picture is gone (a second style that is gone is dropped). Only known arguments with plausible
+    types (nst_logic.args_from_record checks them)."""
     try:
         record = json.loads(Path(file).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return nst_logic.args_from_record(record) if isinstance(record, dict) else {}
+    values = nst_logic.args_from_record(record) if isinstance(record, dict) else {}
+    if not isinstance(values.get("style-file"), str) or not os.path.isfile(values["style-file"]):
+        return {}
+    second = values.get("style-file-2")
+    if isinstance(second, str) and second and not os.path.isfile(second):
+        values["style-file-2"] = None
+    return values
 
 
 def forget(file: str | os.PathLike[str]) -> None:
