@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,8 @@ def test_a_cancel_is_noticed_at_the_next_layer_not_the_next_iteration(cache, cat
 
     for module in model.features:
         handles.append(module.register_forward_hook(after_forward))
-    settings = Settings(size=256 if tile_size else 96, iterations=3, scales=1, time_budget=0, tile_size=tile_size, device="cpu",
-                        precision="fp32")
+    settings = Settings(size=256 if tile_size else 96, iterations=3, scales=1, time_budget=0, tile_size=tile_size,
+                        device="cpu", precision="fp32")
     try:
         with pytest.raises(Cancelled):
             api.stylize(cat, [stain], settings, cancel=cancel, cache=cache)
@@ -60,3 +61,39 @@ def test_a_cancel_is_noticed_at_the_next_layer_not_the_next_iteration(cache, cat
     at = passes.index(f"{during} {conv3_1}")
     assert passes[at + 1:] == [], f"layers ran after the cancel: {passes[at + 1:]}"
     assert any(p.startswith("forward") for p in passes[:at]) and passes[-1] == f"{during} {conv3_1}"
+
+
+def _head(answer: bytes) -> str:
+    return answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+
+
+def test_a_refused_body_closes_the_connection_at_once_not_at_the_stall_timeout(start_engine) -> None:
+    """A 413 from the Content-Length left the connection open until --body-timeout (30 s by default)."""
+    from service_helpers import raw_socket, read_until_closed
+
+    engine = start_engine("--max-body-mb", "1", "--body-timeout", "600")
+    with raw_socket(engine) as sock:  # promises 2 MB, sends a little, then waits for the answer
+        sock.sendall(f"POST /jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {engine.token}\r\n"
+                     "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 2097152\r\n\r\n".encode()
+                     + b"--b\r\n" + b"x" * 5000)
+        answer = read_until_closed(sock, time.monotonic() + 120)  # fails if open then; the stall timeout is 600 s
+    assert answer.startswith(b"HTTP/1.1 413") and "connection: close" in _head(answer), answer[:300]
+    assert b"more than the engine's limit" in answer
+
+
+def test_a_stalled_plan_body_is_answered_and_logged_in_one_line_without_a_traceback(start_engine) -> None:
+    from service_helpers import health, raw_socket, read_until_closed
+
+    engine = start_engine("--body-timeout", "1")
+    with raw_socket(engine) as sock:
+        sock.sendall(f"POST /plan HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {engine.token}\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"width\": 6".encode())
+        answer = read_until_closed(sock, time.monotonic() + 120)
+    assert answer.startswith(b"HTTP/1.1 408") and b"stalled" in answer, answer
+    deadline = time.monotonic() + 60
+    while "stalled for more than" not in engine.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    health(engine)  # the dropped request's handler has run by the time another request is answered
+    log = engine.log.read_text()
+    assert "its body stalled for more than 1 s" in log, log[-2000:]
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]

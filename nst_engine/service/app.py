@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from nst_engine import __version__
 from nst_engine.contract import TERMINAL_EVENTS
@@ -41,6 +42,7 @@ from nst_engine.service.forms import check_framing, int_field, settings_field, t
 from nst_engine.service.limits import check_fits_network
 from nst_engine.service.openapi_bodies import submit_body
 from nst_engine.service.plan_route import add_plan_route, queued_plan
+from nst_engine.service.protocol import CloseUnreadBodies
 from nst_engine.service.queue import KEPT_RESULTS, Job, JobQueue, new_job_id
 from nst_engine.service.stylize_jobs import StylizeWork
 
@@ -61,6 +63,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     )  # fmt: skip
     app.state.queue = queue
     app.state.device = device
+    app.add_middleware(CloseUnreadBodies)
 
     def token_ok(request: Request) -> bool:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -101,6 +104,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in error.errors())
         return _error(422, f"The request is malformed ({problems}): see /docs for what each endpoint takes.")
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, error: ClientDisconnect) -> JSONResponse:
+        """A body cut off (the client left, or stalled past --body-timeout): nobody reads this answer."""
+        return _error(400, "The request's body did not arrive in full: send it again.")
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
