@@ -97,3 +97,70 @@ def test_a_stalled_plan_body_is_answered_and_logged_in_one_line_without_a_traceb
     log = engine.log.read_text()
     assert "its body stalled for more than 1 s" in log, log[-2000:]
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
+
+
+
+async def _post_then_leave(app, path: str, fields: list, token: str) -> list[dict]:
+    """POST to the ASGI app from a client that sends the whole body, then is gone (before any answer)."""
+    from service_helpers import _multipart
+
+    body, content_type = _multipart(fields)
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"x"), (b"authorization", f"Bearer {token}".encode()),
+               (b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+             "state": {}}
+    await app(scope, receive, send)
+    return sent
+
+
+@pytest.mark.parametrize("path", ["/styles/learn", "/jobs"])
+def test_a_job_whose_client_left_before_the_answer_is_cancelled_at_once(engine_home, synthetic_weights_file, photos,
+                                                                        path) -> None:
+    """A learning request whose client vanished while it was admitted ran on, unseen, with its photographs."""
+    import asyncio
+    import json
+
+    import numpy as np
+
+    from nst_engine.learned.train import MIN_IMAGES
+    from nst_engine.pictures.images import Picture, encode_png
+    from nst_engine.service.app import create_app
+    from nst_engine.service.config import ServiceConfig
+
+    token = "t" * 40
+    app = create_app(ServiceConfig(token=token, weights=synthetic_weights_file,
+                                   server_settings={"device": "cpu", "precision": "fp32"}))
+    queue = app.state.queue
+    if path == "/jobs":
+        fields = [("settings", json.dumps({"size": 48, "iterations": 2, "scales": 1}), None),
+                  ("content", photos["chelsea"].read_bytes(), "c.jpg"), ("style", photos["ihc"].read_bytes(), "s.jpg")]
+    else:
+        rng = np.random.default_rng(2)
+        fields = [("name", "Unseen", None), ("style", photos["hubble"].read_bytes(), "hubble.jpg")]
+        fields += [("photo", encode_png(Picture(rng.random((64, 64, 3), dtype=np.float32), None, 8, False)),
+                    f"p{i}.png") for i in range(MIN_IMAGES)]
+    try:
+        with queue.device_lock:  # nothing starts meanwhile
+            sent = asyncio.run(_post_then_leave(app, path, fields, token))
+            assert sent[0]["status"] == 202, sent
+            job = queue.get(json.loads(sent[1]["body"])["id"])
+            assert job.cancel.is_set(), "a job nobody can follow was left to run"
+        deadline = time.monotonic() + 120
+        while job.state != "cancelled":
+            assert time.monotonic() < deadline, job.state
+            time.sleep(0.05)
+        uploads = engine_home / "data" / "learning" / ".uploads"
+        assert not uploads.exists() or not any(uploads.iterdir()), "its photographs are still on disk"
+    finally:
+        queue.close()

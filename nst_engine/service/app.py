@@ -78,13 +78,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
                      "engine's token file.", headers={"WWW-Authenticate": "Bearer"},
             )  # fmt: skip
 
-    @app.middleware("http")
-    async def gate(request: Request, call_next):
-        queue.last_activity = time.monotonic()
-        if config.docs_need_token and request.url.path in DOC_PATHS and not token_ok(request):
-            return _error(401, "The API description needs the token when the engine listens beyond this computer: "
-                               "send `Authorization: Bearer TOKEN`.", {"WWW-Authenticate": "Bearer"})
-        return await call_next(request)
+    app.add_middleware(_Gate, queue=queue, docs_need_token=config.docs_need_token, token_ok=token_ok)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, error: ServiceError) -> JSONResponse:
@@ -158,6 +152,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
             position = queue.submit(job)
         finally:
             await form.close()
+        if await request.is_disconnected():  # it left while its job was admitted: nobody can follow it
+            queue.cancel_unseen(job)
         return {"id": job.id, "state": job.state, "position": position}
 
     add_plan_route(app, config, queue, device, authorised)
@@ -212,6 +208,27 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     learned_routes.add_routes(app, config, queue, authorised)
     return app
+
+
+class _Gate:
+    """Every request counts as activity (--idle-timeout), and the API description may need the token.
+
+    A plain ASGI middleware: starlette's @app.middleware wraps `receive` so that a route can never see
+    that its client has gone (Request.is_disconnected is always false behind it).
+    """
+
+    def __init__(self, app: Any, queue: JobQueue, docs_need_token: bool, token_ok: Any) -> None:
+        self.app, self.queue, self.docs_need_token, self.token_ok = app, queue, docs_need_token, token_ok
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.queue.last_activity = time.monotonic()
+            if self.docs_need_token and scope["path"] in DOC_PATHS and not self.token_ok(Request(scope)):
+                refusal = _error(401, "The API description needs the token when the engine listens beyond this "
+                                      "computer: send `Authorization: Bearer TOKEN`.", {"WWW-Authenticate": "Bearer"})
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -108,6 +108,8 @@ def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> N
             position = queue.submit(job)
         finally:
             await form.close()
+        if await request.is_disconnected():
+            queue.cancel_unseen(job)
         return {"id": job.id, "state": job.state, "position": position}
 
     @app.post("/styles/learn", status_code=202, dependencies=guarded,
@@ -123,6 +125,8 @@ def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> N
                                                                              queue, learn_lock)
         finally:
             await form.close()
+        if await request.is_disconnected():  # it left while its photographs were stored and its job queued
+            queue.cancel_unseen(job)  # the photographs go with it
         return {"id": job.id, "state": job.state, "position": position}
 
 
