@@ -270,7 +270,7 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
                                     f"limit of {config.max_image_pixels:,} pixels: scale it down first.")
         pixels = sum(w * h for w, h in [content_size, *style_sizes])
         check_request_pixels(pixels, config.budgets.request_pixels)
-        check_fits_network(content_size, style_sizes, settings)
+        check_fits_network(content_size, style_sizes, settings, config.max_image_pixels)
         settings.blend_weights(len(styles))
     except ImageTooLarge as error:
         raise ServiceError(413, error.message) from None
