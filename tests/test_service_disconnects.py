@@ -5,6 +5,7 @@ Tests here check mechanisms (where a cancel is noticed, when a connection closes
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -100,11 +101,8 @@ def test_a_stalled_plan_body_is_answered_and_logged_in_one_line_without_a_traceb
 
 
 
-async def _post_then_leave(app, path: str, fields: list, token: str) -> list[dict]:
-    """POST to the ASGI app from a client that sends the whole body, then is gone (before any answer)."""
-    from service_helpers import _multipart
-
-    body, content_type = _multipart(fields)
+async def _asgi_post(app, path: str, body: bytes, content_type: str, token: str) -> list[dict]:
+    """POST to the ASGI app from a client that sends `body` whole, then is gone (before any answer)."""
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     sent: list[dict] = []
 
@@ -124,43 +122,95 @@ async def _post_then_leave(app, path: str, fields: list, token: str) -> list[dic
     return sent
 
 
-@pytest.mark.parametrize("path", ["/styles/learn", "/jobs"])
-def test_a_job_whose_client_left_before_the_answer_is_cancelled_at_once(engine_home, synthetic_weights_file, photos,
-                                                                        path) -> None:
-    """A learning request whose client vanished while it was admitted ran on, unseen, with its photographs."""
+def _post_then_leave(app, path: str, fields: list, token: str, keep: int | None = None) -> list[dict]:
+    """`fields` as multipart; `keep`: only that many bytes of the body arrive (Content-Length says so)."""
     import asyncio
-    import json
 
-    import numpy as np
+    from service_helpers import _multipart
 
-    from nst_engine.learned.train import MIN_IMAGES
-    from nst_engine.pictures.images import Picture, encode_png
+    body, content_type = _multipart(fields)
+    return asyncio.run(_asgi_post(app, path, body[:keep], content_type, token))
+
+
+TOKEN = "t" * 40
+
+
+@pytest.fixture
+def app(engine_home, synthetic_weights_file):
+    """The service's app in this process, its queue closed afterwards."""
     from nst_engine.service.app import create_app
     from nst_engine.service.config import ServiceConfig
 
-    token = "t" * 40
-    app = create_app(ServiceConfig(token=token, weights=synthetic_weights_file,
-                                   server_settings={"device": "cpu", "precision": "fp32"}))
+    made = create_app(ServiceConfig(token=TOKEN, weights=synthetic_weights_file,
+                                    server_settings={"device": "cpu", "precision": "fp32"}))
+    yield made
+    made.state.queue.close()
+
+
+def _learn_fields(photos, count: int) -> list:
+    import numpy as np
+
+    from nst_engine.pictures.images import Picture, encode_png
+
+    rng = np.random.default_rng(2)
+    fields = [("name", "Unseen", None), ("style", photos["hubble"].read_bytes(), "hubble.jpg")]
+    return fields + [("photo", encode_png(Picture(rng.random((64, 64, 3), dtype=np.float32), None, 8, False)),
+                      f"p{i}.png") for i in range(count)]
+
+
+def _stylize_fields(photos) -> list:
+    import json
+
+    return [("settings", json.dumps({"size": 48, "iterations": 2, "scales": 1}), None),
+            ("content", photos["chelsea"].read_bytes(), "c.jpg"), ("style", photos["ihc"].read_bytes(), "s.jpg")]
+
+
+def _answer(sent: list[dict]) -> tuple[int, dict]:
+    import json
+
+    return sent[0]["status"], json.loads(sent[1]["body"])
+
+
+@pytest.mark.parametrize("path", ["/styles/learn", "/jobs"])
+def test_a_body_cut_short_is_called_incomplete_not_a_form_missing_its_last_part(app, photos, path) -> None:
+    """A cut multipart body parsed as a form without its last parts: "no `style` image file", "has 7"."""
+    from nst_engine.learned.train import MIN_IMAGES
+
+    fields = _learn_fields(photos, MIN_IMAGES) if path == "/styles/learn" else _stylize_fields(photos)
+    status, answer = _answer(_post_then_leave(app, path, fields, TOKEN, keep=-300))  # the last part cut off
+    assert status == 400 and "incomplete" in answer["error"] and "whole request" in answer["error"], answer
+    uploads = Path(os.environ["NST_ENGINE_HOME"]) / "data" / "learning" / ".uploads"
+    assert not uploads.exists() or not any(uploads.iterdir())
+
+
+def test_too_few_photographs_says_how_many_arrived_and_how_many_are_needed(app, photos) -> None:
+    from nst_engine.learned.train import MIN_IMAGES
+
+    status, answer = _answer(_post_then_leave(app, "/styles/learn", _learn_fields(photos, MIN_IMAGES - 1), TOKEN))
+    assert status == 400, answer
+    assert answer["error"].startswith(f"Only {MIN_IMAGES - 1} photographs arrived: learning a style needs at "
+                                      f"least {MIN_IMAGES}. Send 1 more"), answer
+
+
+
+
+@pytest.mark.parametrize("path", ["/styles/learn", "/jobs"])
+def test_a_job_whose_client_left_before_the_answer_is_cancelled_at_once(app, photos, path) -> None:
+    """A learning request whose client vanished while it was admitted ran on, unseen, with its photographs."""
+    import json
+
+    from nst_engine.learned.train import MIN_IMAGES
+
     queue = app.state.queue
-    if path == "/jobs":
-        fields = [("settings", json.dumps({"size": 48, "iterations": 2, "scales": 1}), None),
-                  ("content", photos["chelsea"].read_bytes(), "c.jpg"), ("style", photos["ihc"].read_bytes(), "s.jpg")]
-    else:
-        rng = np.random.default_rng(2)
-        fields = [("name", "Unseen", None), ("style", photos["hubble"].read_bytes(), "hubble.jpg")]
-        fields += [("photo", encode_png(Picture(rng.random((64, 64, 3), dtype=np.float32), None, 8, False)),
-                    f"p{i}.png") for i in range(MIN_IMAGES)]
-    try:
-        with queue.device_lock:  # nothing starts meanwhile
-            sent = asyncio.run(_post_then_leave(app, path, fields, token))
-            assert sent[0]["status"] == 202, sent
-            job = queue.get(json.loads(sent[1]["body"])["id"])
-            assert job.cancel.is_set(), "a job nobody can follow was left to run"
-        deadline = time.monotonic() + 120
-        while job.state != "cancelled":
-            assert time.monotonic() < deadline, job.state
-            time.sleep(0.05)
-        uploads = engine_home / "data" / "learning" / ".uploads"
-        assert not uploads.exists() or not any(uploads.iterdir()), "its photographs are still on disk"
-    finally:
-        queue.close()
+    fields = _learn_fields(photos, MIN_IMAGES) if path == "/styles/learn" else _stylize_fields(photos)
+    with queue.device_lock:  # nothing starts meanwhile
+        sent = _post_then_leave(app, path, fields, TOKEN)
+        assert sent[0]["status"] == 202, sent
+        job = queue.get(json.loads(sent[1]["body"])["id"])
+        assert job.cancel.is_set(), "a job nobody can follow was left to run"
+    deadline = time.monotonic() + 120
+    while job.state != "cancelled":
+        assert time.monotonic() < deadline, job.state
+        time.sleep(0.05)
+    uploads = Path(os.environ["NST_ENGINE_HOME"]) / "data" / "learning" / ".uploads"
+    assert not uploads.exists() or not any(uploads.iterdir()), "its photographs are still on disk"

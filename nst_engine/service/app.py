@@ -38,7 +38,7 @@ from nst_engine.pictures.images import (
 from nst_engine.service import learned_routes
 from nst_engine.service.budgets import check_request_pixels
 from nst_engine.service.config import ServiceConfig
-from nst_engine.service.forms import check_framing, int_field, settings_field, text_field
+from nst_engine.service.forms import check_framing, int_field, read_multipart, settings_field, text_field
 from nst_engine.service.limits import check_fits_network
 from nst_engine.service.openapi_bodies import submit_body
 from nst_engine.service.plan_route import add_plan_route, queued_plan
@@ -141,7 +141,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         check_framing(request, config.max_body_bytes)
         queue.check_room()
         try:
-            form = await request.form(max_files=MAX_STYLES + 1, max_fields=16, max_part_size=config.max_body_bytes)
+            form = await read_multipart(request, MAX_STYLES + 1, 16, config.max_body_bytes)
+        except ServiceError:
+            raise
         except StarletteHTTPException as error:
             raise ServiceError(400, f"The request body was refused ({error.detail}): send at most {MAX_STYLES} "
                                     "styles and a few fields as multipart/form-data.") from None
