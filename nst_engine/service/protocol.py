@@ -6,9 +6,10 @@ its body, so one slow client could hold a connection (and its memory) for ever. 
 h11 protocol through the asyncio Protocol interface only, reading h11's public connection state.
 
 A refusal sent before the body was read (413, 401, 429...) says `Connection: close` (CloseUnreadBodies);
-the connection then closes its sending half at once and reads and drops what the client still sends
-for at most LINGER_SECONDS: closing outright with unread data would reset the connection, and a
-client still sending would never read the refusal (RFC 9112, section 9.6).
+the connection then closes its sending half at once, reads and drops what the client still sends, and
+closes once the client pauses for LINGER_SECONDS: closing outright with unread data would reset the
+connection, and a client still sending (a large upload on a slow network) would never read the refusal
+(RFC 9112, section 9.6).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 CHECK_EVERY = 0.25  # seconds between deadline checks of one connection
-LINGER_SECONDS = 2.0  # after a refusal of an unread body: how long its rest is read and dropped
+LINGER_SECONDS = 2.0  # after a refusal of an unread body: the pause in its rest that closes the connection
 _FINISHED = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED)  # our side: the response is out
 
 
@@ -35,14 +36,14 @@ def timed_protocol(header_timeout: float, body_timeout: float) -> type[asyncio.P
             now = self.loop.time()
             self._request_began: float | None = now  # a silent new connection counts as slow headers
             self._last_data = now
-            self._linger_until: float | None = None
+            self._lingering = False
             self._deadline_check = self.loop.call_later(CHECK_EVERY, self._check_deadlines)
 
         def data_received(self, data: bytes) -> None:
-            if self._linger_until is not None:
-                return  # the rest of a refused body: dropped
             now = self.loop.time()
             self._last_data = now
+            if self._lingering:
+                return  # the rest of a refused body: dropped
             if self._request_began is None and self.conn.their_state is h11.IDLE:
                 self._request_began = now
             super().data_received(data)
@@ -58,8 +59,9 @@ def timed_protocol(header_timeout: float, body_timeout: float) -> type[asyncio.P
             return self.conn.our_state in _FINISHED and self.conn.their_state is h11.SEND_BODY
 
         def linger(self, raw: asyncio.Transport) -> None:
-            """Close the sending half now; the deadline check closes the rest within LINGER_SECONDS."""
-            self._linger_until = self.loop.time() + LINGER_SECONDS
+            """Close the sending half now; the deadline check closes the rest once the client pauses."""
+            self._lingering = True
+            self._last_data = self.loop.time()
             if raw.can_write_eof():  # not under TLS
                 raw.write_eof()
 
@@ -68,8 +70,8 @@ def timed_protocol(header_timeout: float, body_timeout: float) -> type[asyncio.P
             if raw.is_closing():
                 return
             now, state = self.loop.time(), self.conn.their_state
-            if self._linger_until is not None:
-                if now > self._linger_until:
+            if self._lingering:
+                if now - self._last_data > LINGER_SECONDS:
                     raw.close()
                     return
             elif state is h11.IDLE and self._request_began is not None and now - self._request_began > header_timeout:
