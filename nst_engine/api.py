@@ -23,6 +23,7 @@ from nst_engine.device import resolve_device, resolve_precision
 from nst_engine.errors import EngineError, OutOfMemory, SettingsError
 from nst_engine.gatys import optimize
 from nst_engine.gatys.cache import ModelCache
+from nst_engine.gatys.model import checked_between_layers
 from nst_engine.gatys.optimize import Progress
 from nst_engine.pictures.images import (
     Picture,
@@ -166,9 +167,10 @@ def stylize(
             # No style: the content itself, not a reconstruction of it through the coarse scales.
             result, final_losses = resize_tensor(content_t, size), {"content": 0.0, "total": 0.0}
         else:
-            result, final_losses = optimize.run(
-                model, content_t, styles_t, run_settings, style_weight, plan, control, dtype, channels_last
-            )
+            with checked_between_layers(control.check_cancel):  # a cancel within a layer, not an iteration
+                result, final_losses = optimize.run(
+                    model, content_t, styles_t, run_settings, style_weight, plan, control, dtype, channels_last
+                )
             _refuse_non_finite(result, final_losses)
     except (torch.OutOfMemoryError, RuntimeError) as error:
         # cuDNN and some drivers report running out of memory as a plain RuntimeError.

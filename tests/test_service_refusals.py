@@ -107,6 +107,32 @@ def test_the_thin_content_message_names_the_smallest_size_that_works(start_engin
     assert status == 202 and events(engine, job["id"])[-1]["type"] == "done"
 
 
+@pytest.mark.parametrize("size", [(65536, 976), (976, 65536), (60000, 500)])
+def test_the_thin_content_advice_never_names_a_size_over_the_engines_limits(size):
+    """65536x976 was advised a short side of 3968 px: 260 million pixels, four times the limit."""
+    import re
+
+    from nst_engine.errors import ServiceError
+    from nst_engine.pictures.images import DEFAULT_MAX_PIXELS
+    from nst_engine.service.limits import check_fits_network
+    from nst_engine.settings import MAX_SIDE, Settings
+
+    with pytest.raises(ServiceError) as refused:
+        check_fits_network(size, [], Settings(), DEFAULT_MAX_PIXELS)
+    message = refused.value.message
+    crop = re.search(r"crop it to at most (\d+)x(\d+) px", message)
+    assert crop and "short side at least" not in message, message
+    advised = (int(crop[1]), int(crop[2]))
+    assert advised[0] * advised[1] <= DEFAULT_MAX_PIXELS and max(advised) <= MAX_SIDE, message
+    assert min(advised) == min(size) and (advised[0] >= advised[1]) == (size[0] >= size[1]), message
+    check_fits_network(advised, [], Settings(), DEFAULT_MAX_PIXELS)  # the advice works
+    # Where a taller picture is within the limits, that is the advice, and it works too.
+    with pytest.raises(ServiceError) as refused:
+        check_fits_network((8000, 60), [], Settings(), DEFAULT_MAX_PIXELS)
+    taller = int(re.search(r"short side at least (\d+) px", refused.value.message)[1])
+    check_fits_network((8000, taller), [], Settings(), DEFAULT_MAX_PIXELS)
+
+
 def test_routing_and_validation_errors_are_json_errors(start_engine):
     engine = start_engine()
     for method, path, status, text in [

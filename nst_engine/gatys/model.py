@@ -2,11 +2,16 @@
 
 Layers are named as the seed names them (gatys/layers.py). The model takes RGB in 0..1 and applies the
 weights file's own preprocessing.
+
+A run can ask for a check between layers (`checked_between_layers`), forward and backward: one
+iteration at a large size takes many seconds on a CPU, and a cancel must not wait for it to end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 from torch import nn
@@ -14,6 +19,18 @@ from torch import nn
 from nst_engine.gatys.layers import BLOCKS, LAYER_INDEX
 
 _BLOCK_CHANNELS = (64, 128, 256, 512, 512)
+# The check of the run on this thread (each thread has its own context): the model is shared, the run is not.
+_between_layers: ContextVar[Callable[[], None] | None] = ContextVar("between_layers", default=None)
+
+
+@contextmanager
+def checked_between_layers(check: Callable[[], None]) -> Iterator[None]:
+    """Call `check` (which may raise, e.g. Cancelled) before each layer's forward and backward pass."""
+    token = _between_layers.set(check)
+    try:
+        yield
+    finally:
+        _between_layers.reset(token)
 
 
 def _conv_layout() -> list[tuple[int, str, int, int]]:
@@ -77,7 +94,12 @@ class FeatureModel(nn.Module):
             x = x.flip(1)
         x = (x - self._mean.to(x.dtype)) / self._std.to(x.dtype)
         out: dict[str, torch.Tensor] = {}
+        check = _between_layers.get()
         for index, module in enumerate(self.features):
+            if check is not None:
+                check()
+                if x.requires_grad:  # the backward pass reaches this point after the layer's own gradient
+                    x.register_hook(lambda _grad, check=check: check())
             x = module(x)
             if index in self._wanted:
                 out[self._wanted[index]] = x

@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from nst_engine import __version__
 from nst_engine.contract import TERMINAL_EVENTS
@@ -37,10 +38,11 @@ from nst_engine.pictures.images import (
 from nst_engine.service import learned_routes
 from nst_engine.service.budgets import check_request_pixels
 from nst_engine.service.config import ServiceConfig
-from nst_engine.service.forms import check_framing, int_field, settings_field, text_field
+from nst_engine.service.forms import check_framing, int_field, read_multipart, settings_field, text_field
 from nst_engine.service.limits import check_fits_network
 from nst_engine.service.openapi_bodies import submit_body
 from nst_engine.service.plan_route import add_plan_route, queued_plan
+from nst_engine.service.protocol import CloseUnreadBodies
 from nst_engine.service.queue import KEPT_RESULTS, Job, JobQueue, new_job_id
 from nst_engine.service.stylize_jobs import StylizeWork
 
@@ -61,6 +63,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     )  # fmt: skip
     app.state.queue = queue
     app.state.device = device
+    app.add_middleware(CloseUnreadBodies)
 
     def token_ok(request: Request) -> bool:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -75,13 +78,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
                      "engine's token file.", headers={"WWW-Authenticate": "Bearer"},
             )  # fmt: skip
 
-    @app.middleware("http")
-    async def gate(request: Request, call_next):
-        queue.last_activity = time.monotonic()
-        if config.docs_need_token and request.url.path in DOC_PATHS and not token_ok(request):
-            return _error(401, "The API description needs the token when the engine listens beyond this computer: "
-                               "send `Authorization: Bearer TOKEN`.", {"WWW-Authenticate": "Bearer"})
-        return await call_next(request)
+    app.add_middleware(_Gate, queue=queue, docs_need_token=config.docs_need_token, token_ok=token_ok)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, error: ServiceError) -> JSONResponse:
@@ -101,6 +98,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in error.errors())
         return _error(422, f"The request is malformed ({problems}): see /docs for what each endpoint takes.")
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, error: ClientDisconnect) -> JSONResponse:
+        """A body cut off (the client left, or stalled past --body-timeout): nobody reads this answer."""
+        return _error(400, "The request's body did not arrive in full: send it again.")
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
@@ -139,7 +141,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         check_framing(request, config.max_body_bytes)
         queue.check_room()
         try:
-            form = await request.form(max_files=MAX_STYLES + 1, max_fields=16, max_part_size=config.max_body_bytes)
+            form = await read_multipart(request, MAX_STYLES + 1, 16, config.max_body_bytes)
+        except ServiceError:
+            raise
         except StarletteHTTPException as error:
             raise ServiceError(400, f"The request body was refused ({error.detail}): send at most {MAX_STYLES} "
                                     "styles and a few fields as multipart/form-data.") from None
@@ -150,6 +154,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
             position = queue.submit(job)
         finally:
             await form.close()
+        if await request.is_disconnected():  # it left while its job was admitted: nobody can follow it
+            queue.cancel_unseen(job)
         return {"id": job.id, "state": job.state, "position": position}
 
     add_plan_route(app, config, queue, device, authorised)
@@ -206,6 +212,27 @@ def create_app(config: ServiceConfig) -> FastAPI:
     return app
 
 
+class _Gate:
+    """Every request counts as activity (--idle-timeout), and the API description may need the token.
+
+    A plain ASGI middleware: starlette's @app.middleware wraps `receive` so that a route can never see
+    that its client has gone (Request.is_disconnected is always false behind it).
+    """
+
+    def __init__(self, app: Any, queue: JobQueue, docs_need_token: bool, token_ok: Any) -> None:
+        self.app, self.queue, self.docs_need_token, self.token_ok = app, queue, docs_need_token, token_ok
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.queue.last_activity = time.monotonic()
+            if self.docs_need_token and scope["path"] in DOC_PATHS and not self.token_ok(Request(scope)):
+                refusal = _error(401, "The API description needs the token when the engine listens beyond this "
+                                      "computer: send `Authorization: Bearer TOKEN`.", {"WWW-Authenticate": "Bearer"})
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
@@ -245,7 +272,7 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
                                     f"limit of {config.max_image_pixels:,} pixels: scale it down first.")
         pixels = sum(w * h for w, h in [content_size, *style_sizes])
         check_request_pixels(pixels, config.budgets.request_pixels)
-        check_fits_network(content_size, style_sizes, settings)
+        check_fits_network(content_size, style_sizes, settings, config.max_image_pixels)
         settings.blend_weights(len(styles))
     except ImageTooLarge as error:
         raise ServiceError(413, error.message) from None

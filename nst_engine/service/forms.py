@@ -26,6 +26,45 @@ def check_framing(request: Request, max_body_bytes: int) -> None:
                                 f"{byte_text(max_body_bytes)}: send less.")
 
 
+async def read_multipart(request: Request, max_files: int, max_fields: int, max_part_size: int) -> Any:
+    """The request's multipart form; 400 for a body that ends before the form's closing boundary.
+
+    A body cut short parses without complaint as a form lacking its last parts, which would then be
+    refused as missing ("no `style` image file", "7 photographs") instead of as incomplete.
+    """
+    boundary = _boundary(request.headers.get("content-type", ""))
+    close = b"--" + boundary.encode("latin-1") + b"--" if boundary else b""
+    tail, closed, received = b"", not close, 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal tail, closed, received
+        message = await request.receive()
+        body = message.get("body", b"")
+        received += len(body)
+        if not closed and body:
+            seen = tail + body
+            closed = close in seen
+            tail = seen[-(len(close) - 1):]
+        return message
+
+    form = await Request(request.scope, receive).form(max_files=max_files, max_fields=max_fields,
+                                                      max_part_size=max_part_size)
+    if not closed:
+        await form.close()
+        raise ServiceError(400, f"The request body is incomplete: {byte_text(received)} arrived and the form's "
+                                "last part never ended (the client stopped or was cut off). Send the whole request "
+                                "again.")
+    return form
+
+
+def _boundary(content_type: str) -> str:
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.strip().partition("=")
+        if name.strip().lower() == "boundary":
+            return value.strip().strip('"')
+    return ""
+
+
 def byte_text(count: int) -> str:
     """A size in bytes as people read it: 70 KB, 1.5 MB (a limit of 64 KB must not read "0 MB")."""
     for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):

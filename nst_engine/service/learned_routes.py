@@ -34,7 +34,7 @@ from nst_engine.pictures.images import (
     probe_picture,
 )
 from nst_engine.service.budgets import check_request_pixels
-from nst_engine.service.forms import check_framing, int_field, text_field
+from nst_engine.service.forms import check_framing, int_field, read_multipart, text_field
 from nst_engine.service.learned_jobs import ApplyWork, LearnWork, style_entry, sweep_uploads, uploads_dir
 from nst_engine.service.openapi_bodies import apply_body, learn_body
 from nst_engine.service.queue import Job, JobQueue, new_job_id
@@ -55,7 +55,9 @@ def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> N
         check_framing(request, config.max_body_bytes)
         queue.check_room()
         try:
-            return await request.form(max_files=max_files, max_fields=16, max_part_size=config.max_body_bytes)
+            return await read_multipart(request, max_files, 16, config.max_body_bytes)
+        except ServiceError:
+            raise
         except StarletteHTTPException as error:
             raise ServiceError(400, f"The request body was refused ({error.detail}): see docs/service.md.") from None
         except Exception as error:  # noqa: BLE001 - a malformed body is the client's problem
@@ -108,6 +110,8 @@ def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> N
             position = queue.submit(job)
         finally:
             await form.close()
+        if await request.is_disconnected():
+            queue.cancel_unseen(job)
         return {"id": job.id, "state": job.state, "position": position}
 
     @app.post("/styles/learn", status_code=202, dependencies=guarded,
@@ -123,6 +127,8 @@ def add_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: Any) -> N
                                                                              queue, learn_lock)
         finally:
             await form.close()
+        if await request.is_disconnected():  # it left while its photographs were stored and its job queued
+            queue.cancel_unseen(job)  # the photographs go with it
         return {"id": job.id, "state": job.state, "position": position}
 
 
@@ -236,8 +242,10 @@ def _admit_learn(form: Any, config: Any, queue: JobQueue, lock: threading.Lock) 
     if any(isinstance(part, str) for part in photos):
         raise ServiceError(400, "`photo` was sent as a plain field: send each photograph as a file.")
     if len(photos) < MIN_IMAGES:
-        raise ServiceError(400, f"Learning a style needs at least {MIN_IMAGES} photographs; the request has "
-                                f"{len(photos)}: send more `photo` files.")
+        arrived = {0: "No photographs arrived", 1: "Only 1 photograph arrived"}.get(
+            len(photos), f"Only {len(photos)} photographs arrived")
+        raise ServiceError(400, f"{arrived}: learning a style needs at least {MIN_IMAGES}. Send "
+                                f"{MIN_IMAGES - len(photos)} more, each as a `photo` file.")
     if len(photos) > MAX_PHOTOS:
         raise ServiceError(400, f"At most {MAX_PHOTOS} photographs per learning job.")
     data = style_part.file.read()

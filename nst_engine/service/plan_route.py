@@ -63,7 +63,7 @@ def add_plan_route(app: FastAPI, config: ServiceConfig, queue: JobQueue, device:
             raise ServiceError(413, f"A {size[0]}x{size[1]} image is more than the engine's limit of "
                                     f"{config.max_image_pixels:,} pixels: plan a smaller one.")
         settings = settings_from_values(body.get("settings", {}), config.server_settings)
-        check_fits_network(size, [], settings)
+        check_fits_network(size, [], settings, config.max_image_pixels)
         return await asyncio.get_running_loop().run_in_executor(None, _plan, size, settings, queue, device)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -208,6 +209,12 @@ class JobQueue:
                 self._free_inputs(job)
                 self._finish(job, "cancelled", {"type": "cancelled"})
                 self._announce_positions()
+
+    def cancel_unseen(self, job: Job) -> None:
+        """Cancel a job whose client went away before it was told the job's id: nobody could follow it."""
+        self.cancel(job)
+        print(f"Cancelled job {job.id[:8]}...: its client went away before the engine answered.", file=sys.stderr,
+              flush=True)
 
     def busy(self) -> bool:
         with self.lock:
