@@ -365,7 +365,7 @@ def test_plan_answers_while_the_device_is_being_measured(cache, monkeypatch) -> 
         return real_measure(*args, **kwargs)
 
     monkeypatch.setattr(calibrate, "_measure", slow_measure)
-    monkeypatch.setattr(calibrate, "_store", lambda *_: None)
+    monkeypatch.setattr(calibrate, "_store", lambda *_, **__: None)
     monkeypatch.setattr(calibrate, "stored_rates", dict)
     settings, cpu = Settings(precision="fp32"), torch.device("cpu")
     results: dict[str, object] = {}
