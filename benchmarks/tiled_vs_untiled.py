@@ -43,7 +43,7 @@ def measures(tiled: np.ndarray, untiled: np.ndarray, content: np.ndarray, tile: 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=768)
-    parser.add_argument("--tile", type=int, default=192, help="tile size (192: the smallest)")
+    parser.add_argument("--tile", type=int, default=tiling.MIN_TILE, help="tile side (default: the smallest)")
     parser.add_argument("--iterations", type=int, default=8)
     parser.add_argument("--halos", type=int, nargs="*", default=[], help="also run the tiles with these halos")
     parser.add_argument("--weights", type=Path, help="a VGG-19 weights file (default: synthetic)")

@@ -34,6 +34,14 @@ def test_cores_partition_the_image_on_multiples_of_16_and_regions_fit_the_tile(l
     assert tiling.layout((length, 100), (length, 100))[0].x == (0, length)  # one tile: no halo
 
 
+@pytest.mark.parametrize("length, tile, count, widest", [(256, 192, 2, 176), (768, 448, 2, 432), (768, 192, 8, 192),
+                                                         (2048, 1024, 3, 784), (1365, 1024, 2, 736)])
+def test_layouts_take_the_fewest_cores_whose_regions_fit(length, tile, count, widest):
+    """The end regions have a halo on one side only: 768 px fit 2 regions of 432 where 3 cores of 352 once ran."""
+    assert len(tiling.cores(length, tile)) == count
+    assert tiling.region_size((length, length), (tile, tile)) == (widest, widest)
+
+
 def test_the_exact_halo_follows_the_padding_through_vgg19():
     assert [tiling.exact_halo([name]) for name in ("conv1_2", "conv3_1", "conv4_2", "conv5_1")] == [16, 16, 48, 80]
     assert tiling.HALO == tiling.exact_halo(["conv4_2", "conv3_1"])  # the content layer's features are exact
