@@ -146,3 +146,19 @@ def test_the_old_serve_flag_is_a_hidden_alias_and_jobs_cannot_set_the_limit():
         Settings.from_dict({"memory_limit": GIB}, scope="job")
     with pytest.raises(SystemExit):
         parser.parse_args(["stylize", "c.png", "s.png", "-o", "o.png", "--memory-limit", "lots"])
+
+
+def test_tiles_fitted_to_memory_count_their_regions_not_their_side():
+    """The memory of one 1024x1024 region runs 2048x1365 in 4 regions of 1088x752, not 6 of at most 1024."""
+    from nst_engine.gatys import tiling
+    from nst_engine.planning import memory
+
+    size = (2048, 1365)
+    available = int(memory.tile_bytes(1024, 1024) / 0.85) + 1  # the planner keeps 15% spare
+    side = memory.tile_for(size, 4, available, host_state=True)
+    assert side is not None and side > 1024
+    tile = (min(size[0], side), min(size[1], side))
+    assert tiling.region_size(size, tile) == (1088, 752) and len(tiling.layout(size, tile)) == 4
+    assert len(tiling.layout(size, (1024, 1024))) == 6
+    assert memory.fits(memory.tiled_bytes(size, tile, host_state=True), available)
+    assert not memory.fits(memory.tiled_bytes(size, (side + 16,) * 2, host_state=True), available)
