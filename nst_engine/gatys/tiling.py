@@ -23,7 +23,8 @@ layers before it, 80 px for conv5_1. Measured (synthetic weights, CPU fp32, 2026
 - time, one evaluation of 1024x1024 over the untiled one (CPU time, 1 thread): 48-px halos in 16
   tiles of 384 1.88x, in 9 of 448-512 1.64-1.70x (regions 1.64x and 1.41x the area); 64-px halos in
   9 of 512 1.79-1.93x (1.56x), in 4 of 576 1.57x (1.27x). 2048x1365 in 6 tiles of 1024: 1.42x with
-  48 px, 1.52x with 64. Time grows more slowly than area (tiles fit caches better than the whole).
+  48 px, 1.52x with 64; in 4 of 1088x752 (the same memory a region) 1.44x with 64. Time grows
+  more slowly than area (tiles fit caches better than the whole).
 64 px leaves only conv5_1 inexact, by 0.0025, and meets issue 17's 0.15 with room at 768 px; its
 price in area falls as tiles grow, so the smallest tile is MIN_TILE (512 px) rather than 192: in
 192-px tiles the halos were 3.5x the area of 768x768 (4.9x the work, by `evaluation_work`).
