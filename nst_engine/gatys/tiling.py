@@ -97,20 +97,23 @@ def cores(length: int, tile: int, halo: int | None = None, align: int = ALIGN) -
     for count in range(2, length // align + 2):
         step = math.ceil(length / count / align) * align
         spans = [(start, min(length, start + step)) for start in range(0, length, step)]
-        if max(b - a + halo * ((a > 0) + (b < length)) for a, b in spans) <= tile:
+        if _widest(spans, length, halo) <= tile:
             break
     return spans
+
+
+def _widest(spans: list[Span], length: int, halo: int) -> int:
+    """The widest input region of these cores along an axis (no halo at the image's edges, none for one core)."""
+    if len(spans) == 1:
+        return length
+    return max(b - a + halo * ((a > 0) + (b < length)) for a, b in spans)
 
 
 def region_size(size: Size, tile: Size, halo: int | None = None) -> Size:
     """The largest input region of `layout(size, tile)` along each axis: what one tile's memory is for."""
     halo = HALO if halo is None else halo
-
-    def widest(length: int, side: int) -> int:
-        spans = cores(length, side, halo)
-        return max(b - a + halo * ((a > 0) + (b < length)) for a, b in spans) if len(spans) > 1 else length
-
-    return widest(size[0], tile[0]), widest(size[1], tile[1])
+    return (_widest(cores(size[0], tile[0], halo), size[0], halo),
+            _widest(cores(size[1], tile[1], halo), size[1], halo))
 
 
 @dataclass(frozen=True)
