@@ -9,13 +9,15 @@
    estimate beside it, peak memory, and the limited row's picture against
    the unlimited one's (nst_engine/agreement.py: mean difference over the style's change, block tone
    spread, worst edge).
-4. Tiles against untiled at a size where both fit (`--tiles 512`): the smallest tiles and large ones,
-   time over untiled, each pass's share of the tiled run and the estimate's ratio.
+4. One evaluation tiled against untiled at a size where both fit (`--tiles 1024x1024`): for the
+   smallest tiles and larger ones, time over untiled, each pass's share, the halos' area and the
+   estimate's work (on the CPU: the process's CPU time on one thread, the minimum of interleaved rounds).
 Each row of sections 1 and 3 runs in a process of its own, so that its peak memory is its own.
 
 Run: `.venv/bin/python benchmarks/bench.py [--size 512] [--iterations 100] [--weights FILE]`;
-`--fullres 2048x1365 --memory-limit 1GiB` set section 3 (`--fullres 0` skips it), `--skip-race` and
-`--sizes` trim the rest. Without --weights it generates synthetic VGG-19 weights from the test photographs.
+`--fullres 2048x1365 --memory-limit 1GiB` (or `--fullres-tile 512`) set section 3 (`--fullres 0` skips
+it), `--skip-race` and `--sizes` trim the rest. Without --weights it generates synthetic VGG-19 weights
+from the test photographs.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from nst_engine.device import cpu_has_fast_bf16, resolve_device, resolve_precisi
 from nst_engine.gatys import optimize
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.gatys.model import CONVS
+from nst_engine.gatys.tiling import MIN_TILE
 from nst_engine.pictures.images import Picture, load_picture, resize_tensor, scaled_size, to_tensor
 from nst_engine.planning import timing
 from nst_engine.planning.schedule import scale_sizes
@@ -212,41 +215,71 @@ def fullres_row(spec: dict) -> dict:
     }
 
 
-def tiles_section(cache, content: Picture, style: Picture, device, side: int, iterations: int) -> None:
-    """Section 4: untiled, the smallest tiles and tiles of 3/4 of the image, in one process (times only)."""
-    from nst_engine.gatys import tiled_objective
+def tiles_section(cache, content: Picture, style: Picture, device, size: tuple[int, int], sides: list[int],
+                  repeats: int) -> None:
+    """Section 4: one evaluation (J and its gradient) untiled against tiled, for each tile side below the size.
 
-    print(f"\n## Tiles against untiled at {side} px, {iterations} iterations, one scale, fp32\n")
-    print("| run | time | over untiled | whole image / Gram pass / gradient pass | estimate over untiled's "
-          "| relative difference / block tone spread / worst edge |")
-    print("|---|---|---|---|---|---|")
-    made: list = []
-    real_init = tiled_objective.TiledObjective.__init__
+    Per tiling: time over untiled, each part's share (whole-image terms / Gram pass / gradient pass),
+    the halos' area (regions over the image) and the work the estimate counts (`tiling.evaluation_work`).
+    Rounds are interleaved and each time is its minimum over `repeats`; on the CPU it is the process's
+    CPU time on one thread, since wall time on a shared CPU measures the other jobs.
+    """
+    from types import SimpleNamespace
 
-    def init(self, *args, **kwargs) -> None:
-        real_init(self, *args, **kwargs)
-        made.append(self)
+    from nst_engine.gatys import tiled_objective, tiling
 
-    tiled_objective.TiledObjective.__init__ = init  # type: ignore[method-assign]
-    base = Settings.from_dict({"device": str(device), "size": side, "scales": 1, "iterations": iterations,
-                               "precision": "fp32", "seed": 1, "time_budget": 0, "memory_limit": 2**40})
-    rate = calibrate.rate_for(cache, base, device, torch.float32)
-    untiled, whole_seconds, whole_estimate = None, 1.0, 1.0
-    for name, tile in (("untiled", None), ("tiles of 192 (smallest)", 192), ("tiles of 3/4", side * 3 // 4 // 16 * 16)):
-        made.clear()
-        result = api.stylize(content, [style], base.replace(tile_size=tile), cache=cache)
-        estimate = timing.estimate_seconds(result.plan, rate) if rate is not None and result.plan else float("nan")
-        if untiled is None:
-            untiled, whole_seconds, whole_estimate = result.picture, result.seconds, estimate
-        shares = "-"
-        if made:
-            spent = made[-1].seconds
-            shares = " / ".join(f"{v / max(sum(spent.values()), 1e-9):.0%}" for v in spent.values())
-        step = result.plan.steps[-1] if result.plan is not None else None
-        print(f"| {name}: {result.plan.describe() if result.plan else ''} | {result.seconds:.1f} s "
-              f"| {result.seconds / whole_seconds:.2f}x | {shares} | {estimate / whole_estimate:.2f}x "
-              f"| {picture_measures(result.picture, untiled, content, step)} |", flush=True)
-    tiled_objective.TiledObjective.__init__ = real_init  # type: ignore[method-assign]
+    cpu = device.type == "cpu"
+    threads = torch.get_num_threads()
+    if cpu:
+        torch.set_num_threads(1)
+    clock = time.process_time if cpu else time.perf_counter
+    real_time = tiled_objective.time
+    tiled_objective.time = SimpleNamespace(perf_counter=clock)  # the objective's own clock for the shares
+    settings = Settings.from_dict({"device": str(device), "precision": "fp32"})
+    model = cache.get(settings, device, False)[0]
+    autocast = optimize.make_autocast(device, torch.float32)
+    width, height = size
+    image = resize_tensor(to_tensor(content.rgb), size).to(device)
+    style_t = resize_tensor(to_tensor(style.rgb), scaled_size(style.size, max(size) // 2)).to(device)
+    whole = optimize.Objective(model, image, [(style_t, 1.0)], settings, 3.0, autocast)
+    weights = optimize.cost_weights(settings, 3.0)
+    sides = [side for side in sides if side < max(size)]
+    tiled = {side: tiled_objective.TiledObjective(
+        model, image.cpu(), whole.style_targets, settings.content_layer, settings.style_layers, weights,
+        (min(width, side), min(height, side)), autocast, device) for side in sides}
+    best: dict = {}
+    for _ in range(repeats):
+        x = image.clone().requires_grad_(True)
+        sync(device)
+        started = clock()
+        J, _ = whole(x)
+        J.backward()
+        sync(device)
+        best["untiled"] = min(best.get("untiled", float("inf")), clock() - started)
+        del x, J
+        for side, objective in tiled.items():
+            objective.seconds = dict.fromkeys(objective.seconds, 0.0)
+            y = image.cpu().clone().requires_grad_(True)
+            started = clock()
+            objective.evaluate(y)
+            spent = clock() - started
+            if spent < best.get(side, (float("inf"),))[0]:
+                best[side] = (spent, dict(objective.seconds))
+    tiled_objective.time = real_time
+    torch.set_num_threads(threads)
+    what = "CPU time, 1 thread" if cpu else "wall time"
+    print(f"\n## One evaluation tiled against untiled at {width}x{height}, fp32 (min of {repeats}, {what})\n")
+    print(f"untiled: {best['untiled']:.2f} s\n")
+    print("| tiles | time over untiled | whole image / Gram pass / gradient pass | halo area | estimate's work |")
+    print("|---|---|---|---|---|")
+    for side, objective in tiled.items():
+        spent, parts = best[side]
+        area = sum(t.pixels for t in objective.tiles) / (width * height)
+        work = tiling.evaluation_work(size, (min(width, side), min(height, side))) / (width * height)
+        smallest = " (smallest)" if side == tiling.MIN_TILE else ""
+        shares = " / ".join(f"{v / max(spent, 1e-9):.0%}" for v in parts.values())
+        print(f"| {len(objective.tiles)} of at most {side} px{smallest} | {spent / best['untiled']:.2f}x | {shares} "
+              f"| {area:.2f}x | {work:.2f}x |", flush=True)
 
 
 def parse_bytes(text: str) -> int:
@@ -258,14 +291,16 @@ def parse_bytes(text: str) -> int:
     return int(lowered)
 
 
-def fullres(weights: Path, device: str, size: tuple[int, int], limit: int, extra: dict) -> None:
+def fullres(weights: Path, device: str, size: tuple[int, int], limit: int, extra: dict,
+            tile: int | None = None) -> None:
     print(f"\n## Full resolution: {size[0]}x{size[1]} content at standard (each row in its own process)\n")
     print("| row | time | estimate | peak memory | ran at | against untiled: relative difference / block tone "
           "spread / worst edge |")
     print("|---|---|---|---|---|---|")
     home = tempfile.mkdtemp(prefix="nst-bench-home-")  # one data folder: the device is calibrated once
     assert "memory_limit" in SPECS, "the memory_limit setting is gone: section 3 cannot compare tiles"
-    rows = [("no memory limit", extra), (f"memory limit {limit / 2**30:.2f} GiB", {**extra, "memory_limit": limit})]
+    rows = [("no memory limit", extra), (f"memory limit {limit / 2**30:.2f} GiB", {**extra, "memory_limit": limit})
+            if tile is None else (f"tiles of at most {tile} px", {**extra, "tile_size": tile})]
     untiled = None
     for number, (name, row_settings) in enumerate(rows):
         spec = {"weights": str(weights), "device": device, "size": list(size), "settings": row_settings,
@@ -296,8 +331,12 @@ def main() -> int:
     parser.add_argument("--memory-limit", default="1GiB", help="section 3's limited row (e.g. 300MiB, 1GiB)")
     parser.add_argument("--fullres-iterations", type=int, help="section 3's final-scale iterations (default: "
                         "the preset's; fewer for a smoke run)")
-    parser.add_argument("--tiles", type=int, default=512, help="side of section 4 (0 skips it)")
-    parser.add_argument("--tiles-iterations", type=int, default=8, help="iterations of section 4's runs")
+    parser.add_argument("--fullres-tile", type=int, help="section 3's second row in tiles of at most this side "
+                        "(tile_size) instead of under the memory limit")
+    parser.add_argument("--tiles", default="1024x1024", help="size of section 4 (WxH; 0 skips it)")
+    parser.add_argument("--tile-sides", type=int, nargs="*", default=[MIN_TILE, 768, 1024],
+                        help="section 4's tile sides (those below the size run)")
+    parser.add_argument("--tiles-repeats", type=int, default=3, help="rounds of section 4 (the minimum counts)")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # one row, in a child process (in_child)
     args = parser.parse_args()
     if args.row:
@@ -339,13 +378,14 @@ def main() -> int:
                   f"({row['peak_kind']}) | {tflops} |", flush=True)
 
     status = 0 if args.skip_race else race(cache, content, style, base, args.size, args.iterations, device)
-    if args.tiles:
-        tiles_section(cache, load_picture(ROOT / "tests" / "data" / "astronaut.jpg"), style, device, args.tiles,
-                      args.tiles_iterations)
+    if args.tiles != "0":
+        width, height = (int(v) for v in args.tiles.lower().split("x"))
+        tiles_section(cache, load_picture(ROOT / "tests" / "data" / "astronaut.jpg"), style, device, (width, height),
+                      args.tile_sides, args.tiles_repeats)
     if args.fullres != "0":
         width, height = (int(v) for v in args.fullres.lower().split("x"))
         extra = {"iterations": args.fullres_iterations} if args.fullres_iterations else {}
-        fullres(weights, args.device, (width, height), parse_bytes(args.memory_limit), extra)
+        fullres(weights, args.device, (width, height), parse_bytes(args.memory_limit), extra, args.fullres_tile)
     return status
 
 

@@ -168,9 +168,10 @@ def test_scale_schedule_halves_down_to_the_minimum():
 def test_memory_plan_tiles_then_scales_down_or_refuses(monkeypatch, cat):
     """Short of memory, a scale runs in tiles; only when even the smallest tiles don't fit is it scaled down."""
     cpu = torch.device("cpu")
-    # A whole 640-px run's memory: 1024 px fits only in tiles (besides a tile, the whole image's L-BFGS state).
-    need_640 = memory.estimate_bytes(640, 426)
-    monkeypatch.setattr(memory, "_device_bytes", lambda device: need_640)
+    # A whole 768-px run's memory: 1024 px fits only in tiles (besides a tile of at least 512 px, the whole
+    # image's L-BFGS state).
+    need_768 = memory.estimate_bytes(768, 511)
+    monkeypatch.setattr(memory, "_device_bytes", lambda device: need_768)
     made = planner.make_plan(cat.size, Settings.from_dict({"size": 1024, "device": "cpu"}), cpu, 4)
     assert made.target == (1024, 681) and made.steps[-1].tile is not None and made.tiled
     assert "1024x681 (in" in made.describe() and made.message.startswith("Tiled to fit the")

@@ -11,6 +11,7 @@ import torch
 from nst_engine import api
 from nst_engine.gatys import costs, optimize, tiled_objective, tiling
 from nst_engine.gatys.tiled_objective import TiledObjective
+from nst_engine.pictures import agreement as agreement_limits
 from nst_engine.pictures.agreement import agreement
 from nst_engine.pictures.images import Picture, load_picture, resize_tensor, save_picture, to_tensor
 from nst_engine.planning import plan
@@ -34,9 +35,18 @@ def test_cores_partition_the_image_on_multiples_of_16_and_regions_fit_the_tile(l
     assert tiling.layout((length, 100), (length, 100))[0].x == (0, length)  # one tile: no halo
 
 
+@pytest.mark.parametrize("length, tile, count, widest", [(256, 192, 2, 176), (768, 448, 2, 432), (768, 192, 8, 192),
+                                                         (2048, 1024, 3, 784), (1365, 1024, 2, 736)])
+def test_layouts_take_the_fewest_cores_whose_regions_fit(length, tile, count, widest):
+    """The end regions have a halo on one side only: 768 px fit 2 regions of 432 where 3 cores of 352 once ran."""
+    assert len(tiling.cores(length, tile, halo=48)) == count
+    assert tiling.region_size((length, length), (tile, tile), halo=48) == (widest, widest)
+
+
 def test_the_exact_halo_follows_the_padding_through_vgg19():
     assert [tiling.exact_halo([name]) for name in ("conv1_2", "conv3_1", "conv4_2", "conv5_1")] == [16, 16, 48, 80]
-    assert tiling.HALO == tiling.exact_halo(["conv4_2", "conv3_1"])  # the content layer's features are exact
+    # The content layer's features are exact; conv5_1's nearly (tiling.py: the measured trade).
+    assert tiling.exact_halo(["conv4_2", "conv3_1"]) <= tiling.HALO < tiling.exact_halo(["conv5_1"])
 
 
 def _model(cache):
@@ -139,31 +149,29 @@ def astronaut(photos) -> Picture:
     return load_picture(photos["astronaut"])
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1200)
 def test_tiled_pictures_are_the_untiled_picture(cache, astronaut, stain, tmp_path_factory):
-    """256x256 in the smallest tiles (192 px: 9 with 48-px halos) against the same run whole, 6 iterations.
+    """768x768 in the smallest tiles (tiling.MIN_TILE: 4 regions of 448 with HALO-px halos) against the
+    same run whole, 6 iterations: issue 17's limits, on the pictures.
 
-    Measured (2026-12-03, CPU fp32): relative difference 0.221, block tone spread 0.01 levels, worst
-    edge 1.36; mean |tiled - untiled| is 0.56 levels (of 255), where the style changed the picture
-    by 2.5 (the synthetic weights change little in 6 iterations, which inflates the relative figure;
-    the x4 difference shows speckle, no grid). The old per-tile optimisation at these settings:
-    relative difference 2.79, spread 2.18 levels (and at 384 px, 8 iterations: 1.17, 4.65 levels,
-    worst edge 1.57). Issue 17 asks 0.15 and 1.25: not met here with 48-px halos (80 px would make
-    the features exact, at 8x the area in tiles this small; tiling.py).
+    Measured: see tiling.py's docstring (the difference comes from the halo: 1 thread against 2 alone
+    differs by 0.02 of the style's change at 256 px, 80-px halos by 0.04).
     """
-    settings = Settings.from_dict({"size": 256, "scales": 1, "iterations": 6, "device": "cpu", "precision": "fp32",
-                                   "seed": 1, "memory_limit": 2 * GIB, "time_budget": 0})
+    side = 768
+    settings = Settings.from_dict({"size": side, "scales": 1, "iterations": 6, "device": "cpu", "precision": "fp32",
+                                   "seed": 1, "memory_limit": 8 * GIB, "time_budget": 0})
     whole = api.stylize(astronaut, [stain], settings, cache=cache)
-    tiled = api.stylize(astronaut, [stain], settings.replace(tile_size=192), cache=cache)
+    tiled = api.stylize(astronaut, [stain], settings.replace(tile_size=tiling.MIN_TILE), cache=cache)
     step = tiled.plan.steps[-1]
-    assert whole.plan.steps[-1].tile is None and step.tile == (192, 192) and step.tiles > 1
+    assert whole.plan.steps[-1].tile is None and step.tile == (tiling.MIN_TILE,) * 2 and step.tiles > 1
     folder = tmp_path_factory.mktemp("tiling")  # the pictures, to look at when it fails
     save_picture(whole.picture, folder / "whole.png")
     save_picture(tiled.picture, folder / "tiled.png")
     content = resize_tensor(to_tensor(astronaut.rgb), whole.picture.size)[0].permute(1, 2, 0).numpy()
     t, u = tiled.picture.rgb, whole.picture.rgb
-    measured = agreement(t, u, content, tiling.edges(256, 192), tiling.edges(256, 192), block=32)
+    edges = tiling.edges(side, tiling.MIN_TILE)
+    measured = agreement(t, u, content, edges, edges, block=side // 8)
     print(f"tiled vs untiled: {measured} (in {folder})")
-    assert measured.change_ratio <= 0.3
-    assert measured.tone_spread <= 3.0
-    assert measured.edge_ratio <= 1.25, measured  # the issue's limit; measured 1.06 with 48-px halos
+    assert measured.change_ratio <= agreement_limits.MAX_CHANGE_RATIO, measured
+    assert measured.tone_spread <= 1.0, measured  # levels (issue 17: "within a few")
+    assert measured.edge_ratio <= agreement_limits.MAX_EDGE_RATIO, measured

@@ -9,16 +9,28 @@ times, so each layer's feature grid of a region is then a window of the whole im
 the core's features are exactly the whole image's positions it owns.
 
 The halo is HALO px, a trade of difference against time. `exact_halo` is where the zero padding at
-a region's edge stops reaching the core's features: 48 px for conv4_2 (the content layer) and
-the layers before it, 80 px for conv5_1. Measured on one evaluation (256x208, tiles of 192, synthetic
-weights, CPU fp32), the gradient's error relative to the untiled one: no halo 0.59,
-32 px 0.066, 48 px 0.0094, 64 px 0.0025 (80 px: exact up to summation order, as a test checks with
-halos covering the image). On pictures (256x256, 6 iterations, tiles of 192), mean |tiled -
-untiled| over what the style changed: 0.255 with 32 px (worst edge ratio 1.55), 0.221 with 48 px
-(1.36); neither shows a grid at x4. The price is area run through the network per evaluation
-(regions over the image): 1024-px tiles of a 2048x1365 image 1.11 (32 px), 1.17 (48), 1.29 (80);
-192-px tiles of 768x768 2.0, 3.5 and 31.6. 48 px makes every layer but conv5_1 exact and stays
-affordable in large tiles; the smallest tiles are a last resort for small memory and cost ~3.5x.
+a region's edge stops reaching the core's features: 48 px for conv4_2 (the content layer) and the
+layers before it, 80 px for conv5_1. Measured (synthetic weights, CPU fp32, 2026-12-03):
+- one evaluation (256x208, tiles of 192), the gradient's error relative to the untiled one: no halo
+  0.59, 32 px 0.066, 48 px 0.0094, 64 px 0.0025, 80 px exact up to summation order (a test checks);
+- pictures, mean |tiled - untiled| over mean |untiled - content| (the style's change, only 2.5
+  levels of 255 at 256 px and 6.8 at 768 px with these weights): at 256 px, 6 iterations, tiles of
+  192, 48 px 0.221, 64 px 0.147, 80 px 0.038, where the same untiled run on 1 thread against 2
+  differs by 0.021: the difference is the halo's, not float noise. It comes from the gradient pass
+  (a Gram pass with 80-px halos and a gradient pass with 48 left 0.221). At 768 px, 6 iterations,
+  4 regions of 432-448: 48 px 0.147, 64 px 0.106 (0.71 levels); block tone spread 0.01 levels and
+  worst edge 1.01-1.03 in every case (no grid).
+- time, one evaluation of 1024x1024 over the untiled one (CPU time, 1 thread): 48-px halos in 16
+  tiles of 384 1.88x, in 9 of 448-512 1.64-1.70x (regions 1.64x and 1.41x the area); 64-px halos in
+  9 of 512 1.79-1.93x (1.56x), in 4 of 576 1.57x (1.27x). 2048x1365 in 6 tiles of 1024: 1.42x with
+  48 px, 1.52x with 64; in 4 of 1088x752 (the same memory a region) 1.44x with 64. Time grows
+  more slowly than area (tiles fit caches better than the whole).
+64 px leaves only conv5_1 inexact, by 0.0025, and meets issue 17's 0.15 with room at 768 px; its
+price in area falls as tiles grow, so the smallest tile is MIN_TILE (512 px) rather than 192: in
+192-px tiles the halos were 3.5x the area of 768x768 (4.9x the work, by `evaluation_work`).
+Smaller memory scales the picture down (or refuses, naming a size that fits) instead.
+The Gram pass (forward only) needs 0.3 of the gradient pass's memory a pixel (measured 770-900 bytes
+against 2600-3100), so a tile's memory is its gradient pass's (planning/memory.py).
 """
 
 from __future__ import annotations
@@ -34,11 +46,11 @@ from nst_engine.gatys.layers import LAYER_INDEX, LAYER_NAMES
 Size = tuple[int, int]
 Span = tuple[int, int]  # [start, end) along one axis
 
-HALO = 48  # px of context on each side of a tile's core (a multiple of 16): see above
-MIN_TILE = 192  # below this VGG-19's deepest layers see a handful of pixels per tile
+HALO = 64  # px of context on each side of a tile's core (a multiple of 16): see above
+MIN_TILE = 512  # smaller tiles spend more on halos than on their cores: see above
 ALIGN = 16  # VGG-19 pools four times before conv5: tiles start on multiples of 16
 # A forward pass without gradients (the Gram pass) over a tile, in forward-and-backward passes of it:
-# measured on the CPU (2 threads, fp32, 192 and 320 px): 0.38 and 0.42.
+# measured on the CPU (fp32): 0.38 and 0.42 at 192 and 320 px (2 threads), 0.41 at 1024 px (1 thread).
 FORWARD_SHARE = 0.4
 
 
@@ -79,10 +91,28 @@ def cores(length: int, tile: int, halo: int | None = None, align: int = ALIGN) -
     halo = HALO if halo is None else halo  # read at each call: benchmarks vary it
     if tile >= length:
         return [(0, length)]
-    widest = max(align, (tile - 2 * halo) // align * align)
-    count = math.ceil(length / widest)
-    step = math.ceil(length / count / align) * align
-    return [(start, min(length, start + step)) for start in range(0, length, step)]
+    # The fewest cores whose regions fit: the first and last regions have a halo on one side only.
+    spans: list[Span] = []
+    for count in range(2, length // align + 2):
+        step = math.ceil(length / count / align) * align
+        spans = [(start, min(length, start + step)) for start in range(0, length, step)]
+        if _widest(spans, length, halo) <= tile:
+            break
+    return spans
+
+
+def _widest(spans: list[Span], length: int, halo: int) -> int:
+    """The widest input region of these cores along an axis (no halo at the image's edges, none for one core)."""
+    if len(spans) == 1:
+        return length
+    return max(b - a + halo * ((a > 0) + (b < length)) for a, b in spans)
+
+
+def region_size(size: Size, tile: Size, halo: int | None = None) -> Size:
+    """The largest input region of `layout(size, tile)` along each axis: what one tile's memory is for."""
+    halo = HALO if halo is None else halo
+    return (_widest(cores(size[0], tile[0], halo), size[0], halo),
+            _widest(cores(size[1], tile[1], halo), size[1], halo))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from nst_engine.gatys.layers import CONTENT_LAYER, LAYER_INDEX
-from nst_engine.gatys.tiling import MIN_TILE, downsampling
+from nst_engine.gatys.tiling import MIN_TILE, downsampling, region_size
 from nst_engine.host_memory import available_memory
 
 # Channels of VGG-19's modules per block and how much each block is downsampled.
@@ -99,8 +99,10 @@ def tile_bytes(width: int, height: int, dtype_bytes: int = 4) -> int:
 
 
 def tiled_bytes(size: tuple[int, int], tile: tuple[int, int], dtype_bytes: int = 4, host_state: bool = False) -> int:
-    """Peak bytes on the device of a scale in tiles of `tile`: one tile's work, plus the state unless on the host."""
-    return tile_bytes(*tile, dtype_bytes=dtype_bytes) + (0 if host_state else state_bytes(*size))
+    """Peak bytes on the device of a scale in tiles of at most `tile`: its largest region's forward and
+    backward (the Gram pass's forward alone needs 0.3 of that a pixel, measured), plus the state unless
+    on the host."""
+    return tile_bytes(*region_size(size, tile), dtype_bytes=dtype_bytes) + (0 if host_state else state_bytes(*size))
 
 
 def plan_bytes(plan, host_state: bool = False) -> int:  # noqa: ANN001 (a plan.Plan, read, not imported: memory stands beside plan.py)
@@ -117,7 +119,10 @@ def fits(bytes_needed: int, available: int | None) -> bool:
 
 
 def tile_for(size: tuple[int, int], dtype_bytes: int, available: int, host_state: bool = False) -> int | None:
-    """The largest tile side (a multiple of 16) at which a scale of `size` fits in tiles, or None."""
+    """The largest tile side (a multiple of 16) at which a scale of `size` fits in tiles, or None.
+
+    Its regions count, not the side: a side whose layout has fewer, wider regions in the same
+    memory is taken (fewer tiles, less halo area)."""
     width, height = size
     for side in range(max(size) // 16 * 16, MIN_TILE - 1, -16):
         if fits(tiled_bytes(size, (min(width, side), min(height, side)), dtype_bytes, host_state), available):
