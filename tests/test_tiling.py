@@ -102,10 +102,13 @@ def test_tile_size_forces_tiles_and_progress_tells_tiles_and_fraction(cache, cat
     final = result.plan.steps[-1]
     n = final.tiles
     assert final.tile == (192, 192) and n == len(tiling.layout(final.size, final.tile)) > 4
+    tiles = tiling.layout(final.size, final.tile)
+    assert final.region == (max(t.x[1] - t.x[0] for t in tiles), max(t.y[1] - t.y[0] for t in tiles))
     assert result.plan.steps[0].tile is None  # 160 px: no tiles needed
     assert result.message == (
         "Tiled as tile_size 192 asks. "
-        f"Computed at 320x213 (coarse to fine: 160x106, 320x213 (in {n} tiles of 192x192))."
+        f"Computed at 320x213 (coarse to fine: 160x106, 320x213 (in {n} tiles of up to "
+        f"{final.region[0]}x{final.region[1]}))."
     )
     assert result.picture.size == (320, 213) and np.isfinite(result.picture.rgb).all()
     fractions = [e.fraction for e in events]

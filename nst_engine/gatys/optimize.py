@@ -194,8 +194,8 @@ def run(
             job.forget_step(index)
             memory.free(content.device)
             plan.steps[index] = smaller
-            plan.notes.append(f"Ran out of memory at {step.describe()}: retried in tiles of "
-                              f"{smaller.tile[0]}x{smaller.tile[1]}.")  # type: ignore[index]
+            plan.notes.append(f"Ran out of memory at {step.describe()}: retried in tiles of up to "
+                              f"{smaller.region[0]}x{smaller.region[1]}.")  # type: ignore[index]
             image = job.run_step(index, smaller, start, content_s)
         if control.stopping:
             break

@@ -30,10 +30,15 @@ class Step:
             return round(tiling.evaluation_work(self.size, self.tile) * self.iterations)
         return self.size[0] * self.size[1] * self.iterations
 
+    @property
+    def region(self) -> Size | None:
+        """The largest input region (core and halos) a tile really runs: `tile` only bounds it."""
+        return tiling.region_size(self.size, self.tile) if self.tile is not None else None
+
     def describe(self) -> str:
         text = f"{self.size[0]}x{self.size[1]}"
-        if self.tile is not None:
-            text += f" (in {self.tiles} tiles of {self.tile[0]}x{self.tile[1]})"
+        if self.region is not None:
+            text += f" (in {self.tiles} tiles of up to {self.region[0]}x{self.region[1]})"
         return text
 
 
