@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from nst_engine.calibrate import Expectation, expect, rate_for
+from nst_engine.calibrate import probe as measure_slowdown
 from nst_engine.device import resolve_device, resolve_precision
 from nst_engine.errors import EngineError, OutOfMemory, SettingsError
 from nst_engine.gatys import optimize
@@ -94,12 +95,14 @@ def plan_job(
     return plan, (timing.estimate_seconds(plan, rate) if rate is not None else None)
 
 
-def expectation(seconds: float, settings: Settings, cache: ModelCache,
-                other_threads: float | None = None) -> Expectation:
-    """What a plan estimated at `seconds` (plan_job's, on the quiet device) will likely take now: this
-    machine's current load and recent jobs' actual times taken into account (calibrate.expect)."""
+def expectation(seconds: float, settings: Settings, cache: ModelCache, probe: bool = True) -> Expectation:
+    """What a plan estimated at `seconds` (plan_job's, on the quiet device) will likely take now: the device's
+    speed now (`probe`: measured for about a second, so only while no job of this process runs on it; else
+    estimated from other programs' runnable threads) and recent jobs' actual times (calibrate.expect)."""
     device = resolve_device(settings.device)
-    return expect(seconds, cache, device, resolve_precision(settings, device), other_threads)
+    dtype = resolve_precision(settings, device)
+    slowdown = measure_slowdown(cache, settings, device, dtype) if probe else None
+    return expect(seconds, cache, device, dtype, slowdown=slowdown)
 
 
 def result_message(plan: plan_module.Plan, output_size: tuple[int, int], stopped: bool) -> str:

@@ -9,8 +9,10 @@ is called by api.py; the plan never imports it, it is handed the rate.
 
 A rate is kept as the quiet machine's: a CPU calibrated beside other programs' work is credited with the
 slowdown their runnable threads caused meanwhile (host_load.py). What a job is then expected to take now
-(`expect`) is the plan's quiet estimate times the machine's current slowdown, times the median of what
-recent jobs on this device took against theirs (`Expectation.record`), with a range when those spread.
+(`expect`) is the plan's quiet estimate times the device's slowdown now, measured by a `probe` (two
+iterations timed against the kept rate; the runnable threads' fair share where the device is busy with a
+job), times the median of what recent jobs on this device took against theirs (`Expectation.record`),
+with a range when those spread.
 """
 
 from __future__ import annotations
@@ -57,9 +59,14 @@ WIDE_SPREAD = 1.35  # recent ratios spreading more than this (highest / lowest) 
 # (the model to the device, the style's targets), so a dialog's 7-s preview would inflate a 10-min job's.
 MIN_RECORDED = 15.0
 
-_lock = threading.Lock()  # guards _memo and _measuring, never held while measuring
+PROBE_ITERATIONS = 2  # timed iterations of a probe (after a first): about a second on a 2-core CPU
+PROBE_KEPT = 20.0  # seconds a probe's slowdown stands for the next estimates
+PROBE_BOUNDS = (0.5, 20.0)
+
+_lock = threading.Lock()  # guards _memo, _measuring and _probes, never held while measuring
 _memo: dict[str, Rate] = {}
 _measuring: dict[str, threading.Event] = {}  # memo keys being measured now, set when done
+_probes: dict[str, tuple[float, float]] = {}  # memo key -> (monotonic time, slowdown measured then)
 
 
 def timing_file() -> Path:
@@ -174,42 +181,20 @@ def rate_for(cache: ModelCache, settings: Settings, device: torch.device, dtype:
 
 
 def forget() -> None:
-    """Drop the remembered rates (tests; a changed data folder)."""
+    """Drop the remembered rates and probes (tests; a changed data folder)."""
     with _lock:
         _memo.clear()
+        _probes.clear()
 
 
 def _measure(cache: ModelCache, settings: Settings, device: torch.device, dtype: torch.dtype,
              weights_sha256: str) -> Rate:
-    """Time L-BFGS iterations at two sizes through optimize.run (as jobs run); fit seconds = fixed + pixels / rate.
-
-    Each progress report marks the end of an iteration (reading its losses waits for the device);
-    the time to the first report is the scale's set-up plus a first, warm-up iteration.
-    """
-
+    """Time L-BFGS iterations at two sizes through optimize.run (as jobs run); fit seconds = fixed + pixels / rate."""
     started = time.perf_counter()
-    channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
     sides, timed = _CALIBRATION.get(device.type, _CALIBRATION["cpu"])
-    content_rgb, style_rgb = procedural_images(count=2, size=max(sides), seed=1)
-    # The standard network whatever the job's layers: the rate is the device's, kept for every job.
-    lbfgs = settings.replace(optimizer="lbfgs", init="content", scales=1, fit="stretch", style_scale=1.0,
-                             content_layer=CONTENT_LAYER, style_layers=dict(STYLE_LAYERS))
-    model, _format = cache.get(lbfgs, device, channels_last)
-    points = []
+    bench = _Bench(cache, settings, device, dtype, max(sides))
     with host_load.Sampler() as sampler:  # other programs' runnable threads while it measures
-        for side in sides:
-            size = (side, side)
-            content = resize_tensor(to_tensor(content_rgb, device), size)
-            style = resize_tensor(to_tensor(style_rgb, device), size)
-            marks: list[float] = []
-            control = optimize.Control(progress=lambda _event, marks=marks: marks.append(time.perf_counter()))
-            plan = Plan(size, [Step(size, timed + 1)], dtype.itemsize)
-            _sync(device)
-            run_started = time.perf_counter()
-            optimize.run(model, content, [(style, 1.0)], lbfgs, 1.0, plan, control, dtype, channels_last)
-            iteration = statistics.median(later - earlier for earlier, later in zip(marks, marks[1:], strict=False))
-            setup = max(0.0, marks[0] - run_started - iteration)
-            points.append((side * side, iteration, setup))
+        points = [(side * side, *bench.time(side, timed)) for side in sides]
     points = quiet_points(points, _slowdown(device, sampler.mean))
     (p1, t1, _), (p2, t2, setup2) = points[0], points[-1]
     if len(points) > 1 and t2 > t1 * 1.05:
@@ -223,6 +208,62 @@ def _measure(cache: ModelCache, settings: Settings, device: torch.device, dtype:
         weights_sha256=weights_sha256, measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         calibration_seconds=round(time.perf_counter() - started, 3),
     )
+
+
+class _Bench:
+    """L-BFGS iterations on procedural pictures through optimize.run, as jobs run: the calibration's and the
+    probe's one way of timing the device."""
+
+    def __init__(self, cache: ModelCache, settings: Settings, device: torch.device, dtype: torch.dtype,
+                 size: int) -> None:
+        self.device, self.dtype = device, dtype
+        self.channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
+        self.content_rgb, self.style_rgb = procedural_images(count=2, size=size, seed=1)
+        # The standard network whatever the job's layers: the rate is the device's, kept for every job.
+        self.settings = settings.replace(optimizer="lbfgs", init="content", scales=1, fit="stretch",
+                                         style_scale=1.0, content_layer=CONTENT_LAYER,
+                                         style_layers=dict(STYLE_LAYERS))
+        self.model, _format = cache.get(self.settings, device, self.channels_last)
+
+    def time(self, side: int, timed: int) -> tuple[float, float]:
+        """(seconds of one iteration, the scale's set-up in seconds) at `side` px: the median of `timed`
+        iterations after a first one. Each progress report marks the end of an iteration (reading its
+        losses waits for the device); the time to the first is the set-up plus a first, warm-up iteration."""
+        size = (side, side)
+        content = resize_tensor(to_tensor(self.content_rgb, self.device), size)
+        style = resize_tensor(to_tensor(self.style_rgb, self.device), size)
+        marks: list[float] = []
+        control = optimize.Control(progress=lambda _event: marks.append(time.perf_counter()))
+        plan = Plan(size, [Step(size, timed + 1)], self.dtype.itemsize)
+        _sync(self.device)
+        run_started = time.perf_counter()
+        optimize.run(self.model, content, [(style, 1.0)], self.settings, 1.0, plan, control, self.dtype,
+                     self.channels_last)
+        iteration = statistics.median(later - earlier for earlier, later in zip(marks, marks[1:], strict=False))
+        return iteration, max(0.0, marks[0] - run_started - iteration)
+
+
+def probe(cache: ModelCache, settings: Settings, device: torch.device, dtype: torch.dtype) -> float | None:
+    """How many times slower the device runs now than its kept (quiet) rate says: two iterations at the
+    calibration's smallest size, timed now. None without a rate. Kept for PROBE_KEPT seconds, so that a
+    dialog asking again as the artist changes settings does not measure each time.
+
+    A measurement, not a model: other programs' threads slow a multi-threaded job more than their fair
+    share (its threads wait for each other at every layer), and a GPU's sharing can't be counted."""
+    rate = rate_for(cache, settings, device, dtype, calibrate=False)
+    if rate is None:
+        return None
+    key = f"{timing_file()}|{rate_key(device, dtype, rate.weights_sha256)}"
+    with _lock:
+        kept = _probes.get(key)
+    if kept is not None and time.monotonic() - kept[0] < PROBE_KEPT:
+        return kept[1]
+    side = _CALIBRATION.get(device.type, _CALIBRATION["cpu"])[0][0]
+    iteration, _setup = _Bench(cache, settings, device, dtype, side).time(side, PROBE_ITERATIONS)
+    slowdown = min(max(iteration / rate.iteration_seconds(side * side), PROBE_BOUNDS[0]), PROBE_BOUNDS[1])
+    with _lock:
+        _probes[key] = (time.monotonic(), slowdown)
+    return slowdown
 
 
 def _sync(device: torch.device) -> None:
@@ -264,13 +305,15 @@ class Expectation:
 
 
 def expect(quiet_seconds: float, cache: ModelCache, device: torch.device, dtype: torch.dtype,
-           other_threads: float | None = None) -> Expectation:
-    """The plan's quiet estimate as this machine will likely run it now. `other_threads` (other programs'
-    runnable threads) is sampled for a moment when not given."""
+           slowdown: float | None = None, other_threads: float | None = None) -> Expectation:
+    """The plan's quiet estimate as this machine will likely run it now: times `slowdown` (a `probe`'s
+    measurement), or where there is none, the slowdown other programs' runnable threads would cause by
+    their fair share (`other_threads`, sampled for a moment when not given)."""
     key = rate_key(device, dtype, cache.weights().sha256)
-    if other_threads is None:
-        other_threads = host_load.other_threads() if device.type == "cpu" else 0.0
-    slowdown = _slowdown(device, other_threads)
+    if slowdown is None:
+        if other_threads is None:
+            other_threads = host_load.other_threads() if device.type == "cpu" else 0.0
+        slowdown = _slowdown(device, other_threads)
     recent = stored_ratios().get(key, [])
     low_bound, high_bound = RATIO_BOUNDS
     bounded = [min(max(r, low_bound), high_bound) for r in recent]

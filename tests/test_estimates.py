@@ -13,6 +13,7 @@ import torch
 from nst_engine import calibrate, host_load
 from nst_engine.device import device_name, precision_name
 from nst_engine.planning import timing
+from nst_engine.settings import Settings
 
 CPU = torch.device("cpu")
 
@@ -130,3 +131,32 @@ def test_ratios_and_rates_share_the_timing_file_without_losing_each_other(engine
     calibrate.expect(100.0, WeightsOnly(), CPU, torch.float32, other_threads=0.0).record(200.0)
     calibrate._store("other", rate=rate)
     assert set(calibrate.stored_rates()) == {_key(), "other"} and calibrate.stored_ratios()[_key()] == [2.0]
+
+
+def test_a_probe_times_the_device_now_against_its_kept_rate(engine_home, monkeypatch) -> None:
+    """The fair-share model read 2x where a 2-thread job beside two busy programs ran 3x slower (its threads
+    wait for each other): the estimate's slowdown is measured now, two iterations against the kept rate."""
+    timed: list[tuple[int, int]] = []
+
+    class Bench:  # the device's iterations, timed: here 0.3 s each
+        def __init__(self, *args) -> None:
+            pass
+
+        def time(self, side: int, iterations: int) -> tuple[float, float]:
+            timed.append((side, iterations))
+            return 0.3, 0.0
+
+    monkeypatch.setattr(calibrate, "_Bench", Bench)
+    calibrate.forget()
+    settings = Settings()
+    assert calibrate.probe(WeightsOnly(), settings, CPU, torch.float32) is None  # no rate: nothing to compare
+    side = calibrate._CALIBRATION["cpu"][0][0]
+    quiet = timing.Rate(side * side / 0.1, 0.0, 0.5, "cpu", device_name(CPU), precision_name(torch.float32),
+                        "sha-test")  # 0.1 s an iteration at the probe's size
+    calibrate._store(_key(), rate=quiet)
+    assert calibrate.probe(WeightsOnly(), settings, CPU, torch.float32) == pytest.approx(3.0)
+    assert calibrate.probe(WeightsOnly(), settings, CPU, torch.float32) == pytest.approx(3.0)
+    assert timed == [(side, calibrate.PROBE_ITERATIONS)], "a probe stands for PROBE_KEPT seconds"
+    calibrate.forget()
+    now = calibrate.expect(100.0, WeightsOnly(), CPU, torch.float32, slowdown=3.0)
+    assert now.seconds == pytest.approx(300.0) and now.slowdown == 3.0

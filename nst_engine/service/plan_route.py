@@ -77,14 +77,17 @@ def _side(body: dict[str, Any], name: str) -> int:
 
 def _plan(size: Size, settings: Settings, queue: JobQueue, device: torch.device) -> dict[str, Any]:
     """Plan on a worker thread; measure the device first if it is idle and was never measured."""
+    now = None
     try:
         if queue.device_lock.acquire(blocking=False):
-            try:
+            try:  # the device is idle: measure it if it never was, and how fast it runs now
                 made, seconds = plan_job(size, settings, queue.cache, calibrate="always")
+                now = None if seconds is None else expectation(seconds, settings, queue.cache, probe=True)
             finally:
                 queue.device_lock.release()
-        else:
+        else:  # a job runs: no measuring beside it
             made, seconds = plan_job(size, settings, queue.cache, calibrate="never")
+            now = None if seconds is None else expectation(seconds, settings, queue.cache, probe=False)
     except (WeightsMissing, WeightsInvalid) as error:
         raise ServiceError(503, error.message) from None
     except EngineError as error:  # out of memory with on_oom "refuse"
@@ -92,8 +95,7 @@ def _plan(size: Size, settings: Settings, queue: JobQueue, device: torch.device)
     answer: dict[str, Any] = {"plan": made.to_dict(), "seconds": None, "seconds_range": None, "slowdown": None,
                               "device": device.type, "device_name": device_name(device),
                               "calibrated": seconds is not None}
-    if seconds is not None:
-        now = expectation(seconds, settings, queue.cache)
+    if now is not None:
         answer.update(seconds=estimate_number(now.seconds), slowdown=round(now.slowdown, 2),
                       seconds_range=None if now.low is None or now.high is None else
                       [estimate_number(now.low), estimate_number(now.high)])
