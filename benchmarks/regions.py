@@ -10,6 +10,9 @@ Run: `.venv/bin/python benchmarks/regions.py [--size 384] [--iterations 20] [--t
 from the tests' generator, the chelsea photo, the ihc photo as the style inside an ellipse feathered over
 24 px, the photo outside; fp32, seed 1). With synthetic weights the style is a coloured noise, not a
 painting: judge the mechanics (where the style goes, where it stops), not the beauty.
+The committed picture was made with the defaults (2026-12-03, 384x255, 20 iterations, 2 busy CPU threads): the
+guided region changed by 0.100 inside and leaked 28 px (1.8 conv5_1 cells) past its feathered edge; the whole
+run changed by 0.072 inside and, measured the same way, 115 px (everywhere); the cut 0 px by construction.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def outlined(picture: np.ndarray, mask: np.ndarray) -> Image.Image:
 
 
 def timing(cache: ModelCache, content: Picture, style: Picture, size: tuple[int, int]) -> None:
-    """Seconds of one evaluation (forward and backward) with 0, 2 and 8 regions, interleaved 3 times."""
+    """CPU seconds of one evaluation (forward and backward) with 0, 2 and 8 regions, interleaved 3 times."""
     settings = Settings.from_dict({"device": "cpu", "precision": "fp32"})
     cpu, fp32 = torch.device("cpu"), optimize.make_autocast(torch.device("cpu"), torch.float32)
     model = cache.get(settings, cpu, False)[0]
@@ -84,14 +87,14 @@ def timing(cache: ModelCache, content: Picture, style: Picture, size: tuple[int,
             objective = optimize.Objective(model, c, [(s, 1.0)], settings, 3.0, fp32,
                                            style_targets={} if guided else None, guided=guided)
             x = c.clone().requires_grad_(True)
-            start = time.perf_counter()
+            start = time.process_time()  # CPU seconds: other programs on a shared machine do not count
             J, _ = objective(x)
             J.backward()
-            seconds[count, overlapping].append(time.perf_counter() - start)
+            seconds[count, overlapping].append(time.process_time() - start)
     base = min(seconds[0, False])
     for (count, overlapping), times in seconds.items():
         kind = "each over the whole picture" if overlapping else "side by side"
-        print(f"{count} regions ({kind}): {min(times):.2f} s an evaluation at {size[0]}x{size[1]} (best of 3), "
+        print(f"{count} regions ({kind}): {min(times):.2f} CPU s an evaluation at {size[0]}x{size[1]} (best of 3), "
               f"{min(times) / base:.2f}x", flush=True)
 
 
