@@ -95,7 +95,7 @@ def test_long_term_fills_only_what_the_previous_frame_could_not() -> None:
 
 def test_temporal_settings_are_checked_with_clear_messages() -> None:
     assert Temporal().on and not Temporal(strength=0).on
-    assert Temporal(strength=1).keep == pytest.approx(0.6) and Temporal(strength=0).keep == 0
+    assert Temporal(strength=1).keep == pytest.approx(0.8) and Temporal(strength=0).keep == 0
     with pytest.raises(SettingsError, match="from 0"):
         Temporal(strength=-1)
     with pytest.raises(SettingsError, match="long_term"):
