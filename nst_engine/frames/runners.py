@@ -14,7 +14,7 @@ from typing import Any
 
 from nst_engine.frames.sequence import FrameResult, StyleFrame
 from nst_engine.frames.temporal import Carried, Guide, Temporal, blend
-from nst_engine.pictures.images import Picture
+from nst_engine.pictures.images import Picture, luminance_only
 from nst_engine.settings import Settings
 
 # (1-based frame index, the engine's own progress event)
@@ -37,6 +37,8 @@ def gatys_runner(
     earlier frames carry (temporal.Guide)."""
 
     def one(index: int, content: Picture, carried: list[Carried] | None) -> FrameResult:
+        if carried and settings.preserve_colors:  # the optimisation runs on luminance: so does its guide
+            carried = [Carried(luminance_only(c.rgb), c.mask) for c in carried]
         guide = Guide(carried, temporal.cost_weight) if carried else None
         result = stylize(
             content, styles, settings, progress=None if progress is None else (lambda event: progress(index, event)),
