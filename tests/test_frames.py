@@ -146,3 +146,21 @@ def test_stylize_frames_writes_an_animation_with_the_sources_durations(tmp_path:
     assert main(["stylize-frames", str(tmp_path / "in.gif"), str(DATA / "ihc.jpg"), "-o", str(tmp_path / "x.png"),
                  "--weights", str(synthetic_weights_file)]) == 2
     assert "use a .gif or .webp name, or a folder" in capsys.readouterr().err
+
+
+def test_the_frame_store_drops_the_oldest_finished_animation_first_never_the_running_one() -> None:
+    from nst_engine.service.frames_jobs import FrameStore
+
+    picture = Picture(np.random.default_rng(0).random((32, 32, 3)).astype(np.float32))
+    store = FrameStore(max_bytes=1)  # smaller than one frame
+    store.open("old", 2)
+    store.add("old", 1, picture)
+    store.add("old", 2, picture)
+    assert not store.get("old").dropped  # running: kept whatever the budget
+    store.finish("old")
+    store.open("new", 1)
+    store.add("new", 1, picture)
+    assert store.get("old").dropped and store.picture("old", 1) is None
+    assert np.allclose(store.picture("new", 1).rgb, picture.rgb, atol=1 / 65535)  # 16 bits kept
+    store.forget({"new"})
+    assert store.get("old") is None
