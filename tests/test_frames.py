@@ -164,3 +164,21 @@ def test_the_frame_store_drops_the_oldest_finished_animation_first_never_the_run
     assert np.allclose(store.picture("new", 1).rgb, picture.rgb, atol=1 / 65535)  # 16 bits kept
     store.forget({"new"})
     assert store.get("old") is None
+
+
+def test_a_tiled_scale_adds_the_guides_cost_and_its_gradient_on_the_whole_image() -> None:
+    from nst_engine.gatys.guide import add_extra_cost, guided
+
+    image = torch.rand(1, 3, 6, 6, requires_grad=True)
+    image.grad = torch.ones_like(image)  # what the tiles' pass left there
+    target = torch.zeros(1, 3, 6, 6)
+
+    def extra(x: torch.Tensor) -> torch.Tensor:
+        return (x - target).pow(2).sum()
+
+    J, parts = add_extra_cost(image, extra, torch.tensor(2.0), {"total": torch.tensor(2.0)})
+    assert torch.allclose(image.grad, 1 + 2 * image.detach())
+    assert float(J) == pytest.approx(2.0 + float(extra(image.detach()))) and float(parts["total"]) == float(J)
+    whole = guided(lambda x: (x.sum(), {"total": x.sum()}), extra)
+    J_whole, parts_whole = whole(image.detach())
+    assert float(parts_whole["guide"]) == pytest.approx(float(extra(image.detach())))
