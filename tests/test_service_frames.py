@@ -110,3 +110,27 @@ def test_frames_are_refused_from_their_headers(start_engine, photos):
     status, answer = submit_frames(engine, photos, [])
     assert status == 400 and "frame" in answer["error"]
     assert health(engine)["reserved_pixels"] == 0
+
+
+def test_a_learned_style_styles_every_frame(start_engine, photos):
+    """POST /frames with `learned_style`: a style learned by the engine (3 quick steps), applied to each frame."""
+    from service_helpers import _multipart
+
+    engine = start_engine("--device", "cpu")
+    fields = [("name", "dots", None), ("options", json.dumps({"steps": 3, "size": 64, "batch": 1, "width": "small"}),
+                                       None), ("style", photos["hubble"].read_bytes(), "hubble.jpg")]
+    fields += [("photo", path.read_bytes(), f"{copy}-{path.name}") for path in photos.values() for copy in "ab"]
+    body, content_type = _multipart(fields)
+    status, _, data = call(engine, "POST", "/styles/learn", body, {"Content-Type": content_type})
+    assert status == 202, data
+    assert events(engine, json.loads(data)["id"], timeout=280)[-1]["type"] == "done"
+    status, job = submit_frames(engine, photos, _frames(3), styles=False, temporal={"strength": 1},
+                                extra=[("learned_style", "dots", None), ("strength", "0.9", None)])
+    assert status == 202, job
+    seen = events(engine, job["id"])
+    assert seen[-1]["type"] == "done" and seen[-1]["frames"] == 3 and seen[-1]["style"] == "dots", seen[-1]
+    progress = [e for e in seen if e["type"] == "progress"]
+    assert {e["frame"] for e in progress} == {1, 2, 3} and progress[-1]["fraction"] == 1.0
+    assert [e["frame"] for e in seen if e["type"] == "frame_done"] == [1, 2, 3]
+    for index in (1, 2, 3):
+        assert call(engine, "GET", f"/jobs/{job['id']}/frames/{index}")[0] == 200
