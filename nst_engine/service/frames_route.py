@@ -33,6 +33,7 @@ from nst_engine.service.budgets import check_request_pixels
 from nst_engine.service.forms import check_framing, int_field, read_multipart, settings_field, text_field
 from nst_engine.service.frames_jobs import FrameStore, FramesWork
 from nst_engine.service.limits import check_fits_network
+from nst_engine.service.openapi_bodies import frames_body
 from nst_engine.service.queue import Job, JobQueue, new_job_id
 
 MAX_FRAMES = 1000
@@ -44,7 +45,7 @@ def add_frames_routes(app: FastAPI, config: Any, queue: JobQueue, authorised: An
     sessions = SessionCache()
     guarded = [Depends(authorised)]
 
-    @app.post("/frames", status_code=202, dependencies=guarded)
+    @app.post("/frames", status_code=202, dependencies=guarded, openapi_extra=frames_body(MAX_FRAMES, MAX_STYLES))
     async def submit_frames(request: Request) -> dict[str, Any]:
         """multipart/form-data: `frame` parts in order (image files, or raw pixels with `content_format=raw`,
         `width`, `height`, `sample_format`, `channels` for every frame), and either `style` files (the
