@@ -1,5 +1,5 @@
 """The README's animation figure: content | independent frames | steady frames, side by side, as an animated
-WebP (each frame 200 ms, looping) and as a strip of every other frame (PNG, beside it: `-strip.png`).
+WebP (each frame 200 ms, looping) and as a strip of every other frame (beside it: `-strip.webp`).
 
 Made by benchmarks/bench_frames.py --figure (its crossing sequence's runs), so the figures and the numbers
 printed under them come from one run.
@@ -39,7 +39,7 @@ def _row(panels: list[Image.Image], gap: int = 4) -> Image.Image:
 
 
 def write_figure(runs: dict[str, list[np.ndarray]], path: Path, report: dict | None = None) -> list[Path]:
-    """`runs`: name -> frames (H, W, 3); writes `path` (animated WebP) and `<stem>-strip.png`."""
+    """`runs`: name -> frames (H, W, 3); writes `path` (animated WebP) and `<stem>-strip.webp`."""
     names = [n for n in LABELS if n in runs]
     count = len(runs[names[0]])
     frames = [_row([_panel(runs[n][t], f"{LABELS[n]}  {t + 1}/{count}") for n in names]) for t in range(count)]
@@ -52,6 +52,6 @@ def write_figure(runs: dict[str, list[np.ndarray]], path: Path, report: dict | N
     for row in rows:
         strip.paste(row, (0, y))
         y += row.height + 4
-    strip_path = path.with_name(path.stem + "-strip.png")
-    strip.save(strip_path, optimize=True)
+    strip_path = path.with_name(path.stem + "-strip.webp")
+    strip.save(strip_path, quality=85)
     return [path, strip_path]

@@ -11,7 +11,7 @@ every frame from noise of its own seed: flicker anyone can see, the check that t
 style cost ratio is each steady frame's style cost over the independent frame's (api.judge; the goal: at
 most 1.2). Synthetic VGG-19 weights unless --weights: the pictures look weak, the mechanics are the same.
 With --figure, the crossing sequence's independent and steady results are written side by side as an
-animated WebP (and a strip of frames as PNG beside it): benchmarks/animation_figure.py.
+animated WebP (and a strip of frames beside it): benchmarks/animation_figure.py.
 """
 
 from __future__ import annotations
