@@ -83,3 +83,21 @@ def plan_body(max_side: int) -> dict[str, Any]:
     schema = {"type": "object", "required": ["width", "height"],
               "properties": {"width": side, "height": side, "settings": json_schema()}}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def frames_body(max_frames: int, max_styles: int) -> dict[str, Any]:
+    """POST /frames: the frames in order, the style pictures or a learned style's name, settings, temporal."""
+    frame_fields = {name: value for name, value in CONTENT_FIELDS.items() if name != "content"}
+    return multipart({
+        "frame": {"type": "array", "items": BINARY, "minItems": 1, "maxItems": max_frames,
+                  "description": "the frames in order (files, or raw pixels as `content` takes them)"},
+        **frame_fields,
+        "style": {"type": "array", "items": BINARY, "maxItems": max_styles, "description": "style images"},
+        "learned_style": {"type": "string", "description": "a learned style's name, instead of style images"},
+        "strength": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
+        "settings": {**json_schema(), "description": "the job's settings (a JSON object)"},
+        "temporal": {"type": "object", "additionalProperties": False, "properties": {
+            "strength": {"type": "number", "minimum": 0, "maximum": 10, "default": 1},
+            "long_term": {"type": "integer", "minimum": 0, "maximum": 100, "default": 0}}},
+        "preview": {"type": "boolean", "default": False},
+    }, ["frame"], json_parts=("settings", "temporal"))
