@@ -62,9 +62,9 @@ def read_frame(image: Gimp.Image, layer: Gimp.Layer) -> tuple[Any, bytes, tuple[
 
 def write_group(image: Gimp.Image, parent: Gimp.Item | None, sources: list[Gimp.Layer], styled: list[Any],
                 alphas: list[bytes], name: str, record: dict[str, Any]) -> Gimp.Layer:
-    """One undo step: a new layer group directly above the frames holding the styled frames (the first
-    `len(styled)` in play order), each named after its frame with its time and disposal tags, on the canvas
-    with the frame's own transparency, stacked as the frames are (the first frame at the bottom)."""
+    """One undo step: a new layer group above the frames (and above earlier results) holding the styled frames
+    (the first `len(styled)` in play order), each named after its frame with its time and disposal tags, on the
+    canvas with the frame's own transparency, stacked as the frames are (the first frame at the bottom)."""
     width, height = image.get_width(), image.get_height()
     for result in styled:
         if result.sample_format != "f32" or (result.width, result.height) != (width, height) or (
@@ -73,11 +73,14 @@ def write_group(image: Gimp.Image, parent: Gimp.Item | None, sources: list[Gimp.
                                 f"{width}x{height} image. Update the engine (run the installer again).")
     base = "RGB" if image.get_base_type() == Gimp.ImageBaseType.RGB else "GRAY"
     layer_type = getattr(Gimp.ImageType, nst_logic.result_layer_type(base, True))
-    top = min(image.get_item_position(layer) for layer in sources)  # above the topmost frame
+    siblings = parent.get_children() if parent is not None else image.get_layers()
+    earlier = [item for item in siblings if item.get_parasite(A.PARASITE_NAME) is not None]
+    top = min(image.get_item_position(item) for item in [*sources, *earlier])  # above the frames and earlier results
     image.undo_group_start()
     try:
         group = Gimp.GroupLayer.new(image, name)
         image.insert_layer(group, parent, top)
+        group.set_expanded(True)  # the frames in view in the Layers dock
         for source, result, alpha in zip(sources, styled, alphas, strict=False):  # bottom first: each on top
             layer = Gimp.Layer.new(image, A.styled_frame_name(source.get_name()), width, height, layer_type,
                                    100.0, Gimp.LayerMode.NORMAL)

@@ -140,7 +140,7 @@ def _style_frames(image: Gimp.Image, parent: Any, sources: list[Gimp.Layer], sub
         if run_mode == Gimp.RunMode.INTERACTIVE:
             from progress_window import ProgressWindow
 
-            window = ProgressWindow(f"Neural Style Transfer \u2014 {len(frames)} frames", runner, lambda _e: None,
+            window = ProgressWindow("Neural Style Transfer (Animation) \u2014 working", runner, lambda _e: None,
                                     frames[0], alphas[0], writing_detail=A.WRITING_DETAIL)
             kind, payload = window.run(hold_on_done=True)
             if window.dialog is not None:
