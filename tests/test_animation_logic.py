@@ -74,10 +74,10 @@ def test_fields_send_every_frame_in_order_with_one_header() -> None:
 
 
 def test_fields_for_a_learned_style_name_it_and_its_strength() -> None:
-    fields = A.frames_fields([_raw(), _raw()], {}, A.temporal_field(2.0, -1), "dots", 0.5)
+    fields = A.frames_fields([_raw(), _raw()], {}, A.temporal_field(9.0, 1), "dots", 0.5)
     plain = {name: value for name, value, filename in fields if filename is None}
     assert plain["learned_style"] == "dots" and plain["strength"] == "0.5"
-    assert json.loads(plain["temporal"]) == {"strength": 1.0, "long_term": 0}  # clamped
+    assert json.loads(plain["temporal"]) == {"strength": 4.0, "long_term": 0}  # clamped; 1 = the previous frame
 
 
 def test_frames_of_different_sizes_are_refused() -> None:

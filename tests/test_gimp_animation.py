@@ -157,7 +157,7 @@ def test_frames_are_styled_into_a_new_group_above_with_names_and_times(results: 
     assert small["mean"][3] == pytest.approx(24 * 20 / (48 * 36), abs=0.01)
     record = group["record"]
     assert record["frames"] == FRAMES and record["done"] == 4 and record["stopped_early"] is False
-    assert record["temporal"] == {"strength": pytest.approx(0.6), "long_term": 0}
+    assert record["temporal"] == {"strength": pytest.approx(0.6), "long_term": 3}
     assert record["engine_settings"]["iterations"] == EXTRA_SETTINGS["iterations"]
     assert entry["dirty"] is True
 

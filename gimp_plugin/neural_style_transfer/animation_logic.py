@@ -31,12 +31,12 @@ STYLED_WORD = "styled"
 # (name, nick, blurb, min, max, default). Letters d and m are free among the main dialog's
 # (tests/test_plugin_mnemonics.py).
 STEADINESS = ("steadiness", "Stea_diness",
-              "How much each frame keeps the strokes of the frame before where the picture moves with them: "
-              "0 = every frame painted on its own (it flickers), 1 = as steady as the engine can; "
-              "higher values may smear fast motion", 0.0, 1.0, 0.5)
+              "How much each frame keeps the strokes of the frame before, moved along with the picture: 0 = every "
+              "frame painted on its own (it flickers); 1 = the engine's balance (the flicker at least halved, the "
+              "style kept); more holds the strokes harder and may smear fast motion", 0.0, 4.0, 1.0)
 LONG_TERM = ("long-term", "Long-term _memory (frames back, 0 = off)",
-             "Also keep the strokes of the frame this many frames back, where it is visible again (helps when "
-             "something passes in front and moves away); 0 = only the previous frame", 0, 10, 0)
+             "Also keep the strokes of the frame this many frames back where it shows again (helps when something "
+             "passes in front and moves away); 0 or 1 = only the previous frame", 0, 20, 0)
 STEADINESS_HELP = ("Steadiness: each frame starts from the one before, moved along with the picture, so the "
                    "strokes stay on what moves instead of flickering from frame to frame.")
 
@@ -120,8 +120,10 @@ def style_words_for_files(style_paths: Sequence[str]) -> str:
 
 
 def temporal_field(steadiness: float, long_term: int) -> dict[str, Any]:
-    """The `temporal` JSON of POST /frames: strength 0..1 and the long-term link (0 = off)."""
-    return {"strength": min(1.0, max(0.0, float(steadiness))), "long_term": max(0, int(long_term))}
+    """The `temporal` JSON of POST /frames: the strength (the engine's, within the control's range) and the
+    long-term link, a frame distance of at least 2 or 0 (off): 1 is the previous frame, always held to."""
+    strength = min(STEADINESS[4], max(STEADINESS[3], float(steadiness)))
+    return {"strength": strength, "long_term": int(long_term) if int(long_term) >= 2 else 0}
 
 
 def frames_fields(frames: Sequence[Any], settings: Mapping[str, Any], temporal: Mapping[str, Any],

@@ -180,7 +180,8 @@ def _choose_style(config: Gimp.ProcedureConfig, steadiness: str | None = None) -
     if not styles:
         raise PluginFailure(f"The engine has no learned styles yet: make one with {L.MENU_WORDS} \u2192 "
                             f"{L.LEARN_LABEL}" + (" (one is being learned now)." if listing.get("learning") else "."))
-    steady = (config.get_property(steadiness), animation_logic.STEADINESS[2]) if steadiness else None
+    _name, _nick, blurb, low, high, _default = animation_logic.STEADINESS
+    steady = (config.get_property(steadiness), low, high, blurb) if steadiness else None
     chooser = StyleChooser(styles, config.get_property("style-name"), config.get_property("strength"), steady)
     chosen = chooser.run()
     if chosen is None:

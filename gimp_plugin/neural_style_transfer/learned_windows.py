@@ -43,8 +43,8 @@ class StyleChooser:
     """Thumbnails of the usable styles and a strength slider; run() gives (name, strength) or None."""
 
     def __init__(self, styles: list[dict[str, Any]], current: str | None, strength: float,
-                 steadiness: tuple[float, str] | None = None) -> None:
-        """`steadiness` (its value, its explanation): a second slider, for an animation's frames."""
+                 steadiness: tuple[float, float, float, str] | None = None) -> None:
+        """`steadiness` (its value, lowest, highest, its explanation): a second slider, for an animation's frames."""
         self.dialog = Gtk.Dialog(title="Apply Learned Style" if steadiness is None else "Learned Style (Animation)")
         self.dialog.add_button("_Cancel", Gtk.ResponseType.CANCEL)
         self._ok = self.dialog.add_button("_OK", Gtk.ResponseType.OK)
@@ -86,10 +86,10 @@ class StyleChooser:
         if steadiness is not None:
             row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=8)
             row.pack_start(Gtk.Label(label="Steadiness"), False, False, 0)
-            self._steadiness = Gtk.Scale.new_with_range(Gtk.Orientation.HORIZONTAL, 0.0, 1.0, 0.05)
+            self._steadiness = Gtk.Scale.new_with_range(Gtk.Orientation.HORIZONTAL, steadiness[1], steadiness[2], 0.05)
             self._steadiness.set_value(steadiness[0])
             self._steadiness.set_digits(2)
-            self._steadiness.set_tooltip_text(steadiness[1])
+            self._steadiness.set_tooltip_text(steadiness[3])
             row.pack_start(self._steadiness, True, True, 0)
             box.pack_start(row, False, False, 0)
         self.steadiness = steadiness[0] if steadiness is not None else None

@@ -92,7 +92,7 @@ def call_anim(case, img, drawables, run_mode=None, proc_name=ANIM, **props):
     return entry
 
 
-STYLE = {"style-file": P["style"], "quality": "draft", "max-size": 32, "seed": 1, "steadiness": 0.6, "long-term": 0}
+STYLE = {"style-file": P["style"], "quality": "draft", "max-size": 32, "seed": 1, "steadiness": 0.6, "long-term": 3}
 try:
     RESULTS["procedures"] = {name: describe(name) for name in (ANIM, LEARNED_ANIM)}
     img, _ = animation()
