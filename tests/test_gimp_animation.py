@@ -189,6 +189,15 @@ def test_a_selected_group_gives_its_layers_and_a_rerun_skips_the_result(results:
     assert second["name"] != again["before"][0]["children"][0]["name"]  # GIMP keeps names unique
 
 
+def test_a_learned_style_the_engine_lacks_is_an_error_and_changes_nothing(results: dict[str, Any]) -> None:
+    """The learned-style procedure reaches the engine's frames job with the style's name: an unknown one is
+    the engine's error, said by the plug-in, and the image stays as it was."""
+    entry = C.case(results, "learned_unknown")
+    assert entry["call"]["status"] == "execution-error", entry["call"]
+    assert "no such style" in entry["call"]["message"]
+    assert entry["after"] == entry["before"]
+
+
 def test_one_layer_is_refused_plainly(results: dict[str, Any]) -> None:
     entry = C.case(results, "too_few")
     assert entry["call"]["status"] == "calling-error"

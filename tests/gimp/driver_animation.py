@@ -118,6 +118,8 @@ try:
     grouped, group = animation(frames=3, group="Walk")
     call_anim("group", grouped, [group], **STYLE)
     again = call_anim("again", grouped, [group], **STYLE)  # the first result is not taken as a frame
+    call_anim("learned_unknown", grouped, [group], proc_name=LEARNED_ANIM,
+              **{"style-name": "no such style", "strength": 1.0, "steadiness": 1.0, "long-term": 0})
     single = Gimp.Image.new(W, H, Gimp.ImageBaseType.RGB)
     only = Gimp.Layer.new(single, "Only", W, H, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
     single.insert_layer(only, None, 0)
