@@ -39,7 +39,7 @@ DRIVERS = H.REPO / "tests" / "gimp"
 GUI_SUITES = os.environ.get("NST_GIMP_GUI_SUITES", " ".join(H.SUITES)).split()
 # Few iterations per frame at a tiny size: each frame takes seconds on 2 busy cores, long enough to click
 # "Stop and keep" while the second frame is painted.
-EXTRA_SETTINGS = {"iterations": 60, "scales": 1}
+EXTRA_SETTINGS = {"iterations": 100, "scales": 1}
 FRAMES = [f"Frame {i} ({100 * i}ms)" + (" (combine)" if i == 2 else " (replace)") for i in (1, 2, 3, 4)]
 CANVAS = [48, 36]
 
