@@ -128,10 +128,13 @@ def stylize(
     preview_size: int = 256,
     cache: ModelCache | None = None,
     plan: plan_module.Plan | None = None,
+    shape_start: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    extra_cost: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> StylizeResult:
     """Stylise `content` with `styles` (blended by `settings.style_blend`); see docs/architecture.md.
 
     `plan` (from `plan_job`, e.g. to show its estimate first) is followed; by default one is made.
+    `shape_start` and `extra_cost` guide the optimisation (optimize.Control): an animation's frames use them.
     """
     if not styles:
         raise SettingsError("At least one style image is needed.")
@@ -159,7 +162,8 @@ def stylize(
         progress(event)
 
     control = optimize.Control(
-        progress=report, cancel=cancel, stop=stop, preview_every=preview_every, preview_size=preview_size
+        progress=report, cancel=cancel, stop=stop, preview_every=preview_every, preview_size=preview_size,
+        shape_start=shape_start, extra_cost=extra_cost,
     )
     if settings.seed is not None:
         torch.manual_seed(settings.seed)

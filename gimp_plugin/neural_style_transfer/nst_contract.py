@@ -33,7 +33,7 @@ WEIGHTS_FILE_NAMES: dict[str, str] = {
 DEFAULT_WEIGHTS_FORMAT = "torchvision"
 
 # Events of GET /jobs/{id}/events (docs/service.md), one JSON object a line.
-EVENT_TYPES = ("queued", "started", "progress", "heartbeat", "done", "error", "cancelled")
+EVENT_TYPES = ("queued", "started", "progress", "frame_done", "heartbeat", "done", "error", "cancelled")
 TERMINAL_EVENTS = ("done", "error", "cancelled")
 # Sample formats of raw pixels (content_format=raw) and of the received-input report.
 SAMPLE_FORMATS = ("u8", "u16", "f32")

@@ -21,6 +21,7 @@ from nst_engine.errors import Cancelled
 from nst_engine.gatys import tiling
 from nst_engine.gatys.costs import compute_content_cost, style_cost_from_targets, total_cost_with_tv, total_variation
 from nst_engine.gatys.costs import style_targets as compute_style_targets
+from nst_engine.gatys.guide import Evaluate, add_extra_cost, guided
 from nst_engine.gatys.model import FeatureModel
 from nst_engine.gatys.tiled_objective import Interrupted, TiledObjective, cancelled_or
 from nst_engine.gatys.tiled_objective import style_targets as tiled_style_targets
@@ -60,6 +61,10 @@ class Control:
     stop: threading.Event | None = None
     preview_every: int = 0
     preview_size: int = 256
+    # A guide from the caller (an animation's previous frame, frames/temporal.py): each scale's start image
+    # passes through `shape_start`, and `extra_cost(image)` (a scalar on the image, any size) adds to J.
+    shape_start: Callable[[torch.Tensor], torch.Tensor] | None = None
+    extra_cost: Callable[[torch.Tensor], torch.Tensor] | None = None
     steps_done: int = field(default=0, init=False)
 
     def check_cancel(self) -> None:
@@ -179,6 +184,8 @@ def run(
         control.check_cancel()
         content_s = job.content_at(step.size)
         start = initial_image(content_s, settings, generator) if image is None else resize_tensor(image, step.size)
+        if control.shape_start is not None:
+            start = control.shape_start(start)
         try:
             image = job.run_step(index, step, start, content_s)
             out_of_memory = False
@@ -262,7 +269,7 @@ class _Job:
         image = start.detach().contiguous().requires_grad_(True)
         optimizer = _make_optimizer(self.settings, image)
         losses: dict[str, torch.Tensor] = {}
-        closure = _closure(optimizer, objective, image, losses)
+        closure = _closure(optimizer, guided(objective, self.control.extra_cost), image, losses)
         pixels = step.size[0] * step.size[1]
         for iteration in range(1, step.iterations + 1):
             self.control.check_cancel()
@@ -301,6 +308,8 @@ class _Job:
         def closure() -> torch.Tensor:
             optimizer.zero_grad(set_to_none=True)
             J, parts = objective.evaluate(image, check, on_tile)
+            if self.control.extra_cost is not None:
+                J, parts = add_extra_cost(image, self.control.extra_cost, J, parts)
             losses.update(parts)
             return J
 
@@ -369,7 +378,7 @@ def state_device(step: Step, device: torch.device) -> torch.device:
 
 
 def _closure(
-    optimizer: torch.optim.Optimizer, objective: Objective, image: torch.Tensor, losses: dict[str, torch.Tensor]
+    optimizer: torch.optim.Optimizer, objective: Evaluate, image: torch.Tensor, losses: dict[str, torch.Tensor]
 ) -> Callable[[], torch.Tensor]:
     """What L-BFGS re-evaluates: J and its gradient; the last cost terms land in `losses`."""
 

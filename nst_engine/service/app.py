@@ -39,6 +39,7 @@ from nst_engine.service import learned_routes
 from nst_engine.service.budgets import check_request_pixels
 from nst_engine.service.config import ServiceConfig
 from nst_engine.service.forms import check_framing, int_field, read_multipart, settings_field, text_field
+from nst_engine.service.frames_route import add_frames_routes
 from nst_engine.service.limits import check_fits_network
 from nst_engine.service.openapi_bodies import submit_body
 from nst_engine.service.plan_route import add_plan_route, queued_plan
@@ -209,6 +210,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return job.summary(queue.position(job))
 
     learned_routes.add_routes(app, config, queue, authorised)
+    add_frames_routes(app, config, queue, authorised)
     return app
 
 
