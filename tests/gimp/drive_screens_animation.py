@@ -37,6 +37,7 @@ cfg.set_property("style-file", Gio.File.new_for_path(P["style"]))
 for name, value in P["args"].items():
     cfg.set_property(name, value)
 res = proc.run(cfg)
+img.set_selected_layers([img.get_layers()[0]])  # the new group: the Layers dock shows it, its frames below
 img.clean_all()  # no "save?" question when the session ends
 Gimp.displays_flush()
 flag("result-ready", f"{res.index(0).value_nick} {res.index(1) if res.length() > 1 else ''}\n")
