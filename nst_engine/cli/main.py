@@ -328,6 +328,8 @@ def build_parser(serve: Command | None = None) -> argparse.ArgumentParser:
     _add_fetch(sub)
     from nst_engine.cli.learned import add_parsers as add_learned_parsers  # learn-style, apply, styles
     add_learned_parsers(sub)
+    from nst_engine.cli.frames import add_parser as add_frames_parser  # stylize-frames
+    add_frames_parser(sub)
     serve_parser = sub.add_parser("serve", help="run the engine as a local HTTP service")
     add_serve_arguments(serve_parser)
     serve_parser.set_defaults(run=serve or (lambda _args: fail("serve runs from `nst-engine serve` "
