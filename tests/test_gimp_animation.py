@@ -85,9 +85,9 @@ def results(gimp_root: H.GimpRoot) -> Iterator[dict[str, Any]]:
                                   lambda s: s.get("ready") and "recent_0" in s.get("widgets", {}), 300)
             DD.click_widget(session, dialog, ready, "recent_0")
             DD.wait_state(session, state, "the recent style was not chosen", lambda s: s.get("ok_sensitive"), 60)
-            done = tap.frames_done
             C.click_window(session, r"^Neural Style Transfer \(Animation\)$", C.OK_FROM_CORNER)
-            tap.wait_frames_done(done + 1, 600)  # the first frame is done: stop while the second is painted
+            DD.wait_state(session, state, "the progress window did not say the first frame was done",  # then stop
+                          lambda s: "Frame 1 of 4 done" in s.get("progress_window", {}).get("bar_texts", []), 600)
             progress = C.click_window(session, "working", C.STOP_FROM_CORNER)
             session.wait_gone(progress, 300)
             steps.append("stop_keep")
@@ -97,6 +97,8 @@ def results(gimp_root: H.GimpRoot) -> Iterator[dict[str, Any]]:
             steps.append(f"harness error: {exc!r}")
         out = work / "results.json"
         data = json.loads(out.read_text()) if out.exists() else {"cases": {}}
+        # what the interactive run's progress window said, in order (the later runs are scripted: no window)
+        data["bar_texts"] = DD.read_state(state).get("progress_window", {}).get("bar_texts", [])
         log = work / "gimp-gui.log"
         data["_gimp"] = {"steps": steps, "stderr": log.read_text(errors="replace") if log.exists() else ""}
         keep = os.environ.get("NST_KEEP_GIMP_TEST_DIR")
@@ -178,6 +180,12 @@ def test_stop_and_keep_leaves_the_frames_finished(results: dict[str, Any]) -> No
     assert group["name"] == f"Animation (style: style) \u2014 {kept} of 4 frames (stopped early)"
     assert [c["name"] for c in group["children"]] == _styled(FRAMES[:kept])[::-1], "the first frames, in order"
     assert group["record"]["stopped_early"] is True and group["record"]["done"] == kept
+
+
+def test_the_progress_window_names_the_frame(results: dict[str, Any]) -> None:
+    texts = results["bar_texts"]
+    assert any(text.startswith("Frame 1 of 4 \u2014 Stylising") for text in texts), texts
+    assert "Frame 1 of 4 done" in texts, texts
 
 
 def test_a_selected_group_gives_its_layers_and_a_rerun_skips_the_result(results: dict[str, Any]) -> None:

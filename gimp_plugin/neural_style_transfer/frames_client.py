@@ -68,11 +68,14 @@ class FramesJob(Job):
     def wait(self, on_progress: Callable[[dict[str, Any]], None] | None = None) -> FramesResult:  # type: ignore[override]
         for event in self.events():
             kind = event.get("type")
-            if kind == "frame_done":
+            if kind == "frame_done":  # said first, then fetched: the window names it while the frame comes
+                if on_progress is not None:
+                    on_progress(event)
                 found = A.frame_of(event)
                 if found is not None:
                     self._fetch(found[0])
-            elif kind == "done":
+                continue
+            if kind == "done":
                 stopped = bool(event.get("stopped_early"))
                 if on_progress is not None:
                     on_progress({"type": RECEIVING_EVENT, "stopped_early": stopped})

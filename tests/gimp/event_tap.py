@@ -24,7 +24,6 @@ class EventTap:
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", int(parts.port or 80))
         self.progress_events = 0
-        self.frames_done = 0  # an animation's frames job: frame_done events passed
         self.last_event: dict[str, object] = {}
         self.last_job: str | None = None  # the job whose events passed last
         self.received: list[dict[str, object]] = []  # what the engine says it received, per started job
@@ -42,8 +41,6 @@ class EventTap:
                 self.received.append(event["received"]["content"])  # type: ignore[index]
             if event.get("type") == "progress" and int(str(event.get("iteration") or 0)) >= 1:
                 self.progress_events += 1
-            if event.get("type") == "frame_done":
-                self.frames_done += 1
             self._cond.notify_all()
 
     def wait_progress(self, more_than: int, timeout: float = 120) -> dict[str, object]:
@@ -56,16 +53,6 @@ class EventTap:
                     raise TimeoutError(f"no progress event within {timeout} s (last: {self.last_event})")
                 self._cond.wait(left)
             return dict(self.last_event)
-
-    def wait_frames_done(self, count: int, timeout: float = 300) -> None:
-        """Until `count` frame_done events have passed (an animation's frames job), else TimeoutError."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self.frames_done < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{self.frames_done} frames done within {timeout} s (last: {self.last_event})")
-                self._cond.wait(left)
 
     def stop_last_job(self, token: str) -> int:
         """Ask the engine to stop the last job early ("Stop and keep"): a run the test does not click
