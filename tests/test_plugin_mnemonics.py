@@ -68,3 +68,25 @@ def test_learned_dialog_letters_are_unique(procedure: str) -> None:
     labels = learned_nicks()[procedure]
     assert len(labels) >= 2
     assert duplicates(labels) == {}, labels
+
+
+def test_animation_dialog_letters_are_unique() -> None:
+    """The animation dialog is the filter's with the steadiness controls added (animation_dialog.py)."""
+    import animation_logic as A
+
+    labels = [nick for _name, _kind, nick, _blurb, _extra in L.ARGUMENTS] + list(D.DIALOG_BUTTONS)
+    labels += [A.STEADINESS[1], A.LONG_TERM[1]]
+    assert duplicates(labels) == {}, labels
+
+
+def test_learned_animation_letters_are_unique() -> None:
+    import animation_logic as A
+
+    tree = ast.parse((PLUGIN / "animation_procedure.py").read_text(encoding="utf-8"))
+    create = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "create_procedure")
+    learned = next(n for n in create.body if isinstance(n, ast.If) and ast.unparse(n.test) == "learned")
+    labels = [ast.literal_eval(call.args[1]) for node in learned.body for call in ast.walk(node)
+              if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+              and call.func.attr.endswith("_argument")]
+    assert len(labels) == 2
+    assert duplicates([*labels, A.STEADINESS[1], A.LONG_TERM[1]]) == {}

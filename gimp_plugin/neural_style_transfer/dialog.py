@@ -52,7 +52,13 @@ class _Engine:
 
 
 class StyleTransferDialog:
-    """`run()` shows the dialog and returns True for OK; a preview still running is cancelled first."""
+    """`run()` shows the dialog and returns True for OK; a preview still running is cancelled first.
+
+    Subclasses (animation_dialog.py) add their procedure's own arguments to the main and advanced boxes."""
+
+    TITLE = "Neural Style Transfer"
+    MAIN_EXTRA: tuple[str, ...] = ()
+    ADVANCED_EXTRA: tuple[str, ...] = ()
 
     def __init__(self, procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, layer: Gimp.Layer,
                  connect: Callable[[], Any]) -> None:
@@ -66,7 +72,7 @@ class StyleTransferDialog:
         self._estimate_timer = 0
         self._widgets: dict[str, Gtk.Widget] = {}
 
-        self.dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
+        self.dialog = GimpUi.ProcedureDialog.new(procedure, config, self.TITLE)
         self._build()
         self._handlers = [config.connect("notify", self._on_notify)]
 
@@ -78,11 +84,13 @@ class StyleTransferDialog:
         style_row = d.fill_box("nst-style-row", ["style-file"])
         style_row.set_orientation(Gtk.Orientation.HORIZONTAL)
         style_row.set_spacing(8)
-        main = d.fill_box("nst-main", ["nst-style-row", "style-strength", "quality", "preserve-colors"])
+        main = d.fill_box("nst-main", ["nst-style-row", "style-strength", "quality", "preserve-colors",
+                                       *self.MAIN_EXTRA])
         style2_row = d.fill_box("nst-style2-row", ["style-file-2"])
         style2_row.set_orientation(Gtk.Orientation.HORIZONTAL)
         style2_row.set_spacing(8)
-        d.fill_box("nst-advanced-box", ["nst-style2-row", "style-blend", "max-size", "style-scale", "seed"])
+        d.fill_box("nst-advanced-box", ["nst-style2-row", "style-blend", "max-size", "style-scale", "seed",
+                                        *self.ADVANCED_EXTRA])
         expander = d.fill_expander("nst-advanced", "nst-advanced-title", False, "nst-advanced-box")
         if isinstance(expander, Gtk.Expander):
             expander.set_expanded(False)

@@ -18,6 +18,7 @@ from typing import Any
 import gi
 
 gi.require_version("Gimp", "3.0")
+import animation_logic  # noqa: E402
 import engine_client  # noqa: E402
 import engine_connection  # noqa: E402
 import layer_io  # noqa: E402
@@ -161,8 +162,9 @@ def _run_apply(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Im
     return _guard(procedure, body)
 
 
-def _choose_style(config: Gimp.ProcedureConfig) -> bool:
-    """The style chooser (thumbnails from the engine's library); fills the config, False when cancelled."""
+def _choose_style(config: Gimp.ProcedureConfig, steadiness: str | None = None) -> bool:
+    """The style chooser (thumbnails from the engine's library); fills the config, False when cancelled.
+    With `steadiness` (an argument's name: the animation procedure's) it has that slider too."""
     from learned_windows import StyleChooser
 
     gi.require_version("GimpUi", "3.0")
@@ -178,9 +180,14 @@ def _choose_style(config: Gimp.ProcedureConfig) -> bool:
     if not styles:
         raise PluginFailure(f"The engine has no learned styles yet: make one with {L.MENU_WORDS} \u2192 "
                             f"{L.LEARN_LABEL}" + (" (one is being learned now)." if listing.get("learning") else "."))
-    chosen = StyleChooser(styles, config.get_property("style-name"), config.get_property("strength")).run()
+    _name, _nick, blurb, low, high, _default = animation_logic.STEADINESS
+    steady = (config.get_property(steadiness), low, high, blurb) if steadiness else None
+    chooser = StyleChooser(styles, config.get_property("style-name"), config.get_property("strength"), steady)
+    chosen = chooser.run()
     if chosen is None:
         return False
+    if steadiness:
+        config.set_property(steadiness, chooser.steadiness)
     config.set_property("style-name", chosen[0])
     config.set_property("strength", chosen[1])
     return True

@@ -42,8 +42,10 @@ def _thumbnail(png_base64: str | None) -> GdkPixbuf.Pixbuf:
 class StyleChooser:
     """Thumbnails of the usable styles and a strength slider; run() gives (name, strength) or None."""
 
-    def __init__(self, styles: list[dict[str, Any]], current: str | None, strength: float) -> None:
-        self.dialog = Gtk.Dialog(title="Apply Learned Style")
+    def __init__(self, styles: list[dict[str, Any]], current: str | None, strength: float,
+                 steadiness: tuple[float, float, float, str] | None = None) -> None:
+        """`steadiness` (its value, lowest, highest, its explanation): a second slider, for an animation's frames."""
+        self.dialog = Gtk.Dialog(title="Apply Learned Style" if steadiness is None else "Learned Style (Animation)")
         self.dialog.add_button("_Cancel", Gtk.ResponseType.CANCEL)
         self._ok = self.dialog.add_button("_OK", Gtk.ResponseType.OK)
         self.dialog.set_default_response(Gtk.ResponseType.OK)
@@ -80,6 +82,17 @@ class StyleChooser:
         self._strength.set_tooltip_text("0 = the layer unchanged, 1 = fully styled")
         row.pack_start(self._strength, True, True, 0)
         box.pack_start(row, False, False, 0)
+        self._steadiness: Gtk.Scale | None = None
+        if steadiness is not None:
+            row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=8)
+            row.pack_start(Gtk.Label(label="Steadiness"), False, False, 0)
+            self._steadiness = Gtk.Scale.new_with_range(Gtk.Orientation.HORIZONTAL, steadiness[1], steadiness[2], 0.05)
+            self._steadiness.set_value(steadiness[0])
+            self._steadiness.set_digits(2)
+            self._steadiness.set_tooltip_text(steadiness[3])
+            row.pack_start(self._steadiness, True, True, 0)
+            box.pack_start(row, False, False, 0)
+        self.steadiness = steadiness[0] if steadiness is not None else None
 
     def run(self) -> tuple[str, float] | None:
         self.dialog.show_all()
@@ -89,6 +102,8 @@ class StyleChooser:
             paths = self._view.get_selected_items()
             if not paths:
                 return None
+            if self._steadiness is not None:
+                self.steadiness = float(self._steadiness.get_value())
             return self._store[paths[0]][1], float(self._strength.get_value())
         finally:
             self.dialog.destroy()

@@ -26,8 +26,8 @@ sys.path.insert(0, HERE)
 
 # Modules imported only when a window opens (GTK): their files are checked at start as well, so that a
 # missing one is reported before anything runs (tests/test_plugin_folder.py keeps this list complete).
-WINDOW_MODULES = ("dialog", "dialog_chooser", "dialog_logic", "dialog_preview", "dialog_state", "learn_dialog",
-                  "learned_windows", "pixbufs",
+WINDOW_MODULES = ("animation_dialog", "dialog", "dialog_chooser", "dialog_logic", "dialog_preview", "dialog_state",
+                  "learn_dialog", "learned_windows", "pixbufs",
                   "progress_model", "progress_window", "settings_window")
 # What the menus show when a file is missing, so that the plug-in does not vanish: each procedure's name,
 # menu label and kind, as its module registers it (tests/test_plugin_folder.py and the real-GIMP test
@@ -54,6 +54,7 @@ def _incomplete(error: ImportError) -> str:
 
 
 try:
+    import animation_procedure
     import engine_client
     import engine_connection
     import layer_io
@@ -65,6 +66,7 @@ try:
     import repeat_values
     import rerun
     import settings_procedure
+    import style_arguments
     import style_files
     from engine_job import EngineJobRunner
     from layer_io import PluginFailure
@@ -90,7 +92,7 @@ class NeuralStyleTransfer(Gimp.PlugIn):
     def do_query_procedures(self) -> list[str]:
         if INCOMPLETE:
             return [name for name, _label, _kind in FALLBACK_PROCEDURES]
-        return [PROC, settings_procedure.PROC, *learned_procedures.PROCEDURES]
+        return [PROC, settings_procedure.PROC, *learned_procedures.PROCEDURES, *animation_procedure.PROCEDURES]
 
     def do_set_i18n(self, name: str) -> bool:
         return False
@@ -100,6 +102,8 @@ class NeuralStyleTransfer(Gimp.PlugIn):
             return _fallback_procedure(self, name)
         if name in learned_procedures.PROCEDURES:
             return learned_procedures.create_procedure(self, name)
+        if name in animation_procedure.PROCEDURES:  # Filters → Animation
+            return animation_procedure.create_procedure(self, name)
         if name == settings_procedure.PROC:  # the engine connection, seen and fixed inside GIMP
             return settings_procedure.create_procedure(self, name)
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
@@ -118,23 +122,7 @@ class NeuralStyleTransfer(Gimp.PlugIn):
         )
         procedure.set_attribution("Neural Style Transfer for GIMP contributors",
                                   "Neural Style Transfer for GIMP contributors, GPL-3.0-or-later", "2025")
-        for arg_name, kind, nick, blurb, extra in nst_logic.ARGUMENTS:
-            if kind == "file":
-                procedure.add_file_argument(arg_name, nick, blurb, Gimp.FileChooserAction.OPEN,
-                                            extra["none_ok"], None, RW)
-            elif kind == "double":
-                procedure.add_double_argument(arg_name, nick, blurb, extra["min"], extra["max"],
-                                              extra["default"], RW)
-            elif kind == "int":
-                procedure.add_int_argument(arg_name, nick, blurb, extra["min"], extra["max"],
-                                           extra["default"], RW)
-            elif kind == "bool":
-                procedure.add_boolean_argument(arg_name, nick, blurb, extra["default"], RW)
-            elif kind == "choice":
-                choice = Gimp.Choice.new()
-                for i, (nick_, label, help_) in enumerate(nst_logic.QUALITY_CHOICES):
-                    choice.add(nick_, i, label, help_)
-                procedure.add_choice_argument(arg_name, nick, blurb, choice, extra["default"], RW)
+        style_arguments.add(procedure)
         return procedure
 
 
@@ -287,13 +275,7 @@ def _layer_above(layer: Gimp.Layer) -> Gimp.Layer | None:
 
 def _config_values(config: Gimp.ProcedureConfig) -> dict[str, Any]:
     """{argument-name: value} from the config, file arguments as paths."""
-    values: dict[str, Any] = {}
-    for name, kind, *_rest in nst_logic.ARGUMENTS:
-        value = config.get_property(name)
-        if kind == "file":
-            value = value.get_path() if value is not None else None
-        values[name] = value
-    return values
+    return style_arguments.values(config)
 
 
 def _read_args(config: Gimp.ProcedureConfig) -> nst_logic.PluginArgs:

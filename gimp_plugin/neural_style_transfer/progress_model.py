@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import animation_logic
 import nst_contract as contract
 import nst_logic
 
@@ -167,7 +168,15 @@ class ProgressClock:
 
 def bar_text(event: Mapping[str, Any]) -> str:
     """The progress bar's text: what the engine is doing, as a percentage once it works, and the phases after
-    the last iteration by name."""
+    the last iteration by name; in an animation's job, which frame first
+    ('Frame 2 of 4 \u2014 Stylising \u2014 40 %')."""
+    frame = animation_logic.frame_words(event)
+    if frame is None:
+        return _job_text(event)
+    return f"{frame} done" if event.get("type") == "frame_done" else f"{frame} \u2014 {_job_text(event)}"
+
+
+def _job_text(event: Mapping[str, Any]) -> str:
     kind = event.get("type")
     if kind == "queued":
         ahead = int(_number(event, "position") or 0)

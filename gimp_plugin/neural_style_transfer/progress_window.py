@@ -37,8 +37,9 @@ class ProgressWindow:
     and the transparency laid over the engine's (RGB) previews."""
 
     def __init__(self, title: str, runner: Any, on_progress: Callable[[dict[str, Any]], None],
-                 content: Any = None, alpha: bytes | None = None) -> None:
+                 content: Any = None, alpha: bytes | None = None, writing_detail: str = PM.WRITING_DETAIL) -> None:
         self._runner = runner
+        self._writing_detail = writing_detail  # where the result goes: a new layer, or an animation's new group
         self._on_progress = on_progress
         self._outcome: tuple[str, Any] = ("cancelled", None)
         self._cancel_time: float | None = None
@@ -114,7 +115,7 @@ class ProgressWindow:
         self._cancel_button.set_sensitive(False)
         self._bar.set_fraction(1.0)
         self._bar.set_text(PM.WRITING)
-        self._time.set_text(PM.WRITING_DETAIL)
+        self._time.set_text(self._writing_detail)
         self._report()
         deadline = time.monotonic() + 0.5  # drawn before GIMP's calls keep the main loop busy
         while Gtk.events_pending() and time.monotonic() < deadline:
