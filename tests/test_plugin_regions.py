@@ -108,19 +108,26 @@ def test_arguments_carry_the_regions_and_the_style_layer_into_the_record() -> No
 # --- a style layer ---------------------------------------------------------------------------------
 
 def test_a_style_layer_is_found_again_by_image_then_tattoo_then_name() -> None:
-    ref = S.layer_ref("/art/paint.xcf", "paint.xcf", "Brushes", 7)
+    ref = S.layer_ref("/art/paint.jpg", "[paint] (imported)", "Brushes", 7, image_id=3)
     assert S.is_ref(ref) and not S.is_ref({"layer": "x"}) and not S.is_ref(None)
-    renamed = ("/art/paint.xcf", "paint.xcf", 7, "Brushes (copy)", "by tattoo")
-    same_name = ("/art/paint.xcf", "paint.xcf", 9, "Brushes", "by name")
-    elsewhere = ("/art/other.xcf", "other.xcf", 7, "Brushes", "other image")
+    renamed = ("/art/paint.jpg", "x", 7, "Brushes (copy)", "by tattoo", 9)
+    same_name = ("/art/paint.jpg", "x", 9, "Brushes", "by name", 9)
+    elsewhere = ("/art/other.xcf", "other.xcf", 7, "Brushes", "other image", 3)
     assert S.pick(ref, [elsewhere, same_name, renamed]) == "by tattoo"
     assert S.pick(ref, [elsewhere, same_name]) == "by name"
     assert S.pick(ref, [elsewhere]) is None
-    unsaved = S.layer_ref(None, "[Untitled]", "Texture", 2)
-    assert S.pick(unsaved, [(None, "[Untitled]", 2, "Texture", "found"), ("/x.xcf", "[Untitled]", 2, "T", "no")]) \
-        == "found"
+    # Two unsaved images are both "[Untitled]" and tattoos repeat from image to image: this session's image id
+    # tells them apart, and a layer matching by tattoo and name beats one matching by tattoo alone.
+    unsaved = S.layer_ref(None, "[Untitled]", "Painting", 2, image_id=1)
+    photo = (None, "[Untitled]", 2, "Background", "the photo", 2)
+    painting = (None, "[Untitled]", 2, "Painting", "the painting", 1)
+    assert S.pick(unsaved, [photo, painting]) == "the painting"
+    assert S.pick({**unsaved, "image_id": 0}, [photo, painting]) == "the painting"  # another session
+    assert S.pick({**unsaved, "image_id": 0}, [photo]) is None  # a tattoo alone does not name it
+    assert S.pick(unsaved, [(None, "[Untitled]", 2, "Renamed", "renamed", 1)]) == "renamed"  # this session's image
+    assert S.pick(unsaved, [("/x.xcf", "[Untitled]", 2, "Painting", "saved", 1)]) is None
     text = S.gone_text(ref, "/s/starry-night.jpg")
-    assert "\u201cBrushes\u201d of \u201cpaint.xcf\u201d is no longer open" in text and "starry-night" in text
+    assert "\u201cBrushes\u201d of \u201c[paint] (imported)\u201d is no longer open" in text and "starry-night" in text
     assert "choose a style again" in S.gone_text(ref, None)
 
 
@@ -226,3 +233,24 @@ def test_a_job_without_regions_sends_no_region_fields() -> None:
         fake.server.shutdown()
     names = {name for name, _f, _v in fake.parts}
     assert names.isdisjoint({"region_mask", "regions", "rest", "mask_format"}) and "style" in names
+
+
+# --- the preview's map of the regions --------------------------------------------------------------
+
+def test_the_map_tints_each_region_with_its_style_and_draws_edges() -> None:
+    import region_map as M
+
+    grey = bytes([100, 100, 100, 255]) * 4  # 4x1
+    left = bytes([255, 200, 0, 0])  # pixel 0 fully, pixel 1 mostly inside region 1
+    right = bytes([0, 0, 0, 255])
+    tinted = M.tint(grey, [left, right], [1, 2], "photo")
+    px = [tinted[4 * i:4 * i + 4] for i in range(4)]
+    assert px[0][0] > 150 and px[0][2] < 100  # orange-ish: the style
+    assert px[3][2] > 150 and px[3][0] < 100  # blue-ish: the second style
+    assert px[2][:3] == bytes([113, 113, 113])  # nothing covers it: towards grey (100 * 0.55 + 128 * 0.45)
+    assert px[0][:3] != px[1][:3]  # a softer mask tints less: feathering shows
+    assert all(p[3] == 255 for p in px)
+    drawn = M.edges(grey, 4, 1, [left])
+    assert drawn[4:8] == bytes([255, 0, 255, 255]) and drawn[:4] == grey[:4]  # pixel 1 is inside, 2 is not
+    assert drawn[8:] == grey[8:]
+    assert M.legend([1, "photo"], "photo") == "Regions \u2014 orange: the style, grey: the untouched photo."

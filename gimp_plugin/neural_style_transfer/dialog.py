@@ -22,12 +22,14 @@ gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
 import dialog_chooser  # noqa: E402
 import dialog_logic as D  # noqa: E402
+import dialog_regions  # noqa: E402
 import dialog_state  # noqa: E402
 import engine_client  # noqa: E402
 import nst_logic  # noqa: E402
 import pixbufs  # noqa: E402
 import plugin_messages  # noqa: E402
 import recent_styles  # noqa: E402
+import style_layers  # noqa: E402
 from dialog_preview import PreviewPane  # noqa: E402
 from gi.repository import Gimp, GimpUi, GLib, GObject, Gtk  # noqa: E402
 
@@ -67,6 +69,7 @@ class StyleTransferDialog:
         self._widgets: dict[str, Gtk.Widget] = {}
 
         self.dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
+        self.regions = dialog_regions.RegionControls(self.dialog, config, layer, self.state, self._widgets)
         self._build()
         self._handlers = [config.connect("notify", self._on_notify)]
 
@@ -78,7 +81,9 @@ class StyleTransferDialog:
         style_row = d.fill_box("nst-style-row", ["style-file"])
         style_row.set_orientation(Gtk.Orientation.HORIZONTAL)
         style_row.set_spacing(8)
-        main = d.fill_box("nst-main", ["nst-style-row", "style-strength", "quality", "preserve-colors"])
+        layer_row, where_box = self.regions.boxes()
+        main = d.fill_box("nst-main", ["nst-style-row", layer_row, "style-strength", "quality", "preserve-colors",
+                                       where_box])
         style2_row = d.fill_box("nst-style2-row", ["style-file-2"])
         style2_row.set_orientation(Gtk.Orientation.HORIZONTAL)
         style2_row.set_spacing(8)
@@ -148,6 +153,11 @@ class StyleTransferDialog:
         columns.pack_start(left, True, True, 0)
         self.preview = PreviewPane(self.layer, self.engine.client, self.current_args, self.state, self._report)
         self._widgets["preview_button"] = self.preview.button
+        self.preview.region_parts = lambda: self.regions.job_parts(D.PREVIEW_LONG_SIDE)
+        self.preview.first_styles = self._layer_style
+        self.regions.show_map = lambda plan: self.preview.show_regions(
+            dialog_regions.map_pixbuf(self.layer, plan, D.PREVIEW_LONG_SIDE) if plan is not None else None)
+        self.regions.finish()
         columns.pack_start(self.preview.widget, False, False, 0)
         content.pack_start(columns, True, True, 0)
         content.reorder_child(columns, 0)
@@ -166,13 +176,20 @@ class StyleTransferDialog:
 
     def _update_ok(self) -> None:
         """OK waits for a style image that is a picture; the hint says what is missing (never a calling error)."""
-        ok, hint = D.ok_state(self._path("style-file"))
+        has_layer = self.config.get_property("style-layer") is not None
+        ok, hint = (True, "") if has_layer else D.ok_state(self._path("style-file"))
+        if ok and self.regions.problem is not None:
+            ok, hint = False, str(self.regions.problem)
         self.dialog.set_response_sensitive(Gtk.ResponseType.OK, ok)
         button = self.dialog.get_widget_for_response(Gtk.ResponseType.OK)
         if button is not None:
             self._widgets["ok"] = button
         self.ok_hint.set_markup(f"<i>{GLib.markup_escape_text(hint)}</i>" if hint else "")
         self.state["ok_sensitive"], self.state["ok_hint"] = ok, hint
+
+    def _layer_style(self) -> list[bytes]:
+        layer = self.config.get_property("style-layer")
+        return [style_layers.read_png(layer)] if layer is not None else []
 
     def _on_full_size(self, _button: Gtk.Button) -> None:
         layer = (self.layer.get_width(), self.layer.get_height())
@@ -200,7 +217,9 @@ class StyleTransferDialog:
     def current_args(self) -> nst_logic.PluginArgs:
         values: dict[str, Any] = {}
         for name, kind, *_rest in nst_logic.ARGUMENTS:
-            values[name] = self._path(name) if kind == "file" else self.config.get_property(name)
+            value = self.config.get_property(name)
+            values[name] = self._path(name) if kind == "file" else (
+                style_layers.ref_of(value) if kind == "drawable" else value)
         args = nst_logic.PluginArgs.from_values(values)
         try:
             args.extra = nst_logic.extra_settings_from_env()
@@ -210,7 +229,10 @@ class StyleTransferDialog:
 
     def _on_notify(self, _config: Any, pspec: GObject.ParamSpec) -> None:
         name = pspec.name
-        if name in ("style-file", "style-file-2"):
+        if name in dialog_regions.WATCHED:
+            self.regions.update()
+            self._update_ok()
+        if name in ("style-file", "style-file-2", "style-layer"):
             self._update_style_thumbs()
             self._update_blend_sensitivity()
             self._update_ok()
@@ -223,6 +245,12 @@ class StyleTransferDialog:
         for prop, image, size, key in (("style-file", self.thumb, THUMB, "style"),
                                        ("style-file-2", self.thumb2, THUMB // 2, "style2")):
             self.state[key] = shown = dialog_chooser.show_thumbnail(image, self._path(prop), size)
+            layer = self.config.get_property("style-layer") if key == "style" else None
+            if layer is not None:  # an open layer is the style: its own thumbnail
+                image.set_from_pixbuf(pixbufs.over_checks(layer.get_thumbnail(size, size,
+                                                                              Gimp.PixbufTransparency.KEEP_ALPHA)))
+                image.set_tooltip_text(f"The layer \u201c{layer.get_name()}\u201d is the style")
+                shown = self.state[key] = {"path": None, "layer": layer.get_name(), "words": ""}
             if key == "style":
                 self.thumb_words.set_text(shown["words"])
                 self.thumb_words.set_visible(bool(shown["words"]))

@@ -26,7 +26,8 @@ sys.path.insert(0, HERE)
 
 # Modules imported only when a window opens (GTK): their files are checked at start as well, so that a
 # missing one is reported before anything runs (tests/test_plugin_folder.py keeps this list complete).
-WINDOW_MODULES = ("dialog", "dialog_chooser", "dialog_logic", "dialog_preview", "dialog_state", "learn_dialog",
+WINDOW_MODULES = ("dialog", "dialog_chooser", "dialog_logic", "dialog_preview", "dialog_regions", "dialog_state",
+                  "learn_dialog", "region_map",
                   "learned_windows", "pixbufs",
                   "progress_model", "progress_window", "settings_window")
 # What the menus show when a file is missing, so that the plug-in does not vanish: each procedure's name,

@@ -2,7 +2,9 @@
 
 Pure logic (standard library only, tests/test_style_layer.py). A GIMP layer object lives only as long as the
 session, so a result remembers its style layer by reference: the image's file (or its name for an unsaved
-image), the layer's tattoo (stable across renames) and its name. style_layers.py does the GIMP side.
+image; an imported JPEG has no XCF file but the file it came from), the image's id in this session (two
+unsaved images share the name "[Untitled]"), the layer's tattoo (stable across renames; tattoos repeat from image
+to image) and its name. style_layers.py does the GIMP side.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from typing import Any
 import nst_logic
 
 
-def layer_ref(image_file: str | None, image_name: str, layer_name: str, tattoo: int) -> dict[str, Any]:
+def layer_ref(image_file: str | None, image_name: str, layer_name: str, tattoo: int, image_id: int = 0
+              ) -> dict[str, Any]:
     """What a record stores about a style layer (JSON, ASCII-safe once encoded)."""
-    return {"image_file": image_file or None, "image": image_name, "layer": layer_name, "tattoo": int(tattoo)}
+    return {"image_file": image_file or None, "image": image_name, "image_id": int(image_id), "layer": layer_name,
+            "tattoo": int(tattoo)}
 
 
 def is_ref(value: Any) -> bool:
@@ -23,16 +27,22 @@ def is_ref(value: Any) -> bool:
             and isinstance(value.get("tattoo"), int))
 
 
-def pick(ref: Mapping[str, Any], candidates: Iterable[tuple[str | None, str, int, str, Any]]) -> Any:
+def pick(ref: Mapping[str, Any], candidates: Iterable[tuple[str | None, str, int, str, Any, int]]) -> Any:
     """The layer a reference names among the open images' layers, given as (image file, image name, tattoo,
-    layer name, layer); None when it is gone. The image is matched by its file when it had one (else by
-    name), then the layer by tattoo, then by name."""
-    in_image = [c for c in candidates
-                if (c[0] == ref.get("image_file") if ref.get("image_file") else c[0] is None and c[1] == ref["image"])]
-    for matches in ([c for c in in_image if c[2] == ref["tattoo"]], [c for c in in_image if c[3] == ref["layer"]]):
-        if matches:
-            return matches[0][4]
-    return None
+    layer name, layer, image id); None when it is gone. The image must match by its file when it had one (else
+    by name); among those, the layer whose image id, tattoo and name match most (tattoo or name at least; in an
+    unsaved image, its name, or its tattoo in the very image of this session)."""
+    best, best_score = None, 0
+    for file, name, tattoo, layer_name, layer, image_id in candidates:
+        if (file != ref.get("image_file")) if ref.get("image_file") else (file is not None or name != ref["image"]):
+            continue
+        same_image = bool(ref.get("image_id")) and image_id == ref["image_id"]
+        score = 2 * (tattoo == ref["tattoo"]) + (layer_name == ref["layer"]) + 4 * same_image
+        if not ref.get("image_file") and layer_name != ref["layer"] and not (same_image and tattoo == ref["tattoo"]):
+            continue  # an unsaved image is known by a name many share: the layer's own name must match
+        if score > best_score:
+            best, best_score = layer, score
+    return best
 
 
 def gone_text(ref: Mapping[str, Any], fallback_file: str | None) -> str:

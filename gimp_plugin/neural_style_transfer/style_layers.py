@@ -25,9 +25,16 @@ def ref_of(drawable: Any) -> dict[str, Any] | None:
     if drawable is None:
         return None
     image = drawable.get_image()
-    file = image.get_file() if image is not None else None
-    return S.layer_ref(file.get_path() if file is not None else None, image.get_name() if image else "?",
-                       drawable.get_name(), drawable.get_tattoo())
+    return S.layer_ref(_file_of(image), image.get_name(), drawable.get_name(), drawable.get_tattoo(), image.get_id())
+
+
+def _file_of(image: Any) -> str | None:
+    """The image's XCF file, else the file it was imported from (a JPEG opened in GIMP has no XCF file)."""
+    for getter in ("get_file", "get_imported_file"):
+        file = getattr(image, getter)() if hasattr(image, getter) else None
+        if file is not None and file.get_path():
+            return file.get_path()
+    return None
 
 
 def find(ref: dict[str, Any] | None) -> Any:
@@ -36,10 +43,9 @@ def find(ref: dict[str, Any] | None) -> Any:
         return None
     candidates = []
     for image in Gimp.get_images():
-        file = image.get_file()
-        path = file.get_path() if file is not None else None
+        path = _file_of(image)
         for layer in image.get_layers():
-            candidates.append((path, image.get_name(), layer.get_tattoo(), layer.get_name(), layer))
+            candidates.append((path, image.get_name(), layer.get_tattoo(), layer.get_name(), layer, image.get_id()))
     return S.pick(ref, candidates)
 
 
