@@ -22,7 +22,7 @@ from nst_engine.calibrate import Expectation, expect, rate_for
 from nst_engine.calibrate import probe as measure_slowdown
 from nst_engine.device import resolve_device, resolve_precision
 from nst_engine.errors import EngineError, OutOfMemory, SettingsError
-from nst_engine.gatys import optimize
+from nst_engine.gatys import guides, optimize
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.gatys.model import checked_between_layers
 from nst_engine.gatys.optimize import Progress
@@ -128,13 +128,17 @@ def stylize(
     preview_size: int = 256,
     cache: ModelCache | None = None,
     plan: plan_module.Plan | None = None,
+    regions: guides.Regions | None = None,
 ) -> StylizeResult:
     """Stylise `content` with `styles` (blended by `settings.style_blend`); see docs/architecture.md.
 
     `plan` (from `plan_job`, e.g. to show its estimate first) is followed; by default one is made.
+    `regions` give each part of the picture its own style, or the photo (gatys/guides.py).
     """
     if not styles:
         raise SettingsError("At least one style image is needed.")
+    if regions is not None:
+        regions.check(len(styles))
     started = time.perf_counter()
     blend = settings.blend_weights(len(styles))
     device = resolve_device(settings.device)
@@ -172,7 +176,8 @@ def stylize(
         else:
             with checked_between_layers(control.check_cancel):  # a cancel within a layer, not an iteration
                 result, final_losses = optimize.run(
-                    model, content_t, styles_t, run_settings, style_weight, plan, control, dtype, channels_last
+                    model, content_t, styles_t, run_settings, style_weight, plan, control, dtype, channels_last,
+                    regions=regions,
                 )
             _refuse_non_finite(result, final_losses)
     except (torch.OutOfMemoryError, RuntimeError) as error:

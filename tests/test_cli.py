@@ -239,3 +239,48 @@ def test_info_apply_without_onnxruntime_is_a_one_line_error(tmp_path, engine_hom
     # With onnxruntime, the same style gets as far as loading the model, which is damaged.
     line = _one_line_error(run_cli("apply", "plain", str(photos["chelsea"]), "-o", str(out), home=engine_home))
     assert "onnxruntime" not in line and "plain" in line, line
+
+
+def test_stylize_in_regions_styles_the_left_half_and_keeps_the_right_the_photo(tmp_path, photos,
+                                                                                synthetic_weights_file):
+    from nst_engine.pictures.images import Picture, save_picture
+
+    mask = np.zeros((53, 80, 3), np.float32)  # half the result's size: scaled, with a note
+    mask[:, :40] = 1
+    save_picture(Picture(mask), tmp_path / "left.png")
+    out = tmp_path / "cat.png"
+    common = ("--weights", str(synthetic_weights_file), "--size", "160", "--iterations", "4", "--scales", "1",
+              "--seed", "3", "--device", "cpu", "--precision", "fp32", "--quiet")
+    result = run_cli("stylize", str(photos["chelsea"]), str(photos["ihc"]), "-o", str(out), "--region",
+                     f"{tmp_path / 'left.png'}:1", "--rest", "photo", *common, home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"region mask 1 ({tmp_path / 'left.png'}) is 80x53, the content 451x300: it was scaled" in result.stderr
+    import cv2
+
+    picture = load_picture(out).rgb
+    content = cv2.resize(load_picture(photos["chelsea"]).rgb, (160, 106), interpolation=cv2.INTER_AREA)
+    change = np.abs(picture - content).mean(axis=(0, 2))
+    print(f"mean change of the left quarter {change[:40].mean():.4f}, of the right quarter {change[120:].mean():.4f}")
+    assert change[120:].mean() < change[:40].mean() / 3  # the photo region keeps the photo
+
+
+@pytest.mark.parametrize("options, text", [
+    (("--region", "m.png:3"), "asks for style 3, but there are 1"),
+    (("--region", "m.png"), "write MASK:STYLE or MASK:STYLE:WEIGHT"),
+    (("--region", "m.png:1:-2"), "weight must be a number of 0 or more"),
+    (("--region", "m.png:sky"), "write MASK:STYLE"),
+    (("--rest", "1"), "give at least one --region too"),
+    (("--region", "missing.png:photo"), "missing.png does not exist"),
+])
+def test_bad_region_options_are_one_line_errors(tmp_path, photos, synthetic_weights_file, options, text):
+    line = _one_line_error(run_cli("stylize", str(photos["chelsea"]), str(photos["ihc"]), "-o", str(tmp_path / "o.png"),
+                                   "--weights", str(synthetic_weights_file), *options, home=tmp_path))
+    assert text in line
+
+
+def test_a_region_spec_is_read_from_its_end():
+    from nst_engine.cli.regions import split_spec
+
+    assert split_spec(r"C:\masks\sky.png:2:0.5") == (r"C:\masks\sky.png", "2", 0.5)
+    assert split_spec("a:b.png:photo") == ("a:b.png", "photo", 1.0)
+    assert split_spec("sky.png:blend:2") == ("sky.png", "blend", 2.0)

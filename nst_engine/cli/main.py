@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from nst_engine import __version__
 from nst_engine.cli.common import Parser, fail
+from nst_engine.cli.regions import add_region_arguments, regions_from_args
 from nst_engine.contract import estimate_range_text, estimate_text
 from nst_engine.errors import EngineError
 from nst_engine.service.config import add_serve_arguments
@@ -41,6 +42,7 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", type=Path, help="VGG-19 weights file (torchvision .pth, Caffe .pth or MatConvNet .mat)")
     p.add_argument("--save-every", type=int, default=0, metavar="N", help="also save the image every N iterations")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_region_arguments(p)
     settings = p.add_argument_group("settings", "each one is a setting of the engine (nst_engine/settings.py)")
     p.set_defaults(run=_run_stylize, setting_names=add_arguments(settings))
 
@@ -79,6 +81,7 @@ def _run_stylize(args: argparse.Namespace) -> int:
         return fail(f"cannot write {args.output.name}: use a .png, .tif, .jpg or .webp output name.")
     content = load_picture(args.content)
     styles = [load_picture(path) for path in args.styles]
+    regions = regions_from_args(args, len(styles), content.size)
     bar = None if args.quiet else ProgressBar()
 
     def on_progress(event) -> None:
@@ -104,6 +107,7 @@ def _run_stylize(args: argparse.Namespace) -> int:
         preview_size=100_000,
         cache=cache,
         plan=plan,
+        regions=regions,
     )
     if bar is not None:
         bar.close()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from nst_engine.errors import Cancelled
-from nst_engine.gatys import tiling
+from nst_engine.gatys import guides, tiling
 from nst_engine.gatys.costs import compute_content_cost, style_cost_from_targets, total_cost_with_tv, total_variation
 from nst_engine.gatys.costs import style_targets as compute_style_targets
 from nst_engine.gatys.model import FeatureModel
@@ -116,8 +116,10 @@ class Objective:
         autocast: Callable[[], object],
         memory_format: torch.memory_format = torch.contiguous_format,
         style_targets: dict[str, torch.Tensor] | None = None,
+        guided: guides.GuidedStyle | None = None,
     ) -> None:
-        """`style_targets`, when given, replace those of `styles` (the whole style's, computed once)."""
+        """`style_targets`, when given, replace those of `styles` (the whole style's, computed once); `guided`
+        replaces both, for a picture in regions (guides.py)."""
         self.model = model
         self.memory_format = memory_format
         self.settings = settings
@@ -125,11 +127,12 @@ class Objective:
         self.autocast = autocast
         with torch.no_grad(), autocast():
             self.content_target = model(content)[settings.content_layer].float()
-            if style_targets is None:
+            if style_targets is None and guided is None:
                 style_targets = compute_style_targets(
                     ((model(image), weight) for image, weight in styles), settings.style_layers
                 )
-        self.style_targets = style_targets
+        self.style_targets = style_targets or {}
+        self.guided = guided
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """J and its terms."""
@@ -138,7 +141,10 @@ class Objective:
             activations = self.model(image.contiguous(memory_format=self.memory_format))
         J_content = compute_content_cost(self.content_target, activations[self.settings.content_layer])
         J_tv = total_variation(image)
-        J_style = style_cost_from_targets(self.style_targets, activations, self.settings.style_layers)
+        if self.guided is not None:
+            J_style = self.guided.cost_whole(activations)
+        else:
+            J_style = style_cost_from_targets(self.style_targets, activations, self.settings.style_layers)
         J = total_cost_with_tv(J_content, J_style, J_tv, self.alpha, self.beta, self.tv_weight)
         return J, {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
 
@@ -162,8 +168,10 @@ def run(
     control: Control,
     dtype: torch.dtype = torch.float32,
     channels_last: bool = False,
+    regions: guides.Regions | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Stylise `content` (1, 3, H, W, 0..1) following `plan` (its last scale is the final size).
+    """Stylise `content` (1, 3, H, W, 0..1) following `plan` (its last scale is the final size), in `regions`
+    when given (guides.py: each its own style, or the photo).
 
     Returns the image at that size and its costs there. A scale that runs out of memory is retried
     once in smaller tiles: `plan` then holds the step that ran and a note saying so.
@@ -173,12 +181,15 @@ def run(
         generator.seed()
     job = _Job(model, content, styles, settings, style_weight, plan, control, make_autocast(content.device, dtype),
                torch.channels_last if channels_last else torch.contiguous_format)
+    job.regions = regions
     image: torch.Tensor | None = None
     retried = False
     for index, step in enumerate(plan.steps):
         control.check_cancel()
         content_s = job.content_at(step.size)
         start = initial_image(content_s, settings, generator) if image is None else resize_tensor(image, step.size)
+        if image is None and regions is not None:
+            start = guides.photo_start(start, content_s, guides.channels(regions, step.size, content_s.device))
         try:
             image = job.run_step(index, step, start, content_s)
             out_of_memory = False
@@ -220,6 +231,7 @@ class _Job:
         self.steps_before: dict[int, tuple[int, int]] = {}  # step index -> (work_done, control.steps_done) at its start
         self.last: tuple[Step, Objective | TiledObjective] | None = None  # the last scale run, with its objective
         self.targets: tuple[tuple[int, int], dict[str, torch.Tensor]] | None = None  # the last tiled scale's
+        self.regions: guides.Regions | None = None
 
     def content_at(self, size: tuple[int, int]) -> torch.Tensor:
         return resize_tensor(self.content, size).contiguous(memory_format=self.memory_format)
@@ -228,20 +240,30 @@ class _Job:
         return [(resize_tensor(s, style_size(s, size, self.settings)).contiguous(memory_format=self.memory_format), w)
                 for s, w in self.styles]
 
+    def guided(self, size: tuple[int, int], chunk: int, device: torch.device) -> guides.GuidedStyle | None:
+        """The regions' style cost at a scale (None: no regions)."""
+        if self.regions is None:
+            return None
+        return guides.guided_style(self.model, guides.channels(self.regions, size, device), self.styles_at(size),
+                                   self.settings.style_layers, chunk, self.autocast)
+
     def objective(self, content_s: torch.Tensor) -> Objective:
-        styles = self.styles_at((content_s.shape[-1], content_s.shape[-2]))
+        size = (content_s.shape[-1], content_s.shape[-2])
+        styles = self.styles_at(size)
+        guided = self.guided(size, 1 << 30, content_s.device)
         return Objective(self.model, content_s, styles, self.settings, self.style_weight, self.autocast,
-                         self.memory_format)
+                         self.memory_format, style_targets={} if guided else None, guided=guided)
 
     def tiled_objective(self, step: Step, content_s: torch.Tensor) -> TiledObjective:
         """The scale's objective in tiles: the whole style's targets in chunks no larger than its tiles."""
         assert step.tile is not None
-        targets = tiled_style_targets(self.model, self.styles_at(step.size), self.settings.style_layers,
-                                       max(step.tile), self.autocast)
+        guided = self.guided(step.size, max(step.tile), content_s.device)
+        targets = {} if guided else tiled_style_targets(self.model, self.styles_at(step.size),
+                                                        self.settings.style_layers, max(step.tile), self.autocast)
         return TiledObjective(self.model, content_s.to(state_device(step, content_s.device)), targets,
                               self.settings.content_layer, self.settings.style_layers,
                               cost_weights(self.settings, self.style_weight), step.tile, self.autocast,
-                              content_s.device, self.memory_format)
+                              content_s.device, self.memory_format, guided=guided)
 
     def forget_step(self, index: int) -> None:
         """Undo the progress counted by a step that failed, before it runs again."""

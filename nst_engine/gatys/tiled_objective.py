@@ -13,6 +13,9 @@ image. So one evaluation runs two passes over the tiles (tiling.layout: cores wi
 The style images' own Gram matrices are summed over tiles the same way (`style_targets`), for styles
 too large to run through VGG-19 at once.
 
+With regions (guides.py), `guided` replaces the style targets: its Gram matrices, one per region and layer,
+are weighted by the regions' masks at the core's cells, and sum over tiles the same way.
+
 The last tile of pass 1 keeps its graph and is the first of pass 2, so it runs once. Tiled and
 untiled then differ only by halo truncation and summation order. The full-size image, its gradient
 and the optimiser's history live on `state_device` (the host when the accelerator is small); only
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 
@@ -53,12 +57,15 @@ class TiledObjective:
         device: torch.device,
         memory_format: torch.memory_format = torch.contiguous_format,
         halo: int | None = None,
+        guided: Any = None,
     ) -> None:
-        """`content` (1, 3, H, W) on the state device; `device` runs the network; `weights` are (alpha, beta, tv)."""
+        """`content` (1, 3, H, W) on the state device; `device` runs the network; `weights` are (alpha, beta, tv);
+        `guided`: a guides.GuidedStyle, for a picture in regions (its `grams` and `cost` replace the targets')."""
         self.model, self.autocast, self.device, self.memory_format = model, autocast, device, memory_format
         self.content_layer, self.style_layers = content_layer, dict(style_layers)
         self.alpha, self.beta, self.tv_weight = weights
         self.targets = {name: target.to(device) for name, target in style_targets.items()}
+        self.guided = None if guided is None else guided.to(device)
         self.layers = tuple(dict.fromkeys([*self.style_layers, content_layer]))
         size = (content.shape[-1], content.shape[-2])
         self.tiles = tiling.layout(size, tile, halo, align=tiling.align_for(self.layers))
@@ -79,7 +86,10 @@ class TiledObjective:
         with self.autocast():
             return self.model(region.to(self.device).contiguous(memory_format=self.memory_format))
 
-    def _core_grams(self, tile: tiling.Tile, activations: Activations) -> dict[str, torch.Tensor]:
+    def _core_grams(self, tile: tiling.Tile, activations: Activations) -> dict[Any, torch.Tensor]:
+        if self.guided is not None:
+            return self.guided.grams({n: tile.core_features(activations[n], tiling.downsampling(n))
+                                      for n in self.style_layers}, (tile.core_x[0], tile.core_y[0]))
         return {name: layer_style_gram(tile.core_features(activations[name], tiling.downsampling(name)))
                 for name in self.style_layers}
 
@@ -121,12 +131,17 @@ class TiledObjective:
 
     def _terms(self, sums: Mapping[str, torch.Tensor], content: torch.Tensor,
                image: torch.Tensor) -> dict[str, torch.Tensor]:  # fmt: skip
-        J_style = style_cost_per_pixel(self.targets, {n: sums[n] / self.counts[n] for n in self.style_layers},
-                                       self.style_layers)
+        J_style = self._style_cost(sums)
         J_content = content / self.content_norm
         J_tv = total_variation(image).to(self.device)
         J = total_cost_with_tv(J_content, J_style, J_tv, self.alpha, self.beta, self.tv_weight)
         return {"content": J_content, "style": J_style, "tv": J_tv, "total": J}
+
+    def _style_cost(self, sums: Mapping[Any, torch.Tensor]) -> torch.Tensor:
+        if self.guided is not None:
+            return self.guided.cost(sums, self.counts)
+        return style_cost_per_pixel(self.targets, {n: sums[n] / self.counts[n] for n in self.style_layers},
+                                    self.style_layers)
 
     def evaluate(
         self, image: torch.Tensor, check: Callable[[], None] = lambda: None,
@@ -163,12 +178,10 @@ class TiledObjective:
                 kept = (region, activations, grams)
             on_tile(index + 1, len(self.tiles), False)
         mark = self._clock("Gram pass", mark)
-        counts = self.counts
-        leaves = {name: gram.requires_grad_(True) for name, gram in sums.items()}
-        J_style = style_cost_per_pixel(self.targets, {n: leaves[n] / counts[n] for n in self.style_layers},
-                                       self.style_layers)
-        weights = torch.autograd.grad(self.beta * J_style, [leaves[n] for n in self.style_layers])
-        dG = dict(zip(self.style_layers, weights, strict=True))
+        leaves = {key: gram.requires_grad_(True) for key, gram in sums.items()}
+        J_style = self._style_cost(leaves)
+        weights = torch.autograd.grad(self.beta * J_style, list(leaves.values()), allow_unused=True) if leaves else ()
+        dG = {key: w for key, w in zip(leaves, weights, strict=True) if w is not None}
         # Pass 2: each tile's surrogate, whose gradient is the tile's part of the true one.
         content = torch.zeros((), device=self.device)
         for step, index in enumerate([last, *range(last)], start=1):
@@ -181,7 +194,7 @@ class TiledObjective:
                 activations = self._forward(region)
                 grams = self._core_grams(tile, activations)
             content_sum = self._content_sum(index, activations)
-            surrogate = sum((dG[n] * grams[n]).sum() for n in self.style_layers) + (
+            surrogate = sum((dG[k] * grams[k]).sum() for k in dG) + (
                 self.alpha / self.content_norm) * content_sum
             surrogate.backward()  # type: ignore[union-attr]
             tile.region(grad).add_(region.grad.to(grad.device, grad.dtype))  # type: ignore[union-attr]
@@ -196,7 +209,7 @@ class TiledObjective:
         return parts["total"], parts
 
 
-def _add(sums: dict[str, torch.Tensor], grams: Mapping[str, torch.Tensor]) -> None:
+def _add(sums: dict[Any, torch.Tensor], grams: Mapping[Any, torch.Tensor]) -> None:
     for name, gram in grams.items():
         sums[name] = sums[name] + gram if name in sums else gram
 

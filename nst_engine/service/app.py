@@ -44,6 +44,7 @@ from nst_engine.service.openapi_bodies import submit_body
 from nst_engine.service.plan_route import add_plan_route, queued_plan
 from nst_engine.service.protocol import CloseUnreadBodies
 from nst_engine.service.queue import KEPT_RESULTS, Job, JobQueue, new_job_id
+from nst_engine.service.region_forms import MAX_REGIONS, decode_masks, probe_masks, read_region_form
 from nst_engine.service.stylize_jobs import StylizeWork
 
 MAX_STYLES = 8
@@ -141,7 +142,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         check_framing(request, config.max_body_bytes)
         queue.check_room()
         try:
-            form = await read_multipart(request, MAX_STYLES + 1, 16, config.max_body_bytes)
+            form = await read_multipart(request, MAX_STYLES + 1 + MAX_REGIONS, 16, config.max_body_bytes)
         except ServiceError:
             raise
         except StarletteHTTPException as error:
@@ -156,7 +157,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
             await form.close()
         if await request.is_disconnected():  # it left while its job was admitted: nobody can follow it
             queue.cancel_unseen(job)
-        return {"id": job.id, "state": job.state, "position": position}
+        answer = {"id": job.id, "state": job.state, "position": position}
+        warnings = getattr(job.work, "warnings", None)
+        return {**answer, "warnings": warnings} if warnings else answer
 
     add_plan_route(app, config, queue, device, authorised)
 
@@ -253,6 +256,7 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
     content_bytes = content_part.file.read()
     style_bytes = [part.file.read() for part in styles]
     style_names = [f"style image {index} ({part.filename})" for index, part in enumerate(styles, start=1)]
+    regions = read_region_form(form, len(styles))  # `region_mask` parts, `regions`, `rest`: region_forms.py
     try:
         if raw:
             width, height = int_field(form, "width", "0"), int_field(form, "height", "0")
@@ -270,7 +274,9 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
             if size[0] * size[1] > config.max_image_pixels:
                 raise ImageTooLarge(f"{name[0].upper() + name[1:]} is {size[0]}x{size[1]} pixels, more than the "
                                     f"limit of {config.max_image_pixels:,} pixels: scale it down first.")
-        pixels = sum(w * h for w, h in [content_size, *style_sizes])
+        if regions is not None:
+            probe_masks(regions, content_size, config.max_image_pixels)
+        pixels = sum(w * h for w, h in [content_size, *style_sizes]) + (regions.pixels if regions else 0)
         check_request_pixels(pixels, config.budgets.request_pixels)
         check_fits_network(content_size, style_sizes, settings, config.max_image_pixels)
         settings.blend_weights(len(styles))
@@ -288,8 +294,10 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
         del content_bytes
         pictures = [decode_picture(data, config.max_image_pixels, name=name)
                     for data, name in zip(style_bytes, style_names, strict=True)]
+        guides = None if regions is None else decode_masks(regions, config.max_image_pixels)
     return Job(new_job_id(), content, pictures, settings, preview, pixels=pixels, received={"content": received},
-               plan=planned, work=StylizeWork(queue.cache))
+               plan=planned, work=StylizeWork(queue.cache, regions=guides,
+                                              warnings=regions.warnings if regions else []))
 
 
 

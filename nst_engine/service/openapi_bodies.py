@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nst_engine.gatys.guides import MAX_REGIONS
 from nst_engine.settings import json_schema
 
 BINARY = {"type": "string", "format": "binary"}
@@ -22,6 +23,18 @@ CONTENT_FIELDS: dict[str, Any] = {
     "sample_format": {"enum": ["u8", "u16", "f32"], "description": "raw pixels only"},
     "channels": {"enum": [3, 4], "description": "raw pixels only"},
     "grayscale": {"type": "boolean", "default": False},
+}
+
+STYLE_CHOICE = {"oneOf": [{"type": "integer", "minimum": 1}, {"enum": ["photo", "blend"]}]}
+# A job's regions (docs/service.md, "Regions"): one mask per entry of `regions`, in order.
+REGION_FIELDS: dict[str, Any] = {
+    "region_mask": {"type": "array", "items": BINARY, "maxItems": MAX_REGIONS,
+                    "description": "region masks: image files, or u8 bytes (mask_format=raw)"},
+    "regions": {"type": "array", "maxItems": MAX_REGIONS, "description": "one entry per region_mask, in order",
+                "items": {"type": "object", "required": ["style"], "additionalProperties": False,
+                          "properties": {"style": STYLE_CHOICE, "weight": {"type": "number", "minimum": 0}}}},
+    "rest": {**STYLE_CHOICE, "description": "what no mask covers (default photo)"},
+    "mask_format": {"enum": ["encoded", "raw"], "default": "encoded"},
 }
 
 
@@ -41,7 +54,8 @@ def submit_body(max_styles: int) -> dict[str, Any]:
                   "description": "style images"},
         "settings": {**json_schema(), "description": "the job's settings (a JSON object)"},
         "preview": {"type": "boolean", "default": False},
-    }, ["content", "style"], json_parts=("settings",))
+        **REGION_FIELDS,
+    }, ["content", "style"], json_parts=("settings", "regions"))
 
 
 def apply_body() -> dict[str, Any]:

@@ -8,12 +8,13 @@ what it then took is kept, so that the next estimates on this device learn from 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nst_engine.api import StylizeResult, expectation, plan_job, stylize
 from nst_engine.calibrate import Expectation
 from nst_engine.gatys.cache import ModelCache
+from nst_engine.gatys.guides import Regions
 from nst_engine.pictures.images import encode_png
 from nst_engine.planning.plan import Plan
 from nst_engine.service.queue import Job
@@ -28,6 +29,8 @@ class StylizeWork:
     cache: ModelCache
     planned: Plan | None = None
     expected: Expectation | None = None
+    regions: Regions | None = None  # each part of the picture its own style (gatys/guides.py)
+    warnings: list[str] = field(default_factory=list)  # for the client: in the 202 answer and the `done` event
 
     def plan(self, job: Job) -> tuple[Plan | None, float | None]:
         """The plan the run will follow, and its estimate (None: the device is not measured yet)."""
@@ -54,11 +57,14 @@ class StylizeWork:
         result = stylize(
             job.content, job.styles, job.settings, progress=on_progress, cancel=job.cancel, stop=job.stop,
             preview_every=PREVIEW_EVERY if job.preview else 0, cache=self.cache, plan=self.planned,
+            regions=self.regions,
         )
         if self.expected is not None and not result.stopped_early:
             self.expected.record(result.seconds)
         return result, {
             "type": "done", "width": result.picture.width, "height": result.picture.height,
-            "message": result.message, "stopped_early": result.stopped_early,
+            "message": " ".join([*self.warnings, result.message or ""]).strip() or result.message,
+            "stopped_early": result.stopped_early,
             "seconds": round(result.seconds, 3), "losses": result.losses, "device": result.device,
+            **({"warnings": self.warnings} if self.warnings else {}),
         }  # fmt: skip
