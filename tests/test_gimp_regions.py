@@ -111,29 +111,40 @@ def test_region_choices_that_cannot_run_say_why(results) -> None:
         C.assert_untouched(entry, new_layers=0)
 
 
+# Columns of the 128x64 layers split at x = 64: inside, and outside beyond the edge's reach. Measured on two cores
+# (8 iterations, generated weights, strength 5): a style's change fades over about 24 px past the edge (1.5 cells
+# of conv4); inside, the mean change is 0.10-0.18, outside with the photo 0.003-0.012, and 0.05 where the whole
+# layer is styled. The thresholds sit between these.
+INSIDE, OUTSIDE, EDGE_REACH = slice(0, 40), slice(104, 128), slice(80, 96)
+
+
+def _change(entry: dict[str, Any], cols: slice) -> float:
+    return float(np.abs(_rgb(entry, "new_floats") - _rgb(entry, "source_floats"))[:, cols].mean())
+
+
 @needs_regions
 def test_a_selection_drives_two_regions(results) -> None:
-    """Left half selected. With the photo outside, the right half stays the photo and the left is styled; with
-    the second style outside, each half is nearer the whole-layer result of its own style."""
+    """Left half selected. With the photo outside, the far right stays the photo while the left is styled; with
+    the second style outside, the right is styled too, as much as a whole-layer run styles it."""
     photo = C.case(results, "selection_photo")
     new = C.assert_new_layer(photo, "style")
     assert new["mask"] is None and not photo["new_has_mask"]  # both sides are in the result itself
-    source, out = _rgb(photo, "source_floats"), _rgb(photo, "new_floats")
-    left, right = np.abs(out - source)[:, :20].mean(), np.abs(out - source)[:, 28:].mean()
-    assert right < 0.02 and left > 4 * right, (left, right)
-    two = _rgb(C.case(results, "selection_two"), "new_floats")
-    one_all, two_all = _rgb(C.case(results, "whole_1"), "new_floats"), _rgb(C.case(results, "whole_2"), "new_floats")
-    for cols, own, foreign in ((slice(0, 20), one_all, two_all), (slice(28, 48), two_all, one_all)):
-        near, far = np.abs(two - own)[:, cols].mean(), np.abs(two - foreign)[:, cols].mean()
-        assert near < 0.5 * far, (cols, near, far)
+    whole = C.case(results, "whole_1")
+    inside, outside, whole_outside = _change(photo, INSIDE), _change(photo, OUTSIDE), _change(whole, OUTSIDE)
+    assert outside < 0.02 and outside < 0.25 * whole_outside and inside > 4 * outside, (inside, outside, whole_outside)
+    two = C.case(results, "selection_two")
+    C.assert_new_layer(two, "style + style2")
+    assert _change(two, OUTSIDE) > 4 * outside and _change(two, OUTSIDE) > 0.5 * whole_outside, (
+        _change(two, OUTSIDE), outside, whole_outside)
+    assert _change(two, INSIDE) > 4 * outside
 
 
 @needs_regions
 def test_a_channel_drives_a_region_under_an_offset_layer(results) -> None:
-    """The channel covers the image's x < 32; the layer sits at x = 16, so its own x < 16 is styled."""
+    """The channel covers the image's x < 96; the layer sits at x = 32, so its own x < 64 is styled (read at
+    the layer's offsets: read from the image's corner, the styled part would reach x = 96)."""
     assert results["channels"] == ["Sky"]
     entry = C.case(results, "channel_photo")
     C.assert_new_layer(entry, "style")
-    source, out = _rgb(entry, "source_floats"), _rgb(entry, "new_floats")
-    inside, outside = np.abs(out - source)[:, :12].mean(), np.abs(out - source)[:, 20:].mean()
-    assert outside < 0.02 and inside > 4 * outside, (inside, outside)
+    inside, reach, outside = _change(entry, INSIDE), _change(entry, EDGE_REACH), _change(entry, OUTSIDE)
+    assert outside < 0.02 and inside > 4 * outside and reach < 0.25 * inside, (inside, reach, outside)

@@ -58,12 +58,12 @@ case("style_layer_and_file", img, layer, **{"style-file": P["style"], "style-lay
 case("no_style", img, layer, **{"style-file": None, "style-layer": None})
 
 # --- 2. a selection drives two regions ----------------------------------------------------------
-imgs, layers_ = new_image(48, 32, Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR, "Scene",
+imgs, layers_ = new_image(128, 64, Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR, "Scene",
                           Gimp.ImageType.RGB_IMAGE)
 case("whole_1", imgs, layers_, **{"style-file": P["style"]})
 case("whole_2", imgs, layers_, **{"style-file": P["style2"]})
 case("no_selection", imgs, layers_, **{"style-file": P["style"], "where": "selection"})
-imgs.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, 24, 32)  # the left half
+imgs.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, 64, 64)  # the left half
 case("selection_photo", imgs, layers_, **{"style-file": P["style"], "where": "selection", "outside": "photo"})
 case("selection_two", imgs, layers_, **{"style-file": P["style"], "style-file-2": P["style2"],
                                          "where": "selection", "outside": "second-style"})
@@ -71,12 +71,12 @@ case("selection_no_second", imgs, layers_, **{"style-file": P["style"], "where":
                                                "outside": "second-style"})
 
 # --- 3. a saved channel drives a region, under an offset layer smaller than the image -------------
-imgc = Gimp.Image.new_with_precision(64, 48, Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
-small = Gimp.Layer.new(imgc, "Small", 40, 32, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+imgc = Gimp.Image.new_with_precision(160, 96, Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
+small = Gimp.Layer.new(imgc, "Small", 128, 64, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
 imgc.insert_layer(small, None, 0)
-small.set_offsets(16, 8)
+small.set_offsets(32, 16)
 fill(small)
-imgc.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, 32, 48)  # image x < 32: the layer's x < 16
+imgc.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, 96, 96)  # image x < 96: the layer's x < 64
 sky = Gimp.Selection.save(imgc)
 sky.set_name("Sky")
 Gimp.Selection.none(imgc)
