@@ -20,8 +20,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "gimp"))
 pytest.register_assert_rewrite("gimp_checks")
 
+import dialog_driver as DD  # noqa: E402
 import gimp_checks as C  # noqa: E402
 import gimp_harness as H  # noqa: E402
+from xsession import XSession  # noqa: E402
 
 pytestmark = [pytest.mark.gimp, pytest.mark.timeout(1800)]
 DRIVERS = H.REPO / "tests" / "gimp"
@@ -69,6 +71,49 @@ def results(gimp_root: H.GimpRoot) -> Iterator[dict[str, Any]]:
         engine.close()
         if not os.environ.get("NST_KEEP_GIMP_TEST_DIR"):
             shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def gui_results(gimp_root: H.GimpRoot) -> Iterator[dict[str, Any]]:
+    """One GIMP GUI start (tests/gimp/drive_regions_gui.py): the dialog after a run inside the selection, OK,
+    then Ctrl+Z in the image window."""
+    work = gimp_root.workdir("nst-regions-gui-")
+    engine = H.start_engine(work)
+    state = work / "dialog-state.json"
+    session = XSession(gimp_root, work / "profile", work, env={"NST_PLUGIN_EXTRA_SETTINGS": json.dumps(EXTRA_SETTINGS),
+                                                               DD.STATE_ENV: gimp_root.inside(state)})
+    steps: list[str] = []
+    shown: dict[str, Any] = {}
+    try:
+        H.install_plugin(work / "profile", H.engine_json_ok(engine))
+        H.make_style_images(work)
+        for name in ("driver_common.py", "drive_regions_gui.py"):
+            shutil.copy2(DRIVERS / name, work / name)
+        (work / "params.json").write_text(json.dumps({"results": gimp_root.inside(work) + "/results.json",
+                                                      "style": gimp_root.inside(work) + "/style.jpg"}))
+        session.start(work / "drive_regions_gui.py", work / "params.json")
+        session.wait_file(work / "calling-dialog", 300)
+        window = session.wait_window("^Neural Style Transfer$")
+        shown = DD.wait_state(session, state, "the dialog did not report its regions",
+                              lambda s: s.get("ready") and s.get("region_map"), 120)
+        DD.click_widget(session, window, shown, "ok")
+        steps.append("ok")
+        session.wait_file(work / "undo-now", 300)
+        session.key(session.wait_window("Untitled"), "ctrl+z")
+        steps.append("undo")
+        session.wait_file(work / "finished", 300)
+    except Exception as exc:  # noqa: BLE001 - reported by the tests, with the GIMP log
+        steps.append(f"harness error: {exc!r}")
+    finally:
+        session.close()
+        engine.close()
+    data = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {"cases": {}}
+    log = work / "gimp-gui.log"
+    data["_gimp"] = {"steps": steps, "stderr": log.read_text(errors="replace") if log.exists() else ""}
+    data["shown"] = shown
+    yield data
+    if not os.environ.get("NST_KEEP_GIMP_TEST_DIR"):
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _rgb(entry: dict[str, Any], key: str) -> np.ndarray:
@@ -148,3 +193,18 @@ def test_a_channel_drives_a_region_under_an_offset_layer(results) -> None:
     C.assert_new_layer(entry, "style")
     inside, reach, outside = _change(entry, INSIDE), _change(entry, EDGE_REACH), _change(entry, OUTSIDE)
     assert outside < 0.02 and inside > 4 * outside and reach < 0.25 * inside, (inside, reach, outside)
+
+
+def test_the_dialog_starts_from_the_regions_of_the_last_result_and_ok_is_one_undo_step(gui_results) -> None:
+    assert gui_results["_gimp"]["steps"] == ["ok", "undo"], gui_results["_gimp"]
+    shown = gui_results["shown"]
+    assert shown["where"] == "selection" and shown["regions"] == "selection: style; elsewhere: photo"
+    assert shown["where_allowed"] == {"whole": True, "selection": True, "channels": False}
+    assert shown["where_hints"] and "no saved channels" in shown["where_hints"][0]
+    assert shown["region_map"] and shown["ok_sensitive"] and shown["preview_text"].startswith("Regions")
+    C.assert_new_layer(C.case(gui_results, "first"), "style")
+    dialog = C.case(gui_results, "dialog")
+    new = C.assert_new_layer(dialog, "style")
+    assert new["parasite"]["arguments"]["where"] == "selection" and new["mask"] is None
+    undo = C.case(gui_results, "undo")
+    assert undo["after"]["layers"] == dialog["before"]["layers"]  # one Ctrl+Z takes the whole run back
