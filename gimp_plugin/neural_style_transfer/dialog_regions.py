@@ -68,6 +68,9 @@ class RegionControls:
         clear.connect("clicked", lambda _b: self.config.set_property("style-layer", None))
         layer_row.pack_end(clear, False, False, 0)
         self.widgets["clear_style_layer"] = clear
+        chooser = d.get_widget("style-layer", GObject.TYPE_NONE)
+        if chooser is not None:
+            self.widgets["style_layer"] = chooser
         self.where_box = d.fill_box("nst-where-box", ["where", "outside"])
         return "nst-style-layer-row", "nst-where-box"
 
