@@ -71,6 +71,9 @@ class RegionControls:
         chooser = d.get_widget("style-layer", GObject.TYPE_NONE)
         if chooser is not None:
             self.widgets["style_layer"] = chooser
+            buttons = _descendants(chooser, Gtk.Button)  # GIMP's "Browse…", which opens its chooser of layers
+            if buttons:
+                self.widgets["style_layer_button"] = buttons[0]
         self.where_box = d.fill_box("nst-where-box", ["where", "outside"])
         return "nst-style-layer-row", "nst-where-box"
 
