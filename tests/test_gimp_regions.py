@@ -94,13 +94,21 @@ def gui_results(gimp_root: H.GimpRoot) -> Iterator[dict[str, Any]]:
         session.start(work / "drive_regions_gui.py", work / "params.json")
         session.wait_file(work / "calling-dialog", 300)
         window = session.wait_window("^Neural Style Transfer$")
-        shown = DD.wait_state(session, state, "the dialog did not report its regions",
-                              lambda s: s.get("ready") and s.get("region_map"), 120)
-        DD.click_widget(session, window, shown, "ok")
+        shown["regions"] = DD.wait_state(session, state, "the dialog did not report its regions",
+                                         lambda s: s.get("ready") and s.get("region_map"), 120)
+        DD.click_widget(session, window, shown["regions"], "ok")
         steps.append("ok")
         session.wait_file(work / "undo-now", 300)
         session.key(session.wait_window("Untitled"), "ctrl+z")
         steps.append("undo")
+        for name, ready in (("layer_kept", lambda s: s.get("ready") and (s.get("style") or {}).get("layer")),
+                            ("layer_gone", lambda s: s.get("ready") and s.get("told"))):
+            session.wait_file(work / f"calling-{name}", 300)
+            window = session.wait_window("^Neural Style Transfer$")
+            shown[name] = DD.wait_state(session, state, f"the dialog ({name}) did not report", ready, 120)
+            session.key(window, "Escape")
+            session.wait_gone(window, 60)
+            steps.append(name)
         session.wait_file(work / "finished", 300)
     except Exception as exc:  # noqa: BLE001 - reported by the tests, with the GIMP log
         steps.append(f"harness error: {exc!r}")
@@ -196,8 +204,8 @@ def test_a_channel_drives_a_region_under_an_offset_layer(results) -> None:
 
 
 def test_the_dialog_starts_from_the_regions_of_the_last_result_and_ok_is_one_undo_step(gui_results) -> None:
-    assert gui_results["_gimp"]["steps"] == ["ok", "undo"], gui_results["_gimp"]
-    shown = gui_results["shown"]
+    assert gui_results["_gimp"]["steps"][:2] == ["ok", "undo"], gui_results["_gimp"]
+    shown = gui_results["shown"]["regions"]
     assert shown["where"] == "selection" and shown["regions"] == "selection: style; elsewhere: photo"
     assert shown["where_allowed"] == {"whole": True, "selection": True, "channels": False}
     assert shown["where_hints"] and "no saved channels" in shown["where_hints"][0]
@@ -208,3 +216,20 @@ def test_the_dialog_starts_from_the_regions_of_the_last_result_and_ok_is_one_und
     assert new["parasite"]["arguments"]["where"] == "selection" and new["mask"] is None
     undo = C.case(gui_results, "undo")
     assert undo["after"]["layers"] == dialog["before"]["layers"]  # one Ctrl+Z takes the whole run back
+
+
+def test_a_rerun_offers_the_style_layer_again_and_says_plainly_when_it_is_gone(gui_results) -> None:
+    assert gui_results["_gimp"]["steps"] == ["ok", "undo", "layer_kept", "layer_gone"], gui_results["_gimp"]
+    C.assert_new_layer(C.case(gui_results, "with_layer"), "Painting")
+    kept = gui_results["shown"]["layer_kept"]
+    assert kept["style"]["layer"] == "Painting" and kept["ok_sensitive"] and not kept["told"]
+    assert C.case(gui_results, "layer_kept")["call"]["status"] == "cancel"
+    gone = gui_results["shown"]["layer_gone"]
+    assert len(gone["told"]) == 1 and "\u201cPainting\u201d" in gone["told"][0], gone["told"]
+    assert "no longer open" in gone["told"][0] and "Open that image" in gone["told"][0]
+    # the style file the dialog has instead (GIMP's last values: the earlier interactive run's) is named
+    assert "the style image \u201cstyle\u201d is used instead" in gone["told"][0], gone["told"]
+    assert not (gone["style"] or {}).get("layer") and gone["style"]["path"].endswith("/style.jpg")
+    entry = C.case(gui_results, "layer_gone")
+    assert entry["call"]["status"] == "cancel"
+    C.assert_untouched(entry, new_layers=0)

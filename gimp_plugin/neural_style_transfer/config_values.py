@@ -14,6 +14,7 @@ import gi
 
 gi.require_version("Gimp", "3.0")
 import nst_logic  # noqa: E402
+import placement  # noqa: E402
 import plugin_messages  # noqa: E402
 import style_files  # noqa: E402
 import style_layer_logic  # noqa: E402
@@ -26,7 +27,7 @@ def set_values(config: Gimp.ProcedureConfig, values: dict[str, Any]) -> list[str
     """Put stored values ({argument-name: value}, files as paths, the style layer as a reference) into the
     config; a style file that is gone is skipped (the config keeps its own), one that cannot be set is skipped.
     Returns what the artist should be told (a style layer that is no longer open)."""
-    told = []
+    gone = []
     for name, value in values.items():
         try:
             if name.startswith("style-file"):
@@ -38,12 +39,13 @@ def set_values(config: Gimp.ProcedureConfig, values: dict[str, Any]) -> list[str
                 layer = style_layers.find(value)
                 config.set_property(name, layer)
                 if layer is None and style_layer_logic.is_ref(value):
-                    told.append(style_layer_logic.gone_text(value, values.get("style-file")))
+                    gone.append(value)
             else:
                 config.set_property(name, value)
         except (TypeError, ValueError):
             continue
-    return told
+    file = config.get_property("style-file")  # what takes the layer's place: the style file the dialog has
+    return [style_layer_logic.gone_text(ref, file.get_path() if file is not None else None) for ref in gone]
 
 
 def values(config: Gimp.ProcedureConfig) -> dict[str, Any]:
@@ -64,23 +66,23 @@ def stored_record(layer: Gimp.Layer) -> dict[str, Any] | None:
     return nst_logic.decode_parasite(list(parasite.get_data())) if parasite is not None else None
 
 
-def layer_above(layer: Gimp.Layer) -> Gimp.Layer | None:
-    parent = layer.get_parent()
-    siblings = parent.get_children() if parent is not None else layer.get_image().get_layers()
-    pos = layer.get_image().get_item_position(layer)
-    return siblings[pos - 1] if 0 < pos <= len(siblings) else None
+def latest_result_record(source: Gimp.Layer) -> dict[str, Any] | None:
+    """The record of the source's latest result: the topmost sibling above it that is one of its results (where
+    a new result goes, placement.insert_position), not merely the layer directly above."""
+    parent = source.get_parent()
+    siblings = parent.get_children() if parent is not None else source.get_image().get_layers()
+    position = source.get_image().get_item_position(source)
+    for layer in siblings[:position]:
+        record = stored_record(layer)
+        if record and placement.is_result_of(record, source.get_name(), source.get_tattoo()):
+            return record
+    return None
 
 
 def offer_stored_settings(config: Gimp.ProcedureConfig, source: Gimp.Layer) -> list[str]:
-    """Pre-fill the dialog with the settings stored on the layer (or on its last result above it); returns
+    """Pre-fill the dialog with the settings stored on the layer (or on its latest result above it); returns
     what the artist should be told about them (set_values)."""
-    record = stored_record(source)
-    if record is None:
-        above = layer_above(source)
-        if above is not None:
-            candidate = stored_record(above)
-            if candidate and candidate.get("source_layer") == source.get_name():
-                record = candidate
+    record = stored_record(source) or latest_result_record(source)
     if record is None:
         return []
     return set_values(config, nst_logic.args_from_record(record))

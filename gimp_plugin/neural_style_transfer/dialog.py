@@ -247,8 +247,7 @@ class StyleTransferDialog:
             self.state[key] = shown = dialog_chooser.show_thumbnail(image, self._path(prop), size)
             layer = self.config.get_property("style-layer") if key == "style" else None
             if layer is not None:  # an open layer is the style: its own thumbnail
-                image.set_from_pixbuf(pixbufs.over_checks(layer.get_thumbnail(size, size,
-                                                                              Gimp.PixbufTransparency.KEEP_ALPHA)))
+                image.set_from_pixbuf(pixbufs.over_checks(dialog_regions.layer_pixbuf(layer, size)))
                 image.set_tooltip_text(f"The layer \u201c{layer.get_name()}\u201d is the style")
                 shown = self.state[key] = {"path": None, "layer": layer.get_name(), "words": ""}
             if key == "style":
@@ -361,6 +360,7 @@ class StyleTransferDialog:
             return
         self.state["preview_stale"] = self.preview.stale
         self.state["style_file"] = self._path("style-file")
+        self.state["style_layer"] = style_layers.ref_of(self.config.get_property("style-layer"))
         dialog_state.write(self._state_file, self.state, self.dialog, self._widgets)
 
     def run(self) -> bool:
@@ -382,9 +382,11 @@ class StyleTransferDialog:
 
 
 def show(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, layer: Gimp.Layer,
-         connect: Callable[[], Any]) -> bool:
+         connect: Callable[[], Any], told: list[str] | None = None) -> bool:
     """The dialog; True for OK. The caller records the styles in recent_styles after a good run."""
-    return StyleTransferDialog(procedure, config, layer, connect).run()
+    window = StyleTransferDialog(procedure, config, layer, connect)
+    dialog_regions.tell(window.dialog, window.state, told or [])
+    return window.run()
 
 
 def remember_styles(paths: list[str]) -> None:

@@ -143,6 +143,30 @@ class RegionControls:
         return content, self.plan.fields(), masks
 
 
+def layer_pixbuf(drawable: Gimp.Drawable, size: int) -> Any:
+    """A drawable fitted in size x size, read by GEGL (GIMP's own thumbnail is None for 16-bit and float images)."""
+    w, h = drawable.get_width(), drawable.get_height()
+    scale = min(1.0, size / max(w, h))
+    sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+    data = bytes(drawable.get_buffer().get(Gegl.Rectangle.new(0, 0, sw, sh), scale, "R'G'B'A u8",
+                                           Gegl.AbyssPolicy.CLAMP))
+    return pixbufs.from_rgba(data, sw, sh)
+
+
+def tell(dialog: GimpUi.ProcedureDialog, state: dict[str, Any], texts: list[str]) -> None:
+    """Say something about the settings offered (a re-run's style layer no longer open) at the top of the dialog."""
+    state["told"] = texts
+    if texts:
+        label = Gtk.Label()
+        label.set_markup("\n".join(f"<b>{GLib.markup_escape_text(t)}</b>" for t in texts))
+        label.set_xalign(0.0)
+        label.set_line_wrap(True)
+        label.set_max_width_chars(70)
+        content = dialog.get_content_area()
+        content.pack_start(label, False, False, 6)
+        content.reorder_child(label, 0)
+
+
 def read_small(layer: Gimp.Layer, plan: R.RegionPlan, long_side: int) -> tuple[engine_client.RawImage, list[bytes]]:
     """The whole layer (not only the selected part: the regions need both sides) and each region's mask, read
     by GEGL at one scale that fits `long_side`."""

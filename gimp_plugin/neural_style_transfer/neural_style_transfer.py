@@ -255,11 +255,10 @@ def _show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, source
     told = config_values.offer_stored_settings(config, settings_from)
     if remembered is not None:
         told += config_values.set_values(config, repeat_values.pending(remembered))
-    for text in dict.fromkeys(told):  # a re-run's style layer that is gone: said before the dialog opens
-        Gimp.message(text)
     import dialog  # GTK only when there is a dialog to show
 
-    return bool(dialog.show(procedure, config, source, _connect))
+    # A re-run's style layer that is gone: said in the dialog itself, above the style
+    return bool(dialog.show(procedure, config, source, _connect, list(dict.fromkeys(told))))
 
 
 # --- talking to the engine (worker thread) while the main thread shows progress -----------------

@@ -4,6 +4,9 @@
 #   dialog  INTERACTIVE on the photo: the dialog starts from that record ("Inside the selection", the regions
 #           drawn over the preview); the test presses OK
 #   undo    the test presses Ctrl+Z once: the image must be as before the interactive run (one undo step)
+#   layer_kept  after a run with a layer of another image as the style: the dialog offers that layer again
+#               (the test reads what it shows and presses Escape)
+#   layer_gone  the same once that image is closed: the dialog says so plainly (Escape again)
 # ruff: noqa: F821
 import os
 import time
@@ -33,6 +36,15 @@ try:
         seen = [seen[-1], image_state(img)["layers"]]
     entry["after"] = image_state(img)
     save()
+    painting, brushes = new_image(48, 40, Gimp.ImageBaseType.RGB, Gimp.Precision.U16_NON_LINEAR, "Painting",
+                                  Gimp.ImageType.RGB_IMAGE)
+    Gimp.Selection.none(img)
+    run_case("with_layer", img, photo, **{"style-file": None, "style-layer": brushes, "where": "whole",
+                                          "quality": "draft", "seed": 1})
+    img.set_selected_layers([photo])
+    run_case("layer_kept", img, photo, Gimp.RunMode.INTERACTIVE)
+    painting.delete()
+    run_case("layer_gone", img, photo, Gimp.RunMode.INTERACTIVE)
 except Exception:  # noqa: BLE001
     RESULTS["driver_error"] = traceback.format_exc()
 RESULTS["finished"] = True
