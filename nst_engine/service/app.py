@@ -249,7 +249,7 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
     if not styles or any(isinstance(part, str) for part in styles):
         raise ServiceError(400, "The request has no `style` image file: send at least one.")
     if len(styles) > MAX_STYLES:
-        raise ServiceError(400, f"At most {MAX_STYLES} style images per job.")
+        raise ServiceError(400, f"At most {MAX_STYLES} style images per job: send fewer styles.")
     settings = settings_field(form, config.server_settings)
     preview = text_field(form, "preview", "false").lower() in ("1", "true", "yes")
     raw = text_field(form, "content_format", "encoded") == "raw"

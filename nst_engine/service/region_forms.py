@@ -56,6 +56,8 @@ def read_region_form(form: Any, styles: int) -> RegionForm | None:
                                     f"named `{MASK_PART}`.")
     names = [f"region mask {i} ({part.filename or 'unnamed'})" for i, part in enumerate(parts, start=1)]
     entries = _regions_list(regions_text)
+    if not entries and not parts:  # "regions": [] and no mask: a job without regions
+        return None
     if len(entries) != len(parts):
         raise ServiceError(400, f"`regions` lists {len(entries)} region(s) but the request has {len(parts)} "
                                 f"`{MASK_PART}` part(s): send one `regions` entry per mask, in the same order.")
