@@ -106,8 +106,8 @@ def gui_results(gimp_root: H.GimpRoot) -> Iterator[dict[str, Any]]:
             session.wait_file(work / f"calling-{name}", 300)
             window = session.wait_window("^Neural Style Transfer$")
             shown[name] = DD.wait_state(session, state, f"the dialog ({name}) did not report", ready, 120)
-            session.key(window, "Escape")
-            session.wait_gone(window, 60)
+            DD.click_widget(session, window, shown[name], "cancel")
+            session.wait_gone(window, 120)
             steps.append(name)
         session.wait_file(work / "finished", 300)
     except Exception as exc:  # noqa: BLE001 - reported by the tests, with the GIMP log

@@ -184,6 +184,9 @@ class StyleTransferDialog:
         button = self.dialog.get_widget_for_response(Gtk.ResponseType.OK)
         if button is not None:
             self._widgets["ok"] = button
+        cancel = self.dialog.get_widget_for_response(Gtk.ResponseType.CANCEL)
+        if cancel is not None:
+            self._widgets["cancel"] = cancel
         self.ok_hint.set_markup(f"<i>{GLib.markup_escape_text(hint)}</i>" if hint else "")
         self.state["ok_sensitive"], self.state["ok_hint"] = ok, hint
 
