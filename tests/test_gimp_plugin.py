@@ -72,6 +72,10 @@ EXPECTED_ARGUMENTS = [
     ["preserve-colors", "gboolean"],
     ["style-scale", "gdouble"],
     ["seed", "gint"],
+    ["where", "gchararray"],  # issue 20: whole / selection / channels
+    ["outside", "gchararray"],  # photo / second-style / first-style
+    ["channel-styles", "gchararray"],
+    ["style-layer", "GimpDrawable"],
 ]
 
 

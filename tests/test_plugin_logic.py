@@ -19,7 +19,9 @@ from engine_job import EngineJobRunner  # noqa: E402
 
 def test_argument_table_matches_issue():
     assert L.ARGUMENT_NAMES == ("style-file", "style-file-2", "style-blend", "style-strength", "quality",
-                                "max-size", "preserve-colors", "style-scale", "seed")
+                                "max-size", "preserve-colors", "style-scale", "seed",
+                                # issue 20, appended so that scripts passing the earlier ones keep working
+                                "where", "outside", "channel-styles", "style-layer")
     assert L.QUALITIES == ("draft", "standard", "high")
     assert L.PROC_NAME == "plug-in-neural-style-transfer"
     assert L.MENU_PATH == "<Image>/Filters/Artistic/Neural Style Transfer"
@@ -48,7 +50,8 @@ def test_engine_settings_single_and_blend():
 
 def test_from_values_and_back():
     values = {"style-file": "/a/b.jpg", "style-file-2": None, "style-blend": 0.5, "style-strength": 1.0,
-              "quality": "high", "max-size": 512, "preserve-colors": True, "style-scale": 2.0, "seed": 3}
+              "quality": "high", "max-size": 512, "preserve-colors": True, "style-scale": 2.0, "seed": 3,
+              "where": "channels", "outside": "second-style", "channel-styles": "Sky=1", "style-layer": None}
     args = L.PluginArgs.from_values(values)
     assert args.quality == "high" and args.preserve_colors and args.style_paths() == ["/a/b.jpg"]
     assert args.to_config_values() == values

@@ -27,7 +27,7 @@ SINKS = {"PluginFailure", "PluginError", "EngineUnavailable", "EngineConfigError
 # Modules whose functions return texts for the artist.
 BUILDERS = ("plugin_messages.py", "nst_logic.py", "engine_connection.py", "engine_status.py", "style_files.py",
             "placement.py", "dialog_logic.py", "learned_logic.py",
-            "progress_model.py", "rerun.py", "connection_safety.py")
+            "progress_model.py", "rerun.py", "connection_safety.py", "region_logic.py", "style_layer_logic.py")
 LEARNED_ARGUMENTS = ("style-name", "photos-folder", "training-size", "keep-running", "style-strength")
 FORBIDDEN = [re.compile(r"\bstyle\d\b"), re.compile(r"Errno"), re.compile(r"\bargument\b"),
              *(re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])") for name in L.ARGUMENT_NAMES + LEARNED_ARGUMENTS

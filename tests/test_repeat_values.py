@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 import repeat_values as R  # noqa: E402
 
 TRIED = {"style-file": "/art/starry.jpg", "style-file-2": None, "style-blend": 0.25, "style-strength": 2.0,
-         "quality": "draft", "max-size": 256, "preserve-colors": True, "style-scale": 1.5, "seed": 7}
+         "quality": "draft", "max-size": 256, "preserve-colors": True, "style-scale": 1.5, "seed": 7,
+         "where": "channels", "outside": "second-style", "channel-styles": "Sky=1", "style-layer": None}
 
 
 @pytest.fixture(autouse=True)
@@ -81,3 +82,14 @@ def test_an_unwritable_folder_costs_nothing(tmp_path):
     blocker.write_text("")
     R.remember(R.values_file(blocker), TRIED)  # its folder cannot be made: no error, nothing kept
     assert R.pending(R.values_file(blocker)) == {}
+
+
+def test_a_run_with_a_style_layer_and_no_file_is_remembered(tmp_path) -> None:
+    """Issue 20: the style can be an open layer (a reference, style_layer_logic.layer_ref) with no style file."""
+    file = tmp_path / "repeat.json"
+    ref = {"image_file": None, "image": "[Untitled]", "image_id": 2, "layer": "Painting", "tattoo": 2}
+    R.remember(file, {"style-file": None, "style-layer": ref, "where": "selection", "outside": "photo"})
+    got = R.pending(file)
+    assert got["style-layer"] == ref and got["where"] == "selection" and got["outside"] == "photo"
+    R.remember(file, {"style-file": None, "style-layer": None, "where": "whole"})  # no style at all: not kept
+    assert R.pending(file)["where"] == "selection"

@@ -25,6 +25,7 @@ class AnimationDialog(StyleTransferDialog):
     TITLE = "Neural Style Transfer (Animation)"
     MAIN_EXTRA = (A.STEADINESS[0],)
     ADVANCED_EXTRA = (A.LONG_TERM[0],)
+    REGIONS = False  # every frame is styled whole, by style files (nst_logic.FRAME_ARGUMENTS)
 
     def __init__(self, procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, first: Gimp.Layer,
                  connect: Callable[[], Any], frames: int, where: str) -> None:

@@ -14,6 +14,7 @@ import gi
 gi.require_version("Gimp", "3.0")
 import animation_layers  # noqa: E402
 import animation_logic as A  # noqa: E402
+import config_values  # noqa: E402
 import engine_client  # noqa: E402
 import engine_connection  # noqa: E402
 import frames_client  # noqa: E402
@@ -53,7 +54,7 @@ def create_procedure(plugin: Gimp.PlugIn, name: str) -> Gimp.Procedure:
         procedure.add_double_argument("strength", "S_trength", "0 = the frames unchanged, 1 = fully styled",
                                       0.0, 1.0, 1.0, RW)
     else:
-        style_arguments.add(procedure)
+        style_arguments.add(procedure, nst_logic.FRAME_ARGUMENTS)
     arg, nick, blurb, low, high, default = A.STEADINESS
     procedure.add_double_argument(arg, nick, blurb, low, high, default, RW)
     arg, nick, blurb, low, high, default = A.LONG_TERM
@@ -82,12 +83,12 @@ def _run_styles(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.I
         parent, sources = animation_layers.find_frames(image, drawables)
         if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog(procedure, config, parent, sources):
             return Gimp.PDBStatusType.CANCEL
-        args = nst_logic.PluginArgs.from_values(style_arguments.values(config))
+        args = nst_logic.PluginArgs.from_values(config_values.values(config, nst_logic.FRAME_ARGUMENTS))
         if not args.style_file:
             raise PluginFailure(plugin_messages.for_artist(*style_files.problem_parts(None)),
                                 Gimp.PDBStatusType.CALLING_ERROR)
         args.extra = _extra_settings()
-        styles = [_read_style(path) for path in args.style_paths()]
+        styles = [config_values.read_style(path) for path in args.style_paths()]
         settings = nst_logic.engine_settings(args)
         temporal = A.temporal_field(config.get_property(A.STEADINESS[0]), config.get_property(A.LONG_TERM[0]))
         names = [style_files.file_name(p) for p in args.style_paths()]
@@ -177,17 +178,6 @@ def _extra_settings() -> dict[str, Any]:
         return nst_logic.extra_settings_from_env()
     except ValueError as exc:
         raise PluginFailure(str(exc)) from exc
-
-
-def _read_style(path: str) -> bytes:
-    parts = style_files.problem_parts(path)
-    if parts is None:
-        try:
-            with open(path, "rb") as fh:
-                return fh.read()
-        except OSError:
-            parts = (f"The style image \u201c{style_files.file_name(path)}\u201d cannot be read.", "Choose it again.")
-    raise PluginFailure(plugin_messages.for_artist(*parts))
 
 
 def _dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, parent: Any, sources: list[Gimp.Layer]) -> bool:

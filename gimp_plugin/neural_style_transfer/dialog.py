@@ -22,12 +22,14 @@ gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
 import dialog_chooser  # noqa: E402
 import dialog_logic as D  # noqa: E402
+import dialog_regions  # noqa: E402
 import dialog_state  # noqa: E402
 import engine_client  # noqa: E402
 import nst_logic  # noqa: E402
 import pixbufs  # noqa: E402
 import plugin_messages  # noqa: E402
 import recent_styles  # noqa: E402
+import style_layers  # noqa: E402
 from dialog_preview import PreviewPane  # noqa: E402
 from gi.repository import Gimp, GimpUi, GLib, GObject, Gtk  # noqa: E402
 
@@ -59,6 +61,7 @@ class StyleTransferDialog:
     TITLE = "Neural Style Transfer"
     MAIN_EXTRA: tuple[str, ...] = ()
     ADVANCED_EXTRA: tuple[str, ...] = ()
+    REGIONS = True  # the "Where" section and the style-layer chooser (the procedure has their arguments)
 
     def __init__(self, procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, layer: Gimp.Layer,
                  connect: Callable[[], Any]) -> None:
@@ -73,6 +76,8 @@ class StyleTransferDialog:
         self._widgets: dict[str, Gtk.Widget] = {}
 
         self.dialog = GimpUi.ProcedureDialog.new(procedure, config, self.TITLE)
+        self.regions = (dialog_regions.RegionControls(self.dialog, config, layer, self.state, self._widgets)
+                        if self.REGIONS else None)
         self._build()
         self._handlers = [config.connect("notify", self._on_notify)]
 
@@ -84,8 +89,9 @@ class StyleTransferDialog:
         style_row = d.fill_box("nst-style-row", ["style-file"])
         style_row.set_orientation(Gtk.Orientation.HORIZONTAL)
         style_row.set_spacing(8)
-        main = d.fill_box("nst-main", ["nst-style-row", "style-strength", "quality", "preserve-colors",
-                                       *self.MAIN_EXTRA])
+        layer_row, where_box = self.regions.boxes() if self.regions is not None else ((), ())
+        main = d.fill_box("nst-main", ["nst-style-row", *layer_row, "style-strength", "quality", "preserve-colors",
+                                       *where_box, *self.MAIN_EXTRA])
         style2_row = d.fill_box("nst-style2-row", ["style-file-2"])
         style2_row.set_orientation(Gtk.Orientation.HORIZONTAL)
         style2_row.set_spacing(8)
@@ -156,6 +162,13 @@ class StyleTransferDialog:
         columns.pack_start(left, True, True, 0)
         self.preview = PreviewPane(self.layer, self.engine.client, self.current_args, self.state, self._report)
         self._widgets["preview_button"] = self.preview.button
+        if self.regions is not None:
+            regions = self.regions
+            self.preview.region_parts = lambda: regions.job_parts(D.PREVIEW_LONG_SIDE)
+            self.preview.first_styles = self._layer_style
+            regions.show_map = lambda plan: self.preview.show_regions(
+                dialog_regions.map_pixbuf(self.layer, plan, D.PREVIEW_LONG_SIDE) if plan is not None else None)
+            regions.finish()
         columns.pack_start(self.preview.widget, False, False, 0)
         content.pack_start(columns, True, True, 0)
         content.reorder_child(columns, 0)
@@ -174,13 +187,27 @@ class StyleTransferDialog:
 
     def _update_ok(self) -> None:
         """OK waits for a style image that is a picture; the hint says what is missing (never a calling error)."""
-        ok, hint = D.ok_state(self._path("style-file"))
+        has_layer = self._style_layer() is not None
+        ok, hint = (True, "") if has_layer else D.ok_state(self._path("style-file"))
+        if ok and self.regions is not None and self.regions.problem is not None:
+            ok, hint = False, str(self.regions.problem)
         self.dialog.set_response_sensitive(Gtk.ResponseType.OK, ok)
         button = self.dialog.get_widget_for_response(Gtk.ResponseType.OK)
         if button is not None:
             self._widgets["ok"] = button
+        cancel = self.dialog.get_widget_for_response(Gtk.ResponseType.CANCEL)
+        if cancel is not None:
+            self._widgets["cancel"] = cancel
         self.ok_hint.set_markup(f"<i>{GLib.markup_escape_text(hint)}</i>" if hint else "")
         self.state["ok_sensitive"], self.state["ok_hint"] = ok, hint
+
+    def _style_layer(self) -> Gimp.Drawable | None:
+        """The open layer chosen as the style (None: the style file; always None without the regions' controls)."""
+        return self.config.get_property("style-layer") if self.REGIONS else None
+
+    def _layer_style(self) -> list[bytes]:
+        layer = self._style_layer()
+        return [style_layers.read_png(layer)] if layer is not None else []
 
     def _on_full_size(self, _button: Gtk.Button) -> None:
         layer = (self.layer.get_width(), self.layer.get_height())
@@ -207,8 +234,10 @@ class StyleTransferDialog:
 
     def current_args(self) -> nst_logic.PluginArgs:
         values: dict[str, Any] = {}
-        for name, kind, *_rest in nst_logic.ARGUMENTS:
-            values[name] = self._path(name) if kind == "file" else self.config.get_property(name)
+        for name, kind, *_rest in nst_logic.ARGUMENTS if self.REGIONS else nst_logic.FRAME_ARGUMENTS:
+            value = self.config.get_property(name)
+            values[name] = self._path(name) if kind == "file" else (
+                style_layers.ref_of(value) if kind == "drawable" else value)
         args = nst_logic.PluginArgs.from_values(values)
         try:
             args.extra = nst_logic.extra_settings_from_env()
@@ -218,7 +247,10 @@ class StyleTransferDialog:
 
     def _on_notify(self, _config: Any, pspec: GObject.ParamSpec) -> None:
         name = pspec.name
-        if name in ("style-file", "style-file-2"):
+        if self.regions is not None and name in dialog_regions.WATCHED:
+            self.regions.update()
+            self._update_ok()
+        if name in ("style-file", "style-file-2", "style-layer"):
             self._update_style_thumbs()
             self._update_blend_sensitivity()
             self._update_ok()
@@ -231,6 +263,11 @@ class StyleTransferDialog:
         for prop, image, size, key in (("style-file", self.thumb, THUMB, "style"),
                                        ("style-file-2", self.thumb2, THUMB // 2, "style2")):
             self.state[key] = shown = dialog_chooser.show_thumbnail(image, self._path(prop), size)
+            layer = self._style_layer() if key == "style" else None
+            if layer is not None:  # an open layer is the style: its own thumbnail
+                image.set_from_pixbuf(pixbufs.over_checks(dialog_regions.layer_pixbuf(layer, size)))
+                image.set_tooltip_text(f"The layer \u201c{layer.get_name()}\u201d is the style")
+                shown = self.state[key] = {"path": None, "layer": layer.get_name(), "words": ""}
             if key == "style":
                 self.thumb_words.set_text(shown["words"])
                 self.thumb_words.set_visible(bool(shown["words"]))
@@ -341,6 +378,7 @@ class StyleTransferDialog:
             return
         self.state["preview_stale"] = self.preview.stale
         self.state["style_file"] = self._path("style-file")
+        self.state["style_layer"] = style_layers.ref_of(self._style_layer())
         dialog_state.write(self._state_file, self.state, self.dialog, self._widgets)
 
     def run(self) -> bool:
@@ -362,9 +400,11 @@ class StyleTransferDialog:
 
 
 def show(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, layer: Gimp.Layer,
-         connect: Callable[[], Any]) -> bool:
+         connect: Callable[[], Any], told: list[str] | None = None) -> bool:
     """The dialog; True for OK. The caller records the styles in recent_styles after a good run."""
-    return StyleTransferDialog(procedure, config, layer, connect).run()
+    window = StyleTransferDialog(procedure, config, layer, connect)
+    dialog_regions.tell(window.dialog, window.state, told or [])
+    return window.run()
 
 
 def remember_styles(paths: list[str]) -> None:

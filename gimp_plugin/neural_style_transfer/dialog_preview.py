@@ -23,6 +23,7 @@ import engine_client  # noqa: E402
 import nst_logic  # noqa: E402
 import pixbufs  # noqa: E402
 import plugin_messages  # noqa: E402
+import region_map  # noqa: E402
 import style_files  # noqa: E402
 from engine_job import EngineJobRunner  # noqa: E402
 from gi.repository import GdkPixbuf, Gegl, Gimp, GLib, Gtk  # noqa: E402
@@ -41,6 +42,10 @@ class PreviewPane:
         self._runner: EngineJobRunner | None = None
         self._has_preview = False
         self.stale = False
+        self._masks: tuple[list[bytes], int, int] | None = None  # the last preview's regions, to outline them
+        # Set by the dialog: the regions' job parts (None for the whole layer), a style layer's picture.
+        self.region_parts: Callable[[], Any] = lambda: None
+        self.first_styles: Callable[[], list[bytes]] = lambda: []
 
         self.widget = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=6)
         self.image = Gtk.Image()
@@ -79,6 +84,22 @@ class PreviewPane:
             self.image.set_opacity(0.6)
             self._text("Preview out of date: a setting changed. Press Preview again.")
 
+    def show_regions(self, shown: tuple[Any, str] | None) -> None:
+        """The map of the regions (a pixbuf and its legend) until a preview is run; None: the whole layer."""
+        if shown is None:
+            if self.state.get("region_map"):  # the map of regions no longer applies
+                self.image.set_from_icon_name("image-x-generic", Gtk.IconSize.DIALOG)
+                self.image.set_opacity(0.4)
+                self._text("Preview: a quick draft of the layer (or the selection).")
+            self.state["region_map"] = None
+            return
+        pixbuf, legend = shown
+        self.image.set_from_pixbuf(pixbufs.fit(pixbuf, D.PREVIEW_LONG_SIDE, D.PREVIEW_LONG_SIDE * 3 // 4))
+        self.image.set_opacity(1.0)
+        self._has_preview = False
+        self._text(legend + " Press Preview to see the styles.")
+        self.state["region_map"] = [pixbuf.get_width(), pixbuf.get_height()]
+
     def cancel(self) -> None:
         """The dialog closes: the engine drops a preview still running."""
         if self._runner is not None:
@@ -98,15 +119,19 @@ class PreviewPane:
             self._text("Cancelling the preview\u2026")
             return
         args = self._current_args()
-        styles_chosen = [args.style_file] + ([args.style_file_2] if args.style_file_2 else [])
+        styles_chosen = ([] if args.style_layer else [args.style_file]) + ([args.style_file_2] if args.style_file_2
+                                                                            else [])
         problem = next(filter(None, map(style_files.problem_parts, styles_chosen)), None)
         if problem:
             self._text(D.preview_error(*problem))
             return
         try:
-            styles = [_read_file(p) for p in args.style_paths()]
-            content = read_region(self.layer, D.PREVIEW_LONG_SIDE)
+            styles = self.first_styles() + [_read_file(p) for p in args.style_paths()]
+            parts = self.region_parts()
+            content = read_region(self.layer, D.PREVIEW_LONG_SIDE) if parts is None else parts[0]
             settings = D.preview_settings(nst_logic.engine_settings(args))
+            if parts is not None:
+                settings.pop("style_blend", None)
         except OSError as exc:
             self._text(D.preview_error(f"a file could not be read ({exc.strerror or 'no access'}).",
                                        "Choose the style image again."))
@@ -115,7 +140,9 @@ class PreviewPane:
             self._text(D.preview_error(str(exc)))
             return
         self._runner = EngineJobRunner(self._client, content, styles, settings, preview=True,
-                                       style_names=[style_files.file_name(p) for p in args.style_paths()])
+                                       style_names=[style_files.file_name(p) for p in args.style_names()],
+                                       regions=parts[1:] if parts is not None else None)
+        self._masks = (parts[2], parts[0].width, parts[0].height) if parts is not None else None
         self._runner.start()
         self.button.set_label("Cancel preview")
         self.bar.set_fraction(0.0)
@@ -154,6 +181,8 @@ class PreviewPane:
         if kind == "done":
             try:
                 data = D.rgba8_from_f32(payload.data, payload.width, payload.height)
+                if self._masks is not None and self._masks[1:] == (payload.width, payload.height):
+                    data = region_map.edges(data, payload.width, payload.height, self._masks[0])
                 self._set(pixbufs.from_rgba(data, payload.width, payload.height))
                 self._text(f"Preview ({payload.width}\u00d7{payload.height} draft). OK runs the full job.")
                 self.state["preview"] = "done"

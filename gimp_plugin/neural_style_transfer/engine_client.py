@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class RawImage:
     data: bytes
     message: str | None = None  # the engine's word on a result: the size it was computed at, caps
     stopped_early: bool = False  # "Stop and keep": the done event says the painting was cut short
+    warnings: list[str] = field(default_factory=list)  # the engine's word on the job's input (masks scaled...)
 
 
 class _PinnedConnection(http.client.HTTPSConnection):
@@ -223,9 +224,10 @@ class EngineClient:
         return json.loads(data)
 
     def submit(self, content: RawImage | bytes, styles: list[bytes], settings: dict[str, Any],
-               preview: bool = False, style_names: list[str] | None = None) -> Job:
-        """Send the images (as bytes) and settings; returns the queued job. `style_names` (the files' names)
-        are what the engine's messages call the styles by, instead of style1, style2."""
+               preview: bool = False, style_names: list[str] | None = None,
+               regions: tuple[list[tuple[str, str]], list[bytes]] | None = None) -> Job:
+        """Send the images (as bytes) and settings; returns the queued job. `style_names`: what the engine's
+        messages call the styles by. `regions`: region_logic.RegionPlan.fields() and the masks (u8, content size)."""
         fields: list[tuple[str, str | bytes, str | None]] = [
             ("settings", json.dumps(settings), None),
             ("preview", "true" if preview else "false", None),
@@ -238,9 +240,13 @@ class EngineClient:
             fields.append(("content", content, "content"))
         names = [_upload_name(name) for name in style_names or []] + [""] * len(styles)
         fields += [("style", data, names[index - 1] or f"style{index}") for index, data in enumerate(styles, start=1)]
+        if regions is not None:  # the fields, then the masks in region order
+            fields += [(name, value, None) for name, value in regions[0]] + [
+                ("region_mask", mask, f"mask{index}.raw") for index, mask in enumerate(regions[1], start=1)]
         body, content_type = _multipart(fields)
         data, _ = self._call("POST", "/jobs", body, {"Content-Type": content_type}, timeout=120)
-        return Job(self, json.loads(data)["id"])
+        answer = json.loads(data)
+        return Job(self, answer["id"], answer.get("warnings"))
 
     # ---------------------------------------------------------- learned styles
 
@@ -282,9 +288,10 @@ class EngineClient:
 class Job:
     """A submitted job: follow its events, cancel it, stop it early, fetch its result."""
 
-    def __init__(self, client: EngineClient, job_id: str) -> None:
+    def __init__(self, client: EngineClient, job_id: str, warnings: list[Any] | None = None) -> None:
         self.client = client
         self.id = job_id
+        self.warnings = [str(w) for w in warnings or []]  # the engine's word on the input (a mask scaled...)
 
     def events(self) -> Iterator[dict[str, Any]]:
         """The job's events until done, error or cancelled. Keep the stream open while you care: the
@@ -319,6 +326,7 @@ class Job:
                     on_progress({"type": RECEIVING_EVENT, "stopped_early": bool(event.get("stopped_early"))})
                 result = self.result()
                 result.stopped_early = bool(event.get("stopped_early"))
+                result.warnings = list(dict.fromkeys([*self.warnings, *map(str, event.get("warnings") or [])]))
                 return result
             if kind == "error":
                 raise EngineJobFailed(event.get("message", "The engine failed."), event.get("kind", ""),

@@ -20,11 +20,13 @@ class EngineJobRunner:
     """connect -> submit -> wait, off the main thread; cancel() and stop() are safe from any thread."""
 
     def __init__(self, connect: Callable[[], Any], content: Any, styles: list[bytes],
-                 settings: dict[str, Any], preview: bool = False, style_names: list[str] | None = None) -> None:
+                 settings: dict[str, Any], preview: bool = False, style_names: list[str] | None = None,
+                 regions: tuple[list[tuple[str, str]], list[bytes]] | None = None) -> None:
         self._connect = connect
         self._content = content
         self._styles = styles
         self._style_names = style_names
+        self._regions = regions
         self._settings = settings
         self._preview = preview
         self.events: queue.Queue[Event] = queue.Queue()
@@ -104,8 +106,9 @@ class EngineJobRunner:
 
     def _submit(self, client: Any) -> Any:
         """The job to follow; the learned-style procedures submit other kinds of job here."""
+        more = {"regions": self._regions} if self._regions is not None else {}  # older clients take none
         return client.submit(self._content, self._styles, self._settings, preview=self._preview,
-                             style_names=self._style_names)
+                             style_names=self._style_names, **more)
 
 
 def _quietly(call: Callable[[], Any]) -> None:

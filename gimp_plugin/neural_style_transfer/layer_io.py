@@ -66,9 +66,10 @@ def check_result(result: Any, source: Gimp.Layer) -> None:
 
 
 def write_result_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha: bytes, name: str,
-                       record: dict[str, Any]) -> Gimp.Layer:
+                       record: dict[str, Any], mask_from_selection: bool = True) -> Gimp.Layer:
     """One undo step: new layer directly above the source's topmost earlier result (placement.py), else
-    directly above the source; same size/offsets/alpha, mask from the selection, `record` as the parasite.
+    directly above the source; same size/offsets/alpha, mask from the selection (not when the selection drove
+    the regions: the result already holds both sides), `record` as the parasite.
 
     The layer has an alpha channel only when the source has one (its alpha is then copied exactly).
     """
@@ -86,7 +87,7 @@ def write_result_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha
         nst_logic.put_alpha(pixels, alpha)
         set_pixels(layer, bytes(pixels))
         layer.set_offsets(off_x, off_y)
-        if not Gimp.Selection.is_empty(image):
+        if mask_from_selection and not Gimp.Selection.is_empty(image):
             layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
         flags = int(Gimp.PARASITE_PERSISTENT) | int(Gimp.PARASITE_UNDOABLE)
         layer.attach_parasite(Gimp.Parasite.new(nst_logic.PARASITE_NAME, flags,

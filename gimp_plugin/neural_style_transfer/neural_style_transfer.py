@@ -19,15 +19,15 @@ import gi
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
-from gi.repository import Gimp, Gio, GLib, GObject  # noqa: E402
+from gi.repository import Gimp, GLib, GObject  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 # Modules imported only when a window opens (GTK): their files are checked at start as well, so that a
 # missing one is reported before anything runs (tests/test_plugin_folder.py keeps this list complete).
-WINDOW_MODULES = ("animation_dialog", "dialog", "dialog_chooser", "dialog_logic", "dialog_preview", "dialog_state",
-                  "learn_dialog", "learned_windows", "pixbufs",
+WINDOW_MODULES = ("animation_dialog", "dialog", "dialog_chooser", "dialog_logic", "dialog_preview", "dialog_regions",
+                  "dialog_state", "learn_dialog", "region_map", "learned_windows", "pixbufs",
                   "progress_model", "progress_window", "settings_window")
 # What the menus show when a file is missing, so that the plug-in does not vanish: each procedure's name,
 # menu label and kind, as its module registers it (tests/test_plugin_folder.py and the real-GIMP test
@@ -55,6 +55,7 @@ def _incomplete(error: ImportError) -> str:
 
 try:
     import animation_procedure
+    import config_values
     import engine_client
     import engine_connection
     import layer_io
@@ -63,11 +64,13 @@ try:
     import placement
     import plugin_messages
     import recent_styles
+    import region_logic
     import repeat_values
     import rerun
     import settings_procedure
     import style_arguments
     import style_files
+    import style_layers
     from engine_job import EngineJobRunner
     from layer_io import PluginFailure
 
@@ -171,18 +174,24 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         if result_layer is not None and (problem := rerun.size_problem(result_layer, source)):
             raise PluginFailure(problem, Gimp.PDBStatusType.CALLING_ERROR)
         if remembered is not None:
-            _set_config_values(config, repeat_values.pending(remembered))
+            config_values.set_values(config, repeat_values.pending(remembered))
         if interactive:
             if not _show_dialog(procedure, config, source, result_layer or source, remembered):
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-        tried = _config_values(config) if remembered is not None else None
+        tried = config_values.values(config) if remembered is not None else None
         repeat_values.remember(remembered, tried)  # until a run succeeds: GIMP keeps a run's values only then
-        args = _read_args(config)
-        styles = [_read_style(path) for path in args.style_paths()]
-        settings = nst_logic.engine_settings(args)
+        args = config_values.read_args(config)
+        try:
+            plan = style_layers.plan_for(image, args)
+        except region_logic.RegionProblem as problem:
+            raise PluginFailure(plugin_messages.for_artist(problem.what, problem.advice),
+                                Gimp.PDBStatusType.CALLING_ERROR) from None
+        styles = config_values.read_styles(config, args)
+        settings = region_logic.settings_for(nst_logic.engine_settings(args), plan)
         content, alpha = layer_io.read_layer(image, source)
-        outcome, payload, painted = _stylise(content, styles, settings, interactive, alpha, args.style_paths(),
-                                             held)
+        regions = (plan.fields(), style_layers.read_masks(image, source, plan)) if plan is not None else None
+        outcome, payload, painted = _stylise(content, styles, settings, interactive, alpha, args.style_names(),
+                                             held, regions)
         if outcome == "cancelled":
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         size = (content.width, content.height)
@@ -191,11 +200,13 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
             written = rerun.rewrite(image, result_layer, source, payload, alpha, args, settings,
                                     content.sample_format, notes)
         else:
-            written = _write_layer(image, source, payload, alpha, args, settings, content.sample_format, notes)
+            written = _write_layer(image, source, payload, alpha, args, settings, content.sample_format, notes,
+                                   mask_from_selection=plan is None)
         for window in held:  # the layer is there: "Writing the result…" is over, before any message
             window.close()
         told = placement.after_message(written.get_name(), painted, size, payload.stopped_early,
                                        nst_logic.SIZE_CONTROL)
+        told = " ".join(filter(None, [told, *payload.warnings]))  # e.g. a mask the engine had to scale
         if told and run_mode != Gimp.RunMode.NONINTERACTIVE:
             Gimp.message(told)  # GIMP shows it without stopping anything (status bar, console or a message)
         if run_mode != Gimp.RunMode.NONINTERACTIVE:  # the dialog's "Recent styles" (scripts do not count)
@@ -224,83 +235,13 @@ def _show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, source
     from gi.repository import GimpUi
 
     GimpUi.init(PROC)
-    _offer_stored_settings(config, settings_from)
+    told = config_values.offer_stored_settings(config, settings_from)
     if remembered is not None:
-        _set_config_values(config, repeat_values.pending(remembered))
+        told += config_values.set_values(config, repeat_values.pending(remembered))
     import dialog  # GTK only when there is a dialog to show
 
-    return bool(dialog.show(procedure, config, source, _connect))
-
-
-def _offer_stored_settings(config: Gimp.ProcedureConfig, source: Gimp.Layer) -> None:
-    """Pre-fill the dialog with the settings stored on the layer (or on its last result above it)."""
-    record = _stored_record(source)
-    if record is None:
-        above = _layer_above(source)
-        if above is not None:
-            candidate = _stored_record(above)
-            if candidate and candidate.get("source_layer") == source.get_name():
-                record = candidate
-    if record is not None:
-        _set_config_values(config, nst_logic.args_from_record(record))
-
-
-def _set_config_values(config: Gimp.ProcedureConfig, values: dict[str, Any]) -> None:
-    """Put stored values ({argument-name: value}, files as paths) into the config; a style file that is
-    gone is skipped (the config keeps its own), one that cannot be set is skipped."""
-    for name, value in values.items():
-        try:
-            if name.startswith("style-file"):
-                if value and os.path.isfile(value):
-                    config.set_property(name, Gio.File.new_for_path(value))
-                elif name == "style-file-2":
-                    config.set_property(name, None)
-            else:
-                config.set_property(name, value)
-        except (TypeError, ValueError):
-            continue
-
-
-def _stored_record(layer: Gimp.Layer) -> dict[str, Any] | None:
-    parasite = layer.get_parasite(nst_logic.PARASITE_NAME)
-    return nst_logic.decode_parasite(list(parasite.get_data())) if parasite is not None else None
-
-
-def _layer_above(layer: Gimp.Layer) -> Gimp.Layer | None:
-    parent = layer.get_parent()
-    siblings = parent.get_children() if parent is not None else layer.get_image().get_layers()
-    pos = layer.get_image().get_item_position(layer)
-    return siblings[pos - 1] if 0 < pos <= len(siblings) else None
-
-
-def _config_values(config: Gimp.ProcedureConfig) -> dict[str, Any]:
-    """{argument-name: value} from the config, file arguments as paths."""
-    return style_arguments.values(config)
-
-
-def _read_args(config: Gimp.ProcedureConfig) -> nst_logic.PluginArgs:
-    args = nst_logic.PluginArgs.from_values(_config_values(config))
-    if not args.style_file:
-        raise PluginFailure(plugin_messages.for_artist(*style_files.problem_parts(None)),
-                            Gimp.PDBStatusType.CALLING_ERROR)
-    try:
-        args.extra = nst_logic.extra_settings_from_env()
-    except ValueError as exc:
-        raise PluginFailure(str(exc)) from exc
-    return args
-
-
-def _read_style(path: str) -> bytes:
-    """The style file's bytes; a file that is not a picture is refused here, by its name (style_files.py)."""
-    parts = style_files.problem_parts(path)
-    if parts is None:
-        try:
-            with open(path, "rb") as fh:
-                return fh.read()
-        except OSError:
-            parts = style_files.problem_parts(path) or (
-                f"The style image \u201c{style_files.file_name(path)}\u201d cannot be read.", "Choose it again.")
-    raise PluginFailure(plugin_messages.for_artist(*parts))
+    # A re-run's style layer that is gone: said in the dialog itself, above the style
+    return bool(dialog.show(procedure, config, source, _connect, list(dict.fromkeys(told))))
 
 
 # --- talking to the engine (worker thread) while the main thread shows progress -----------------
@@ -312,14 +253,14 @@ def _connect() -> Any:
 
 
 def _stylise(content: Any, styles: list[bytes], settings: dict[str, Any], interactive: bool,
-             alpha: bytes | None = None, style_paths: list[str] | None = None, held: list[Any] | None = None
-             ) -> tuple[str, Any, tuple[int, int] | None]:
+             alpha: bytes | None = None, style_paths: list[str] | None = None, held: list[Any] | None = None,
+             regions: Any = None) -> tuple[str, Any, tuple[int, int] | None]:
     """Run the job; returns ("done", RawImage, the size it was painted at) or ("cancelled", None, None);
     raises PluginFailure. A finished job's progress window goes into `held`, open, for the caller to close
     once the result is written."""
     Gimp.progress_init("Neural Style Transfer: connecting to the engine\u2026")
     runner = EngineJobRunner(_connect, content, styles, settings, preview=interactive,
-                             style_names=[style_files.file_name(p) for p in style_paths or []])
+                             style_names=[style_files.file_name(p) for p in style_paths or []], regions=regions)
     runner.start()
     progress = _GimpProgress()
     if interactive:
@@ -386,14 +327,15 @@ class _GimpProgress:
 
 
 def _write_layer(image: Gimp.Image, source: Gimp.Layer, result: Any, alpha: bytes, args: nst_logic.PluginArgs,
-                 settings: dict[str, Any], content_format: str, notes: list[str]) -> Gimp.Layer:
+                 settings: dict[str, Any], content_format: str, notes: list[str],
+                 mask_from_selection: bool = True) -> Gimp.Layer:
     """The result as a new layer by the rules every procedure shares (layer_io.write_result_layer); its name
     says when it was painted smaller than the layer or stopped early (`notes`)."""
-    name = placement.named(nst_logic.layer_name(source.get_name(), args.style_paths()), notes)
+    name = placement.named(nst_logic.layer_name(source.get_name(), args.style_names()), notes)
     record = nst_logic.settings_record(args, settings, source.get_name(), getattr(result, "message", None),
                                        content_format)
     record["source_tattoo"] = source.get_tattoo()  # finds the source again for a re-run (rerun.py)
-    return layer_io.write_result_layer(image, source, result, alpha, name, record)
+    return layer_io.write_result_layer(image, source, result, alpha, name, record, mask_from_selection)
 
 
 Gimp.main(NeuralStyleTransfer.__gtype__, sys.argv)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+import region_logic as R
 from placement import parasite_json
 
 PROC_NAME = "plug-in-neural-style-transfer"
@@ -40,11 +41,13 @@ MIN_WORKING_SIZE = 32  # the engine's smallest working long side (tests/test_set
 SIZE_CONTROL = "Painting size"  # the max-size control, as the messages (and the engine's advice) name it
 
 # (name, kind, nick (dialog label), blurb (help), extra): one row per PDB argument, in order.
-# Kinds: file, double, int, bool, choice. The GIMP glue builds the procedure from this table, and the
-# real-GIMP test compares the PDB's argument list with it.
+# Kinds: file, double, int, bool, choice (extra["choices"]), string, drawable. The GIMP glue builds the procedure
+# from this table, and the real-GIMP test compares the PDB's argument list with it. New arguments go at the end,
+# so that scripts passing the earlier ones by position keep working.
 ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     ("style-file", "file", "Style _image",
-     "The picture whose brushwork, textures and colours are painted onto the layer", {"none_ok": False}),
+     "The picture whose brushwork, textures and colours are painted onto the layer (a style layer, below, "
+     "takes its place)", {"none_ok": True}),
     ("style-file-2", "file", "Second st_yle (optional)",
      "A second style picture, mixed with the first; the weight below says how much", {"none_ok": True}),
     ("style-blend", "double", "Second style _weight",
@@ -55,7 +58,7 @@ ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
      {"min": 0.0, "max": 10.0, "default": 1.0, "step": 0.1, "page": 1.0}),
     ("quality", "choice", "_Quality",
      "Draft: a quick, small look at the idea. Standard: balanced. High: more detail, slowest",
-     {"default": "standard"}),
+     {"default": "standard", "choices": QUALITY_CHOICES}),
     ("max-size", "int", "Painting si_ze (long side in px, 0 = automatic)",
      "0 (automatic): the quality decides: Standard and High paint at the layer's own size, smaller only if "
      "that would take more than about 10 minutes on the engine's device (the dialog says so), Draft at 512 px "
@@ -71,8 +74,24 @@ ARGUMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     ("seed", "int", "_Variation",
      "Another number gives another variation of the result; the same number repeats it",
      {"min": 0, "max": 2**31 - 1, "default": 0}),
+    ("where", "choice", "Wh_ere",
+     "Whole layer; inside the selection (outside gets what \u201cOutside\u201d says); or by the image's saved "
+     "channels, each picking a style", {"default": R.WHOLE, "choices": R.WHERE_CHOICES}),
+    ("outside", "choice", "Outsi_de",
+     "What the parts outside the selection (or that no channel covers) get: the untouched photo, the second "
+     "style, or the style", {"default": R.PHOTO, "choices": R.OUTSIDE_CHOICES}),
+    ("channel-styles", "string", "Cha_nnel styles",
+     "By channels: which style each saved channel gets, as CHANNEL=STYLE pairs separated by ';' "
+     "(STYLE: 1 = the style, 2 = the second style, photo = untouched), e.g. \u201cSky=1; Figure=photo\u201d",
+     {"default": ""}),
+    ("style-layer", "drawable", "Style l_ayer",
+     "A layer of any open image as the style, instead of the style image file (its pixels, alpha and depth "
+     "are sent as a file's would be)", {"none_ok": True}),
 )
 ARGUMENT_NAMES = tuple(row[0] for row in ARGUMENTS)
+# The animation procedure's style controls: every frame is styled whole, by style files (regions and a style
+# layer are the single-layer filter's).
+FRAME_ARGUMENTS = tuple(row for row in ARGUMENTS if row[0] not in ("where", "outside", "channel-styles", "style-layer"))
 # What "+" / "-" (step) and Page Up / Down (page) change a number by in the dialog: GIMP derives them from the
 # range otherwise, and "+" on Style strength went from 1.00 to 2.00 (issue 23).
 INCREMENTS: dict[str, tuple[float, float]] = {
@@ -119,6 +138,11 @@ class PluginArgs:
     preserve_colors: bool = False
     style_scale: float = 1.0
     seed: int = 0
+    where: str = R.WHOLE
+    outside: str = R.PHOTO
+    channel_styles: str = ""
+    # The style layer as a reference that outlives the session (style_layer_logic.layer_ref), not the object.
+    style_layer: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -131,12 +155,27 @@ class PluginArgs:
         return cls(**kw)
 
     def style_paths(self) -> list[str]:
-        paths = [p for p in (self.style_file, self.style_file_2) if p]
-        return paths
+        """The style files sent, in order: a style layer takes the first file's place."""
+        first = None if self.style_layer else self.style_file
+        return [p for p in (first, self.style_file_2) if p]
+
+    def has_style(self) -> bool:
+        return bool(self.style_file or self.style_layer)
+
+    def style_names(self) -> list[str]:
+        return style_names(asdict(self))
 
     def to_config_values(self) -> dict[str, Any]:
         """The inverse of from_values (without `extra`), e.g. to pre-fill the dialog from a parasite."""
         return {name: getattr(self, name.replace("-", "_")) for name in ARGUMENT_NAMES}
+
+
+def style_names(arguments: Mapping[str, Any]) -> list[str]:
+    """The styles of stored arguments as the result's name and the engine's messages call them: files by
+    their paths, a style layer by its name (it takes the first file's place)."""
+    layer = arguments.get("style_layer")
+    first = layer.get("layer") if isinstance(layer, Mapping) else arguments.get("style_file")
+    return [str(p) for p in (first, arguments.get("style_file_2")) if isinstance(p, str) and p]
 
 
 def extra_settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -169,7 +208,7 @@ def engine_settings(args: PluginArgs) -> dict[str, Any]:
         "preserve_colors": bool(args.preserve_colors),
         "seed": int(args.seed),
     }
-    if args.style_file and args.style_file_2:
+    if args.has_style() and args.style_file_2:
         w = min(1.0, max(0.0, float(args.style_blend)))
         settings["style_blend"] = [1.0 - w, w]
     settings.update(args.extra)

@@ -35,7 +35,7 @@ def remember(file: str | os.PathLike[str] | None, values: Mapping[str, Any] | No
     """Keep `values` ({argument-name: value}, files as paths) of a failed run. Nothing when there is no
     file (a script's run: GIMP keeps no values for those either) or no style (the run could not start).
     Never raises on I/O: losing them costs the artist a few clicks in the dialog, not their image."""
-    if file is None or not values or not values.get("style-file"):
+    if file is None or not values or not (values.get("style-file") or values.get("style-layer")):
         return
     arguments = {name.replace("-", "_"): values[name] for name in nst_logic.ARGUMENT_NAMES if name in values}
     target = Path(file)
@@ -57,7 +57,8 @@ def pending(file: str | os.PathLike[str]) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     values = nst_logic.args_from_record(record) if isinstance(record, dict) else {}
-    if not isinstance(values.get("style-file"), str) or not os.path.isfile(values["style-file"]):
+    has_file = isinstance(values.get("style-file"), str) and os.path.isfile(values["style-file"])
+    if not has_file and not values.get("style-layer"):  # a style layer is looked for when the values are set
         return {}
     second = values.get("style-file-2")
     if isinstance(second, str) and second and not os.path.isfile(second):

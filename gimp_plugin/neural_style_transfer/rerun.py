@@ -56,7 +56,7 @@ def updated_name(current: str, old_record: Mapping[str, Any], source_name: str, 
     "painted at 1184×789") only if the artist kept the generated name (e.g. "Photo (style: a)" ->
     "Photo (style: b)"); a name they gave it stays."""
     old_args = old_record.get("arguments") or {}
-    old_styles = [p for p in (old_args.get("style_file"), old_args.get("style_file_2")) if isinstance(p, str) and p]
+    old_styles = nst_logic.style_names(old_args)
     generated = nst_logic.layer_name(str(old_record.get("source_layer") or source_name), old_styles)
     if placement.is_named_from(current, generated):
         return placement.named(nst_logic.layer_name(source_name, style_paths), notes or [])
@@ -112,7 +112,7 @@ def rewrite(image: Any, result_layer: Any, source: Any, result: Any, alpha: byte
     record = nst_logic.settings_record(args, settings, source.get_name(), getattr(result, "message", None),
                                        content_format)
     record["source_tattoo"] = source.get_tattoo()
-    update_in_place(image, result_layer, source, bytes(pixels), record, args.style_paths(), notes)
+    update_in_place(image, result_layer, source, bytes(pixels), record, args.style_names(), notes)
     return result_layer
 
 

@@ -6,8 +6,6 @@ Why a module: the main filter and the animation procedure take the same style ar
 
 from __future__ import annotations
 
-from typing import Any
-
 import gi
 
 gi.require_version("Gimp", "3.0")
@@ -17,9 +15,9 @@ from gi.repository import Gimp, GObject  # noqa: E402
 RW = GObject.ParamFlags.READWRITE
 
 
-def add(procedure: Gimp.Procedure) -> None:
-    """Every row of nst_logic.ARGUMENTS as an argument of `procedure`, in order."""
-    for arg_name, kind, nick, blurb, extra in nst_logic.ARGUMENTS:
+def add(procedure: Gimp.Procedure, rows: tuple = nst_logic.ARGUMENTS) -> None:
+    """Each row of `rows` (nst_logic.ARGUMENTS, or the animation's FRAME_ARGUMENTS) as an argument, in order."""
+    for arg_name, kind, nick, blurb, extra in rows:
         if kind == "file":
             procedure.add_file_argument(arg_name, nick, blurb, Gimp.FileChooserAction.OPEN, extra["none_ok"], None, RW)
         elif kind == "double":
@@ -30,17 +28,10 @@ def add(procedure: Gimp.Procedure) -> None:
             procedure.add_boolean_argument(arg_name, nick, blurb, extra["default"], RW)
         elif kind == "choice":
             choice = Gimp.Choice.new()
-            for i, (nick_, label, help_) in enumerate(nst_logic.QUALITY_CHOICES):
+            for i, (nick_, label, help_) in enumerate(extra["choices"]):
                 choice.add(nick_, i, label, help_)
             procedure.add_choice_argument(arg_name, nick, blurb, choice, extra["default"], RW)
-
-
-def values(config: Gimp.ProcedureConfig) -> dict[str, Any]:
-    """{argument-name: value} from the config, file arguments as paths."""
-    found: dict[str, Any] = {}
-    for name, kind, *_rest in nst_logic.ARGUMENTS:
-        value = config.get_property(name)
-        if kind == "file":
-            value = value.get_path() if value is not None else None
-        found[name] = value
-    return found
+        elif kind == "string":
+            procedure.add_string_argument(arg_name, nick, blurb, extra["default"], RW)
+        elif kind == "drawable":
+            procedure.add_drawable_argument(arg_name, nick, blurb, extra["none_ok"], RW)
