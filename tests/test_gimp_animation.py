@@ -137,7 +137,7 @@ def test_both_procedures_sit_in_filters_animation(results: dict[str, Any]) -> No
     styles, learned = procedures[A.ANIMATION_PROC], procedures[A.LEARNED_ANIMATION_PROC]
     assert styles["menu_label"] == A.ANIMATION_LABEL and learned["menu_label"] == A.LEARNED_ANIMATION_LABEL
     assert styles["menu_paths"] == learned["menu_paths"] == [A.MENU_PATH]
-    assert styles["arguments"][3:] == [*nst_logic.ARGUMENT_NAMES, "steadiness", "long-term"]
+    assert styles["arguments"][3:] == [*(row[0] for row in nst_logic.FRAME_ARGUMENTS), "steadiness", "long-term"]
     assert learned["arguments"][3:] == ["style-name", "strength", "steadiness", "long-term"]
 
 

@@ -71,10 +71,11 @@ def test_learned_dialog_letters_are_unique(procedure: str) -> None:
 
 
 def test_animation_dialog_letters_are_unique() -> None:
-    """The animation dialog is the filter's with the steadiness controls added (animation_dialog.py)."""
+    """The animation dialog is the filter's style controls (without regions) with the steadiness controls added
+    (animation_dialog.py)."""
     import animation_logic as A
 
-    labels = [nick for _name, _kind, nick, _blurb, _extra in L.ARGUMENTS] + list(D.DIALOG_BUTTONS)
+    labels = [nick for _name, _kind, nick, _blurb, _extra in L.FRAME_ARGUMENTS] + list(D.DIALOG_BUTTONS)
     labels += [A.STEADINESS[1], A.LONG_TERM[1]]
     assert duplicates(labels) == {}, labels
 
