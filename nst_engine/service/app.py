@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 from nst_engine import __version__
 from nst_engine.contract import TERMINAL_EVENTS
 from nst_engine.device import resolve_device
-from nst_engine.errors import ImageError, ServiceError, SettingsError
+from nst_engine.errors import ServiceError
 from nst_engine.gatys.cache import ModelCache
 from nst_engine.pictures.images import (
     ImageTooLarge,
@@ -38,7 +38,14 @@ from nst_engine.pictures.images import (
 from nst_engine.service import learned_routes
 from nst_engine.service.budgets import check_request_pixels
 from nst_engine.service.config import ServiceConfig
-from nst_engine.service.forms import check_framing, int_field, read_multipart, settings_field, text_field
+from nst_engine.service.forms import (
+    check_framing,
+    int_field,
+    read_multipart,
+    refused_as_http,
+    settings_field,
+    text_field,
+)
 from nst_engine.service.frames_route import add_frames_routes
 from nst_engine.service.limits import check_fits_network
 from nst_engine.service.openapi_bodies import submit_body
@@ -259,7 +266,7 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
     style_bytes = [part.file.read() for part in styles]
     style_names = [f"style image {index} ({part.filename})" for index, part in enumerate(styles, start=1)]
     regions = read_region_form(form, len(styles))  # `region_mask` parts, `regions`, `rest`: region_forms.py
-    try:
+    with refused_as_http():
         if raw:
             width, height = int_field(form, "width", "0"), int_field(form, "height", "0")
             channels = int_field(form, "channels", "4")
@@ -282,12 +289,6 @@ def _admit(form: Any, config: ServiceConfig, queue: JobQueue) -> Job:
         check_request_pixels(pixels, config.budgets.request_pixels)
         check_fits_network(content_size, style_sizes, settings, config.max_image_pixels)
         settings.blend_weights(len(styles))
-    except ImageTooLarge as error:
-        raise ServiceError(413, error.message) from None
-    except ImageError as error:
-        raise ServiceError(400, error.message) from None
-    except SettingsError as error:
-        raise ServiceError(422, error.message) from None
     planned = queued_plan(content_size, settings, queue.cache)
     with queue.reserved(pixels):
         content, received = decode_content(

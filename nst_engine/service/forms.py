@@ -6,11 +6,14 @@ Each refusal is a ServiceError naming what to send instead.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import Request
 
-from nst_engine.errors import ServiceError, SettingsError
+from nst_engine.errors import ImageError, ServiceError, SettingsError
+from nst_engine.pictures.images import ImageTooLarge
 from nst_engine.settings import Settings
 
 
@@ -110,3 +113,17 @@ def settings_from_values(values: Any, server_settings: dict[str, Any]) -> Settin
     except (TypeError, AttributeError, KeyError, ValueError) as error:  # a settings check that missed a type
         raise ServiceError(422, f"One of the settings {', '.join(sorted(values))} has the wrong type "
                                 f"({type(error).__name__}: {error}): see docs/service.md for the types.") from None
+
+
+@contextmanager
+def refused_as_http() -> Iterator[None]:
+    """A request's pictures and settings checked before decoding, their faults as the answers they are: too
+    large 413, not a picture 400, settings out of range 422."""
+    try:
+        yield
+    except ImageTooLarge as error:
+        raise ServiceError(413, error.message) from None
+    except ImageError as error:
+        raise ServiceError(400, error.message) from None
+    except SettingsError as error:
+        raise ServiceError(422, error.message) from None

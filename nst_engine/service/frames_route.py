@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nst_engine.api import expectation, plan_job, stylize
-from nst_engine.errors import ImageError, ServiceError, SettingsError
+from nst_engine.errors import ServiceError, SettingsError
 from nst_engine.frames.temporal import Temporal
 from nst_engine.learned import library
 from nst_engine.learned.api import SessionCache, apply_style
@@ -30,7 +30,14 @@ from nst_engine.pictures.images import (
     probe_picture,
 )
 from nst_engine.service.budgets import check_request_pixels
-from nst_engine.service.forms import check_framing, int_field, read_multipart, settings_field, text_field
+from nst_engine.service.forms import (
+    check_framing,
+    int_field,
+    read_multipart,
+    refused_as_http,
+    settings_field,
+    text_field,
+)
 from nst_engine.service.frames_jobs import FrameStore, FramesWork
 from nst_engine.service.limits import check_fits_network
 from nst_engine.service.openapi_bodies import frames_body
@@ -144,7 +151,7 @@ def _admit(form: Any, config: Any, queue: JobQueue, store: FrameStore, sessions:
     frame_bytes = [part.file.read() for part in parts]
     style_bytes = [part.file.read() for part in styles]
     style_names = [f"style image {index} ({part.filename})" for index, part in enumerate(styles, start=1)]
-    try:
+    with refused_as_http():
         if raw:
             width, height = int_field(form, "width", "0"), int_field(form, "height", "0")
             channels, sample = int_field(form, "channels", "4"), text_field(form, "sample_format", "")
@@ -172,12 +179,6 @@ def _admit(form: Any, config: Any, queue: JobQueue, store: FrameStore, sessions:
         if learned is None:
             check_fits_network(sizes[0], style_sizes, settings, config.max_image_pixels)
             settings.blend_weights(len(styles))
-    except ImageTooLarge as error:
-        raise ServiceError(413, error.message) from None
-    except ImageError as error:
-        raise ServiceError(400, error.message) from None
-    except SettingsError as error:
-        raise ServiceError(422, error.message) from None
     grayscale = text_field(form, "grayscale", "false").lower() == "true"
     with queue.reserved(pixels):
         frames, received = [], {}

@@ -34,7 +34,7 @@ from nst_engine.pictures.images import (
     probe_picture,
 )
 from nst_engine.service.budgets import check_request_pixels
-from nst_engine.service.forms import check_framing, int_field, read_multipart, text_field
+from nst_engine.service.forms import check_framing, int_field, read_multipart, refused_as_http, text_field
 from nst_engine.service.learned_jobs import ApplyWork, LearnWork, style_entry, sweep_uploads, uploads_dir
 from nst_engine.service.openapi_bodies import apply_body, learn_body
 from nst_engine.service.queue import Job, JobQueue, new_job_id
@@ -180,7 +180,7 @@ def _admit_apply(form: Any, name: str, config: Any, queue: JobQueue, sessions: A
         raise ServiceError(400, "The request has no `content` image file.")
     raw = _text(form, "content_format", "encoded") == "raw"
     data = part.file.read()
-    try:
+    with refused_as_http():
         if raw:
             width, height = int_field(form, "width", "0"), int_field(form, "height", "0")
             channels, sample = int_field(form, "channels", "4"), _text(form, "sample_format", "")
@@ -193,10 +193,6 @@ def _admit_apply(form: Any, name: str, config: Any, queue: JobQueue, sessions: A
             raise ImageTooLarge(f"The content image is {width}x{height} pixels, more than the limit of "
                                 f"{config.max_image_pixels:,} pixels: scale it down first.")
         check_request_pixels(width * height, config.budgets.request_pixels)
-    except ImageTooLarge as error:
-        raise ServiceError(413, error.message) from None
-    except ImageError as error:
-        raise ServiceError(400, error.message) from None
     pixels = width * height
     with queue.reserved(pixels):
         content, received = decode_content(data, (width, height, sample, channels) if raw else None,
@@ -250,7 +246,7 @@ def _admit_learn(form: Any, config: Any, queue: JobQueue, lock: threading.Lock) 
         raise ServiceError(400, f"At most {MAX_PHOTOS} photographs per learning job.")
     data = style_part.file.read()
     photo_data = [part.file.read() for part in photos]
-    try:
+    with refused_as_http():
         header = probe_picture(data, "the style image", config.max_image_pixels)
         # Each photograph's header is read like any image's (the engine's formats only, its pixel limit),
         # before anything is stored: learning decodes them one at a time, so the queue reserves the style
@@ -259,10 +255,6 @@ def _admit_learn(form: Any, config: Any, queue: JobQueue, lock: threading.Lock) 
                                       config.max_image_pixels).pixels
                         for index, (photo, part) in enumerate(zip(photo_data, photos, strict=True), start=1)]
         check_request_pixels(header.pixels + sum(photo_pixels), config.budgets.request_pixels)
-    except ImageTooLarge as error:
-        raise ServiceError(413, error.message) from None
-    except ImageError as error:
-        raise ServiceError(400, error.message) from None
     reserved = header.pixels + max(photo_pixels)
     with lock:
         if library.exists(name) and not replace:
