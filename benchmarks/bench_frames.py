@@ -6,12 +6,14 @@ photograph panned and zoomed; the same with an object crossing it).
         [--weights FILE] [--learn-steps 30] [--figure docs/images/animation.webp]
 
 instability = mean |O_t - warp(O_{t-1})| over the pixels frame t-1 also shows, warped by the TRUE flow
-(nst_engine/frames/measure.py); ratio = steady / independent (the goal: at most 0.5). "reseeded" restarts
-every frame from noise of its own seed: flicker anyone can see, the check that the measure sees it. The
-style cost ratio is each steady frame's style cost over the independent frame's (api.judge; the goal: at
-most 1.2). Synthetic VGG-19 weights unless --weights: the pictures look weak, the mechanics are the same.
-With --figure, the crossing sequence's independent and steady results are written side by side as an
-animated WebP (and a strip of frames beside it): benchmarks/animation_figure.py.
+(nst_engine/frames/measure.py); ratio = steady / independent (the goal: at most 0.5). Beside it, what the
+instability leaves out (measure.trail, measure.drift): the steady frames' fine detail and brightness against
+the independent frame's, frame by frame, and on the pixels the crossing object uncovers (the worst frame).
+"reseeded" restarts every frame from noise of its own seed: flicker anyone can see, the check that the
+measure sees it. The style cost ratio is each steady frame's style cost over the independent frame's
+(api.judge; the goal: at most 1.2). Synthetic VGG-19 weights unless --weights: the pictures look weak, the
+mechanics are the same. With --figure, the crossing sequence's independent and steady results are written
+side by side as an animated WebP (and a strip of frames beside it): benchmarks/animation_figure.py.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nst_engine.frames import compare  # noqa: E402
 from nst_engine.frames.generated import panned  # noqa: E402
-from nst_engine.frames.measure import instability  # noqa: E402
+from nst_engine.frames.measure import drift, instability, trail  # noqa: E402
 from nst_engine.frames.temporal import Temporal  # noqa: E402
 from nst_engine.gatys.cache import ModelCache  # noqa: E402
 from nst_engine.pictures.images import load_picture  # noqa: E402
@@ -128,6 +130,13 @@ def main() -> None:
                      "ratio": round(run.instability / base, 3)} for key, run in runs.items()}
         row["content_instability"] = round(content, 5)
         row["max_style_cost_ratio"] = round(style_ratio, 3)
+        sharp, light = drift(runs["steady"].outputs, runs["independent"].outputs)
+        row["steady_detail_per_frame"] = [round(x, 2) for x in sharp]  # over the independent frame's
+        row["steady_brightness_per_frame"] = [round(x, 3) for x in light]  # minus the independent frame's
+        if name == "crossing":
+            detail, change = trail(runs["steady"].outputs, runs["independent"].outputs, sequence.revealed)
+            row["uncovered_detail_worst"] = round(detail, 3)
+            row["uncovered_change_worst"] = round(change, 3)
         if apply is not None:
             learned = {"independent": compare.learned(sequence, apply, "bench", Temporal(strength=0)),
                        "steady": compare.learned(sequence, apply, "bench", Temporal(strength=args.strength))}

@@ -18,7 +18,7 @@ from nst_engine.errors import ImageError, SettingsError
 from nst_engine.frames.files import read_frames, write_frames
 from nst_engine.frames.flow import Motion
 from nst_engine.frames.generated import panned
-from nst_engine.frames.measure import instability
+from nst_engine.frames.measure import drift, instability, trail
 from nst_engine.frames.sequence import check_frames
 from nst_engine.frames.temporal import Carried, Guide, Temporal, blend, exclusive
 from nst_engine.pictures.images import Picture, load_picture
@@ -61,6 +61,25 @@ def test_the_measure_flags_flicker_and_not_steady_texture(crossing) -> None:
     content_score = instability([f.rgb for f in plain.frames], plain.flows, plain.masks)
     assert flicker_score > 2.5 * steady_score
     assert steady_score < 2 * content_score + 0.01  # steady texture costs about the resampling's blur
+
+
+
+def test_the_trail_and_drift_measures_flag_a_smear_and_a_blur_and_not_the_frames_themselves(crossing) -> None:
+    """What the instability leaves out: an uncovered crescent left flat, and frames growing softer and paler."""
+    rng = np.random.default_rng(2)
+    styled = [np.clip(f.rgb + rng.normal(0, 0.08, f.rgb.shape), 0, 1).astype(np.float32) for f in crossing.frames]
+    assert trail(styled, styled, crossing.revealed) == (1.0, 0.0)
+    smeared = [s.copy() for s in styled]
+    for t in range(1, len(smeared)):  # the uncovered pixels left as the plain content, a flat smear
+        shown = crossing.revealed[t] > 0
+        assert shown.sum() > 20
+        smeared[t][shown] = crossing.frames[t].rgb[shown]
+    detail, change = trail(smeared, styled, crossing.revealed)
+    assert detail < 0.5 and change > 0.03
+    softer = [cv2.GaussianBlur(s, (0, 0), 0.4 + 0.2 * t) + 0.01 * t for t, s in enumerate(styled)]
+    sharp, light = drift(softer, styled)
+    assert all(b < a for a, b in zip(sharp, sharp[1:], strict=False)) and sharp[-1] < 0.5
+    assert light[-1] > 0.04 and drift(styled, styled) == ([1.0] * 6, [0.0] * 6)
 
 
 def _carried(value: float, mask: np.ndarray) -> Carried:

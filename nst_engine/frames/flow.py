@@ -45,13 +45,13 @@ def sample_points(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs + flow[..., 0], ys + flow[..., 1]
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """`image` (H, W[, C]) of the earlier frame moved onto the later frame by the backward `flow`.
 
     Points that fall outside the earlier frame take the nearest edge pixel; `inside` says which they are.
     """
     map_x, map_y = sample_points(flow)
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 def inside(flow: np.ndarray) -> np.ndarray:
@@ -93,5 +93,6 @@ class Motion:
         return cls(backward, reliable(backward, forward))
 
     def carry(self, earlier_result: np.ndarray) -> np.ndarray:
-        """The earlier frame's result (H, W, C), moved onto the later frame."""
-        return warp(np.ascontiguousarray(earlier_result, dtype=np.float32), self.flow)
+        """The earlier frame's result (H, W, C), moved onto the later frame (bicubic: carried frame after frame,
+        bilinear resampling would blur the strokes a little more each time)."""
+        return warp(np.ascontiguousarray(earlier_result, dtype=np.float32), self.flow, cv2.INTER_CUBIC)

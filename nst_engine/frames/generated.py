@@ -24,6 +24,8 @@ class KnownMotion:
     frames: list[Picture]
     flows: list[np.ndarray | None]  # flows[t]: frame t -> t-1, backward, (H, W, 2); None for frame 0
     masks: list[np.ndarray | None]  # masks[t]: (H, W) float32, 1 where frame t-1 shows the same point
+    # revealed[t]: (H, W) float32, 1 where frame t shows background the disc hid in frame t-1 (none: zeros)
+    revealed: list[np.ndarray | None]
 
 
 def _grid(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +52,7 @@ def panned(
     discs = [(width * 0.85 + disc_speed[0] * t, height * 0.45 + disc_speed[1] * t) for t in range(count)]
     texture = None if occluder is None else cv2.resize(occluder.astype(np.float32), (int(4 * radius),) * 2,
                                                        interpolation=cv2.INTER_AREA)
-    frames, flows, masks = [], [], []
+    frames, flows, masks, revealed = [], [], [], []
     for t in range(count):
         s, (bx, by) = scales[t], offsets[t]
         matrix = np.float32([[s, 0, bx], [0, s, by]])
@@ -67,10 +69,12 @@ def panned(
         if t == 0:
             flows.append(None)
             masks.append(None)
+            revealed.append(None)
             continue
         s0, (bx0, by0) = scales[t - 1], offsets[t - 1]
         src_x, src_y = (s * xs + bx - bx0) / s0, (s * ys + by - by0) / s0  # the background's point in t-1
         mask = (src_x >= 0) & (src_x <= width - 1) & (src_y >= 0) & (src_y <= height - 1)
+        shown = np.zeros_like(mask)
         if texture is not None:
             move = (discs[t][0] - discs[t - 1][0], discs[t][1] - discs[t - 1][1])
             src_x = np.where(inside_disc, xs - move[0], src_x)
@@ -78,7 +82,9 @@ def panned(
             here = np.hypot(xs - discs[t][0], ys - discs[t][1])
             there = np.hypot(src_x - discs[t - 1][0], src_y - discs[t - 1][1])
             away = (np.abs(here - radius) > EDGE) & (np.abs(there - radius) > EDGE)
+            shown = mask & away & ~inside_disc & (there <= radius)  # background the disc hid in t-1
             mask &= away & (inside_disc == (there <= radius))  # the same surface in both frames
         flows.append(np.dstack([src_x - xs, src_y - ys]).astype(np.float32))
         masks.append(mask.astype(np.float32))
-    return KnownMotion(frames, flows, masks)
+        revealed.append(shown.astype(np.float32))
+    return KnownMotion(frames, flows, masks, revealed)

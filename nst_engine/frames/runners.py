@@ -38,7 +38,7 @@ def gatys_runner(
 
     def one(index: int, content: Picture, carried: list[Carried] | None) -> FrameResult:
         if carried and settings.preserve_colors:  # the optimisation runs on luminance: so does its guide
-            carried = [Carried(luminance_only(c.rgb), c.mask) for c in carried]
+            carried = [Carried(luminance_only(c.target), c.mask) for c in carried]
         guide = Guide(carried, temporal.cost_weight) if carried else None
         result = stylize(
             content, styles, settings, progress=None if progress is None else (lambda event: progress(index, event)),

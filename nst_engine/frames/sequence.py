@@ -81,9 +81,13 @@ def carried_onto(frames: Sequence[Picture], results: Sequence[Picture], index: i
     for distance in (1, *([temporal.long_term] if temporal.long_term > 1 else [])):
         if index - distance < 0:
             continue
-        motion = Motion.between(later, frames[index - distance].rgb)
+        earlier_frame = frames[index - distance].rgb
+        motion = Motion.between(later, earlier_frame)
         earlier = at_size(results[index - distance].rgb, frames[index].size)
-        carried.append(Carried(motion.carry(earlier), motion.mask))
+        # For the optimisation the style's own marks travel, not the picture: the residual O - C is moved and laid
+        # on this frame's content, so edges are not softened by warp after warp (measure.drift).
+        restyled = np.clip(later + motion.carry(earlier - earlier_frame), 0.0, 1.0)
+        carried.append(Carried(motion.carry(earlier), motion.mask, restyled))
     return carried
 
 

@@ -14,7 +14,7 @@ c_long = max(c_{t-k} - c_{t-1}, 0)).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -25,8 +25,11 @@ from nst_engine.errors import SettingsError
 # The temporal cost's weight at strength 1, in the units of the engine's total variation (a mean of squared
 # pixel differences, 0..1). Measured (tests/test_frames_measured.py: 128x96, 6 frames of 10 iterations, an
 # object crossing a panned and zoomed photograph): 2000 left 0.79 of the independent frames' flicker, 8000
-# 0.61, 20000 0.46, each frame's style cost below the independent frame's in all three.
-TEMPORAL_WEIGHT = 20000.0
+# 0.61, 20000 0.46, each frame's style cost below the independent frame's in all three. Since the residual
+# O - C is carried rather than the result, the content stays sharp and new in every frame: 20000 then left 0.53
+# (bilinear warp), 40000 with a bicubic warp 0.46, each frame keeping at least 0.75 of the independent frame's
+# fine detail (measure.drift; 0.48 by frame 6 when the result was carried).
+TEMPORAL_WEIGHT = 40000.0
 # How much of the carried result a learned style keeps at strength 1 (strength s keeps 1 - (1 - KEEP)^s).
 # Measured as above with a small learned style: 0.6 left 0.53 of the independent frames' flicker, 0.7 0.46,
 # 0.8 0.39 (long-term 2: 0.38).
@@ -85,6 +88,13 @@ class Carried:
 
     rgb: np.ndarray  # (H, W, 3) float32, 0..1
     mask: np.ndarray  # (H, W) float32, 0..1
+    # The earlier result's style residual (O - C, moved) laid on this frame's content, 0..1: what the optimisation
+    # starts from and is held to, so that the content stays sharp and new (None: `rgb`). A learned style blends `rgb`.
+    restyled: np.ndarray | None = None
+
+    @property
+    def target(self) -> np.ndarray:
+        return self.rgb if self.restyled is None else self.restyled
 
 
 def exclusive(carried: list[Carried]) -> list[Carried]:
@@ -93,7 +103,7 @@ def exclusive(carried: list[Carried]) -> list[Carried]:
     out = []
     for item in carried:
         mask = np.clip(item.mask - taken, 0.0, 1.0)
-        out.append(Carried(item.rgb, mask))
+        out.append(replace(item, mask=mask))
         taken = np.clip(taken + mask, 0.0, 1.0)
     return out
 
@@ -111,7 +121,7 @@ class Guide:
         size = (like.shape[-1], like.shape[-2])
         key = (size, str(like.device))
         if key not in self._at:
-            rgb = torch.from_numpy(np.stack([c.rgb for c in self.carried])).permute(0, 3, 1, 2)
+            rgb = torch.from_numpy(np.stack([c.target for c in self.carried])).permute(0, 3, 1, 2)
             mask = torch.from_numpy(np.stack([c.mask for c in self.carried]))[:, None]
             if (rgb.shape[-1], rgb.shape[-2]) != size:
                 rgb = F.interpolate(rgb, size=(size[1], size[0]), mode="bilinear", align_corners=False, antialias=True)
