@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
 # The modules whose assertions are on numbers that depend on kernels and threads (costs, pictures,
 # gradients); the rest check structure, not rounding.
-NUMERIC=(tests/test_costs.py tests/test_formats.py)
+NUMERIC=(tests/test_costs.py tests/test_formats.py tests/test_regions.py tests/test_frames.py tests/test_frames_measured.py)
 if [[ $# -gt 0 && $1 != -* ]]; then NUMERIC=(); fi
 
 failed=0
